@@ -1,0 +1,1 @@
+"""Benchmarks and the strategy lab's replay machinery: scripts that print figures."""

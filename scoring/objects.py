@@ -1,0 +1,372 @@
+"""Pod and Node objects (plain JSON dicts) turned into the numbers plugins use.
+
+The live scheduler, the extender, ``explain`` and the strategy lab all receive
+Kubernetes objects as JSON. This module reads each object once, validates the
+fields the scheduler depends on and names the field when one is wrong, and
+returns small frozen records: a Pod's resource requests computed as upstream's
+``resourcehelper.PodRequests`` does, and a Node's allocatable, labels, taints
+and images.
+
+Units: CPU in millicores, every other resource in whole units (bytes for
+memory, ephemeral-storage and hugepages; counts for extended resources and
+``pods``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from scoring.quantity import QuantityError, milli_value, value
+
+__all__ = [
+    "CPU",
+    "MEMORY",
+    "EPHEMERAL_STORAGE",
+    "PODS",
+    "DEFAULT_MILLI_CPU_REQUEST",
+    "DEFAULT_MEMORY_REQUEST",
+    "ObjectError",
+    "HostPort",
+    "Taint",
+    "PodInfo",
+    "NodeInfo",
+    "pod_from_json",
+    "node_from_json",
+    "parse_resource_list",
+]
+
+CPU: Final = "cpu"
+MEMORY: Final = "memory"
+EPHEMERAL_STORAGE: Final = "ephemeral-storage"
+PODS: Final = "pods"
+
+# Upstream's non-zero defaults (pkg/scheduler/util.DefaultMilliCPURequest and
+# DefaultMemoryRequest), charged for *scoring* to a container that sets no
+# request, so that request-less pods still spread.
+DEFAULT_MILLI_CPU_REQUEST: Final = 100
+DEFAULT_MEMORY_REQUEST: Final = 200 * 1024 * 1024
+
+JSON = Mapping[str, Any]
+
+
+class ObjectError(ValueError):
+    """A Pod or Node whose field the scheduler cannot read.
+
+    ``obj`` is ``kind ns/name``, ``field`` a JSON path such as
+    ``spec.containers[0].resources.requests.cpu``.
+    """
+
+    def __init__(self, obj: str, field_path: str, problem: str) -> None:
+        super().__init__(f"{obj}: {field_path}: {problem}")
+        self.obj = obj
+        self.field = field_path
+        self.problem = problem
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    """A host port a container asks for: upstream's (ip, protocol, port) triple."""
+
+    ip: str
+    protocol: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Taint:
+    key: str
+    value: str
+    effect: str
+
+    def describe(self) -> str:
+        """Upstream's rendering in FailedScheduling messages: ``{key: value}``."""
+        return f"{{{self.key}: {self.value}}}"
+
+
+@dataclass(frozen=True, slots=True)
+class PodInfo:
+    """What the scheduler needs of one Pod, read and validated once."""
+
+    namespace: str
+    name: str
+    uid: str
+    labels: Mapping[str, str]
+    annotations: Mapping[str, str]
+    scheduler_name: str
+    node_name: str
+    phase: str
+    priority: int
+    requests: Mapping[str, int]
+    """Fit requests per resource (cpu in milli, others in units); missing requests count as zero."""
+    nonzero_cpu: int
+    """Milli-CPU for scoring, with 100m charged to containers that set no CPU request."""
+    nonzero_memory: int
+    """Memory bytes for scoring, with 200Mi charged to containers that set no memory request."""
+    node_selector: Mapping[str, str]
+    affinity: JSON
+    tolerations: Sequence[JSON]
+    host_ports: tuple[HostPort, ...]
+    images: tuple[str, ...]
+    scheduling_gates: tuple[str, ...]
+    raw: JSON = field(repr=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def terminated(self) -> bool:
+        """Succeeded or Failed pods no longer occupy their node."""
+        return self.phase in ("Succeeded", "Failed")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """What the scheduler needs of one Node, read and validated once."""
+
+    name: str
+    labels: Mapping[str, str]
+    allocatable: Mapping[str, int]
+    unschedulable: bool
+    taints: tuple[Taint, ...]
+    images: tuple[tuple[tuple[str, ...], int], ...]
+    """(names, sizeBytes) per image in ``status.images``."""
+    raw: JSON = field(repr=False, compare=False)
+
+
+def _ref(kind: str, obj: JSON) -> str:
+    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+    meta = meta if isinstance(meta, Mapping) else {}
+    name = meta.get("name") or meta.get("generateName") or "<unnamed>"
+    ns = meta.get("namespace")
+    return f"{kind} {ns}/{name}" if ns else f"{kind} {name}"
+
+
+def _mapping(obj: str, path: str, v: Any) -> JSON:
+    if v is None:
+        return {}
+    if not isinstance(v, Mapping):
+        raise ObjectError(obj, path, f"expected an object, got {type(v).__name__}")
+    return v
+
+
+def _list(obj: str, path: str, v: Any) -> Sequence[Any]:
+    if v is None:
+        return ()
+    if not isinstance(v, list):
+        raise ObjectError(obj, path, f"expected a list, got {type(v).__name__}")
+    return v
+
+
+def _str_map(obj: str, path: str, v: Any) -> dict[str, str]:
+    m = _mapping(obj, path, v)
+    for k, val in m.items():
+        if not isinstance(val, str):
+            raise ObjectError(obj, f"{path}.{k}", f"expected a string, got {type(val).__name__}")
+    return dict(m)
+
+
+def _amount(resource: str, q: Any) -> int:
+    return milli_value(q) if resource == CPU else value(q)
+
+
+def parse_resource_list(obj: str, path: str, v: Any) -> dict[str, int]:
+    """A ResourceList (``{"cpu": "500m", "memory": "1Gi"}``) as int64 amounts."""
+    out: dict[str, int] = {}
+    for name, q in _mapping(obj, path, v).items():
+        try:
+            amount = _amount(name, q)
+        except QuantityError as e:
+            raise ObjectError(obj, f"{path}.{name}", str(e)) from None
+        if amount < 0:
+            raise ObjectError(obj, f"{path}.{name}", f"must not be negative, got {q!r}")
+        out[name] = amount
+    return out
+
+
+def _container_requests(obj: str, path: str, c: Any) -> dict[str, int]:
+    c = _mapping(obj, path, c)
+    resources = _mapping(obj, f"{path}.resources", c.get("resources"))
+    requests = parse_resource_list(obj, f"{path}.resources.requests", resources.get("requests"))
+    # The API server defaults a missing request to the limit; objects that did
+    # not pass through one (files, the strategy lab) get the same treatment.
+    limits = parse_resource_list(obj, f"{path}.resources.limits", resources.get("limits"))
+    for name, amount in limits.items():
+        requests.setdefault(name, amount)
+    return requests
+
+
+def _add(into: dict[str, int], other: Mapping[str, int]) -> None:
+    for k, v in other.items():
+        into[k] = into.get(k, 0) + v
+
+
+def _max(into: dict[str, int], other: Mapping[str, int]) -> None:
+    for k, v in other.items():
+        if v > into.get(k, 0):
+            into[k] = v
+
+
+def _with_defaults(req: Mapping[str, int]) -> dict[str, int]:
+    """Upstream's NonMissingContainerRequests: unset (not zero) cpu/memory get defaults."""
+    out = dict(req)
+    out.setdefault(CPU, DEFAULT_MILLI_CPU_REQUEST)
+    out.setdefault(MEMORY, DEFAULT_MEMORY_REQUEST)
+    return out
+
+
+def _pod_requests(
+    containers: list[dict[str, int]],
+    inits: list[tuple[dict[str, int], bool]],
+    overhead: Mapping[str, int],
+) -> dict[str, int]:
+    """max(sum(app containers + sidecars), each init container on top of earlier sidecars) + overhead."""
+    reqs: dict[str, int] = {}
+    for c in containers:
+        _add(reqs, c)
+    sidecars: dict[str, int] = {}
+    init_max: dict[str, int] = {}
+    for c, restartable in inits:
+        if restartable:
+            _add(reqs, c)
+            _add(sidecars, c)
+            _max(init_max, sidecars)
+        else:
+            tmp = dict(c)
+            _add(tmp, sidecars)
+            _max(init_max, tmp)
+    _max(reqs, init_max)
+    _add(reqs, overhead)
+    return reqs
+
+
+def _host_ports(obj: str, containers: Sequence[Any], path: str) -> list[HostPort]:
+    out = []
+    for i, c in enumerate(containers):
+        for j, p in enumerate(_list(obj, f"{path}[{i}].ports", _mapping(obj, f"{path}[{i}]", c).get("ports"))):
+            p = _mapping(obj, f"{path}[{i}].ports[{j}]", p)
+            hp = p.get("hostPort", 0)
+            if not isinstance(hp, int) or isinstance(hp, bool) or not 0 <= hp <= 65535:
+                raise ObjectError(obj, f"{path}[{i}].ports[{j}].hostPort", f"expected a port number, got {hp!r}")
+            if hp > 0:
+                out.append(HostPort(ip=p.get("hostIP") or "0.0.0.0", protocol=p.get("protocol") or "TCP", port=hp))
+    return out
+
+
+def pod_from_json(pod: JSON) -> PodInfo:
+    """Read a Pod. Raises ObjectError naming the pod and the field on bad input."""
+    obj = _ref("pod", pod)
+    if not isinstance(pod, Mapping):
+        raise ObjectError("pod", "", "expected a Pod object")
+    meta = _mapping(obj, "metadata", pod.get("metadata"))
+    spec = _mapping(obj, "spec", pod.get("spec"))
+    status = _mapping(obj, "status", pod.get("status"))
+    name = meta.get("name")
+    if not isinstance(name, str) or not name:
+        raise ObjectError(obj, "metadata.name", "required")
+
+    containers = _list(obj, "spec.containers", spec.get("containers"))
+    inits = _list(obj, "spec.initContainers", spec.get("initContainers"))
+    app = [_container_requests(obj, f"spec.containers[{i}]", c) for i, c in enumerate(containers)]
+    init = [
+        (_container_requests(obj, f"spec.initContainers[{i}]", c), _mapping(obj, f"spec.initContainers[{i}]", c).get("restartPolicy") == "Always")
+        for i, c in enumerate(inits)
+    ]
+    overhead = parse_resource_list(obj, "spec.overhead", spec.get("overhead"))
+    requests = _pod_requests(app, init, overhead)
+    nonzero = _pod_requests([_with_defaults(c) for c in app], [(_with_defaults(c), r) for c, r in init], overhead)
+    # Pod-level resources (spec.resources) replace the container sum where set.
+    pod_level = _mapping(obj, "spec.resources", spec.get("resources"))
+    if pod_level:
+        level = parse_resource_list(obj, "spec.resources.requests", pod_level.get("requests"))
+        for k, v in level.items():
+            requests[k] = v + overhead.get(k, 0)
+            nonzero[k] = v + overhead.get(k, 0)
+
+    priority = spec.get("priority", 0) or 0
+    if not isinstance(priority, int) or isinstance(priority, bool):
+        raise ObjectError(obj, "spec.priority", f"expected an integer, got {priority!r}")
+    images = tuple(
+        str(c.get("image")) for c in (*containers, *inits) if isinstance(c, Mapping) and c.get("image")
+    )
+    gates = tuple(
+        str(_mapping(obj, f"spec.schedulingGates[{i}]", g).get("name", ""))
+        for i, g in enumerate(_list(obj, "spec.schedulingGates", spec.get("schedulingGates")))
+    )
+    tolerations = [
+        _mapping(obj, f"spec.tolerations[{i}]", t)
+        for i, t in enumerate(_list(obj, "spec.tolerations", spec.get("tolerations")))
+    ]
+    node_name = spec.get("nodeName") or ""
+    if not isinstance(node_name, str):
+        raise ObjectError(obj, "spec.nodeName", f"expected a string, got {node_name!r}")
+    return PodInfo(
+        namespace=str(meta.get("namespace") or "default"),
+        name=name,
+        uid=str(meta.get("uid") or ""),
+        labels=_str_map(obj, "metadata.labels", meta.get("labels")),
+        annotations=_str_map(obj, "metadata.annotations", meta.get("annotations")),
+        scheduler_name=str(spec.get("schedulerName") or "default-scheduler"),
+        node_name=node_name,
+        phase=str(status.get("phase") or "Pending"),
+        priority=priority,
+        requests={k: v for k, v in requests.items()},
+        nonzero_cpu=nonzero.get(CPU, 0),
+        nonzero_memory=nonzero.get(MEMORY, 0),
+        node_selector=_str_map(obj, "spec.nodeSelector", spec.get("nodeSelector")),
+        affinity=_mapping(obj, "spec.affinity", spec.get("affinity")),
+        tolerations=tuple(tolerations),
+        host_ports=tuple(_host_ports(obj, containers, "spec.containers")),
+        images=images,
+        scheduling_gates=gates,
+        raw=pod,
+    )
+
+
+_TAINT_EFFECTS: Final = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def node_from_json(node: JSON) -> NodeInfo:
+    """Read a Node. Raises ObjectError naming the node and the field on bad input."""
+    obj = _ref("node", node)
+    if not isinstance(node, Mapping):
+        raise ObjectError("node", "", "expected a Node object")
+    meta = _mapping(obj, "metadata", node.get("metadata"))
+    spec = _mapping(obj, "spec", node.get("spec"))
+    status = _mapping(obj, "status", node.get("status"))
+    name = meta.get("name")
+    if not isinstance(name, str) or not name:
+        raise ObjectError(obj, "metadata.name", "required")
+    alloc_src = status.get("allocatable")
+    path = "status.allocatable"
+    if alloc_src is None:
+        alloc_src, path = status.get("capacity"), "status.capacity"
+    allocatable = parse_resource_list(obj, path, alloc_src)
+    taints = []
+    for i, t in enumerate(_list(obj, "spec.taints", spec.get("taints"))):
+        t = _mapping(obj, f"spec.taints[{i}]", t)
+        key, effect = t.get("key"), t.get("effect")
+        if not isinstance(key, str) or not key:
+            raise ObjectError(obj, f"spec.taints[{i}].key", "required")
+        if effect not in _TAINT_EFFECTS:
+            raise ObjectError(obj, f"spec.taints[{i}].effect", f"must be one of {', '.join(_TAINT_EFFECTS)}, got {effect!r}")
+        taints.append(Taint(key=key, value=str(t.get("value") or ""), effect=effect))
+    images = []
+    for i, im in enumerate(_list(obj, "status.images", status.get("images"))):
+        im = _mapping(obj, f"status.images[{i}]", im)
+        names = tuple(str(n) for n in _list(obj, f"status.images[{i}].names", im.get("names")))
+        size = im.get("sizeBytes", 0) or 0
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise ObjectError(obj, f"status.images[{i}].sizeBytes", f"expected a non-negative integer, got {size!r}")
+        images.append((names, size))
+    return NodeInfo(
+        name=name,
+        labels=_str_map(obj, "metadata.labels", meta.get("labels")),
+        allocatable=allocatable,
+        unschedulable=bool(spec.get("unschedulable", False)),
+        taints=tuple(taints),
+        images=tuple(images),
+        raw=node,
+    )
