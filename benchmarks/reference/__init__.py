@@ -1,0 +1,110 @@
+"""A straightforward per-node reference scheduler.
+
+The vectorised plugins in ``scoring`` must give exactly the answers of a
+plain loop over nodes written the way upstream's Go code reads. This package
+is that loop: one small function per plugin and extension point, operating on
+one node and the pods on it. Property tests compare the two on random
+clusters, and ``benchmarks/decision.py`` times both in the same run.
+
+A reference plugin is a ``RefPlugin`` with any of ``filter`` (reasons for one
+node, empty when it fits), ``score`` (raw score for one node) and
+``normalize`` (raw scores of the feasible nodes -> 0..100).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from scoring.framework import fit_error_message
+from scoring.objects import NodeInfo, PodInfo
+
+__all__ = ["RefNode", "RefCluster", "RefPlugin", "RefDecision", "ReferenceProfile", "REFERENCE"]
+
+
+@dataclass
+class RefNode:
+    info: NodeInfo
+    pods: list[PodInfo] = field(default_factory=list)
+
+
+@dataclass
+class RefCluster:
+    nodes: list[RefNode]
+
+    def add_pod(self, pod: PodInfo, node: str) -> None:
+        for n in self.nodes:
+            if n.info.name == node:
+                n.pods.append(pod)
+                return
+        raise KeyError(node)
+
+
+@dataclass
+class RefPlugin:
+    name: str
+    filter: Callable[[PodInfo, RefNode, RefCluster], list[str]] | None = None
+    score: Callable[[PodInfo, RefNode, RefCluster], int] | None = None
+    normalize: Callable[[list[int]], list[int]] | None = None
+    skip: Callable[[PodInfo, RefCluster], bool] | None = None
+    """Upstream's PreScore Skip: when true the plugin adds nothing to any node."""
+
+
+@dataclass
+class RefDecision:
+    node: str | None
+    message: str
+    reasons: dict[str, list[str]]
+    scores: dict[str, dict[str, int]]
+    """plugin -> node -> normalised score."""
+    totals: dict[str, int]
+
+
+# name -> factory(args) -> RefPlugin; filled by the modules of this package.
+REFERENCE: dict[str, Callable[[Mapping[str, Any]], RefPlugin]] = {}
+
+
+class ReferenceProfile:
+    """The per-node loop: filter each node, score each feasible node, pick the best."""
+
+    def __init__(self, *, filters: Sequence[RefPlugin], scorers: Sequence[tuple[RefPlugin, int]], seed: int = 0) -> None:
+        self.filters = list(filters)
+        self.scorers = list(scorers)
+        self._rng = random.Random(seed)
+
+    def schedule(self, pod: PodInfo, cluster: RefCluster) -> RefDecision:
+        reasons: dict[str, list[str]] = {}
+        feasible: list[RefNode] = []
+        for node in cluster.nodes:
+            for plugin in self.filters:
+                assert plugin.filter is not None
+                failed = plugin.filter(pod, node, cluster)
+                if failed:
+                    reasons[node.info.name] = failed
+                    break
+            else:
+                feasible.append(node)
+        if not feasible:
+            counts: dict[str, int] = {}
+            for rs in reasons.values():
+                for r in rs:
+                    counts[r] = counts.get(r, 0) + 1
+            return RefDecision(None, fit_error_message(len(cluster.nodes), counts), reasons, {}, {})
+        scores: dict[str, dict[str, int]] = {}
+        totals = {n.info.name: 0 for n in feasible}
+        for plugin, weight in self.scorers:
+            assert plugin.score is not None
+            if plugin.skip is not None and plugin.skip(pod, cluster):
+                raw = [0] * len(feasible)
+            else:
+                raw = [plugin.score(pod, n, cluster) for n in feasible]
+                if plugin.normalize is not None:
+                    raw = plugin.normalize(raw)
+            scores[plugin.name] = {n.info.name: s for n, s in zip(feasible, raw)}
+            for n, s in zip(feasible, raw):
+                totals[n.info.name] += weight * s
+        best = max(totals.values())
+        ties = [name for name, t in totals.items() if t == best]
+        return RefDecision(self._rng.choice(ties), "", reasons, scores, totals)

@@ -1,0 +1,329 @@
+"""The plugin framework: extension-point protocols, the registry, and a
+profile that turns one pending pod into a decision over every node at once.
+
+A profile is kube-scheduler's framework reduced to what placement needs:
+ordered *filters* that each return a feasibility verdict over all nodes, and
+weighted *scores* that each return an integer per feasible node, normalised by
+the plugin and checked here to lie in ``0..MAX_NODE_SCORE``. The total is the
+weighted sum; the winner among equal totals is drawn by a seeded random key,
+never by node order.
+
+Filters report *why* a node is rejected as ``Reason`` rows -- a message plus a
+boolean mask over nodes -- so that a FailedScheduling message such as
+``0/5 nodes are available: 3 Insufficient cpu, 2 node(s) had untolerated
+taint {dedicated: gpu}.`` is one ``sum()`` per message, not a loop over nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from scoring.objects import PodInfo
+from scoring.table import BoolArray, IntArray, NodeTable
+
+__all__ = [
+    "MAX_NODE_SCORE",
+    "NO_NODES_MESSAGE",
+    "CycleState",
+    "Reason",
+    "PluginError",
+    "Plugin",
+    "PreFilterPlugin",
+    "FilterPlugin",
+    "ScorePlugin",
+    "ScoreExtensions",
+    "PluginFactory",
+    "Registry",
+    "Profile",
+    "Decision",
+    "default_normalize_score",
+    "fit_error_message",
+    "num_feasible_nodes_to_find",
+]
+
+MAX_NODE_SCORE: Final = 100
+"""Upstream's framework.MaxNodeScore: every normalised score lies in 0..100."""
+NO_NODES_MESSAGE: Final = "no nodes available to schedule pods"
+"""Upstream's ErrNoNodesAvailable, reported when the cluster has no node at all."""
+_MIN_FEASIBLE_NODES_TO_FIND: Final = 100
+_MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND: Final = 5
+
+CycleState = dict[str, Any]
+"""Scratch space shared by one pod's plugins during one decision."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why the nodes in ``nodes`` (a mask over ``[:n]``) cannot take the pod.
+
+    ``unresolvable`` marks reasons that preemption cannot fix (upstream's
+    UnschedulableAndUnresolvable), which the extender reports separately.
+    """
+
+    message: str
+    nodes: BoolArray
+    unresolvable: bool = False
+
+
+class PluginError(RuntimeError):
+    """A plugin broke its contract (e.g. a score outside 0..100); names the plugin."""
+
+
+class Plugin(Protocol):
+    """Every plugin has a name: the one used by the registry and the config."""
+
+    name: str
+
+
+@runtime_checkable
+class PreFilterPlugin(Protocol):
+    """Checks the pod once before any node is looked at.
+
+    Returns a Reason message that rejects the pod on every node (with
+    ``unresolvable`` set), or None to go on. May put work in ``state`` for
+    later extension points.
+    """
+
+    name: str
+
+    def prefilter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> str | None: ...
+
+
+@runtime_checkable
+class FilterPlugin(Protocol):
+    """Decides feasibility for all nodes at once.
+
+    Returns the reasons that reject nodes (an empty sequence or None when
+    every node passes). A node is feasible when no reason's mask holds it.
+    """
+
+    name: str
+
+    def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None: ...
+
+
+@runtime_checkable
+class ScorePlugin(Protocol):
+    """Scores the feasible nodes ``nodes`` (row indices into the table).
+
+    Returns an int64 array aligned with ``nodes``, or None to skip (upstream's
+    PreScore Skip: the plugin then adds nothing to any node's total).
+    Without ``normalize`` the scores must already be in 0..MAX_NODE_SCORE.
+    """
+
+    name: str
+
+    def score(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> IntArray | None: ...
+
+
+@runtime_checkable
+class ScoreExtensions(Protocol):
+    """Maps a score plugin's raw scores over the feasible nodes into 0..MAX_NODE_SCORE."""
+
+    def normalize(self, scores: IntArray, state: CycleState) -> IntArray: ...
+
+
+PluginFactory = Callable[[Mapping[str, Any], str], Plugin]
+"""Builds a plugin from its (possibly empty) args; the string is the args' path for errors."""
+
+
+class Registry(Mapping[str, PluginFactory]):
+    """A plain mapping from plugin name to factory that refuses duplicates."""
+
+    def __init__(self) -> None:
+        self._factories: dict[str, PluginFactory] = {}
+
+    def register(self, name: str, factory: PluginFactory) -> None:
+        if name in self._factories:
+            raise ValueError(f"plugin {name!r} is registered twice")
+        self._factories[name] = factory
+
+    def __getitem__(self, name: str) -> PluginFactory:
+        return self._factories[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._factories)
+
+    def __len__(self) -> int:
+        return len(self._factories)
+
+
+def default_normalize_score(scores: IntArray, *, reverse: bool = False, max_priority: int = MAX_NODE_SCORE) -> IntArray:
+    """Upstream's helper.DefaultNormalizeScore, vectorised.
+
+    ``score * max_priority // max(scores)`` (and ``max_priority - that`` when
+    reversed). All zeros stay zero, or become ``max_priority`` when reversed.
+    """
+    if len(scores) == 0:
+        return scores
+    top = int(scores.max())
+    if top == 0:
+        return np.full_like(scores, max_priority) if reverse else scores
+    out = max_priority * scores // top
+    return max_priority - out if reverse else out
+
+
+def fit_error_message(num_nodes: int, counts: Mapping[str, int]) -> str:
+    """Upstream's FitError.Error(): ``0/N nodes are available: <count> <reason>, ....``
+
+    Reasons are rendered ``"<count> <message>"`` and sorted as strings, as upstream does.
+    """
+    if num_nodes == 0:
+        return NO_NODES_MESSAGE
+    parts = sorted(f"{c} {m}" for m, c in counts.items() if c > 0)
+    return f"0/{num_nodes} nodes are available: {', '.join(parts)}."
+
+
+def num_feasible_nodes_to_find(percentage: int | None, num_all: int) -> int:
+    """How many feasible nodes to score. ``None`` (vecsched's default) means all of
+    them; otherwise upstream's numFeasibleNodesToFind, including its adaptive
+    percentage for 0 and its floor of 100 nodes."""
+    if percentage is None or num_all < _MIN_FEASIBLE_NODES_TO_FIND or percentage >= 100:
+        return num_all
+    if percentage == 0:
+        percentage = max(50 - num_all // 125, _MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND)
+    return max(num_all * percentage // 100, _MIN_FEASIBLE_NODES_TO_FIND)
+
+
+@dataclass(slots=True)
+class Decision:
+    """The outcome of one scheduling attempt, with enough detail to explain it."""
+
+    pod: PodInfo
+    profile: str
+    node: str | None
+    """The chosen node, or None when nothing fits."""
+    message: str
+    """FailedScheduling text when nothing fits; empty otherwise."""
+    feasible: BoolArray
+    reasons: list[Reason]
+    scored: npt.NDArray[np.intp]
+    """Rows that were scored (all feasible rows unless percentageOfNodesToScore limits them)."""
+    scores: dict[str, IntArray] = field(default_factory=dict)
+    """Normalised, unweighted score per plugin, aligned with ``scored``."""
+    totals: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
+    node_names: Sequence[str] = ()
+
+    def reasons_of(self, row: int) -> list[str]:
+        return [r.message for r in self.reasons if r.nodes[row]]
+
+    @property
+    def best_total(self) -> int | None:
+        return int(self.totals.max()) if len(self.totals) else None
+
+
+class Profile:
+    """One scheduling profile: ordered filters and weighted score plugins."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        prefilters: Sequence[PreFilterPlugin] = (),
+        filters: Sequence[FilterPlugin],
+        scorers: Sequence[tuple[ScorePlugin, int]],
+        percentage_of_nodes_to_score: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.name = name
+        self.prefilters = list(prefilters)
+        self.filters = list(filters)
+        self.scorers = list(scorers)
+        self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
+        self._rng = np.random.default_rng(seed)
+        self._next_start = 0
+
+    @property
+    def plugin_names(self) -> list[str]:
+        names = [p.name for p in (*self.prefilters, *self.filters)] + [p.name for p, _ in self.scorers]
+        return list(dict.fromkeys(names))
+
+    # Phases -------------------------------------------------------------------------
+
+    def run_filters(self, pod: PodInfo, table: NodeTable, state: CycleState) -> tuple[BoolArray, list[Reason]]:
+        """PreFilter then Filter: the feasibility mask over ``[:n]`` and the reasons.
+
+        A node's reasons come from the first plugin that rejected it, as
+        upstream stops at the first failing filter for each node.
+        """
+        n = table.n
+        feasible = np.ones(n, np.bool_)
+        reasons: list[Reason] = []
+        for pre in self.prefilters:
+            msg = pre.prefilter(pod, table, state)
+            if msg is not None:
+                return np.zeros(n, np.bool_), [Reason(msg, np.ones(n, np.bool_), unresolvable=True)]
+        for plugin in self.filters:
+            out = plugin.filter(pod, table, state)
+            if not out:
+                continue
+            rejected = np.zeros(n, np.bool_)
+            for r in out:
+                mask = r.nodes & feasible
+                if mask.any():
+                    reasons.append(Reason(r.message, mask, r.unresolvable))
+                    rejected |= mask
+            feasible &= ~rejected
+            if not feasible.any():
+                break
+        return feasible, reasons
+
+    def run_scores(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> dict[str, IntArray]:
+        """Score and NormalizeScore per plugin, each checked to lie in 0..MAX_NODE_SCORE."""
+        out: dict[str, IntArray] = {}
+        for plugin, _weight in self.scorers:
+            raw = plugin.score(pod, table, nodes, state)
+            if raw is None:
+                out[plugin.name] = np.zeros(len(nodes), np.int64)
+                continue
+            if isinstance(plugin, ScoreExtensions):
+                raw = plugin.normalize(raw, state)
+            if len(raw) and (raw.min() < 0 or raw.max() > MAX_NODE_SCORE):
+                bad = int(raw.min()) if raw.min() < 0 else int(raw.max())
+                raise PluginError(f"plugin {plugin.name} returned score {bad} outside 0..{MAX_NODE_SCORE}")
+            out[plugin.name] = raw
+        return out
+
+    def _to_score(self, feasible: BoolArray) -> npt.NDArray[np.intp]:
+        rows = np.flatnonzero(feasible)
+        n = len(feasible)
+        k = num_feasible_nodes_to_find(self.percentage_of_nodes_to_score, n)
+        if k >= len(rows):
+            self._next_start = 0
+            return rows
+        # Upstream walks nodes round-robin from where the last cycle stopped
+        # and keeps the first k feasible ones it meets.
+        start = self._next_start % n
+        rotated = np.concatenate([rows[rows >= start], rows[rows < start]])
+        chosen = rotated[:k]
+        last = int(chosen[-1])
+        self._next_start = (last + 1) % n
+        return np.sort(chosen)
+
+    def schedule(self, pod: PodInfo, table: NodeTable) -> Decision:
+        """Decide where ``pod`` goes. Nothing is changed; the caller assumes the result."""
+        state: CycleState = {}
+        # Filter: a verdict for every node.
+        feasible, reasons = self.run_filters(pod, table, state)
+        if not feasible.any():
+            counts: dict[str, int] = {}
+            for r in reasons:
+                counts[r.message] = counts.get(r.message, 0) + int(r.nodes.sum())
+            return Decision(pod, self.name, None, fit_error_message(table.n, counts), feasible, reasons,
+                            np.zeros(0, np.intp), node_names=table.names)
+        # Score: every feasible node (or upstream's sample when configured).
+        rows = self._to_score(feasible)
+        scores = self.run_scores(pod, table, rows, state)
+        totals = np.zeros(len(rows), np.int64)
+        for plugin, weight in self.scorers:
+            totals += weight * scores[plugin.name]
+        # Select: the best total, ties broken by a seeded random draw.
+        ties = np.flatnonzero(totals == totals.max())
+        pick = ties[0] if len(ties) == 1 else ties[self._rng.integers(len(ties))]
+        return Decision(pod, self.name, table.names[int(rows[pick])], "", feasible, reasons, rows,
+                        scores, totals, node_names=table.names)

@@ -1,0 +1,396 @@
+"""NodeTable: every node of the cluster as a struct of numpy arrays.
+
+A decision looks at all nodes at once, so the cluster is kept column-wise:
+allocatable and requested resource matrices (nodes x resources), the
+non-zero requests used for scoring, pod counts, the unschedulable flag,
+interned label values, a node x taint matrix, image sizes and host ports.
+Live rows are ``[0, n)``; removing a node moves the last row into its place,
+so every array stays dense and plugins slice ``[:n]`` without a mask.
+
+The table changes incrementally: adding or removing a pod touches one row,
+adding a node writes one row, and a resource never seen before (a new
+extended resource on a node or in a pod) adds one column. Pods bound to a node
+the table does not know yet (a watch delivering the pod before its node) are
+held aside and applied when the node arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Final, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from scoring.objects import CPU, EPHEMERAL_STORAGE, MEMORY, PODS, HostPort, NodeInfo, PodInfo, Taint
+
+__all__ = ["NodeTable", "TableListener", "LabelIndex", "normalized_image_name", "IntArray", "BoolArray"]
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+_BASE_RESOURCES: Final = (CPU, MEMORY, EPHEMERAL_STORAGE, PODS)
+_NONZERO_CPU: Final = 0
+_NONZERO_MEMORY: Final = 1
+_WILDCARD_IP: Final = "0.0.0.0"
+
+
+def normalized_image_name(name: str) -> str:
+    """Upstream's ImageLocality normalisation: an image without a tag or digest gets ``:latest``."""
+    last = name.rsplit("/", 1)[-1]
+    if "@" in last or ":" in last:
+        return name
+    return name + ":latest"
+
+
+class TableListener(Protocol):
+    """Something that keeps derived per-node state in step with the table
+    (pod-affinity and topology-spread counters, GPU slots). Called after the
+    table itself has changed."""
+
+    def pod_added(self, table: NodeTable, pod: PodInfo, node: int) -> None: ...
+
+    def pod_removed(self, table: NodeTable, pod: PodInfo, node: int) -> None: ...
+
+    def node_moved(self, table: NodeTable, src: int, dst: int) -> None:
+        """Row ``src`` was moved to ``dst`` (swap-remove); ``src`` is now free."""
+
+    def node_set(self, table: NodeTable, node: int) -> None:
+        """Row ``node`` was written (a new node or a changed one)."""
+
+
+class LabelIndex:
+    """Node labels as one int32 code array per key (-1: label absent).
+
+    Values are interned per key, so ``In``/``NotIn`` are comparisons of small
+    integers, and ``Gt``/``Lt`` look up a per-key table of parsed integers.
+    """
+
+    def __init__(self, table: NodeTable) -> None:
+        self._table = table
+        self.codes: dict[str, npt.NDArray[np.int32]] = {}
+        self.values: dict[str, list[str]] = {}
+        self._ids: dict[str, dict[str, int]] = {}
+        self._ints: dict[str, tuple[int, npt.NDArray[np.int64], BoolArray]] = {}
+        self._absent: npt.NDArray[np.int32] = np.full(0, -1, np.int32)
+
+    def code(self, key: str, value: str) -> int:
+        """The id of ``value`` under ``key``, or -1 if no node has it."""
+        return self._ids.get(key, {}).get(value, -1)
+
+    def column(self, key: str) -> npt.NDArray[np.int32]:
+        """Codes of ``key`` for live nodes ``[:n]``; all -1 when no node has the key."""
+        col = self.codes.get(key)
+        n = self._table.n
+        if col is None:
+            if len(self._absent) < n:
+                self._absent = np.full(max(n, 2 * len(self._absent)), -1, np.int32)
+            return self._absent[:n]
+        return col[:n]
+
+    def int_values(self, key: str) -> tuple[npt.NDArray[np.int64], BoolArray]:
+        """For ``Gt``/``Lt``: each value id of ``key`` as an integer and whether it parsed."""
+        vals = self.values.get(key, [])
+        cached = self._ints.get(key)
+        if cached is None or cached[0] != len(vals):
+            ints = np.zeros(len(vals) + 1, np.int64)  # the extra slot serves code -1
+            ok = np.zeros(len(vals) + 1, np.bool_)
+            for i, v in enumerate(vals):
+                try:
+                    ints[i] = int(v, 10)
+                    ok[i] = True
+                except ValueError:
+                    pass
+            cached = (len(vals), ints, ok)
+            self._ints[key] = cached
+        return cached[1], cached[2]
+
+    def _set(self, row: int, labels: Mapping[str, str]) -> None:
+        for col in self.codes.values():
+            col[row] = -1
+        for k, v in labels.items():
+            col = self.codes.get(k)
+            if col is None:
+                col = np.full(self._table.capacity, -1, np.int32)
+                self.codes[k] = col
+                self.values[k] = []
+                self._ids[k] = {}
+            ids = self._ids[k]
+            vid = ids.get(v)
+            if vid is None:
+                vid = ids[v] = len(self.values[k])
+                self.values[k].append(v)
+            col[row] = vid
+
+    def _grow(self, capacity: int) -> None:
+        for k, col in self.codes.items():
+            grown = np.full(capacity, -1, np.int32)
+            grown[: len(col)] = col
+            self.codes[k] = grown
+
+    def _move(self, src: int, dst: int) -> None:
+        for col in self.codes.values():
+            col[dst] = col[src]
+
+
+@dataclass(slots=True)
+class _Placed:
+    pod: PodInfo
+    node: str
+    vector: IntArray
+
+
+class NodeTable:
+    """Struct-of-arrays over all nodes; rows ``[0, n)`` are live."""
+
+    def __init__(self, *, capacity: int = 64) -> None:
+        self.capacity = capacity
+        self.n = 0
+        self.names: list[str] = []
+        self.index: dict[str, int] = {}
+        self.infos: list[NodeInfo] = []
+        self.resources: list[str] = list(_BASE_RESOURCES)
+        self.resource_index: dict[str, int] = {r: i for i, r in enumerate(self.resources)}
+        r = len(self.resources)
+        self.allocatable: IntArray = np.zeros((capacity, r), np.int64)
+        """Allocatable per node and resource; column ``pods`` is the pod limit."""
+        self.requested: IntArray = np.zeros((capacity, r), np.int64)
+        """Sum of fit requests of pods on the node; column ``pods`` is the pod count."""
+        self.nonzero: IntArray = np.zeros((capacity, 2), np.int64)
+        """Sum of scoring requests (with 100m/200Mi defaults): columns cpu, memory."""
+        self.unschedulable: BoolArray = np.zeros(capacity, np.bool_)
+        self.labels = LabelIndex(self)
+        self.taints: list[Taint] = []
+        self._taint_ids: dict[Taint, int] = {}
+        self.taint_pos: npt.NDArray[np.int16] = np.zeros((capacity, 0), np.int16)
+        """Position+1 of each known taint in the node's taint list, 0 if absent."""
+        self.image_names: list[str] = []
+        self._image_ids: dict[str, int] = {}
+        self.image_sizes: IntArray = np.zeros((capacity, 0), np.int64)
+        """Size in bytes of each known (normalised) image name on each node, 0 if absent."""
+        self.image_nodes: IntArray = np.zeros(0, np.int64)
+        """How many nodes hold each image."""
+        self._ports: dict[tuple[str, int], dict[str, int]] = {}
+        self.port_counts: npt.NDArray[np.int32] = np.zeros((capacity, 0), np.int32)
+        """Pods on the node using each known (protocol, ip, port)."""
+        self.pods: dict[str, _Placed] = {}
+        self._node_pods: list[set[str]] = []
+        self._orphans: dict[str, dict[str, PodInfo]] = {}
+        self.listeners: list[TableListener] = []
+        self.generation = 0
+        """Bumped on every change, so callers can tell a snapshot is stale."""
+
+    # ---- resources ---------------------------------------------------------------
+
+    def resource_column(self, name: str) -> int:
+        """The column of resource ``name``, added (zero everywhere) if new."""
+        col = self.resource_index.get(name)
+        if col is None:
+            col = len(self.resources)
+            self.resources.append(name)
+            self.resource_index[name] = col
+            pad = np.zeros((self.capacity, 1), np.int64)
+            self.allocatable = np.hstack([self.allocatable, pad])
+            self.requested = np.hstack([self.requested, pad])
+        return col
+
+    def vector(self, amounts: Mapping[str, int]) -> IntArray:
+        """A resource vector over the table's columns (growing them for new names)."""
+        cols = [self.resource_column(k) for k in amounts]
+        vec = np.zeros(len(self.resources), np.int64)
+        vec[cols] = list(amounts.values())
+        return vec
+
+    # ---- nodes ---------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.index
+
+    def _grow(self) -> None:
+        cap = self.capacity * 2
+        def grow2(a: np.ndarray, fill: int = 0) -> np.ndarray:
+            out = np.full((cap, *a.shape[1:]), fill, a.dtype)
+            out[: self.capacity] = a
+            return out
+        self.allocatable = grow2(self.allocatable)
+        self.requested = grow2(self.requested)
+        self.nonzero = grow2(self.nonzero)
+        self.unschedulable = grow2(self.unschedulable)
+        self.taint_pos = grow2(self.taint_pos)
+        self.image_sizes = grow2(self.image_sizes)
+        self.port_counts = grow2(self.port_counts)
+        self.labels._grow(cap)
+        self.capacity = cap
+
+    def set_node(self, node: NodeInfo) -> int:
+        """Add a node or replace a known node's description (its pods stay). Returns its row."""
+        row = self.index.get(node.name)
+        if row is None:
+            if self.n == self.capacity:
+                self._grow()
+            row = self.n
+            self.n += 1
+            self.names.append(node.name)
+            self.infos.append(node)
+            self.index[node.name] = row
+            self._node_pods.append(set())
+            self.requested[row] = 0
+            self.nonzero[row] = 0
+            self.port_counts[row] = 0
+            new = True
+        else:
+            self.infos[row] = node
+            new = False
+        self.allocatable[row] = 0
+        for res, amount in node.allocatable.items():
+            self.allocatable[row, self.resource_column(res)] = amount
+        self.unschedulable[row] = node.unschedulable
+        self.labels._set(row, node.labels)
+        self._set_taints(row, node.taints)
+        self._set_images(row, node, new)
+        self.generation += 1
+        for listener in self.listeners:
+            listener.node_set(self, row)
+        if new:
+            for pod in self._orphans.pop(node.name, {}).values():
+                self.add_pod(pod, node.name)
+        return row
+
+    def _set_taints(self, row: int, taints: Iterable[Taint]) -> None:
+        self.taint_pos[row] = 0
+        for pos, t in enumerate(taints, start=1):
+            tid = self._taint_ids.get(t)
+            if tid is None:
+                tid = self._taint_ids[t] = len(self.taints)
+                self.taints.append(t)
+                self.taint_pos = np.hstack([self.taint_pos, np.zeros((self.capacity, 1), np.int16)])
+            if self.taint_pos[row, tid] == 0:
+                self.taint_pos[row, tid] = pos
+
+    def _set_images(self, row: int, node: NodeInfo, new: bool) -> None:
+        if not new:
+            self.image_nodes -= self.image_sizes[row] > 0
+        self.image_sizes[row] = 0
+        for names, size in node.images:
+            for name in names:
+                name = normalized_image_name(name)
+                iid = self._image_ids.get(name)
+                if iid is None:
+                    iid = self._image_ids[name] = len(self.image_names)
+                    self.image_names.append(name)
+                    self.image_sizes = np.hstack([self.image_sizes, np.zeros((self.capacity, 1), np.int64)])
+                    self.image_nodes = np.append(self.image_nodes, 0)
+                self.image_sizes[row, iid] = max(size, 1)
+        self.image_nodes += self.image_sizes[row] > 0
+
+    def image_column(self, name: str) -> int:
+        """The column of a normalised image name, or -1 if no node has it."""
+        return self._image_ids.get(normalized_image_name(name), -1)
+
+    def remove_node(self, name: str) -> list[PodInfo]:
+        """Remove a node. Its pods are kept aside and return if the node comes back."""
+        row = self.index.get(name)
+        if row is None:
+            return []
+        pods = [self.pods[k].pod for k in list(self._node_pods[row])]
+        for pod in pods:
+            self.remove_pod(pod.key)
+        del self.index[name]
+        if pods:
+            self._orphans[name] = {p.key: p for p in pods}
+        self.image_nodes -= self.image_sizes[row] > 0
+        last = self.n - 1
+        if row != last:
+            for arr in (self.allocatable, self.requested, self.nonzero, self.unschedulable,
+                        self.taint_pos, self.image_sizes, self.port_counts):
+                arr[row] = arr[last]
+            self.labels._move(last, row)
+            moved = self.names[last]
+            self.names[row] = moved
+            self.infos[row] = self.infos[last]
+            self._node_pods[row] = self._node_pods[last]
+            self.index[moved] = row
+            for listener in self.listeners:
+                listener.node_moved(self, last, row)
+        self.names.pop()
+        self.infos.pop()
+        self._node_pods.pop()
+        self.n -= 1
+        self.generation += 1
+        return pods
+
+    def node_pods(self, name: str) -> Iterator[PodInfo]:
+        row = self.index.get(name)
+        if row is None:
+            return iter(())
+        return (self.pods[k].pod for k in self._node_pods[row])
+
+    # ---- pods ------------------------------------------------------------------------
+
+    def add_pod(self, pod: PodInfo, node: str) -> None:
+        """Charge ``pod`` to ``node`` (assume or observed binding). Replaces an earlier placement."""
+        if pod.key in self.pods:
+            self.remove_pod(pod.key)
+        row = self.index.get(node)
+        if row is None:
+            self._orphans.setdefault(node, {})[pod.key] = pod
+            return
+        vec = self.vector(pod.requests)
+        vec[self.resource_index[PODS]] = 1
+        self.requested[row, : len(vec)] += vec
+        self.nonzero[row, _NONZERO_CPU] += pod.nonzero_cpu
+        self.nonzero[row, _NONZERO_MEMORY] += pod.nonzero_memory
+        for hp in pod.host_ports:
+            self.port_counts[row, self._port_column(hp)] += 1
+        self.pods[pod.key] = _Placed(pod, node, vec)
+        self._node_pods[row].add(pod.key)
+        self.generation += 1
+        for listener in self.listeners:
+            listener.pod_added(self, pod, row)
+
+    def remove_pod(self, key: str) -> PodInfo | None:
+        """Stop charging a pod (deleted, finished, or an assumption forgotten)."""
+        placed = self.pods.pop(key, None)
+        if placed is None:
+            for orphans in self._orphans.values():
+                if orphans.pop(key, None) is not None:
+                    break
+            return None
+        row = self.index[placed.node]
+        self.requested[row, : len(placed.vector)] -= placed.vector
+        self.nonzero[row, _NONZERO_CPU] -= placed.pod.nonzero_cpu
+        self.nonzero[row, _NONZERO_MEMORY] -= placed.pod.nonzero_memory
+        for hp in placed.pod.host_ports:
+            self.port_counts[row, self._port_column(hp)] -= 1
+        self._node_pods[row].discard(key)
+        self.generation += 1
+        for listener in self.listeners:
+            listener.pod_removed(self, placed.pod, row)
+        return placed.pod
+
+    def node_of(self, key: str) -> str | None:
+        placed = self.pods.get(key)
+        return placed.node if placed else None
+
+    # ---- host ports --------------------------------------------------------------------
+
+    def _port_column(self, hp: HostPort) -> int:
+        by_ip = self._ports.setdefault((hp.protocol, hp.port), {})
+        col = by_ip.get(hp.ip)
+        if col is None:
+            col = by_ip[hp.ip] = self.port_counts.shape[1]
+            self.port_counts = np.hstack([self.port_counts, np.zeros((self.capacity, 1), np.int32)])
+        return col
+
+    def port_conflicts(self, hp: HostPort) -> BoolArray:
+        """Nodes where ``hp`` clashes with a used port: same protocol and port, and the
+        same IP or either side the wildcard 0.0.0.0 (upstream's HostPortInfo.CheckConflict)."""
+        by_ip = self._ports.get((hp.protocol, hp.port), {})
+        cols = [c for ip, c in by_ip.items() if hp.ip == _WILDCARD_IP or ip == _WILDCARD_IP or ip == hp.ip]
+        if not cols:
+            return np.zeros(self.n, np.bool_)
+        return (self.port_counts[: self.n, cols] > 0).any(axis=1)
