@@ -247,7 +247,8 @@ class NodeTable:
             new = False
         self.allocatable[row] = 0
         for res, amount in node.allocatable.items():
-            self.allocatable[row, self.resource_column(res)] = amount
+            col = self.resource_column(res)  # may grow (and replace) the matrices
+            self.allocatable[row, col] = amount
         self.unschedulable[row] = node.unschedulable
         self.labels._set(row, node.labels)
         self._set_taints(row, node.taints)
@@ -345,7 +346,8 @@ class NodeTable:
         self.nonzero[row, _NONZERO_CPU] += pod.nonzero_cpu
         self.nonzero[row, _NONZERO_MEMORY] += pod.nonzero_memory
         for hp in pod.host_ports:
-            self.port_counts[row, self._port_column(hp)] += 1
+            col = self._port_column(hp)  # may grow (and replace) port_counts
+            self.port_counts[row, col] += 1
         self.pods[pod.key] = _Placed(pod, node, vec)
         self._node_pods[row].add(pod.key)
         self.generation += 1
@@ -365,7 +367,8 @@ class NodeTable:
         self.nonzero[row, _NONZERO_CPU] -= placed.pod.nonzero_cpu
         self.nonzero[row, _NONZERO_MEMORY] -= placed.pod.nonzero_memory
         for hp in placed.pod.host_ports:
-            self.port_counts[row, self._port_column(hp)] -= 1
+            col = self._port_column(hp)
+            self.port_counts[row, col] -= 1
         self._node_pods[row].discard(key)
         self.generation += 1
         for listener in self.listeners:

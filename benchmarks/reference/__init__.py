@@ -21,7 +21,7 @@ from typing import Any
 from scoring.framework import fit_error_message
 from scoring.objects import NodeInfo, PodInfo
 
-__all__ = ["RefNode", "RefCluster", "RefPlugin", "RefDecision", "ReferenceProfile", "REFERENCE"]
+__all__ = ["RefNode", "RefCluster", "RefPlugin", "RefDecision", "ReferenceProfile", "REFERENCE", "build_reference", "cluster_from"]
 
 
 @dataclass
@@ -108,3 +108,29 @@ class ReferenceProfile:
         best = max(totals.values())
         ties = [name for name, t in totals.items() if t == best]
         return RefDecision(self._rng.choice(ties), "", reasons, scores, totals)
+
+
+def build_reference(*, filters: Sequence[str], scores: Sequence[tuple[str, int]],
+                    plugin_args: Mapping[str, Mapping[str, Any]], seed: int = 0) -> ReferenceProfile:
+    """The reference counterpart of a profile (``scheduler.config.ProfileConfig`` fields)."""
+    made: dict[str, RefPlugin] = {}
+
+    def get(name: str) -> RefPlugin:
+        if name not in made:
+            made[name] = REFERENCE[name](plugin_args.get(name, {}))
+        return made[name]
+
+    return ReferenceProfile(
+        filters=[get(n) for n in filters if get(n).filter is not None],
+        scorers=[(get(n), w) for n, w in scores if get(n).score is not None],
+        seed=seed,
+    )
+
+
+def cluster_from(nodes: Sequence[NodeInfo], pods: Sequence[PodInfo]) -> RefCluster:
+    """A RefCluster of ``nodes`` with each bound, unfinished pod on its node."""
+    by_name = {n.name: RefNode(n) for n in nodes}
+    for p in pods:
+        if p.node_name in by_name and not p.terminated:
+            by_name[p.node_name].pods.append(p)
+    return RefCluster(list(by_name.values()))

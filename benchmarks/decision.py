@@ -1,0 +1,91 @@
+"""How long one scheduling decision takes, without I/O.
+
+For clusters of 1,000 / 5,000 / 15,000 random nodes with 30 pods each, time
+filter + score + select + assume for 2,000 pending pods with the default
+profile, scoring every feasible node. The per-node reference implementation
+(``benchmarks.reference``) decides a few of the same pods in the same run,
+and the ratio of the two is printed, since absolute figures on a shared
+machine are noisy.
+
+    python -m benchmarks.decision [--sizes 1000,5000,15000] [--pods 2000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+import numpy as np
+
+from benchmarks.clusters import random_nodes, random_pods
+from benchmarks.reference import build_reference, cluster_from
+from scheduler.config import default_config
+from scoring.objects import node_from_json, pod_from_json
+from scoring.table import NodeTable
+
+
+def bench_size(*, size: int, pending: int, reference_pods: int, seed: int) -> dict[str, Any]:
+    rng = np.random.default_rng(seed)
+    nodes = [node_from_json(n) for n in random_nodes(rng, size)]
+    names = [n.name for n in nodes]
+    existing = [pod_from_json(p) for p in random_pods(rng, 30 * size, prefix="run", node_names=names)]
+    todo = [pod_from_json(p) for p in random_pods(rng, pending, prefix="new")]
+    table = NodeTable(capacity=size)
+    for n in nodes:
+        table.set_node(n)
+    for p in existing:
+        table.add_pod(p, p.node_name)
+    cfg = default_config().profiles[0]
+    profile = cfg.build(seed=seed)
+
+    placed = 0
+    start = time.perf_counter()
+    for pod in todo:
+        d = profile.schedule(pod, table)
+        if d.node is not None:
+            table.add_pod(pod, d.node)  # assume
+            placed += 1
+    vec_s = time.perf_counter() - start
+
+    ref = build_reference(filters=cfg.filters, scores=cfg.scores, plugin_args=cfg.plugin_args, seed=seed)
+    cluster = cluster_from(nodes, existing)
+    start = time.perf_counter()
+    for pod in todo[:reference_pods]:
+        d = ref.schedule(pod, cluster)
+        if d.node is not None:
+            cluster.add_pod(pod, d.node)
+    ref_s = time.perf_counter() - start
+
+    vec_us = vec_s / len(todo) * 1e6
+    ref_us = ref_s / max(1, reference_pods) * 1e6
+    return {
+        "nodes": size, "existing_pods": len(existing), "pending_pods": len(todo), "placed": placed,
+        "us_per_decision": round(vec_us, 1), "decisions_per_s": round(1e6 / vec_us, 1),
+        "reference_us_per_decision": round(ref_us, 1), "reference_pods": reference_pods,
+        "speedup_vs_reference": round(ref_us / vec_us, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="1000,5000,15000")
+    ap.add_argument("--pods", type=int, default=2000)
+    ap.add_argument("--reference-pods", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+    results = [bench_size(size=int(s), pending=a.pods, reference_pods=a.reference_pods, seed=a.seed)
+               for s in a.sizes.split(",")]
+    if a.json:
+        print(json.dumps({"benchmark": "decision", "profile": "default", "results": results}, indent=2))
+        return
+    print(f"{'nodes':>7} {'us/decision':>12} {'decisions/s':>12} {'reference us':>13} {'speedup':>8}")
+    for r in results:
+        print(f"{r['nodes']:>7} {r['us_per_decision']:>12} {r['decisions_per_s']:>12} "
+              f"{r['reference_us_per_decision']:>13} {r['speedup_vs_reference']:>7}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,418 @@
+"""KubeSchedulerConfiguration profiles, read as kube-scheduler reads them.
+
+A kube-scheduler user brings their ``kubescheduler.config.k8s.io/v1`` file
+and gets the same profiles: the default plugins merged with the profile's
+``plugins`` sets exactly as upstream's ``mergePlugins`` and
+``expandMultiPointPlugins`` do, weights, ``pluginConfig`` args and
+``percentageOfNodesToScore``. vecsched's own plugins are enabled by name in
+the same file.
+
+Reading is strict: an unknown field, an unknown plugin, a weight <= 0, a
+duplicate profile, or args of the wrong type raise ``ConfigError`` naming the
+path in the file (``profiles[0].pluginConfig[1].args.scoringStrategy.type``).
+Fields that vecsched accepts but does not use produce warnings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from scoring.args import ArgsError, boolean, integer, known_fields, mapping, sequence, string
+from scoring.framework import FilterPlugin, Plugin, PreFilterPlugin, Profile, Registry, ScorePlugin
+from scoring.plugins import REGISTRY
+
+__all__ = [
+    "API_VERSION",
+    "DEFAULT_SCHEDULER_NAME",
+    "ConfigError",
+    "LeaderElection",
+    "ProfileConfig",
+    "SchedulerConfig",
+    "load_config",
+    "parse_config",
+    "default_config",
+]
+
+API_VERSION: Final = "kubescheduler.config.k8s.io/v1"
+DEFAULT_SCHEDULER_NAME: Final = "vecsched"
+
+# Upstream's default multiPoint set (pkg/scheduler/apis/config/v1/default_plugins.go),
+# in upstream's order, with score weights. Plugins vecsched does not implement
+# are dropped when the profile is built, with no warning: they are defaults,
+# not the user's choice.
+DEFAULT_MULTIPOINT: Final[tuple[tuple[str, int], ...]] = (
+    ("SchedulingGates", 0),
+    ("PrioritySort", 0),
+    ("NodeUnschedulable", 0),
+    ("NodeName", 0),
+    ("TaintToleration", 3),
+    ("NodeAffinity", 2),
+    ("NodePorts", 0),
+    ("NodeResourcesFit", 1),
+    ("VolumeRestrictions", 0),
+    ("NodeVolumeLimits", 0),
+    ("VolumeBinding", 0),
+    ("VolumeZone", 0),
+    ("PodTopologySpread", 2),
+    ("InterPodAffinity", 2),
+    ("DefaultPreemption", 0),
+    ("NodeResourcesBalancedAllocation", 1),
+    ("ImageLocality", 1),
+    ("DefaultBinder", 0),
+)
+
+# Upstream plugins whose work vecsched's runtime does itself (queue order,
+# scheduling gates, binding): accepted in a config, nothing to build.
+_RUNTIME_PLUGINS: Final = frozenset({"PrioritySort", "SchedulingGates", "DefaultBinder"})
+# Upstream plugins vecsched does not implement: accepted with a warning so
+# that an upstream profile loads, but they take no part in decisions.
+_UNIMPLEMENTED: Final = frozenset({
+    "VolumeRestrictions", "NodeVolumeLimits", "VolumeBinding", "VolumeZone", "DefaultPreemption",
+    "EBSLimits", "GCEPDLimits", "AzureDiskLimits", "CinderLimits", "NodeDeclaredFeatures",
+    "DynamicResources", "PodTopologySpread", "InterPodAffinity",
+})
+
+_EXTENSION_POINTS: Final = (
+    "preEnqueue", "queueSort", "preFilter", "filter", "postFilter", "preScore", "score",
+    "reserve", "permit", "preBind", "bind", "postBind", "multiPoint",
+)
+_TOP_FIELDS: Final = (
+    "apiVersion", "kind", "parallelism", "leaderElection", "clientConnection", "healthzBindAddress",
+    "metricsBindAddress", "enableProfiling", "enableContentionProfiling", "percentageOfNodesToScore",
+    "podInitialBackoffSeconds", "podMaxBackoffSeconds", "profiles", "extenders", "delayCacheUntilActive",
+)
+_UNUSED_FIELDS: Final = ("parallelism", "clientConnection", "healthzBindAddress", "metricsBindAddress",
+                         "enableProfiling", "enableContentionProfiling", "extenders", "delayCacheUntilActive")
+
+
+class ConfigError(ArgsError):
+    """An invalid configuration file, naming the file and the path of the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeaderElection:
+    """``leaderElection``: upstream's defaults (15 s lease, 10 s renew deadline, 2 s retry)."""
+
+    leader_elect: bool = True
+    lease_duration_seconds: float = 15.0
+    renew_deadline_seconds: float = 10.0
+    retry_period_seconds: float = 2.0
+    resource_name: str = "vecsched"
+    resource_namespace: str = "kube-system"
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileConfig:
+    """One profile after merging with the defaults: plugin names per extension point."""
+
+    scheduler_name: str
+    prefilters: tuple[str, ...]
+    filters: tuple[str, ...]
+    scores: tuple[tuple[str, int], ...]
+    plugin_args: Mapping[str, Mapping[str, Any]]
+    args_paths: Mapping[str, str]
+    percentage_of_nodes_to_score: int | None
+
+    def build(self, *, registry: Registry = REGISTRY, seed: int = 0) -> Profile:
+        """Instantiate the plugins (one instance per name) and assemble the Profile."""
+        instances: dict[str, Plugin] = {}
+
+        def get(name: str) -> Plugin:
+            if name not in instances:
+                try:
+                    instances[name] = registry[name](self.plugin_args.get(name, {}), self.args_paths.get(name, f"pluginConfig[{name}].args"))
+                except ArgsError as e:
+                    raise ConfigError(e.path, e.problem) from None
+            return instances[name]
+
+        prefilters = [p for p in map(get, self.prefilters) if isinstance(p, PreFilterPlugin)]
+        filters = [p for p in map(get, self.filters) if isinstance(p, FilterPlugin)]
+        scorers = [(p, w) for p, w in ((get(n), w) for n, w in self.scores) if isinstance(p, ScorePlugin)]
+        return Profile(name=self.scheduler_name, prefilters=prefilters, filters=filters, scorers=scorers,
+                       percentage_of_nodes_to_score=self.percentage_of_nodes_to_score, seed=seed)
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerConfig:
+    profiles: tuple[ProfileConfig, ...]
+    pod_initial_backoff_seconds: float = 1.0
+    pod_max_backoff_seconds: float = 10.0
+    leader_election: LeaderElection = field(default_factory=LeaderElection)
+    warnings: tuple[str, ...] = ()
+    source: str = "<defaults>"
+
+    def profile(self, name: str) -> ProfileConfig:
+        for p in self.profiles:
+            if p.scheduler_name == name:
+                return p
+        raise ConfigError("profiles", f"no profile with schedulerName {name!r} (have: {', '.join(p.scheduler_name for p in self.profiles)})")
+
+    def build(self, *, registry: Registry = REGISTRY, seed: int = 0) -> dict[str, Profile]:
+        return {p.scheduler_name: p.build(registry=registry, seed=seed) for p in self.profiles}
+
+
+# ---- plugin sets ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _PluginSet:
+    enabled: list[tuple[str, int | None]]
+    disabled: set[str]
+
+
+def _plugin_set(v: Any, path: str, known: set[str]) -> _PluginSet:
+    m = mapping(v, path)
+    known_fields(m, ("enabled", "disabled"), path)
+    out = _PluginSet([], set())
+    for key in ("enabled", "disabled"):
+        for i, item in enumerate(sequence(m.get(key), f"{path}.{key}")):
+            ipath = f"{path}.{key}[{i}]"
+            item = mapping(item, ipath)
+            known_fields(item, ("name", "weight"), ipath)
+            name = string(item.get("name"), f"{ipath}.name")
+            if name != "*" and name not in known:
+                raise ConfigError(f"{ipath}.name", f"unknown plugin {name!r} (known: {', '.join(sorted(known))})")
+            weight = item.get("weight")
+            if weight is not None:
+                weight = integer(weight, f"{ipath}.weight")
+                if weight <= 0:
+                    raise ConfigError(f"{ipath}.weight", f"must be > 0, got {weight}")
+            if key == "enabled":
+                if name == "*":
+                    raise ConfigError(f"{ipath}.name", '"*" is only allowed in disabled lists')
+                out.enabled.append((name, weight))
+            else:
+                out.disabled.add(name)
+    return out
+
+
+def _merge_multipoint(custom: _PluginSet) -> list[tuple[str, int | None]]:
+    """Upstream's mergePluginSet for multiPoint: defaults minus disabled, a default
+    re-listed by the user is replaced in place, the user's others appended."""
+    disabled = custom.disabled
+    by_name = {name: (i, (name, w)) for i, (name, w) in enumerate(custom.enabled)}
+    replaced: set[int] = set()
+    merged: list[tuple[str, int | None]] = []
+    for name, weight in DEFAULT_MULTIPOINT:
+        if "*" in disabled or name in disabled:
+            continue
+        if name in by_name:
+            i, plugin = by_name[name]
+            merged.append(plugin)
+            replaced.add(i)
+        else:
+            merged.append((name, weight or None))
+    merged.extend(p for i, p in enumerate(custom.enabled) if i not in replaced)
+    return merged
+
+
+def _expand(point: str, multipoint: list[tuple[str, int | None]], specific: _PluginSet, implements: set[str],
+            path: str) -> list[tuple[str, int | None]]:
+    """Upstream's expandMultiPointPlugins for one extension point.
+
+    Order: plugins the specific point overrides (in its order), then multiPoint
+    plugins, then the specific point's other plugins.
+    """
+    if "*" in specific.disabled:
+        return [p for p in specific.enabled]
+    specific_names = [n for n, _ in specific.enabled]
+    overrides: list[str] = []
+    from_multipoint: list[tuple[str, int | None]] = []
+    for name, weight in multipoint:
+        if name not in implements or name in specific.disabled:
+            continue
+        if name in specific_names:
+            overrides.append(name)
+            continue
+        if any(n == name for n, _ in from_multipoint):
+            raise ConfigError(f"{path}.multiPoint", f"plugin {name!r} already registered as {point}")
+        from_multipoint.append((name, weight))
+    seen = set(specific_names)
+    if len(seen) != len(specific_names):
+        dup = next(n for n in specific_names if specific_names.count(n) > 1)
+        raise ConfigError(f"{path}.{point}.enabled", f"plugin {dup!r} enabled twice")
+    weights = dict(specific.enabled)
+    ordered = [(n, weights[n]) for n in overrides] + from_multipoint
+    ordered += [(n, w) for n, w in specific.enabled if n not in overrides]
+    return ordered
+
+
+def _points_of(name: str, registry: Registry) -> set[str]:
+    """The extension points a registered plugin implements (checked on a default instance)."""
+    if name not in registry:
+        return set()
+    plugin = registry[name]({}, "")
+    points = set()
+    if isinstance(plugin, PreFilterPlugin):
+        points.add("preFilter")
+    if isinstance(plugin, FilterPlugin):
+        points.add("filter")
+    if isinstance(plugin, ScorePlugin):
+        points.add("score")
+    return points
+
+
+def _percentage(v: Any, path: str) -> int | None:
+    return None if v is None else integer(v, path, lo=0, hi=100)
+
+
+def _profile(raw: Any, path: str, registry: Registry, global_pct: int | None, warnings: list[str]) -> ProfileConfig:
+    m = mapping(raw, path)
+    known_fields(m, ("schedulerName", "percentageOfNodesToScore", "plugins", "pluginConfig"), path)
+    name = string(m.get("schedulerName", DEFAULT_SCHEDULER_NAME), f"{path}.schedulerName")
+    if not name:
+        raise ConfigError(f"{path}.schedulerName", "must not be empty")
+    pct = _percentage(m.get("percentageOfNodesToScore"), f"{path}.percentageOfNodesToScore")
+    known = set(registry) | _RUNTIME_PLUGINS | _UNIMPLEMENTED
+    plugins = mapping(m.get("plugins"), f"{path}.plugins")
+    known_fields(plugins, _EXTENSION_POINTS, f"{path}.plugins")
+    sets = {p: _plugin_set(plugins.get(p), f"{path}.plugins.{p}", known) for p in _EXTENSION_POINTS}
+    multipoint = _merge_multipoint(sets["multiPoint"])
+    for point in ("preFilter", "filter", "score"):
+        for n, _ in sets[point].enabled:
+            if n not in registry:
+                raise ConfigError(f"{path}.plugins.{point}", f"plugin {n!r} is not a {point} plugin in vecsched")
+    implements = {n: _points_of(n, registry) for n, _ in multipoint}
+    points = {}
+    for point in ("preFilter", "filter", "score"):
+        names = {n for n, pts in implements.items() if point in pts}
+        points[point] = _expand(point, multipoint, sets[point], names, f"{path}.plugins")
+    mentioned = {n for s in sets.values() for n, _ in s.enabled} | {n for n, _ in multipoint}
+    for n in sorted(mentioned & (_UNIMPLEMENTED - set(registry))):
+        if any(n == e for s in sets.values() for e, _ in s.enabled):
+            warnings.append(f"{path}.plugins: {n} is not implemented by vecsched and is ignored")
+
+    args: dict[str, Mapping[str, Any]] = {}
+    args_paths: dict[str, str] = {}
+    for i, pc in enumerate(sequence(m.get("pluginConfig"), f"{path}.pluginConfig")):
+        ppath = f"{path}.pluginConfig[{i}]"
+        pc = mapping(pc, ppath)
+        known_fields(pc, ("name", "args"), ppath)
+        pname = string(pc.get("name"), f"{ppath}.name")
+        if pname not in known:
+            raise ConfigError(f"{ppath}.name", f"unknown plugin {pname!r} (known: {', '.join(sorted(known))})")
+        if pname in args:
+            raise ConfigError(f"{ppath}.name", f"repeated config for plugin {pname!r}")
+        a = dict(mapping(pc.get("args"), f"{ppath}.args"))
+        kind = a.pop("kind", None)
+        a.pop("apiVersion", None)
+        if kind is not None and kind != f"{pname}Args":
+            raise ConfigError(f"{ppath}.args.kind", f"expected {pname}Args, got {kind!r}")
+        if pname not in registry:
+            warnings.append(f"{ppath}: args for {pname}, which vecsched does not implement, are ignored")
+            continue
+        args[pname], args_paths[pname] = a, f"{ppath}.args"
+
+    def weight(w: int | None) -> int:
+        return 1 if w is None else w
+
+    return ProfileConfig(
+        scheduler_name=name,
+        prefilters=tuple(n for n, _ in points["preFilter"] if n in registry),
+        filters=tuple(n for n, _ in points["filter"] if n in registry),
+        scores=tuple((n, weight(w)) for n, w in points["score"] if n in registry),
+        plugin_args=args,
+        args_paths=args_paths,
+        percentage_of_nodes_to_score=pct if pct is not None else global_pct,
+    )
+
+
+def _leader_election(v: Any, path: str) -> LeaderElection:
+    m = mapping(v, path)
+    known_fields(m, ("leaderElect", "leaseDuration", "renewDeadline", "retryPeriod", "resourceLock",
+                     "resourceName", "resourceNamespace"), path)
+    d = LeaderElection()
+
+    def seconds(key: str, default: float) -> float:
+        if key not in m:
+            return default
+        return _duration(m[key], f"{path}.{key}")
+
+    if "resourceLock" in m and string(m["resourceLock"], f"{path}.resourceLock") != "leases":
+        raise ConfigError(f"{path}.resourceLock", "only 'leases' is supported")
+    return LeaderElection(
+        leader_elect=boolean(m.get("leaderElect", d.leader_elect), f"{path}.leaderElect"),
+        lease_duration_seconds=seconds("leaseDuration", d.lease_duration_seconds),
+        renew_deadline_seconds=seconds("renewDeadline", d.renew_deadline_seconds),
+        retry_period_seconds=seconds("retryPeriod", d.retry_period_seconds),
+        resource_name=string(m.get("resourceName", d.resource_name), f"{path}.resourceName"),
+        resource_namespace=string(m.get("resourceNamespace", d.resource_namespace), f"{path}.resourceNamespace"),
+    )
+
+
+_UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def _duration(v: Any, path: str) -> float:
+    """A Go duration string as metav1.Duration writes it (``15s``, ``1m30s``, ``500ms``)."""
+    if not isinstance(v, str) or not re.fullmatch(r"(\d+(\.\d+)?(ms|s|m|h))+", v):
+        raise ConfigError(path, f"expected a duration such as 15s or 1m30s, got {v!r}")
+    total = sum(float(num) * _UNITS[unit] for num, _, unit in re.findall(r"(\d+(\.\d+)?)(ms|s|m|h)", v))
+    if total <= 0:
+        raise ConfigError(path, f"must be positive, got {v!r}")
+    return total
+
+
+def parse_config(doc: Any, *, source: str = "<config>", registry: Registry = REGISTRY) -> SchedulerConfig:
+    """Validate a decoded KubeSchedulerConfiguration document."""
+    try:
+        m = mapping(doc, "")
+        known_fields(m, _TOP_FIELDS, "")
+        if m.get("apiVersion") != API_VERSION:
+            raise ConfigError("apiVersion", f"expected {API_VERSION}, got {m.get('apiVersion')!r}")
+        if m.get("kind") != "KubeSchedulerConfiguration":
+            raise ConfigError("kind", f"expected KubeSchedulerConfiguration, got {m.get('kind')!r}")
+        warnings = [f"{k}: accepted but not used by vecsched" for k in _UNUSED_FIELDS if k in m]
+        pct = _percentage(m.get("percentageOfNodesToScore"), "percentageOfNodesToScore")
+        initial = integer(m.get("podInitialBackoffSeconds", 1), "podInitialBackoffSeconds", lo=1)
+        maximum = integer(m.get("podMaxBackoffSeconds", 10), "podMaxBackoffSeconds", lo=1)
+        if maximum < initial:
+            raise ConfigError("podMaxBackoffSeconds", f"must be >= podInitialBackoffSeconds ({initial}), got {maximum}")
+        raw_profiles = sequence(m.get("profiles"), "profiles") or [{}]
+        profiles = [_profile(p, f"profiles[{i}]", registry, pct, warnings) for i, p in enumerate(raw_profiles)]
+        seen: set[str] = set()
+        for i, p in enumerate(profiles):
+            if p.scheduler_name in seen:
+                raise ConfigError(f"profiles[{i}].schedulerName", f"duplicate profile {p.scheduler_name!r}")
+            seen.add(p.scheduler_name)
+        # Build once so that plugin args are validated now, not at the first pod.
+        cfg = SchedulerConfig(
+            profiles=tuple(profiles),
+            pod_initial_backoff_seconds=float(initial),
+            pod_max_backoff_seconds=float(maximum),
+            leader_election=_leader_election(m.get("leaderElection"), "leaderElection"),
+            warnings=tuple(warnings),
+            source=source,
+        )
+        cfg.build(registry=registry)
+        return cfg
+    except ArgsError as e:
+        raise ConfigError(f"{source}: {e.path}" if e.path else source, e.problem) from None
+
+
+def default_config(*, registry: Registry = REGISTRY) -> SchedulerConfig:
+    """One profile, ``schedulerName: vecsched``, with kube-scheduler's default plugins and weights."""
+    return parse_config({"apiVersion": API_VERSION, "kind": "KubeSchedulerConfiguration"}, source="<defaults>", registry=registry)
+
+
+def load_config(path: str | Path | None, *, registry: Registry = REGISTRY) -> SchedulerConfig:
+    """Read a YAML or JSON KubeSchedulerConfiguration file; the defaults when ``path`` is None."""
+    if path is None:
+        return default_config(registry=registry)
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(str(p), f"cannot read: {e.strerror}") from None
+    try:
+        doc = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        raise ConfigError(str(p), f"not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {str(e).splitlines()[0]}") from None
+    return parse_config(doc, source=str(p), registry=registry)
