@@ -178,6 +178,9 @@ class NodeTable:
         self._node_pods: list[set[str]] = []
         self._orphans: dict[str, dict[str, PodInfo]] = {}
         self.listeners: list[TableListener] = []
+        self.extensions: dict[str, object] = {}
+        """Derived per-node state owned by plugins (GPU slots, topology counters), keyed by
+        owner; an extension that must follow row moves and pod changes is also a listener."""
         self.generation = 0
         """Bumped on every change, so callers can tell a snapshot is stale."""
 
