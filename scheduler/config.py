@@ -25,7 +25,7 @@ from typing import Any, Final
 import yaml
 
 from scoring.args import ArgsError, boolean, integer, known_fields, mapping, sequence, string
-from scoring.framework import FilterPlugin, Plugin, PreFilterPlugin, Profile, Registry, ScorePlugin
+from scoring.framework import FilterPlugin, Plugin, PreFilterPlugin, Profile, Registry, ReservePlugin, ScorePlugin
 from scoring.plugins import REGISTRY
 
 __all__ = [
@@ -135,7 +135,10 @@ class ProfileConfig:
         prefilters = [p for p in map(get, self.prefilters) if isinstance(p, PreFilterPlugin)]
         filters = [p for p in map(get, self.filters) if isinstance(p, FilterPlugin)]
         scorers = [(p, w) for p, w in ((get(n), w) for n, w in self.scores) if isinstance(p, ScorePlugin)]
+        # Reserve follows the filters: a plugin that filters on node-local devices also claims them.
+        reservers = [p for p in instances.values() if isinstance(p, ReservePlugin)]
         return Profile(name=self.scheduler_name, prefilters=prefilters, filters=filters, scorers=scorers,
+                       reservers=reservers,
                        percentage_of_nodes_to_score=self.percentage_of_nodes_to_score, seed=seed)
 
 

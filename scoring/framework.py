@@ -23,7 +23,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from scoring.objects import PodInfo
+from scoring.objects import PodInfo, with_annotations
 from scoring.table import BoolArray, IntArray, NodeTable
 
 __all__ = [
@@ -37,6 +37,7 @@ __all__ = [
     "FilterPlugin",
     "ScorePlugin",
     "ScoreExtensions",
+    "ReservePlugin",
     "PluginFactory",
     "Registry",
     "Profile",
@@ -128,6 +129,18 @@ class ScoreExtensions(Protocol):
     def normalize(self, scores: IntArray, state: CycleState) -> IntArray: ...
 
 
+@runtime_checkable
+class ReservePlugin(Protocol):
+    """Claims node-local resources for the chosen node (e.g. which GPUs) before the pod
+    is assumed. Returns annotations to record on the pod -- the live scheduler patches
+    them onto the Pod before binding, so that a device plugin can honour the choice --
+    or None when there is nothing to record. Must not change the table."""
+
+    name: str
+
+    def reserve(self, pod: PodInfo, table: NodeTable, row: int, state: CycleState) -> Mapping[str, str] | None: ...
+
+
 PluginFactory = Callable[[Mapping[str, Any], str], Plugin]
 """Builds a plugin from its (possibly empty) args; the string is the args' path for errors."""
 
@@ -208,6 +221,12 @@ class Decision:
     """Normalised, unweighted score per plugin, aligned with ``scored``."""
     totals: IntArray = field(default_factory=lambda: np.zeros(0, np.int64))
     node_names: Sequence[str] = ()
+    annotations: dict[str, str] = field(default_factory=dict)
+    """What reserve plugins recorded for the chosen node; ``assumed_pod()`` carries them."""
+
+    def assumed_pod(self) -> PodInfo:
+        """The pod as it is assumed and bound: with the reserve plugins' annotations."""
+        return with_annotations(self.pod, self.annotations) if self.annotations else self.pod
 
     def reasons_of(self, row: int) -> list[str]:
         return [r.message for r in self.reasons if r.nodes[row]]
@@ -227,6 +246,7 @@ class Profile:
         prefilters: Sequence[PreFilterPlugin] = (),
         filters: Sequence[FilterPlugin],
         scorers: Sequence[tuple[ScorePlugin, int]],
+        reservers: Sequence[ReservePlugin] = (),
         percentage_of_nodes_to_score: int | None = None,
         seed: int = 0,
     ) -> None:
@@ -234,6 +254,7 @@ class Profile:
         self.prefilters = list(prefilters)
         self.filters = list(filters)
         self.scorers = list(scorers)
+        self.reservers = list(reservers)
         self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
         self._rng = np.random.default_rng(seed)
         self._next_start = 0
@@ -325,5 +346,12 @@ class Profile:
         # Select: the best total, ties broken by a seeded random draw.
         ties = np.flatnonzero(totals == totals.max())
         pick = ties[0] if len(ties) == 1 else ties[self._rng.integers(len(ties))]
-        return Decision(pod, self.name, table.names[int(rows[pick])], "", feasible, reasons, rows,
-                        scores, totals, node_names=table.names)
+        row = int(rows[pick])
+        # Reserve: node-local choices (e.g. GPU indices) recorded as annotations.
+        annotations: dict[str, str] = {}
+        for plugin in self.reservers:
+            got = plugin.reserve(pod, table, row, state)
+            if got:
+                annotations.update(got)
+        return Decision(pod, self.name, table.names[row], "", feasible, reasons, rows,
+                        scores, totals, node_names=table.names, annotations=annotations)

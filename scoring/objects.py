@@ -15,7 +15,7 @@ memory, ephemeral-storage and hugepages; counts for extended resources and
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from scoring.quantity import QuantityError, milli_value, value
@@ -35,6 +35,7 @@ __all__ = [
     "pod_from_json",
     "node_from_json",
     "parse_resource_list",
+    "with_annotations",
 ]
 
 CPU: Final = "cpu"
@@ -323,6 +324,14 @@ def pod_from_json(pod: JSON) -> PodInfo:
         scheduling_gates=gates,
         raw=pod,
     )
+
+
+def with_annotations(pod: PodInfo, annotations: Mapping[str, str]) -> PodInfo:
+    """A copy of ``pod`` with ``annotations`` merged into its metadata (and its raw JSON)."""
+    merged = {**pod.annotations, **annotations}
+    raw = dict(pod.raw)
+    raw["metadata"] = {**(raw.get("metadata") or {}), "annotations": merged}
+    return replace(pod, annotations=merged, raw=raw)
 
 
 _TAINT_EFFECTS: Final = ("NoSchedule", "PreferNoSchedule", "NoExecute")
