@@ -71,7 +71,8 @@ def render_table(doc: dict[str, Any]) -> str:
         for p in n["scores"]:
             if p not in plugins:
                 plugins.append(p)
-    rows = sorted(doc["nodes"].items(), key=lambda kv: (kv[1]["total"] is None, -(kv[1]["total"] or 0), kv[0]))
+    rows = sorted(doc["nodes"].items(), key=lambda kv: (kv[1]["total"] is None, -(kv[1]["total"] or 0),
+                                                        kv[0] != doc["selected"], kv[0]))
     header = ["NODE", "FEASIBLE", *plugins, "TOTAL", "REASON"]
     body = []
     for name, n in rows:
