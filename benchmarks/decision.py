@@ -8,6 +8,14 @@ and the ratio of the two is printed, since absolute figures on a shared
 machine are noisy.
 
     python -m benchmarks.decision [--sizes 1000,5000,15000] [--pods 2000] [--json]
+
+``--case`` runs upstream scheduler_perf's pod-level shapes instead (see
+``benchmarks.pod_shapes``): ``topology-spread``, ``preferred-topology-spread``,
+``pod-anti-affinity``, ``pod-affinity``, or ``pod-constraints`` for all four, on
+``--sizes`` nodes (default 5000) with ``--existing`` bound pods (default 5000).
+Besides the default profile it times PodTopologySpread + InterPodAffinity alone.
+
+    python -m benchmarks.decision --case pod-constraints [--pods 1000] [--json]
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.clusters import random_nodes, random_pods
+from benchmarks.pod_shapes import CASES, bench_case
 from benchmarks.reference import build_reference, cluster_from
 from scheduler.config import default_config
 from scoring.objects import node_from_json, pod_from_json
@@ -68,16 +77,39 @@ def bench_size(*, size: int, pending: int, reference_pods: int, seed: int) -> di
     }
 
 
+def main_cases(a: argparse.Namespace) -> None:
+    """``--case``: the pod-level constraint shapes."""
+    cases = CASES if a.case == "pod-constraints" else (a.case,)
+    sizes = a.sizes or "5000"
+    results = [bench_case(c, size=int(s), existing=a.existing, pending=a.pods, reference_pods=a.reference_pods, seed=a.seed)
+               for c in cases for s in sizes.split(",")]
+    if a.json:
+        print(json.dumps({"benchmark": "decision", "profile": "default", "results": results}, indent=2))
+        return
+    print(f"{'case':<26} {'nodes':>6} {'existing':>8} {'us/decision':>12} {'decisions/s':>12} "
+          f"{'plugins only/s':>15} {'reference us':>13} {'speedup':>8}")
+    for r in results:
+        print(f"{r['case']:<26} {r['nodes']:>6} {r['existing_pods']:>8} {r['us_per_decision']:>12} "
+              f"{r['decisions_per_s']:>12} {r['plugins_only_decisions_per_s']:>15} "
+              f"{r['reference_us_per_decision']:>13} {r['speedup_vs_reference']:>7}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="1000,5000,15000")
+    ap.add_argument("--case", default="default", choices=("default", *CASES, "pod-constraints"),
+                    help="default: the random-cluster benchmark; otherwise a pod-level constraint shape")
+    ap.add_argument("--existing", type=int, default=5000, help="bound pods for --case shapes (default 5000)")
+    ap.add_argument("--sizes", default=None, help="node counts (default 1000,5000,15000; 5000 with --case)")
     ap.add_argument("--pods", type=int, default=2000)
     ap.add_argument("--reference-pods", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    if a.case != "default":
+        main_cases(a)
+        return
     results = [bench_size(size=int(s), pending=a.pods, reference_pods=a.reference_pods, seed=a.seed)
-               for s in a.sizes.split(",")]
+               for s in (a.sizes or "1000,5000,15000").split(",")]
     if a.json:
         print(json.dumps({"benchmark": "decision", "profile": "default", "results": results}, indent=2))
         return

@@ -76,7 +76,7 @@ _RUNTIME_PLUGINS: Final = frozenset({"PrioritySort", "SchedulingGates", "Default
 _UNIMPLEMENTED: Final = frozenset({
     "VolumeRestrictions", "NodeVolumeLimits", "VolumeBinding", "VolumeZone", "DefaultPreemption",
     "EBSLimits", "GCEPDLimits", "AzureDiskLimits", "CinderLimits", "NodeDeclaredFeatures",
-    "DynamicResources", "PodTopologySpread", "InterPodAffinity",
+    "DynamicResources",
 })
 
 _EXTENSION_POINTS: Final = (
@@ -266,9 +266,13 @@ def _percentage(v: Any, path: str) -> int | None:
     return None if v is None else integer(v, path, lo=0, hi=100)
 
 
-def _profile(raw: Any, path: str, registry: Registry, global_pct: int | None, warnings: list[str]) -> ProfileConfig:
+def _profile(raw: Any, path: str, registry: Registry, global_pct: int | None, warnings: list[str],
+             *, only: bool) -> ProfileConfig:
     m = mapping(raw, path)
     known_fields(m, ("schedulerName", "percentageOfNodesToScore", "plugins", "pluginConfig"), path)
+    if "schedulerName" not in m and not only:
+        # As upstream: the name is defaulted only when there is a single profile.
+        raise ConfigError(f"{path}.schedulerName", "required when there is more than one profile")
     name = string(m.get("schedulerName", DEFAULT_SCHEDULER_NAME), f"{path}.schedulerName")
     if not name:
         raise ConfigError(f"{path}.schedulerName", "must not be empty")
@@ -379,7 +383,8 @@ def parse_config(doc: Any, *, source: str = "<config>", registry: Registry = REG
         if maximum < initial:
             raise ConfigError("podMaxBackoffSeconds", f"must be >= podInitialBackoffSeconds ({initial}), got {maximum}")
         raw_profiles = sequence(m.get("profiles"), "profiles") or [{}]
-        profiles = [_profile(p, f"profiles[{i}]", registry, pct, warnings) for i, p in enumerate(raw_profiles)]
+        profiles = [_profile(p, f"profiles[{i}]", registry, pct, warnings, only=len(raw_profiles) == 1)
+                    for i, p in enumerate(raw_profiles)]
         seen: set[str] = set()
         for i, p in enumerate(profiles):
             if p.scheduler_name in seen:

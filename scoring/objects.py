@@ -112,10 +112,20 @@ class PodInfo:
     images: tuple[str, ...]
     scheduling_gates: tuple[str, ...]
     raw: JSON = field(repr=False, compare=False)
+    node_nonzero: tuple[int, int] | None = None
+    """(milli-CPU, memory) that upstream's NodeInfo charges for scoring once the pod is on
+    a node, where it differs from (nonzero_cpu, nonzero_memory): with pod-level requests
+    set, a container gets no default for a resource the pod already requests
+    (calculateResource / getNonMissingContainerRequests). None: the same."""
 
     @property
     def key(self) -> str:
         return f"{self.namespace}/{self.name}"
+
+    @property
+    def nonzero_on_node(self) -> tuple[int, int]:
+        """(milli-CPU, memory) this pod adds to its node's non-zero requests."""
+        return self.node_nonzero or (self.nonzero_cpu, self.nonzero_memory)
 
     @property
     def terminated(self) -> bool:
@@ -210,11 +220,13 @@ def _max(into: dict[str, int], other: Mapping[str, int]) -> None:
             into[k] = v
 
 
-def _with_defaults(req: Mapping[str, int]) -> dict[str, int]:
+def _with_defaults(req: Mapping[str, int], resources: Sequence[str] = (CPU, MEMORY)) -> dict[str, int]:
     """Upstream's NonMissingContainerRequests: unset (not zero) cpu/memory get defaults."""
     out = dict(req)
-    out.setdefault(CPU, DEFAULT_MILLI_CPU_REQUEST)
-    out.setdefault(MEMORY, DEFAULT_MEMORY_REQUEST)
+    if CPU in resources:
+        out.setdefault(CPU, DEFAULT_MILLI_CPU_REQUEST)
+    if MEMORY in resources:
+        out.setdefault(MEMORY, DEFAULT_MEMORY_REQUEST)
     return out
 
 
@@ -243,9 +255,9 @@ def _pod_requests(
     return reqs
 
 
-def _host_ports(obj: str, containers: Sequence[Any], path: str) -> list[HostPort]:
+def _host_ports(obj: str, containers: Sequence[Any], path: str, offset: int = 0) -> list[HostPort]:
     out = []
-    for i, c in enumerate(containers):
+    for i, c in enumerate(containers, start=offset):
         for j, p in enumerate(_list(obj, f"{path}[{i}].ports", _mapping(obj, f"{path}[{i}]", c).get("ports"))):
             p = _mapping(obj, f"{path}[{i}].ports[{j}]", p)
             hp = p.get("hostPort", 0)
@@ -253,6 +265,18 @@ def _host_ports(obj: str, containers: Sequence[Any], path: str) -> list[HostPort
                 raise ObjectError(obj, f"{path}[{i}].ports[{j}].hostPort", f"expected a port number, got {hp!r}")
             if hp > 0:
                 out.append(HostPort(ip=p.get("hostIP") or "0.0.0.0", protocol=p.get("protocol") or "TCP", port=hp))
+    return out
+
+
+def _pod_host_ports(obj: str, containers: Sequence[Any], inits: Sequence[Any]) -> list[HostPort]:
+    """Upstream's ``schedutil.GetHostPorts``: host ports of restartable init containers
+    (sidecars, ``restartPolicy: Always``), which run for the pod's whole life, then of
+    the app containers. Other init containers have finished before the app starts."""
+    out = []
+    for i, c in enumerate(inits):
+        if isinstance(c, Mapping) and c.get("restartPolicy") == "Always":
+            out.extend(_host_ports(obj, [c], "spec.initContainers", offset=i))
+    out.extend(_host_ports(obj, containers, "spec.containers"))
     return out
 
 
@@ -280,11 +304,20 @@ def pod_from_json(pod: JSON) -> PodInfo:
     nonzero = _pod_requests([_with_defaults(c) for c in app], [(_with_defaults(c), r) for c, r in init], overhead)
     # Pod-level resources (spec.resources) replace the container sum where set.
     pod_level = _mapping(obj, "spec.resources", spec.get("resources"))
+    node_nonzero = None
     if pod_level:
         level = parse_resource_list(obj, "spec.resources.requests", pod_level.get("requests"))
         for k, v in level.items():
             requests[k] = v + overhead.get(k, 0)
             nonzero[k] = v + overhead.get(k, 0)
+        # On a node, upstream defaults only what the pod requests nowhere at all.
+        missing = [r for r in (CPU, MEMORY) if r not in requests]
+        if level and len(missing) < 2:
+            on_node = _pod_requests([_with_defaults(c, missing) for c in app],
+                                    [(_with_defaults(c, missing), r) for c, r in init], overhead)
+            on_node.update({k: v + overhead.get(k, 0) for k, v in level.items()})
+            pair = (on_node.get(CPU, 0), on_node.get(MEMORY, 0))
+            node_nonzero = pair if pair != (nonzero.get(CPU, 0), nonzero.get(MEMORY, 0)) else None
 
     priority = spec.get("priority", 0) or 0
     if not isinstance(priority, int) or isinstance(priority, bool):
@@ -319,10 +352,11 @@ def pod_from_json(pod: JSON) -> PodInfo:
         node_selector=_str_map(obj, "spec.nodeSelector", spec.get("nodeSelector")),
         affinity=_mapping(obj, "spec.affinity", spec.get("affinity")),
         tolerations=tuple(tolerations),
-        host_ports=tuple(_host_ports(obj, containers, "spec.containers")),
+        host_ports=tuple(_pod_host_ports(obj, containers, inits)),
         images=images,
         scheduling_gates=gates,
         raw=pod,
+        node_nonzero=node_nonzero,
     )
 
 

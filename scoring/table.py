@@ -16,6 +16,7 @@ held aside and applied when the node arrives.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -25,23 +26,38 @@ import numpy.typing as npt
 
 from scoring.objects import CPU, EPHEMERAL_STORAGE, MEMORY, PODS, HostPort, NodeInfo, PodInfo, Taint
 
-__all__ = ["NodeTable", "TableListener", "LabelIndex", "normalized_image_name", "IntArray", "BoolArray"]
+__all__ = [
+    "NodeTable", "TableListener", "LabelIndex", "normalized_image_name", "parse_go_int64", "IntArray", "BoolArray",
+]
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 _BASE_RESOURCES: Final = (CPU, MEMORY, EPHEMERAL_STORAGE, PODS)
-_NONZERO_CPU: Final = 0
-_NONZERO_MEMORY: Final = 1
 _WILDCARD_IP: Final = "0.0.0.0"
 
 
 def normalized_image_name(name: str) -> str:
-    """Upstream's ImageLocality normalisation: an image without a tag or digest gets ``:latest``."""
-    last = name.rsplit("/", 1)[-1]
-    if "@" in last or ":" in last:
-        return name
-    return name + ":latest"
+    """Upstream's ImageLocality ``normalizedImageName`` for a *pod's* image: ``:latest``
+    is appended unless a ``:`` (tag or digest) follows the last ``/``. Node-reported
+    names are used as they are, as upstream's cache does."""
+    if name.rfind(":") <= name.rfind("/"):
+        return name + ":latest"
+    return name
+
+
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+_GO_DECIMAL = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_go_int64(value: str) -> int | None:
+    """Go's ``strconv.ParseInt(value, 10, 64)``: an optional sign and ASCII digits only
+    (no spaces, no ``_``), within int64; None where Go returns an error."""
+    if _GO_DECIMAL.fullmatch(value) is None:
+        return None
+    v = int(value, 10)
+    return v if _INT64_MIN <= v <= _INT64_MAX else None
 
 
 class TableListener(Protocol):
@@ -97,11 +113,10 @@ class LabelIndex:
             ints = np.zeros(len(vals) + 1, np.int64)  # the extra slot serves code -1
             ok = np.zeros(len(vals) + 1, np.bool_)
             for i, v in enumerate(vals):
-                try:
-                    ints[i] = int(v, 10)
+                parsed = parse_go_int64(v)
+                if parsed is not None:
+                    ints[i] = parsed
                     ok[i] = True
-                except ValueError:
-                    pass
             cached = (len(vals), ints, ok)
             self._ints[key] = cached
         return cached[1], cached[2]
@@ -168,7 +183,8 @@ class NodeTable:
         self.image_names: list[str] = []
         self._image_ids: dict[str, int] = {}
         self.image_sizes: IntArray = np.zeros((capacity, 0), np.int64)
-        """Size in bytes of each known (normalised) image name on each node, 0 if absent."""
+        """Size in bytes of each image name (as nodes report it) on each node, 0 if absent;
+        an image reported with sizeBytes 0 is stored as 1 so that it still counts as present."""
         self.image_nodes: IntArray = np.zeros(0, np.int64)
         """How many nodes hold each image."""
         self._ports: dict[tuple[str, int], dict[str, int]] = {}
@@ -281,7 +297,6 @@ class NodeTable:
         self.image_sizes[row] = 0
         for names, size in node.images:
             for name in names:
-                name = normalized_image_name(name)
                 iid = self._image_ids.get(name)
                 if iid is None:
                     iid = self._image_ids[name] = len(self.image_names)
@@ -292,7 +307,8 @@ class NodeTable:
         self.image_nodes += self.image_sizes[row] > 0
 
     def image_column(self, name: str) -> int:
-        """The column of a normalised image name, or -1 if no node has it."""
+        """The column of a pod's image ``name`` once normalised (``normalized_image_name``),
+        or -1 if no node reports that name."""
         return self._image_ids.get(normalized_image_name(name), -1)
 
     def remove_node(self, name: str) -> list[PodInfo]:
@@ -337,8 +353,7 @@ class NodeTable:
 
     def add_pod(self, pod: PodInfo, node: str) -> None:
         """Charge ``pod`` to ``node`` (assume or observed binding). Replaces an earlier placement."""
-        if pod.key in self.pods:
-            self.remove_pod(pod.key)
+        self.remove_pod(pod.key)  # placed before, or held for a node not seen yet
         row = self.index.get(node)
         if row is None:
             self._orphans.setdefault(node, {})[pod.key] = pod
@@ -346,8 +361,7 @@ class NodeTable:
         vec = self.vector(pod.requests)
         vec[self.resource_index[PODS]] = 1
         self.requested[row, : len(vec)] += vec
-        self.nonzero[row, _NONZERO_CPU] += pod.nonzero_cpu
-        self.nonzero[row, _NONZERO_MEMORY] += pod.nonzero_memory
+        self.nonzero[row] += pod.nonzero_on_node
         for hp in pod.host_ports:
             col = self._port_column(hp)  # may grow (and replace) port_counts
             self.port_counts[row, col] += 1
@@ -367,8 +381,7 @@ class NodeTable:
             return None
         row = self.index[placed.node]
         self.requested[row, : len(placed.vector)] -= placed.vector
-        self.nonzero[row, _NONZERO_CPU] -= placed.pod.nonzero_cpu
-        self.nonzero[row, _NONZERO_MEMORY] -= placed.pod.nonzero_memory
+        self.nonzero[row] -= placed.pod.nonzero_on_node
         for hp in placed.pod.host_ports:
             col = self._port_column(hp)
             self.port_counts[row, col] -= 1

@@ -50,6 +50,8 @@ class RefPlugin:
     normalize: Callable[[list[int]], list[int]] | None = None
     skip: Callable[[PodInfo, RefCluster], bool] | None = None
     """Upstream's PreScore Skip: when true the plugin adds nothing to any node."""
+    prescore: Callable[[PodInfo, list[RefNode], RefCluster], None] | None = None
+    """Upstream's PreScore: sees the feasible nodes before ``skip`` and ``score`` are called."""
 
 
 @dataclass
@@ -96,6 +98,8 @@ class ReferenceProfile:
         totals = {n.info.name: 0 for n in feasible}
         for plugin, weight in self.scorers:
             assert plugin.score is not None
+            if plugin.prescore is not None:
+                plugin.prescore(pod, feasible, cluster)
             if plugin.skip is not None and plugin.skip(pod, cluster):
                 raw = [0] * len(feasible)
             else:
@@ -134,3 +138,6 @@ def cluster_from(nodes: Sequence[NodeInfo], pods: Sequence[PodInfo]) -> RefClust
         if p.node_name in by_name and not p.terminated:
             by_name[p.node_name].pods.append(p)
     return RefCluster(list(by_name.values()))
+from benchmarks.reference import resources  # noqa: E402,F401
+from benchmarks.reference import node_plugins  # noqa: E402,F401
+from benchmarks.reference import pod_constraints  # noqa: E402,F401

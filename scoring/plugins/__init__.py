@@ -12,13 +12,23 @@ from __future__ import annotations
 from types import ModuleType
 
 from scoring.framework import Registry
-from scoring.plugins import node_name, node_unschedulable
+from scoring.plugins import balanced_allocation, node_name, node_resources_fit, node_unschedulable
+from scoring.plugins import image_locality, node_affinity, node_ports, taint_toleration
+from scoring.plugins import inter_pod_affinity, pod_topology_spread
 
 __all__ = ["REGISTRY", "build_registry"]
 
 _MODULES: tuple[ModuleType, ...] = (
     node_unschedulable,
     node_name,
+    taint_toleration,
+    node_affinity,
+    node_ports,
+    image_locality,
+    node_resources_fit,
+    balanced_allocation,
+    pod_topology_spread,
+    inter_pod_affinity,
 )
 
 

@@ -1,0 +1,99 @@
+"""TaintToleration: a pod may not land on a node with a NoSchedule or NoExecute
+taint it does not tolerate, and prefers nodes with fewer PreferNoSchedule taints
+it does not tolerate (upstream's tainttoleration plugin).
+
+The filter names the node's *first* untolerated taint in the node's own order,
+``node(s) had untolerated taint {key: value}``, as upstream's
+FindMatchingUntoleratedTaint does. The score counts intolerable PreferNoSchedule
+taints, judged only by tolerations whose effect is PreferNoSchedule or empty, and
+is normalised reversed (fewest such taints -> 100). Upstream's PreScore never
+skips, so every node gets a score even when no node is tainted.
+
+The table interns every distinct taint once and keeps, per node, the position of
+each taint in the node's list; a pod's tolerations are matched against the
+distinct taints (a loop over taints and tolerations, not over nodes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from scoring.args import known_fields, mapping
+from scoring.framework import CycleState, FilterPlugin, Reason, ScorePlugin, default_normalize_score
+from scoring.objects import PodInfo, Taint
+from scoring.plugins.tolerations import tolerates
+from scoring.table import BoolArray, IntArray, NodeTable
+
+__all__ = ["NAME", "TaintToleration", "reason_message", "untolerated", "first_untolerated", "intolerable_counts", "new"]
+
+NAME: Final = "TaintToleration"
+NO_SCHEDULE: Final = "NoSchedule"
+NO_EXECUTE: Final = "NoExecute"
+PREFER_NO_SCHEDULE: Final = "PreferNoSchedule"
+
+
+def reason_message(taint: Taint) -> str:
+    """Upstream's Filter reason for a node whose first untolerated taint is ``taint``."""
+    return f"node(s) had untolerated taint {taint.describe()}"
+
+
+def untolerated(taints: Sequence[Taint], tolerations: Sequence[Mapping[str, Any]], effects: Sequence[str]) -> list[int]:
+    """Ids of the known ``taints`` with one of ``effects`` that no toleration tolerates."""
+    return [i for i, t in enumerate(taints)
+            if t.effect in effects and not any(tolerates(tol, t) for tol in tolerations)]
+
+
+def first_untolerated(taint_pos: npt.NDArray[np.int16], ids: Sequence[int]) -> tuple[BoolArray, npt.NDArray[np.intp]]:
+    """For each node row of ``taint_pos`` (position+1 of each taint, 0 if absent):
+    whether it holds any taint in ``ids``, and which of ``ids`` (an index into
+    ``ids``) comes first in the node's own taint order."""
+    pos = taint_pos[:, list(ids)].astype(np.int32)
+    present = pos > 0
+    first = np.argmin(np.where(present, pos, np.iinfo(np.int32).max), axis=1)
+    return present.any(axis=1), first
+
+
+def intolerable_counts(taint_pos: npt.NDArray[np.int16], ids: Sequence[int]) -> IntArray:
+    """How many of the taints ``ids`` each node row holds (raw score, 0..len(ids))."""
+    if not ids:
+        return np.zeros(len(taint_pos), np.int64)
+    return (taint_pos[:, list(ids)] > 0).sum(axis=1).astype(np.int64)
+
+
+class TaintToleration:
+    name: Final = NAME
+
+    def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None:
+        ids = untolerated(table.taints, pod.tolerations, (NO_SCHEDULE, NO_EXECUTE))
+        if not ids:
+            return None
+        tainted, first = first_untolerated(table.taint_pos[: table.n], ids)
+        if not tainted.any():
+            return None
+        masks: dict[str, BoolArray] = {}
+        for j in np.unique(first[tainted]):
+            msg = reason_message(table.taints[ids[int(j)]])
+            mask = tainted & (first == j)
+            masks[msg] = masks[msg] | mask if msg in masks else mask
+        return [Reason(msg, mask, unresolvable=True) for msg, mask in masks.items()]
+
+    def score(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> IntArray:
+        prefer = [t for t in pod.tolerations if (t.get("effect") or "") in ("", PREFER_NO_SCHEDULE)]
+        ids = untolerated(table.taints, prefer, (PREFER_NO_SCHEDULE,))
+        return intolerable_counts(table.taint_pos[nodes], ids)
+
+    def normalize(self, scores: IntArray, state: CycleState) -> IntArray:
+        return default_normalize_score(scores, reverse=True)
+
+
+def new(args: Mapping[str, Any], path: str) -> TaintToleration:
+    known_fields(mapping(args, path), (), path)
+    return TaintToleration()
+
+
+_: type[FilterPlugin] = TaintToleration
+_s: type[ScorePlugin] = TaintToleration

@@ -1,0 +1,119 @@
+"""Builders for the PodTopologySpread / InterPodAffinity tests, shaped like
+upstream's ``st.MakePod()`` / ``st.MakeNode()`` so that ported cases read alike."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from scoring.framework import CycleState, Reason
+from scoring.objects import PodInfo, node_from_json, pod_from_json
+from scoring.table import NodeTable
+
+HOSTNAME = "kubernetes.io/hostname"
+FOO = {"matchExpressions": [{"key": "foo", "operator": "Exists"}]}
+BAR = {"matchExpressions": [{"key": "bar", "operator": "Exists"}]}
+UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "value": "", "effect": "NoSchedule"}
+
+
+def node(name: str, labels: Mapping[str, str] | None = None, taints: Sequence[Mapping[str, str]] = ()) -> dict[str, Any]:
+    return {"kind": "Node", "metadata": {"name": name, "labels": dict(labels or {})},
+            "spec": {"taints": list(taints)},
+            "status": {"allocatable": {"cpu": "100", "memory": "100Gi", "pods": "1000"}}}
+
+
+def sc(max_skew: int, key: str, when: str, selector: Any, *, min_domains: int | None = None,
+       affinity_policy: str | None = None, taints_policy: str | None = None,
+       match_label_keys: Sequence[str] | None = None) -> dict[str, Any]:
+    """st.SpreadConstraint(maxSkew, key, when, selector, minDomains, nodeAffinityPolicy, nodeTaintsPolicy, matchLabelKeys)."""
+    c: dict[str, Any] = {"maxSkew": max_skew, "topologyKey": key, "whenUnsatisfiable": when}
+    if selector is not None:
+        c["labelSelector"] = selector
+    if min_domains is not None:
+        c["minDomains"] = min_domains
+    if affinity_policy is not None:
+        c["nodeAffinityPolicy"] = affinity_policy
+    if taints_policy is not None:
+        c["nodeTaintsPolicy"] = taints_policy
+    if match_label_keys is not None:
+        c["matchLabelKeys"] = list(match_label_keys)
+    return c
+
+
+def pod_json(name: str, labels: Mapping[str, str] | None = None, *, ns: str = "default", node_name: str = "",
+             spread: Sequence[Mapping[str, Any]] = (), affinity: Mapping[str, Any] | None = None,
+             node_selector: Mapping[str, str] | None = None, terminating: bool = False,
+             tolerations: Sequence[Mapping[str, Any]] = (), owner: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "namespace": ns, "labels": dict(labels or {})}
+    if terminating:
+        meta["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    if owner is not None:
+        meta["ownerReferences"] = [dict(owner)]
+    spec: dict[str, Any] = {"containers": [{"name": "c"}]}
+    if node_name:
+        spec["nodeName"] = node_name
+    if spread:
+        spec["topologySpreadConstraints"] = [dict(c) for c in spread]
+    if affinity:
+        spec["affinity"] = dict(affinity)
+    if node_selector:
+        spec["nodeSelector"] = dict(node_selector)
+    if tolerations:
+        spec["tolerations"] = list(tolerations)
+    return {"kind": "Pod", "metadata": meta, "spec": spec, "status": {"phase": "Running" if node_name else "Pending"}}
+
+
+def pod(name: str, labels: Mapping[str, str] | None = None, **kw: Any) -> PodInfo:
+    return pod_from_json(pod_json(name, labels, **kw))
+
+
+def node_affinity_in(key: str, values: Sequence[str]) -> dict[str, Any]:
+    """st.NodeAffinityIn(key, values, NodeSelectorTypeMatchExpressions)."""
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": key, "operator": "In", "values": list(values)}]}]}}}
+
+
+def node_affinity_not_in(key: str, values: Sequence[str]) -> dict[str, Any]:
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": key, "operator": "NotIn", "values": list(values)}]}]}}}
+
+
+def table_of(nodes: Sequence[Mapping[str, Any]], existing: Sequence[PodInfo] = ()) -> NodeTable:
+    t = NodeTable()
+    for n in nodes:
+        t.set_node(node_from_json(n))
+    for p in existing:
+        t.add_pod(p, p.node_name)
+    return t
+
+
+def verdicts(reasons: Sequence[Reason] | None, table: NodeTable) -> dict[str, str]:
+    """node -> "" (fits) or the first reason's message."""
+    out = {name: "" for name in table.names}
+    for r in reasons or ():
+        for row in np.flatnonzero(r.nodes):
+            if not out[table.names[row]]:
+                out[table.names[row]] = r.message
+    return out
+
+
+def run_filter(plugin: Any, p: PodInfo, table: NodeTable) -> tuple[dict[str, str], CycleState]:
+    state: CycleState = {}
+    msg = plugin.prefilter(p, table, state)
+    if msg is not None:
+        return {name: msg for name in table.names}, state
+    return verdicts(plugin.filter(p, table, state), table), state
+
+
+def run_score(plugin: Any, p: PodInfo, table: NodeTable, candidates: Sequence[str]) -> dict[str, int]:
+    """PreScore + Score + NormalizeScore over ``candidates`` (the nodes that passed filters)."""
+    state: CycleState = {}
+    assert plugin.prefilter(p, table, state) is None
+    rows = np.array([table.index[c] for c in candidates], np.intp)
+    raw = plugin.score(p, table, rows, state)
+    if raw is None:
+        return {c: 0 for c in candidates}
+    out = plugin.normalize(raw, state)
+    return {c: int(s) for c, s in zip(candidates, out)}
