@@ -30,7 +30,9 @@ __all__ = [
     "MAX_NODE_SCORE",
     "NO_NODES_MESSAGE",
     "CycleState",
+    "PREFILTER_REJECTION",
     "Reason",
+    "NodeSubset",
     "PluginError",
     "Plugin",
     "PreFilterPlugin",
@@ -56,6 +58,8 @@ _MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND: Final = 5
 
 CycleState = dict[str, Any]
 """Scratch space shared by one pod's plugins during one decision."""
+PREFILTER_REJECTION: Final = "framework/prefilter-rejection"
+"""CycleState key: the message of the PreFilter plugin that rejected the pod."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,21 +82,32 @@ class PluginError(RuntimeError):
 class Plugin(Protocol):
     """Every plugin has a name: the one used by the registry and the config."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class NodeSubset:
+    """A PreFilter result that limits the pod to the named nodes (upstream's
+    PreFilterResult.NodeNames); other nodes are rejected before any filter runs."""
+
+    names: frozenset[str]
 
 
 @runtime_checkable
 class PreFilterPlugin(Protocol):
     """Checks the pod once before any node is looked at.
 
-    Returns a Reason message that rejects the pod on every node (with
-    ``unresolvable`` set), or None to go on. May put work in ``state`` for
-    later extension points.
+    Returns a message that rejects the pod on every node (upstream's
+    UnschedulableAndUnresolvable), a NodeSubset that limits the nodes to
+    consider, or None to go on. May put work in ``state`` for later
+    extension points.
     """
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
-    def prefilter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> str | None: ...
+    def prefilter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> str | NodeSubset | None: ...
 
 
 @runtime_checkable
@@ -103,7 +118,8 @@ class FilterPlugin(Protocol):
     every node passes). A node is feasible when no reason's mask holds it.
     """
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None: ...
 
@@ -117,7 +133,8 @@ class ScorePlugin(Protocol):
     Without ``normalize`` the scores must already be in 0..MAX_NODE_SCORE.
     """
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def score(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> IntArray | None: ...
 
@@ -136,7 +153,8 @@ class ReservePlugin(Protocol):
     them onto the Pod before binding, so that a device plugin can honour the choice --
     or None when there is nothing to record. Must not change the table."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def reserve(self, pod: PodInfo, table: NodeTable, row: int, state: CycleState) -> Mapping[str, str] | None: ...
 
@@ -181,13 +199,16 @@ def default_normalize_score(scores: IntArray, *, reverse: bool = False, max_prio
     return max_priority - out if reverse else out
 
 
-def fit_error_message(num_nodes: int, counts: Mapping[str, int]) -> str:
+def fit_error_message(num_nodes: int, counts: Mapping[str, int], *, prefilter: str = "") -> str:
     """Upstream's FitError.Error(): ``0/N nodes are available: <count> <reason>, ....``
 
     Reasons are rendered ``"<count> <message>"`` and sorted as strings, as upstream does.
+    When a PreFilter plugin rejected the pod, its message alone follows the colon.
     """
     if num_nodes == 0:
         return NO_NODES_MESSAGE
+    if prefilter:
+        return f"0/{num_nodes} nodes are available: {prefilter}."
     parts = sorted(f"{c} {m}" for m, c in counts.items() if c > 0)
     return f"0/{num_nodes} nodes are available: {', '.join(parts)}."
 
@@ -269,17 +290,39 @@ class Profile:
     def run_filters(self, pod: PodInfo, table: NodeTable, state: CycleState) -> tuple[BoolArray, list[Reason]]:
         """PreFilter then Filter: the feasibility mask over ``[:n]`` and the reasons.
 
+        When a PreFilter plugin rejects the pod outright, its message is also left
+        in ``state[PREFILTER_REJECTION]`` (upstream reports it alone).
+
         A node's reasons come from the first plugin that rejected it, as
         upstream stops at the first failing filter for each node.
         """
         n = table.n
         feasible = np.ones(n, np.bool_)
         reasons: list[Reason] = []
+        allowed: frozenset[str] | None = None
+        limiting: list[str] = []
         for pre in self.prefilters:
-            msg = pre.prefilter(pod, table, state)
-            if msg is not None:
+            out = pre.prefilter(pod, table, state)
+            if out is None:
+                continue
+            if isinstance(out, str):
+                state[PREFILTER_REJECTION] = out
+                return np.zeros(n, np.bool_), [Reason(out, np.ones(n, np.bool_), unresolvable=True)]
+            limiting.append(pre.name)
+            allowed = out.names if allowed is None else allowed & out.names
+            if not allowed:
+                msg = (f"node(s) didn't satisfy plugin {limiting[0]}" if len(limiting) == 1
+                       else f"node(s) didn't satisfy plugin(s) [{' '.join(limiting)}] simultaneously")
+                state[PREFILTER_REJECTION] = msg
                 return np.zeros(n, np.bool_), [Reason(msg, np.ones(n, np.bool_), unresolvable=True)]
+        if allowed is not None:
+            feasible[:] = False
+            feasible[[r for name in allowed if (r := table.index.get(name)) is not None]] = True
+            reasons.append(Reason(f"node(s) didn't satisfy plugin(s) [{' '.join(sorted(limiting))}]", ~feasible,
+                                  unresolvable=True))
         for plugin in self.filters:
+            if not feasible.any():
+                break
             out = plugin.filter(pod, table, state)
             if not out:
                 continue
@@ -290,9 +333,7 @@ class Profile:
                     reasons.append(Reason(r.message, mask, r.unresolvable))
                     rejected |= mask
             feasible &= ~rejected
-            if not feasible.any():
-                break
-        return feasible, reasons
+        return feasible, [r for r in reasons if r.nodes.any()]
 
     def run_scores(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> dict[str, IntArray]:
         """Score and NormalizeScore per plugin, each checked to lie in 0..MAX_NODE_SCORE."""
@@ -335,7 +376,8 @@ class Profile:
             counts: dict[str, int] = {}
             for r in reasons:
                 counts[r.message] = counts.get(r.message, 0) + int(r.nodes.sum())
-            return Decision(pod, self.name, None, fit_error_message(table.n, counts), feasible, reasons,
+            message = fit_error_message(table.n, counts, prefilter=state.get(PREFILTER_REJECTION, ""))
+            return Decision(pod, self.name, None, message, feasible, reasons,
                             np.zeros(0, np.intp), node_names=table.names)
         # Score: every feasible node (or upstream's sample when configured).
         rows = self._to_score(feasible)

@@ -50,6 +50,8 @@ class RefPlugin:
     normalize: Callable[[list[int]], list[int]] | None = None
     skip: Callable[[PodInfo, RefCluster], bool] | None = None
     """Upstream's PreScore Skip: when true the plugin adds nothing to any node."""
+    prefilter: Callable[[PodInfo, RefCluster], str | set[str] | None] | None = None
+    """Upstream's PreFilter: a message rejecting the pod, the only node names to consider, or None."""
     prescore: Callable[[PodInfo, list[RefNode], RefCluster], None] | None = None
     """Upstream's PreScore: sees the feasible nodes before ``skip`` and ``score`` are called."""
 
@@ -79,7 +81,21 @@ class ReferenceProfile:
     def schedule(self, pod: PodInfo, cluster: RefCluster) -> RefDecision:
         reasons: dict[str, list[str]] = {}
         feasible: list[RefNode] = []
+        allowed: set[str] | None = None
+        limiting: list[str] = []
+        for plugin in self.filters:
+            out = plugin.prefilter(pod, cluster) if plugin.prefilter is not None else None
+            if isinstance(out, str):
+                n = len(cluster.nodes)
+                return RefDecision(None, f"0/{n} nodes are available: {out}." if n else fit_error_message(0, {}),
+                                   {node.info.name: [out] for node in cluster.nodes}, {}, {})
+            if out is not None:
+                limiting.append(plugin.name)
+                allowed = out if allowed is None else allowed & out
         for node in cluster.nodes:
+            if allowed is not None and node.info.name not in allowed:
+                reasons[node.info.name] = [f"node(s) didn't satisfy plugin(s) [{' '.join(sorted(limiting))}]"]
+                continue
             for plugin in self.filters:
                 assert plugin.filter is not None
                 failed = plugin.filter(pod, node, cluster)

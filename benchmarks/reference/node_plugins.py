@@ -144,6 +144,14 @@ def _node_affinity(args: Mapping[str, Any]) -> RefPlugin:
             return [node_affinity.ERR_REASON_POD]
         return []
 
+    def prefilter(pod: PodInfo, cluster: RefCluster) -> str | set[str] | None:
+        a = node_affinity.parse_pod(pod)
+        if a.error is not None:
+            return a.error
+        if a.node_names is not None:
+            return set(a.node_names) if a.node_names else node_affinity.ERR_REASON_CONFLICT
+        return None
+
     def score(pod: PodInfo, node: RefNode, cluster: RefCluster) -> int:
         a = node_affinity.parse_pod(pod)
         count = 0
@@ -156,7 +164,7 @@ def _node_affinity(args: Mapping[str, Any]) -> RefPlugin:
         a = node_affinity.parse_pod(pod)
         return a.error is not None or (a.preferred is None and added_preferred is None)
 
-    return RefPlugin(node_affinity.NAME, filter=filter_, score=score,
+    return RefPlugin(node_affinity.NAME, filter=filter_, score=score, prefilter=prefilter,
                      normalize=lambda s: default_normalize_score(s, False), skip=skip)
 
 

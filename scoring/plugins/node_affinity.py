@@ -39,7 +39,8 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring.args import ArgsError, known_fields, mapping
-from scoring.framework import CycleState, FilterPlugin, PreFilterPlugin, Reason, ScorePlugin, default_normalize_score
+from scoring.framework import (CycleState, FilterPlugin, NodeSubset, PreFilterPlugin, Reason, ScorePlugin,
+                               default_normalize_score)
 from scoring.objects import PodInfo
 from scoring.table import BoolArray, IntArray, NodeTable, parse_go_int64
 
@@ -450,19 +451,20 @@ class NodeAffinity:
             cached = state[_STATE_KEY] = parse_pod(pod)
         return cached
 
-    def prefilter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> str | None:
+    def prefilter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> str | NodeSubset | None:
         a = self._affinity(pod, state)
         if a.error is not None:
             return a.error
-        if a.node_names is not None and not a.node_names:
-            return ERR_REASON_CONFLICT
+        if a.node_names is not None:
+            # matchFields on metadata.name in every term: only those nodes are candidates
+            return NodeSubset(frozenset(a.node_names)) if a.node_names else ERR_REASON_CONFLICT
         return None
 
     def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None:
         a = self._affinity(pod, state)
         n = table.n
         rejected = self.prefilter(pod, table, state)
-        if rejected is not None:  # when the profile did not run PreFilter
+        if isinstance(rejected, str):  # when the profile did not run PreFilter
             return [Reason(rejected, np.ones(n, np.bool_), unresolvable=True)]
         if a.required is None and self.added_required is None and not a.node_selector:
             return None  # upstream's PreFilter Skip

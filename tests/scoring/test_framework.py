@@ -142,3 +142,43 @@ def test_percentage_of_nodes_to_score_limits_scored_nodes() -> None:
     # the next decision starts where the last stopped (round-robin), as upstream
     d2 = profile.schedule(POD, t)
     assert d2.scored.min() == 100
+
+
+class _Pre:
+    def __init__(self, name: str, out: Any) -> None:
+        self.name, self.out = name, out
+
+    def prefilter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Any:
+        return self.out
+
+
+def test_prefilter_rejection_is_reported_alone() -> None:
+    # upstream: "0/N nodes are available: <PreFilter message>." with no per-node counts
+    profile = Profile(name="p", prefilters=[_Pre("A", "parsing pod: bad")], filters=[_Reject("B", "x", [0])], scorers=[])
+    d = profile.schedule(POD, _table(3))
+    assert d.message == "0/3 nodes are available: parsing pod: bad."
+
+
+def test_prefilter_node_subset_rejects_other_nodes_before_filters() -> None:
+    from scoring.framework import NodeSubset
+    profile = Profile(name="p", prefilters=[_Pre("NodeAffinity", NodeSubset(frozenset({"n1", "n2", "gone"})))],
+                      filters=[_Reject("B", "second", [0, 2])], scorers=[])
+    d = profile.schedule(POD, _table(4))
+    # n0 and n3 are outside the subset: B never judges them; n2 fails B; n1 fits
+    assert d.node == "n1"
+    assert [d.reasons_of(r) for r in range(4)] == [
+        ["node(s) didn't satisfy plugin(s) [NodeAffinity]"], [], ["second"],
+        ["node(s) didn't satisfy plugin(s) [NodeAffinity]"]]
+
+
+@pytest.mark.parametrize(
+    ("subsets", "message"),
+    [
+        ([("A", set())], "0/2 nodes are available: node(s) didn't satisfy plugin A."),
+        ([("A", {"n0"}), ("B", {"n1"})], "0/2 nodes are available: node(s) didn't satisfy plugin(s) [A B] simultaneously."),
+    ],
+)
+def test_empty_prefilter_intersection(subsets: list[tuple[str, set[str]]], message: str) -> None:
+    from scoring.framework import NodeSubset
+    profile = Profile(name="p", prefilters=[_Pre(n, NodeSubset(frozenset(s))) for n, s in subsets], filters=[], scorers=[])
+    assert profile.schedule(POD, _table(2)).message == message

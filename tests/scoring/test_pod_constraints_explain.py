@@ -94,5 +94,5 @@ def test_invalid_selector_is_reported_not_a_crash(tmp_path: Path, capsys: pytest
     doc = _explain(tmp_path, capsys, [_zn("node-a", "zone1")], [], pod_json("p", {"foo": ""}, spread=bad))
     assert doc["selected"] is None
     assert doc["message"] == (
-        "0/1 nodes are available: 1 get constraints from pod: obtaining pod's hard topology spread constraints: "
+        "0/1 nodes are available: get constraints from pod: obtaining pod's hard topology spread constraints: "
         'spec.topologySpreadConstraints[0].labelSelector.matchExpressions[0].operator: "Near" is not a valid label selector operator.')
