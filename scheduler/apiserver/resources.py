@@ -80,6 +80,10 @@ class ResourceType:
     def selectable(self) -> tuple[str, ...]:
         return _COMMON_FIELDS + self.fields
 
+    def field_index(self, label: str) -> int:
+        """Position of a field label in an ``Entry.fields`` tuple."""
+        return list(self.field_paths).index(label)
+
 
 def _paths(names: tuple[str, ...], aliases: dict[str, str] | None = None) -> dict[str, tuple[str, ...]]:
     out = {n: tuple(n.split(".")) for n in _COMMON_FIELDS + names}

@@ -9,6 +9,7 @@ so that watch fan-out over thousands of events stays cheap.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -148,11 +149,11 @@ def parse_label_selector(text: str) -> LabelSelector:
 class FieldSelector:
     """A conjunction of ``field=value`` / ``field!=value`` terms over supported field labels."""
 
-    terms: tuple[tuple[str, bool, str], ...]  # (label, equal, value)
+    terms: tuple[tuple[str, int, bool, str], ...]  # (label, index into the field tuple, equal, value)
 
-    def matches(self, values: Mapping[str, str]) -> bool:
-        for label, equal, value in self.terms:
-            if (values.get(label, "") == value) != equal:
+    def matches(self, values: tuple[str, ...]) -> bool:
+        for _, index, equal, value in self.terms:
+            if (values[index] == value) != equal:
                 return False
         return True
 
@@ -165,8 +166,11 @@ class FieldSelector:
 
 
 def parse_field_selector(text: str, *, supported: tuple[str, ...]) -> FieldSelector:
-    """Parse ``fieldSelector``; an unsupported field label is a 400 like the real server's."""
-    terms: list[tuple[str, bool, str]] = []
+    """Parse ``fieldSelector``; an unsupported field label is a 400 like the real server's.
+
+    ``supported`` is the resource's field labels in the order ``field_values`` returns them.
+    """
+    terms: list[tuple[str, int, bool, str]] = []
     for part in _split_unescaped(text or ""):
         part = part.strip()
         if not part:
@@ -180,7 +184,7 @@ def parse_field_selector(text: str, *, supported: tuple[str, ...]) -> FieldSelec
             raise bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
         if label not in supported:
             raise bad_request(f"field label not supported: {label}")
-        terms.append((label, equal, value))
+        terms.append((label, supported.index(label), equal, value))
     return FieldSelector(tuple(terms))
 
 
@@ -205,19 +209,30 @@ def _unescape(value: str) -> str:
     return re.sub(r"\\(.)", r"\1", value)
 
 
-def field_values(obj: Mapping[str, Any], paths: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
-    """The string value of every selectable field of ``obj`` (``""`` when absent, bools lowercase)."""
-    out: dict[str, str] = {}
-    for label, path in paths.items():
-        cur: Any = obj
-        for p in path:
-            cur = cur.get(p) if isinstance(cur, Mapping) else None
+def field_values(obj: Mapping[str, Any], paths: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """The string value of every selectable field of ``obj``, in ``paths`` order.
+
+    Absent fields are ``""``, booleans lowercase; values are interned, since a
+    few values (phases, scheduler and node names) repeat over many objects.
+    """
+    out: list[str] = []
+    parents: dict[str, Any] = {}
+    for path in paths.values():
+        head = path[0]
+        cur = parents.get(head)
+        if cur is None:
+            cur = parents[head] = obj.get(head)
+        for p in path[1:]:
             if cur is None:
                 break
-        if cur is None:
-            out[label] = ""
-        elif isinstance(cur, bool):
-            out[label] = "true" if cur else "false"
+            try:
+                cur = cur.get(p)
+            except AttributeError:
+                cur = None
+        if cur is None or cur == "":
+            out.append("")
+        elif cur is True or cur is False:
+            out.append("true" if cur else "false")
         else:
-            out[label] = str(cur)
-    return out
+            out.append(sys.intern(cur if isinstance(cur, str) else str(cur)))
+    return tuple(out)

@@ -1,0 +1,134 @@
+"""``vecsched apiserver``: the embedded API server as a standalone process.
+
+So that ``kubectl`` and ``vecsched run`` can be pointed at a cluster that
+exists only on this machine: it registers simulated nodes, writes a
+kubeconfig, prints one line saying where it serves, and on SIGTERM/SIGINT
+stops cleanly (saving its objects with ``--state``, loaded again on the next
+start). Bad flags raise ``ValueError``; the dispatcher prints it (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from typing import Any
+
+from .auth import parse_token_spec, read_rbac_file
+from .kubelet import NodeShape
+from .server import ApiServer
+
+__all__ = ["configure", "run", "parse_shape"]
+
+_SHAPE_KEYS = ("count", "cpu", "memory", "pods", "gpus", "zones", "instance-type", "ephemeral-storage")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port to listen on; 0 picks a free one (default 8080)")
+    parser.add_argument("--nodes", type=int, default=3, help="simulated nodes of the --node-* shape (default 3)")
+    parser.add_argument("--node-cpu", default="32", help="CPU capacity of each node, a quantity (default 32)")
+    parser.add_argument("--node-memory", default="128Gi", help="memory capacity of each node (default 128Gi)")
+    parser.add_argument("--node-pods", type=int, default=110, help="max pods per node (default 110)")
+    parser.add_argument("--node-gpus", type=int, default=0, help="nvidia.com/gpu per node (default 0)")
+    parser.add_argument("--node-zones", default="", help="comma-separated zones assigned round-robin")
+    parser.add_argument("--node-instance-type", default="", help="node.kubernetes.io/instance-type label")
+    parser.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE", help="extra node label (repeatable)")
+    parser.add_argument("--node-taint", action="append", default=[], metavar="KEY[=VALUE]:EFFECT", help="node taint (repeatable)")
+    parser.add_argument("--shape", action="append", default=[], metavar="SPEC",
+                        help="extra nodes, e.g. count=4,cpu=64,memory=256Gi,gpus=8,zones=a;b (repeatable)")
+    parser.add_argument("--kubelet-delay", type=float, default=0.05, help="seconds from binding to Running (default 0.05)")
+    parser.add_argument("--history", type=int, default=50_000, help="watch history window in events (default 50000)")
+    parser.add_argument("--bookmark-interval", type=float, default=5.0, help="seconds between watch bookmarks (default 5)")
+    parser.add_argument("--watch-coalesce", type=float, default=0.005,
+                        help="seconds a watch stream waits to batch events into one write (default 0.005)")
+    parser.add_argument("--kubeconfig-out", default=None, metavar="F", help="write the kubeconfig here (default: a temp file)")
+    parser.add_argument("--state", default=None, metavar="F", help="load objects from F on start, save them on shutdown")
+    parser.add_argument("--rbac", action="append", default=[], metavar="F", help="RBAC YAML to enforce (repeatable)")
+    parser.add_argument("--token", action="append", default=[], metavar="TOKEN=USER", help="bearer token of a user (repeatable)")
+    parser.add_argument("--admin-token", default=None, help="token of the system:masters user written to the kubeconfig")
+
+
+def _labels(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep or not k:
+            raise ValueError(f"invalid --node-label {item!r}: expected KEY=VALUE")
+        out[k] = v
+    return out
+
+
+def _taint(spec: str) -> dict[str, str]:
+    kv, sep, effect = spec.rpartition(":")
+    if not sep or not kv:
+        raise ValueError(f"invalid --node-taint {spec!r}: expected KEY[=VALUE]:EFFECT")
+    k, _, v = kv.partition("=")
+    t = {"key": k, "effect": effect}
+    if v:
+        t["value"] = v
+    return t
+
+
+def parse_shape(spec: str) -> NodeShape:
+    """``count=4,cpu=64,memory=256Gi,pods=110,gpus=8,zones=a;b,instance-type=x`` -> NodeShape."""
+    kw: dict[str, Any] = {}
+    for part in filter(None, spec.split(",")):
+        k, sep, v = part.partition("=")
+        if not sep or k not in _SHAPE_KEYS:
+            raise ValueError(f"invalid --shape {spec!r}: {part!r} is not one of {', '.join(k + '=' for k in _SHAPE_KEYS)}")
+        if k in ("count", "pods", "gpus"):
+            try:
+                kw[k] = int(v)
+            except ValueError:
+                raise ValueError(f"invalid --shape {spec!r}: {k} must be an integer, got {v!r}") from None
+        elif k == "zones":
+            kw["zones"] = tuple(z for z in v.split(";") if z)
+        else:
+            kw[k.replace("-", "_")] = v
+    return NodeShape(**kw)
+
+
+def _server(args: argparse.Namespace) -> ApiServer:
+    if not 0 <= args.port <= 65535:
+        raise ValueError(f"--port must be 0..65535, got {args.port}")
+    if args.nodes < 0:
+        raise ValueError(f"--nodes must be >= 0, got {args.nodes}")
+    shapes = []
+    if args.nodes:
+        shapes.append(NodeShape(
+            count=args.nodes, cpu=args.node_cpu, memory=args.node_memory, pods=args.node_pods, gpus=args.node_gpus,
+            zones=tuple(z for z in args.node_zones.split(",") if z), instance_type=args.node_instance_type,
+            labels=_labels(args.node_label), taints=tuple(_taint(t) for t in args.node_taint),
+        ))
+    shapes += [parse_shape(s) for s in args.shape]
+    tokens = dict(parse_token_spec(t) for t in args.token)
+    rbac = [doc for f in args.rbac for doc in read_rbac_file(f)] if args.rbac else None
+    return ApiServer(
+        nodes=shapes, host=args.host, port=args.port, kubelet_delay=args.kubelet_delay, history=args.history,
+        bookmark_interval=args.bookmark_interval, watch_coalesce=args.watch_coalesce, tokens=tokens, rbac=rbac, admin_token=args.admin_token,
+        kubeconfig_path=args.kubeconfig_out, state_path=args.state,
+    )
+
+
+async def _serve(srv: ApiServer) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await srv.start()
+    try:
+        print(f"vecsched apiserver serving {srv.url} (kubeconfig: {srv.kubeconfig_path})", flush=True)
+        await stop.wait()
+    finally:
+        await srv.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def run(args: argparse.Namespace) -> int:
+    srv = _server(args)
+    asyncio.run(_serve(srv))
+    print("vecsched apiserver stopped" + (f"; state saved to {args.state}" if args.state else ""), file=sys.stderr)
+    return 0

@@ -1,0 +1,443 @@
+"""The HTTP face of the API server: URL routing, verbs, lists, watches and discovery.
+
+Everything a client sees on the wire is decided here: which path names which
+resource, which verb an HTTP method is, how a list is paged and serialised,
+how a watch streams newline-delimited JSON events with bookmarks and
+timeouts, and that every failure is a ``Status`` body. The handlers are thin:
+object semantics live in ``operations``, storage and fan-out in ``store``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import unquote
+
+import yaml
+from aiohttp import web
+
+from . import errors, resources
+from .auth import Attributes, Authorizer, User
+from .faults import Faults
+from .openapi import openapi_v3_group, openapi_v3_index
+from .operations import Operations
+from .resources import BY_PATH, ResourceType
+from .selectors import parse_field_selector, parse_label_selector
+from .store import Store, Watcher, dumps
+from .tables import table, wants_table
+
+__all__ = ["HttpApi", "MAX_BODY_BYTES"]
+
+log = logging.getLogger("vecsched.apiserver")
+
+MAX_BODY_BYTES: Final = 3 * 1024 * 1024  # kube-apiserver's MaxRequestBodyBytes
+_DEFAULT_WATCH_TIMEOUT: Final = 1800.0  # kube-apiserver's --min-request-timeout
+_PUBLIC: Final = frozenset({"/healthz", "/readyz", "/livez", "/version"})
+_JSON: Final = "application/json"
+_GROUP_VERSIONS: Final = frozenset((r.group, r.version) for r in resources.RESOURCES)
+
+
+@dataclass
+class _Target:
+    rt: ResourceType
+    namespace: str
+    name: str
+    subresource: str
+    watch_path: bool = False
+    legacy_bindings: bool = False
+
+
+class HttpApi:
+    """Builds the aiohttp application over one store."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        ops: Operations,
+        authorizer: Authorizer,
+        faults: Faults,
+        bookmark_interval: float,
+        watch_coalesce: float = 0.005,
+        max_body: int = MAX_BODY_BYTES,
+    ) -> None:
+        self.store = store
+        self.ops = ops
+        self.authorizer = authorizer
+        self.faults = faults
+        self.bookmark_interval = bookmark_interval
+        self.watch_coalesce = watch_coalesce
+        self.max_body = max_body
+        self.address = "127.0.0.1:0"
+        self.requests = 0
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.max_body, handler_args={"max_field_size": 65536})
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        return app
+
+    # ---- entry -----------------------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        self.requests += 1
+        try:
+            return await self._route(request)
+        except errors.ApiError as e:
+            return _status_response(e)
+        except web.HTTPRequestEntityTooLarge:
+            return _status_response(errors.too_large(self.max_body))
+        except (ConnectionResetError, asyncio.CancelledError):
+            raise
+        except Exception as e:  # never crash on input: answer 500 and keep serving
+            log.exception("internal error serving %s %s", request.method, request.path)
+            return _status_response(errors.internal_error(f"{type(e).__name__}: {e}"))
+
+    async def _route(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        user = self._authenticate(request, path)
+        if path in _PUBLIC:
+            if path == "/version":
+                return _json_response(dumps(resources.VERSION_INFO))
+            return web.Response(text="ok", content_type="text/plain")
+        parts = [unquote(p) for p in path.strip("/").split("/")]
+        if parts[0] not in ("api", "apis") or len(parts) <= (3 if parts[0] == "apis" else 2):
+            return await self._discovery(request, path, parts, user)
+        target = self._resolve(parts)
+        return await self._resource(request, target, user)
+
+    def _authenticate(self, request: web.Request, path: str) -> User | None:
+        if not self.authorizer.enabled:
+            return None
+        user = self.authorizer.authenticate(request.headers.get("Authorization"))
+        if user is None and path not in _PUBLIC:
+            raise errors.unauthorized()
+        return user
+
+    # ---- discovery -------------------------------------------------------------------------
+
+    async def _discovery(self, request: web.Request, path: str, parts: list[str], user: User | None) -> web.StreamResponse:
+        if user is not None:
+            self.authorizer.check(user, Attributes(verb=request.method.lower(), path=path))
+        if request.method != "GET":
+            raise errors.method_not_allowed()
+        body: Any = None
+        if path == "/openapi/v3":
+            body = openapi_v3_index()
+        elif path.startswith("/openapi/v3/"):
+            gv = parts[2:]
+            if gv[:1] == ["api"] and len(gv) == 2:
+                body = openapi_v3_group("", gv[1])
+            elif gv[:1] == ["apis"] and len(gv) == 3:
+                body = openapi_v3_group(gv[1], gv[2])
+        elif path == "/api":
+            body = resources.api_versions(server_address=self.address)
+        elif path == "/apis":
+            body = resources.api_group_list()
+        elif parts[0] == "api" and len(parts) == 2:
+            body = resources.resource_list(group="", version=parts[1])
+        elif parts[0] == "apis" and len(parts) == 2:
+            body = resources.api_group(parts[1])
+        elif parts[0] == "apis" and len(parts) == 3:
+            body = resources.resource_list(group=parts[1], version=parts[2])
+        if body is None:
+            raise errors.ApiError(code=404, reason="NotFound", message="the server could not find the requested resource",
+                                  details={})
+        return _json_response(dumps(body))
+
+    # ---- resources -------------------------------------------------------------------------
+
+    def _resolve(self, parts: list[str]) -> _Target:
+        if parts[0] == "api":
+            group, version, rest = "", parts[1], parts[2:]
+        else:
+            group, version, rest = parts[1], parts[2], parts[3:]
+        if (group, version) not in _GROUP_VERSIONS:
+            raise _no_resource()
+        watch_path = False
+        if rest and rest[0] == "watch":
+            watch_path, rest = True, rest[1:]
+        namespace = ""
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            if rest[2] == "bindings" and group == "" and len(rest) == 3:
+                return _Target(BY_PATH[("", "v1", "pods")], rest[1], "", "binding", legacy_bindings=True)
+            candidate = BY_PATH.get((group, version, rest[2]))
+            if candidate is not None and candidate.namespaced:
+                namespace, rest = rest[1], rest[2:]
+        if not rest or len(rest) > 3:
+            raise _no_resource()
+        rt = BY_PATH.get((group, version, rest[0]))
+        if rt is None:
+            raise _no_resource()
+        name = rest[1] if len(rest) > 1 else ""
+        sub = rest[2] if len(rest) > 2 else ""
+        if namespace and not rt.namespaced:
+            raise _no_resource()
+        if name and rt.namespaced and not namespace:
+            raise _no_resource()
+        if sub and sub not in rt.subresources:
+            raise _no_resource()
+        return _Target(rt, namespace, name, sub, watch_path=watch_path)
+
+    async def _resource(self, request: web.Request, t: _Target, user: User | None) -> web.StreamResponse:
+        q = request.query
+        method = request.method
+        watch = t.watch_path or q.get("watch", "").lower() in ("1", "true")
+        verb = _verb(method, bool(t.name) or t.legacy_bindings, watch)
+        if verb is None:
+            raise errors.method_not_allowed()
+        if t.subresource == "binding" and verb != "create":
+            raise errors.method_not_allowed()
+        if user is not None:
+            self.authorizer.check(user, Attributes(
+                verb=verb, group=t.rt.group, resource=t.rt.plural, subresource=t.subresource,
+                namespace=t.namespace, name=t.name))
+        decision = self.faults.decide(watch=watch)
+        if decision.delay:
+            await asyncio.sleep(decision.delay)
+        if decision.code == 500:
+            raise errors.internal_error("injected fault (vecsched apiserver fault injection)")
+        if decision.code == 429:
+            raise errors.too_many_requests(self.faults.retry_after_seconds)
+        if "dryRun" in q:
+            raise errors.bad_request("dryRun is not supported by the vecsched embedded API server")
+        handler: Callable[[web.Request, _Target], Awaitable[web.StreamResponse]] = getattr(self, f"_{verb}")
+        return await handler(request, t)
+
+    async def _get(self, request: web.Request, t: _Target) -> web.StreamResponse:
+        entry = self.store.get(t.rt, t.namespace, t.name)
+        if wants_table(request.headers.get("Accept", "")):
+            tab = table(t.rt, [entry.obj()], rv=str(entry.rv), include_object=request.query.get("includeObject", "Metadata"))
+            return _json_response(dumps(tab))
+        return _json_response(entry.raw)
+
+    def _selectors(self, request: web.Request, t: _Target) -> tuple[Any, Any]:
+        labels = parse_label_selector(request.query.get("labelSelector", ""))
+        fields = parse_field_selector(request.query.get("fieldSelector", ""), supported=tuple(t.rt.field_paths))
+        return labels, fields
+
+    async def _list(self, request: web.Request, t: _Target) -> web.StreamResponse:
+        labels, fields = self._selectors(request, t)
+        limit = _int_param(request, "limit", 0)
+        if limit < 0:
+            raise errors.bad_request(f"limit must be non-negative, got {limit}")
+        res = self.store.list(t.rt, namespace=t.namespace, labels=labels, fields=fields, limit=limit,
+                              continue_token=request.query.get("continue", ""))
+        if wants_table(request.headers.get("Accept", "")):
+            tab = table(t.rt, [e.obj() for e in res.items], rv=str(res.rv), continue_token=res.continue_token,
+                        include_object=request.query.get("includeObject", "Metadata"))
+            return _json_response(dumps(tab))
+        meta: dict[str, Any] = {"resourceVersion": str(res.rv)}
+        if res.continue_token:
+            meta["continue"] = res.continue_token
+            if res.remaining:
+                meta["remainingItemCount"] = res.remaining
+        head = (b'{"kind":"' + t.rt.list_kind.encode() + b'","apiVersion":"' + t.rt.api_version.encode()
+                + b'","metadata":' + dumps(meta) + b',"items":[')
+        return _json_response(head + b",".join(e.raw for e in res.items) + b"]}")
+
+    async def _watch(self, request: web.Request, t: _Target) -> web.StreamResponse:
+        q = request.query
+        labels, fields = self._selectors(request, t)
+        rv_text = q.get("resourceVersion", "")
+        send_initial = q.get("sendInitialEvents", "").lower() == "true"
+        bookmarks = q.get("allowWatchBookmarks", "").lower() in ("1", "true")
+        try:
+            since = None if rv_text in ("", "0") or send_initial else int(rv_text)
+        except ValueError:
+            raise errors.bad_request(f"invalid resource version: {rv_text!r}") from None
+        timeout = float(_int_param(request, "timeoutSeconds", 0)) or _DEFAULT_WATCH_TIMEOUT
+        if self.faults.watch_close_seconds:
+            timeout = min(timeout, self.faults.watch_close_seconds)
+        as_table = wants_table(request.headers.get("Accept", ""))
+        start_rv = self.store.resource_version
+        try:
+            watcher = self.store.watch(t.rt, namespace=t.namespace, labels=labels, fields=fields, since=since)
+        except errors.ApiError as e:
+            if e.code != 410:
+                raise
+            # A too-old resourceVersion is reported in-stream, as the real server does.
+            resp = await _start_stream(request)
+            await resp.write(b'{"type":"ERROR","object":' + e.body() + b"}\n")
+            await resp.write_eof()
+            return resp
+        resp = await _start_stream(request)
+        try:
+            initial_end = watcher.queue.qsize() if send_initial else -1
+            await self._pump(request, resp, t, watcher, timeout=timeout, bookmarks=bookmarks, as_table=as_table,
+                             initial_end=initial_end, start_rv=start_rv)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.store.stop_watch(watcher)
+        try:
+            await resp.write_eof()
+        except (ConnectionResetError, RuntimeError):
+            pass
+        return resp
+
+    async def _pump(
+        self, request: web.Request, resp: web.StreamResponse, t: _Target, watcher: Watcher, *, timeout: float, bookmarks: bool,
+        as_table: bool, initial_end: int, start_rv: int,
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        next_bookmark = loop.time() + self.bookmark_interval
+        first_table = True
+        sent = 0
+        if initial_end == 0:
+            await resp.write(self._bookmark(t.rt, rv=start_rv, initial_end=True))
+        while True:
+            now = loop.time()
+            if now >= deadline:
+                if bookmarks and watcher.queue.empty():
+                    await resp.write(self._bookmark(t.rt))
+                return
+            wait = min(deadline, next_bookmark) - now if bookmarks else deadline - now
+            # Wake at least every second to notice a client that went away while nothing happened.
+            if not await watcher.queue.wait(min(wait, 1.0)):
+                if request.transport is None or request.transport.is_closing():
+                    return
+                if bookmarks and loop.time() >= next_bookmark:
+                    await resp.write(self._bookmark(t.rt))
+                    next_bookmark = loop.time() + self.bookmark_interval
+                continue
+            if self.watch_coalesce and watcher.queue.qsize() < 64:
+                # Let a burst accumulate: one socket write per few ms instead of one per event
+                # (on small VMs every wake-up of the reading process costs hundreds of microseconds).
+                await asyncio.sleep(self.watch_coalesce)
+            batch = watcher.queue.drain(2000)
+            chunks = []
+            for item in batch:
+                if item is None:
+                    if chunks:
+                        await resp.write(b"".join(chunks))
+                    return
+                if as_table:
+                    tab = table(t.rt, [json.loads(item.raw)], rv=str(item.rv), with_columns=first_table)
+                    first_table = False
+                    chunks.append(b'{"type":"' + item.type.encode() + b'","object":' + dumps(tab) + b"}\n")
+                else:
+                    chunks.append(item.line())
+                sent += 1
+                if sent == initial_end:
+                    chunks.append(self._bookmark(t.rt, rv=start_rv, initial_end=True))
+            await resp.write(b"".join(chunks))
+
+    def _bookmark(self, rt: ResourceType, *, rv: int = 0, initial_end: bool = False) -> bytes:
+        """A BOOKMARK: every event up to ``rv`` (default: now, valid when the queue is drained) was sent."""
+        meta: dict[str, Any] = {"resourceVersion": str(rv or self.store.resource_version)}
+        if initial_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return dumps({"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version, "metadata": meta}}) + b"\n"
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        length = request.content_length
+        if length is not None and length > self.max_body:
+            raise errors.too_large(self.max_body)
+        return await request.read()
+
+    async def _decode(self, request: web.Request) -> Any:
+        body = await self._read_body(request)
+        ctype = request.content_type or _JSON
+        try:
+            if ctype in ("application/yaml", "application/x-yaml"):
+                return yaml.safe_load(body)
+            if ctype not in (_JSON, "application/octet-stream", "text/plain"):
+                raise errors.unsupported_media_type(ctype)
+            return json.loads(body)
+        except (ValueError, yaml.YAMLError) as e:
+            if not body.strip():
+                raise errors.bad_request("the body of the request was empty") from None
+            raise errors.bad_request(f"couldn't get version/kind; json parse error: {e}") from None
+
+    async def _create(self, request: web.Request, t: _Target) -> web.StreamResponse:
+        body = await self._decode(request)
+        if t.subresource == "binding":
+            self.ops.bind(body, namespace=t.namespace, name=None if t.legacy_bindings else t.name)
+            return _json_response(dumps(errors.success_status(code=201)), status=201)
+        if t.name:
+            raise errors.method_not_allowed()
+        entry = self.ops.create(t.rt, body, namespace=t.namespace)
+        return _json_response(entry.raw, status=201)
+
+    async def _update(self, request: web.Request, t: _Target) -> web.StreamResponse:
+        body = await self._decode(request)
+        before = self.store.find(t.rt, t.namespace, t.name)
+        entry = self.ops.update(t.rt, body, namespace=t.namespace, name=t.name, subresource=t.subresource)
+        return _json_response(entry.raw, status=201 if before is None else 200)
+
+    async def _patch(self, request: web.Request, t: _Target) -> web.StreamResponse:
+        body = await self._read_body(request)
+        before = self.store.find(t.rt, t.namespace, t.name)
+        entry = self.ops.patch(t.rt, content_type=request.content_type, body=body, namespace=t.namespace,
+                               name=t.name, subresource=t.subresource)
+        return _json_response(entry.raw, status=201 if before is None else 200)
+
+    async def _delete(self, request: web.Request, t: _Target) -> web.StreamResponse:
+        uid = rv = ""
+        raw = await self._read_body(request)
+        if raw.strip():
+            try:
+                opts = json.loads(raw)
+            except ValueError as e:
+                raise errors.bad_request(f"couldn't decode DeleteOptions: {e}") from None
+            pre = (opts.get("preconditions") or {}) if isinstance(opts, dict) else {}
+            uid, rv = str(pre.get("uid") or ""), str(pre.get("resourceVersion") or "")
+        obj = self.ops.delete(t.rt, namespace=t.namespace, name=t.name, uid=uid, rv=rv)
+        return _json_response(dumps(obj))
+
+    async def _deletecollection(self, request: web.Request, t: _Target) -> web.StreamResponse:
+        labels, fields = self._selectors(request, t)
+        items = self.ops.delete_collection(t.rt, namespace=t.namespace, labels=labels, fields=fields)
+        body = {"kind": t.rt.list_kind, "apiVersion": t.rt.api_version,
+                "metadata": {"resourceVersion": str(self.store.resource_version)}, "items": items}
+        return _json_response(dumps(body))
+
+
+def _verb(method: str, named: bool, watch: bool) -> str | None:
+    if method == "GET":
+        return "watch" if watch else ("get" if named else "list")
+    if method == "POST":
+        return "create"
+    if method == "PUT":
+        return "update" if named else None
+    if method == "PATCH":
+        return "patch" if named else None
+    if method == "DELETE":
+        return "delete" if named else "deletecollection"
+    return None
+
+
+def _int_param(request: web.Request, name: str, default: int) -> int:
+    text = request.query.get(name)
+    if text in (None, ""):
+        return default
+    try:
+        return int(text)
+    except ValueError:
+        raise errors.bad_request(f"invalid value for {name}: {text!r} is not an integer") from None
+
+
+def _no_resource() -> errors.ApiError:
+    return errors.ApiError(code=404, reason="NotFound", message="the server could not find the requested resource", details={})
+
+
+def _json_response(body: bytes, *, status: int = 200) -> web.Response:
+    return web.Response(body=body, status=status, content_type=_JSON)
+
+
+def _status_response(e: errors.ApiError) -> web.Response:
+    return web.Response(body=e.body(), status=e.code, content_type=_JSON, headers=e.headers)
+
+
+async def _start_stream(request: web.Request) -> web.StreamResponse:
+    resp = web.StreamResponse(status=200)
+    resp.content_type = _JSON
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    return resp
+

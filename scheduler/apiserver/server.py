@@ -1,0 +1,268 @@
+"""The embedded API server as a library: start, stop, inspect and steer it.
+
+Tests, the demo and benchmarks need a Kubernetes API server on loopback that
+they can also reach into: read objects directly, add or break nodes, compact
+history, inject faults. ``serve_apiserver`` starts one on an ephemeral port,
+writes a kubeconfig for real clients, and stops it cleanly (saving state when
+asked); the ``ApiServer`` it yields is the handle for all of the above.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from .auth import Authorizer, Decision, User
+from .faults import Faults
+from .http import MAX_BODY_BYTES, HttpApi
+from .kubelet import KubeletSim, NodeShape, build_node, set_ready
+from .operations import Operations
+from .resources import BY_PATH, RESOURCES, ResourceType
+from .store import Store
+
+__all__ = ["ApiServer", "serve_apiserver", "write_kubeconfig", "DEFAULT_NAMESPACES"]
+
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+_NODES = BY_PATH[("", "v1", "nodes")]
+_NAMESPACES = BY_PATH[("", "v1", "namespaces")]
+
+
+def write_kubeconfig(*, path: str | Path, server: str, token: str | None, namespace: str = "default") -> Path:
+    """A kubeconfig with one context ``vecsched`` pointing at ``server``."""
+    user: dict[str, Any] = {"token": token} if token else {}
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "vecsched", "cluster": {"server": server}}],
+        "users": [{"name": "vecsched-user", "user": user}],
+        "contexts": [{"name": "vecsched", "context": {"cluster": "vecsched", "user": "vecsched-user", "namespace": namespace}}],
+        "current-context": "vecsched",
+        "preferences": {},
+    }
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return p
+
+
+def _normalise_shapes(nodes: int | NodeShape | Sequence[NodeShape]) -> list[NodeShape]:
+    if isinstance(nodes, bool):
+        raise ValueError("nodes must be a count or NodeShape list, not a bool")
+    if isinstance(nodes, int):
+        if nodes < 0:
+            raise ValueError(f"nodes must be >= 0, got {nodes}")
+        return [NodeShape(count=nodes)] if nodes else []
+    if isinstance(nodes, NodeShape):
+        return [nodes]
+    return list(nodes)
+
+
+class ApiServer:
+    """A running (or ready to run) embedded API server and its simulated nodes."""
+
+    def __init__(
+        self,
+        *,
+        nodes: int | NodeShape | Sequence[NodeShape] = 0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        kubelet_delay: float = 0.05,
+        history: int = 50_000,
+        bookmark_interval: float = 5.0,
+        watch_coalesce: float = 0.005,
+        tokens: Mapping[str, User | str] | None = None,
+        rbac: Iterable[Mapping[str, Any]] | None = None,
+        admin_token: str | None = None,
+        kubeconfig_path: str | Path | None = None,
+        state_path: str | Path | None = None,
+        faults: Faults | None = None,
+        max_body: int = MAX_BODY_BYTES,
+    ) -> None:
+        if watch_coalesce < 0:
+            raise ValueError(f"watch_coalesce must be >= 0 seconds, got {watch_coalesce}")
+        if bookmark_interval <= 0:
+            raise ValueError(f"bookmark_interval must be > 0 seconds, got {bookmark_interval}")
+        self.host = host
+        self.port = port
+        self.store = Store(history=history)
+        self.ops = Operations(store=self.store)
+        self.faults = faults or Faults()
+        auth_tokens: dict[str, User | str] = dict(tokens or {})
+        self.admin_token: str | None = None
+        if auth_tokens or rbac is not None or admin_token:
+            self.admin_token = admin_token or secrets.token_hex(16)
+            auth_tokens[self.admin_token] = User.of("vecsched-admin", ["system:masters"])
+        self.authorizer = Authorizer(tokens=auth_tokens, rbac=rbac)
+        self.http = HttpApi(store=self.store, ops=self.ops, authorizer=self.authorizer, faults=self.faults,
+                            bookmark_interval=bookmark_interval, watch_coalesce=watch_coalesce,
+                            max_body=max_body)
+        self.state_path = Path(state_path) if state_path else None
+        if self.state_path and self.state_path.exists():
+            self.load_state(self.state_path)
+        for ns in DEFAULT_NAMESPACES:
+            if self.store.find(_NAMESPACES, "", ns) is None:
+                self.ops.create(_NAMESPACES, {"metadata": {"name": ns}}, namespace="")
+        self._next_node = 0
+        self._node_index = self.store.count(_NODES)
+        for shape in _normalise_shapes(nodes):
+            # node-0000.. in shape order; ones restored from a state file are kept as they are
+            for i in range(shape.count):
+                name = f"node-{self._next_node:04d}"
+                if self.store.find(_NODES, "", name) is None:
+                    self.add_node(name=name, shape=shape, zone_index=i)
+                self._next_node += 1
+        self.kubelet = KubeletSim(store=self.store, delay=kubelet_delay)
+        self._kubeconfig_arg = Path(kubeconfig_path) if kubeconfig_path else None
+        self._tmpdir: str | None = None
+        self.kubeconfig_path: Path | None = None
+        self.url = ""
+        self._runner: web.AppRunner | None = None
+
+    # ---- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen, then write the kubeconfig; ``url`` and ``kubeconfig_path`` are set after this."""
+        if self._runner is not None:
+            raise RuntimeError("ApiServer.start() called twice; call stop() first")
+        runner = web.AppRunner(self.http.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, backlog=1024)
+        await site.start()
+        self._runner = runner
+        addr = runner.addresses[0]
+        self.port = int(addr[1])
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        self.url = f"http://{host}:{self.port}"
+        self.http.address = f"{host}:{self.port}"
+        if self._kubeconfig_arg is None:
+            self._tmpdir = tempfile.mkdtemp(prefix="vecsched-apiserver-")
+            path = Path(self._tmpdir) / "kubeconfig"
+        else:
+            path = self._kubeconfig_arg
+        self.kubeconfig_path = write_kubeconfig(path=path, server=self.url, token=self.admin_token)
+        self.kubelet.start()
+
+    async def stop(self) -> None:
+        """End watches, stop listening, save state (when configured), remove a temporary kubeconfig."""
+        self.kubelet.stop()
+        self.store.close_watches()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if self.state_path is not None:
+            self.save_state(self.state_path)
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
+
+    # ---- nodes ---------------------------------------------------------------------------
+
+    def add_nodes(self, shape: NodeShape) -> list[str]:
+        """Register ``shape.count`` Ready nodes named ``node-NNNN`` after the existing ones."""
+        names = []
+        for i in range(shape.count):
+            while self.store.find(_NODES, "", f"node-{self._next_node:04d}") is not None:
+                self._next_node += 1
+            name = f"node-{self._next_node:04d}"
+            self.add_node(name=name, shape=shape, zone_index=i)
+            names.append(name)
+        return names
+
+    def add_node(self, *, name: str | None = None, shape: NodeShape | None = None, zone_index: int = 0) -> dict[str, Any]:
+        """Register one Ready node (``shape.count`` is ignored); returns the stored Node."""
+        shape = shape or NodeShape()
+        if name is None:
+            while self.store.find(_NODES, "", f"node-{self._next_node:04d}") is not None:
+                self._next_node += 1
+            name = f"node-{self._next_node:04d}"
+        self._node_index += 1  # distinct host IPs, also for explicitly named nodes
+        node = build_node(name=name, shape=shape, index=self._node_index, zone_index=zone_index)
+        entry = self.ops.create(_NODES, node, namespace="")
+        return entry.obj()
+
+    def set_node_ready(self, name: str, ready: bool) -> dict[str, Any]:
+        """Make a node Ready or NotReady (with the node controller's not-ready taints)."""
+        return self.store.update(_NODES, "", name, lambda n: set_ready(n, ready=ready)).obj()
+
+    def delete_node(self, name: str) -> dict[str, Any]:
+        """Remove a node, as when a machine leaves the cluster; its pods stay bound to it."""
+        return self.ops.delete(_NODES, namespace="", name=name)
+
+    # ---- objects -------------------------------------------------------------------------
+
+    @staticmethod
+    def resource(name: str) -> ResourceType:
+        """A resource by plural (``pods``) or qualified name (``leases.coordination.k8s.io``)."""
+        for rt in RESOURCES:
+            if name in (rt.key, rt.plural):
+                return rt
+        raise KeyError(f"unknown resource {name!r}; served: {', '.join(r.key for r in RESOURCES)}")
+
+    def get(self, resource: str, name: str, *, namespace: str = "") -> dict[str, Any]:
+        """A copy of a stored object (raises the 404 ApiError when missing)."""
+        return self.store.get(self.resource(resource), namespace, name).obj()
+
+    def list(self, resource: str, *, namespace: str = "") -> list[dict[str, Any]]:
+        return [e.obj() for e in self.store.entries(self.resource(resource), namespace)]
+
+    def create(self, resource: str, obj: Mapping[str, Any], *, namespace: str = "") -> dict[str, Any]:
+        """Create through the same admission as a POST."""
+        body = json.loads(json.dumps(obj))
+        return self.ops.create(self.resource(resource), body, namespace=namespace or body.get("metadata", {}).get("namespace", "")).obj()
+
+    def compact(self) -> int:
+        """Expire all history: watches from any earlier resourceVersion get 410."""
+        return self.store.compact()
+
+    def close_watches(self) -> int:
+        return self.store.close_watches()
+
+    @property
+    def auth_log(self) -> list[Decision]:
+        return self.authorizer.log
+
+    def kubeconfig_for(self, *, token: str, path: str | Path) -> Path:
+        """Write a kubeconfig that authenticates with ``token`` (e.g. a service account's)."""
+        if not self.url:
+            raise RuntimeError("call start() before writing a kubeconfig")
+        return write_kubeconfig(path=path, server=self.url, token=token)
+
+    # ---- persistence ---------------------------------------------------------------------
+
+    def save_state(self, path: str | Path) -> None:
+        p = Path(path)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(json.dumps(self.store.snapshot(), separators=(",", ":")))
+        os.replace(tmp, p)
+
+    def load_state(self, path: str | Path) -> None:
+        p = Path(path)
+        try:
+            state = json.loads(p.read_text())
+        except OSError as e:
+            raise ValueError(f"cannot read state file {p}: {e.strerror}") from e
+        except ValueError as e:
+            raise ValueError(f"state file {p} is not JSON: {e}") from e
+        self.store.restore(state)
+
+
+@asynccontextmanager
+async def serve_apiserver(**kwargs: Any) -> AsyncIterator[ApiServer]:
+    """Run an ``ApiServer`` (same keyword arguments) for the duration of the block."""
+    srv = ApiServer(**kwargs)
+    await srv.start()
+    try:
+        yield srv
+    finally:
+        await srv.stop()
+
