@@ -50,9 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="vecsched", description="A vectorised Kubernetes scheduler.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     modules = _available()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Only the chosen subcommand's module is imported (and declares its flags).
+    chosen = next((a for a in argv if not a.startswith("-")), None)
     for name, module in modules.items():
         p = sub.add_parser(name, help=_COMMANDS[name][1], description=_COMMANDS[name][1])
-        importlib.import_module(module).configure(p)
+        if name == chosen:
+            importlib.import_module(module).configure(p)
     args = parser.parse_args(argv)
     mod = importlib.import_module(modules[args.command])
     try:

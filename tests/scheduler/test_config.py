@@ -80,6 +80,7 @@ def test_specific_point_only_with_star() -> None:
         ({"apiVersion": "kubescheduler.config.k8s.io/v1beta3", "kind": "KubeSchedulerConfiguration"},
          "apiVersion", "expected kubescheduler.config.k8s.io/v1"),
         (_cfg(profiles="vecsched"), "profiles", "expected a list"),
+        (_cfg(profiles=[{"schedulerName": "a"}, {}]), "profiles[1].schedulerName", "required when there is more"),
     ],
 )
 def test_invalid_config_names_the_path(doc: dict[str, Any], path: str, problem: str) -> None:

@@ -1,0 +1,171 @@
+"""The scheduler's view of the cluster: the NodeTable, every pod on it, and assumptions.
+
+Binding goes through the API and takes a round trip; the watch confirming it
+takes another. Waiting for both before the next decision would cap vecsched
+at a few dozen pods per second, and not waiting would let the next pod be
+placed on capacity already promised. So, as kube-scheduler does, a pod is
+*assumed* on its node the moment it is chosen (charged to the table at once),
+*confirmed* when the watch shows it bound, *forgotten* when binding fails, and
+*expired* if binding finished but no confirmation came within 30 seconds
+(upstream's durationToExpireAssumedPod) -- a lost watch event must not strand
+capacity forever.
+
+Pods bound by any scheduler, deleted, or finished (Succeeded/Failed) update
+the table too. A malformed Node is skipped with a log line; it never crashes
+the runtime.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from scoring.objects import NodeInfo, ObjectError, PodInfo, node_from_json
+from scoring.plugins.workloads import Namespaces, Workloads
+from scoring.table import NodeTable
+
+__all__ = ["SchedulerCache", "ASSUMED_POD_TTL_SECONDS"]
+
+log = logging.getLogger("vecsched.cache")
+
+ASSUMED_POD_TTL_SECONDS: Final = 30.0
+"""Upstream's durationToExpireAssumedPod: how long after its binding finished an assumed
+pod may stay unconfirmed by the watch before the cache gives its capacity back."""
+
+
+@dataclass(slots=True)
+class _Assumed:
+    pod: PodInfo
+    node: str
+    deadline: float | None = None
+    """None while binding is in flight; then when the assumption expires unless confirmed."""
+
+
+class SchedulerCache:
+    """NodeTable + pods + assumed pods. Single-threaded: call from the event loop only."""
+
+    def __init__(self, *, table: NodeTable | None = None, assumed_ttl: float = ASSUMED_POD_TTL_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.table = table if table is not None else NodeTable()
+        self.assumed_ttl = assumed_ttl
+        self.clock = clock
+        self._assumed: dict[str, _Assumed] = {}
+        self.skipped_nodes: dict[str, str] = {}
+        """Nodes left out because they could not be read: name -> the error."""
+
+    # ---- nodes -----------------------------------------------------------------------------
+
+    def set_node(self, raw: Mapping[str, Any]) -> NodeInfo | None:
+        """Add or update a node from its JSON. Returns the node when the table changed; None when
+        nothing the scheduler reads changed, or when it is malformed (then dropped and logged)."""
+        try:
+            info = node_from_json(raw)
+        except ObjectError as e:
+            name = str(((raw.get("metadata") or {}) if isinstance(raw, Mapping) else {}).get("name") or "")
+            if self.skipped_nodes.get(name) != str(e):
+                log.warning("skipping malformed node: %s", e)
+            self.skipped_nodes[name] = str(e)
+            if name in self.table:
+                self.table.remove_node(name)
+            return None
+        self.skipped_nodes.pop(info.name, None)
+        row = self.table.index.get(info.name)
+        if row is not None and self.table.infos[row] == info:
+            return None  # a heartbeat: nothing the scheduler reads has changed
+        self.table.set_node(info)
+        return info
+
+    def remove_node(self, name: str) -> None:
+        """The node is gone; its pods are held aside in case it returns."""
+        self.skipped_nodes.pop(name, None)
+        self.table.remove_node(name)
+
+    # ---- namespaces (their labels serve namespaceSelectors of pod affinity terms) ------------
+
+    @property
+    def namespaces(self) -> Namespaces:
+        return Namespaces.of(self.table)
+
+    def set_namespace(self, raw: Mapping[str, Any]) -> None:
+        self.namespaces.apply({**raw, "kind": "Namespace"})
+
+    def delete_namespace(self, name: str) -> None:
+        self.namespaces.delete(name)
+
+    # ---- workloads (their selectors are PodTopologySpread's default constraints) -------------
+
+    def set_workload(self, kind: str, raw: Mapping[str, Any]) -> None:
+        Workloads.of(self.table).apply({**raw, "kind": kind})
+
+    def delete_workload(self, kind: str, raw: Mapping[str, Any]) -> None:
+        Workloads.of(self.table).delete({**raw, "kind": kind})
+
+    # ---- pods observed by the watch --------------------------------------------------------
+
+    def update_pod(self, pod: PodInfo) -> bool:
+        """Apply an observed pod. Returns True when capacity was freed (it finished)."""
+        if pod.terminated:
+            return self.delete_pod(pod.key)
+        if not pod.node_name:
+            return False  # pending: charges nothing, unless assumed (then kept as assumed)
+        assumed = self._assumed.pop(pod.key, None)
+        if assumed is not None and assumed.node != pod.node_name:
+            log.info("pod %s assumed on %s was bound to %s by someone else", pod.key, assumed.node, pod.node_name)
+        placed = self.table.pods.get(pod.key)
+        if (assumed is None and placed is not None and placed.node == pod.node_name
+                and placed.pod.requests == pod.requests and placed.pod.labels == pod.labels
+                and placed.pod.host_ports == pod.host_ports):
+            return False  # a status update of a running pod: nothing the table holds has changed
+        self.table.add_pod(pod, pod.node_name)
+        return False
+
+    def delete_pod(self, key: str) -> bool:
+        """The pod was deleted or finished. Returns True when it had been charged to a node."""
+        self._assumed.pop(key, None)
+        return self.table.remove_pod(key) is not None
+
+    # ---- assumptions -----------------------------------------------------------------------
+
+    def assume(self, pod: PodInfo, node: str) -> None:
+        """Charge ``pod`` to ``node`` now, before the binding is sent."""
+        if pod.key in self._assumed:
+            raise RuntimeError(f"pod {pod.key} is already assumed on {self._assumed[pod.key].node}")
+        if node not in self.table:
+            raise RuntimeError(f"cannot assume pod {pod.key} on unknown node {node}")
+        self.table.add_pod(pod, node)
+        self._assumed[pod.key] = _Assumed(pod, node)
+
+    def finish_binding(self, key: str) -> None:
+        """The binding call succeeded: start the clock for the watch to confirm it."""
+        a = self._assumed.get(key)
+        if a is not None:
+            a.deadline = self.clock() + self.assumed_ttl
+
+    def forget(self, key: str) -> None:
+        """Binding failed: give the capacity back (unless the watch confirmed a binding meanwhile)."""
+        if self._assumed.pop(key, None) is not None:
+            self.table.remove_pod(key)
+
+    def is_assumed(self, key: str) -> bool:
+        return key in self._assumed
+
+    def cleanup_expired(self) -> list[str]:
+        """Forget assumptions whose confirmation never came; returns their keys."""
+        now = self.clock()
+        expired = [k for k, a in self._assumed.items() if a.deadline is not None and a.deadline <= now]
+        for k in expired:
+            log.warning("assumed pod %s on %s expired: the watch never confirmed its binding", k, self._assumed[k].node)
+            self.forget(k)
+        return expired
+
+    # ---- inspection ------------------------------------------------------------------------
+
+    def sizes(self) -> dict[str, int]:
+        """For ``scheduler_scheduler_cache_size{type}``."""
+        return {"nodes": self.table.n, "pods": len(self.table.pods), "assumed_pods": len(self._assumed)}
+
+    def node_of(self, key: str) -> str | None:
+        return self.table.node_of(key)

@@ -1,0 +1,233 @@
+"""The scheduling cycle: one pod at a time, as kube-scheduler does it.
+
+Each cycle takes the next pod from the queue and runs, with no ``await`` in
+between, so that the cluster view cannot change under the decision:
+
+1. snapshot -- the cache's NodeTable as it is now;
+2. filter   -- which nodes can take the pod (the profile's filters, all nodes at once);
+3. score    -- how good each feasible node is;
+4. select   -- the best total, ties broken by a seeded draw;
+5. assume   -- charge the pod to that node in the cache immediately;
+6. bind     -- a named background task patches annotations, binds, and reports,
+   so the next cycle starts without waiting for the API.
+
+Several profiles run side by side, each its own ``schedulerName``. A failure
+is reported (FailedScheduling Event + PodScheduled=False) and the pod goes
+back to the queue: parked when nothing fits, backed off on errors. The loop
+never dies on a bad pod or a failing plugin.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Final
+
+from scoring.framework import Decision, Profile
+from scoring.objects import ObjectError
+from scheduler.cache import SchedulerCache
+from scheduler.instrument import Trace, instrument
+from scheduler.kube.binder import Binder, Outcome
+from scheduler.kube.events import EventRecorder, PodRef
+from scheduler.metrics import Metrics
+from scheduler.queue import QueuedPod, SchedulingQueue
+
+__all__ = ["SchedulingCycle"]
+
+log = logging.getLogger("vecsched.cycle")
+
+_SCHEDULED: Final = "scheduled"
+_UNSCHEDULABLE: Final = "unschedulable"
+_ERROR: Final = "error"
+PLUGIN_METRICS_SAMPLE: Final = 0.1
+"""Upstream's pluginMetricsSamplePercent: per-plugin durations are observed in 10% of cycles."""
+
+
+class SchedulingCycle:
+    """Pops pods and schedules them; bindings run as background tasks."""
+
+    def __init__(self, *, profiles: Mapping[str, Profile], cache: SchedulerCache, queue: SchedulingQueue,
+                 binder: Binder, recorder: EventRecorder, metrics: Metrics,
+                 is_leader: Callable[[], bool] = lambda: True,
+                 plugin_metrics_sample: float = PLUGIN_METRICS_SAMPLE) -> None:
+        self.profiles = dict(profiles)
+        self.traces: dict[str, Trace] = {name: instrument(p, metrics=metrics) for name, p in self.profiles.items()}
+        self.cache = cache
+        self.queue = queue
+        self.binder = binder
+        self.recorder = recorder
+        self.metrics = metrics
+        self.is_leader = is_leader
+        self._binding: set[asyncio.Task[None]] = set()
+        self._sample = random.Random()
+        self.plugin_metrics_sample = plugin_metrics_sample
+        self.bound = 0
+
+    # ---- the loop --------------------------------------------------------------------------
+
+    async def run(self, *, stop: asyncio.Event, leading: asyncio.Event | None = None) -> None:
+        """Schedule until ``stop`` is set (or the queue is closed); waits while not leading."""
+        while not stop.is_set():
+            if leading is not None and not self.is_leader():
+                await _first(stop.wait(), leading.wait())
+                continue
+            qp = await self.queue.pop()
+            if qp is None:
+                return
+            if stop.is_set() or not self.is_leader():
+                self.queue.put_back(qp)
+                continue
+            self.schedule_one(qp)
+            # Let watch events and finished bindings in between cycles.
+            await asyncio.sleep(0)
+
+    def schedule_one(self, qp: QueuedPod) -> None:
+        """One scheduling cycle, up to handing the binding to a background task."""
+        pod = qp.pod
+        profile = self.profiles.get(pod.scheduler_name)
+        if profile is None or self.cache.node_of(pod.key) is not None:
+            self.queue.done(pod.key)  # not ours, or already bound: nothing to do
+            return
+        trace = self.traces[profile.name]
+        trace.reset(sampled=self._sample.random() < self.plugin_metrics_sample)
+        started = time.perf_counter()
+        try:
+            # Snapshot: the live table; nothing can change it until the pod is assumed below.
+            table = self.cache.table
+            # Filter, score, select (and reserve node-local devices): one call over all nodes.
+            decision = profile.schedule(pod, table)
+        except ObjectError as e:
+            # The pod is readable but a plugin found a field it cannot use (e.g. an unknown operator).
+            self._observe_points(profile.name, trace, "Error")
+            self._failed(qp, profile.name, started, str(e), result=_UNSCHEDULABLE, reason="Unschedulable")
+            return
+        except Exception as e:
+            log.exception("scheduling %s failed in a plugin", pod.key)
+            self._observe_points(profile.name, trace, "Error")
+            self._failed(qp, profile.name, started, f"scheduler error: {type(e).__name__}: {e}", result=_ERROR,
+                         reason="SchedulerError")
+            return
+        algorithm = time.perf_counter() - started
+        self.metrics.algorithm_duration.observe(algorithm)
+        if decision.node is None:
+            self._observe_points(profile.name, trace, "Unschedulable")
+            self._failed(qp, profile.name, started, decision.message, result=_UNSCHEDULABLE,
+                         plugins=frozenset(trace.rejected_by))
+            return
+        self._observe_points(profile.name, trace, "Success")
+        if log.isEnabledFor(logging.DEBUG):
+            _log_nodes(decision)
+        # Assume: the capacity is taken now, before the API hears of it.
+        assumed = decision.assumed_pod()
+        self.cache.assume(assumed, decision.node)
+        # Bind: in the background; the next cycle starts at once.
+        task = asyncio.create_task(self._bind(qp, decision, started, algorithm), name=f"bind {pod.key}")
+        self._binding.add(task)
+        task.add_done_callback(self._binding.discard)
+
+    # ---- binding ---------------------------------------------------------------------------
+
+    async def _bind(self, qp: QueuedPod, decision: Decision, started: float, algorithm: float) -> None:
+        pod, node = qp.pod, str(decision.node)
+        try:
+            if not self.is_leader():
+                self.cache.forget(pod.key)
+                self.queue.requeue(qp, unschedulable=False)
+                return
+            if node not in self.cache.table:
+                # The node left while the pod waited for its binding: choose again.
+                self.cache.forget(pod.key)
+                self._failed(qp, decision.profile, started, f"node {node} was deleted before binding",
+                             result=_ERROR, reason="SchedulerError")
+                return
+            t = time.perf_counter()
+            result = await self.binder.bind(pod=pod, node=node, annotations=decision.annotations)
+            status = "Success" if result.outcome is Outcome.BOUND else "Error"
+            self.metrics.extension_point_duration.labels("Bind", status, decision.profile).observe(time.perf_counter() - t)
+        except asyncio.CancelledError:
+            self.cache.forget(pod.key)
+            self.queue.requeue(qp, unschedulable=False)
+            raise
+        if result.outcome is Outcome.BOUND:
+            self.cache.finish_binding(pod.key)
+            self.queue.done(pod.key)
+            self.bound += 1
+            self.recorder.scheduled(PodRef.of(pod), node)
+            took = time.perf_counter() - started
+            self.metrics.schedule_attempts.labels(_SCHEDULED, decision.profile).inc()
+            self.metrics.attempt_duration.labels(_SCHEDULED, decision.profile).observe(took)
+            self.metrics.pod_attempts.observe(qp.attempts)
+            if qp.initial_attempt is not None:
+                sli = max(0.0, self.queue.clock() - qp.initial_attempt)
+                self.metrics.sli_duration.labels(str(qp.attempts)).observe(sli)
+            log.info("scheduled pod", extra={"fields": {
+                "pod": pod.key, "node": node, "profile": decision.profile, "score": decision.best_total,
+                "feasible": int(decision.feasible.sum()), "nodes": len(decision.feasible),
+                "algorithm_ms": round(algorithm * 1000, 3), "duration_ms": round(took * 1000, 3),
+                "attempts": qp.attempts}})
+            return
+        self.cache.forget(pod.key)
+        self.metrics.binding_failures.labels(result.outcome.value).inc()
+        if result.outcome is Outcome.GONE:
+            # Deleted, or bound by someone else: the watch tells the rest. Never retried.
+            log.info("binding %s to %s: pod gone (%s)", pod.key, node, result.error)
+            self.queue.done(pod.key)
+            self.metrics.schedule_attempts.labels(_ERROR, decision.profile).inc()
+            return
+        log.warning("binding %s to %s failed, will retry: %s", pod.key, node, result.error)
+        self._failed(qp, decision.profile, started, f"Binding rejected: {result.error}", result=_ERROR,
+                     reason="SchedulerError", not_before=self.queue.clock() + result.retry_after)
+
+    # ---- outcomes --------------------------------------------------------------------------
+
+    def _failed(self, qp: QueuedPod, profile: str, started: float, message: str, *, result: str,
+                reason: str = "Unschedulable", plugins: frozenset[str] = frozenset(), not_before: float = 0.0) -> None:
+        took = time.perf_counter() - started
+        self.metrics.schedule_attempts.labels(result, profile).inc()
+        self.metrics.attempt_duration.labels(result, profile).observe(took)
+        log.info("pod not scheduled", extra={"fields": {
+            "pod": qp.key, "profile": profile, "result": result, "message": message, "attempts": qp.attempts}})
+        self.recorder.failed(PodRef.of(qp.pod), message, reason=reason, current=qp.pod.raw)
+        self.queue.requeue(qp, unschedulable=result == _UNSCHEDULABLE, plugins=plugins, not_before=not_before)
+
+    def _observe_points(self, profile: str, trace: Trace, status: str) -> None:
+        for point, seconds in trace.seconds.items():
+            point_status = "Error" if trace.failed else (status if point in ("PreFilter", "Filter") else "Success")
+            self.metrics.extension_point_duration.labels(point, point_status, profile).observe(seconds)
+
+    async def drain(self, *, timeout: float) -> int:
+        """Wait (at most ``timeout`` seconds) for bindings in flight; returns how many were cut short."""
+        if not self._binding:
+            return 0
+        _, pending = await asyncio.wait(set(self._binding), timeout=timeout)
+        for t in pending:
+            t.cancel()
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)
+        return len(pending)
+
+    @property
+    def bindings_in_flight(self) -> int:
+        return len(self._binding)
+
+
+def _log_nodes(decision: Decision) -> None:
+    totals = dict(zip((decision.node_names[int(r)] for r in decision.scored), decision.totals.tolist()))
+    for row, name in enumerate(decision.node_names[: len(decision.feasible)]):
+        if decision.feasible[row]:
+            log.debug("node %s for %s: total %s", name, decision.pod.key, totals.get(name))
+        else:
+            log.debug("node %s for %s: infeasible: %s", name, decision.pod.key, "; ".join(decision.reasons_of(row)))
+
+
+async def _first(*coros: Coroutine[Any, Any, Any]) -> None:
+    """Wait until the first of ``coros`` finishes; cancel the others."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()

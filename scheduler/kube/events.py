@@ -1,0 +1,216 @@
+"""Telling users what happened to their pod: Events and the PodScheduled condition.
+
+``kubectl describe pod`` is where a user looks first, so every outcome is
+reported as kube-scheduler reports it: a ``Scheduled`` Event (type Normal,
+"Successfully assigned ns/name to node") on success; on failure a
+``FailedScheduling`` Event (type Warning) and the pod condition
+``PodScheduled=False`` with the same message. Events are core/v1 objects
+with ``source.component`` and ``reportingComponent`` set to ``vecsched``.
+
+A pod that fits nowhere is retried again and again; reporting every attempt
+would flood the API. ``EventLimiter`` lets at most one FailedScheduling per
+pod through per ``min_interval`` and repeats an unchanged message only after
+``repeat_interval``. Reporting never blocks scheduling: calls are sent from
+background tasks, and a failure to report is logged, not raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Final
+
+from scoring.objects import PodInfo
+from scheduler.kube.client import STRATEGIC_MERGE_PATCH, KubeClient
+from scheduler.kube.errors import KubeError, NotFoundError, retryable
+
+__all__ = ["PodRef", "EventLimiter", "EventRecorder", "COMPONENT"]
+
+log = logging.getLogger("vecsched.events")
+
+COMPONENT: Final = "vecsched"
+_MAX_PENDING: Final = 1000  # reports queued beyond this are dropped: the API is the bottleneck then
+
+
+@dataclass(frozen=True, slots=True)
+class PodRef:
+    """The identity of a pod an Event is about (readable even when the rest of the pod is not)."""
+
+    namespace: str
+    name: str
+    uid: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @classmethod
+    def of(cls, pod: PodInfo) -> PodRef:
+        return cls(pod.namespace, pod.name, pod.uid)
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> PodRef:
+        m = raw.get("metadata")
+        meta: Mapping[str, Any] = m if isinstance(m, Mapping) else {}
+        return cls(str(meta.get("namespace") or "default"), str(meta.get("name") or ""), str(meta.get("uid") or ""))
+
+
+class EventLimiter:
+    """Per-pod rate limit and deduplication of failure reports."""
+
+    def __init__(self, *, min_interval: float = 5.0, repeat_interval: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.min_interval = min_interval
+        """Seconds between two failure reports of one pod, whatever they say."""
+        self.repeat_interval = repeat_interval
+        """Seconds before the same message is reported again for the same pod."""
+        self.clock = clock
+        self._last: dict[str, tuple[float, str]] = {}
+
+    def allow(self, key: str, message: str) -> str | None:
+        """None when the report may go out (and records it); else why it is suppressed."""
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None:
+            at, msg = last
+            if msg == message and now - at < self.repeat_interval:
+                return "duplicate"
+            if now - at < self.min_interval:
+                return "rate_limited"
+        self._last[key] = (now, message)
+        return None
+
+    def forget(self, key: str) -> None:
+        self._last.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._last)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _micro_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class EventRecorder:
+    """Sends Events and PodScheduled conditions in the background."""
+
+    def __init__(self, *, client: KubeClient, instance: str, limiter: EventLimiter | None = None,
+                 on_suppressed: Callable[[str], None] | None = None) -> None:
+        self.client = client
+        self.instance = instance
+        self.limiter = limiter or EventLimiter()
+        self._on_suppressed = on_suppressed
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.sent = 0
+
+    def _spawn(self, what: str, coro: Any) -> None:
+        if len(self._tasks) >= _MAX_PENDING:
+            coro.close()
+            if self._on_suppressed:
+                self._on_suppressed("backlog")
+            return
+        task = asyncio.create_task(coro, name=what)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def scheduled(self, pod: PodRef, node: str) -> None:
+        """The pod was bound to ``node``."""
+        self.limiter.forget(pod.key)
+        msg = f"Successfully assigned {pod.namespace}/{pod.name} to {node}"
+        self._spawn(f"event Scheduled {pod.key}", self._event(pod, "Normal", "Scheduled", "Binding", msg))
+
+    def failed(self, pod: PodRef, message: str, *, reason: str = "Unschedulable",
+               current: Mapping[str, Any] | None = None) -> bool:
+        """The attempt failed: FailedScheduling Event + PodScheduled=False (unless rate limited).
+
+        ``current`` is the pod's JSON as last seen, so an unchanged condition is not patched again.
+        Returns whether anything was sent.
+        """
+        why = self.limiter.allow(pod.key, message)
+        if why is not None:
+            if self._on_suppressed:
+                self._on_suppressed(why)
+            return False
+        self._spawn(f"event FailedScheduling {pod.key}", self._event(pod, "Warning", "FailedScheduling", "Scheduling", message))
+        if not _has_condition(current, reason, message):
+            self._spawn(f"condition {pod.key}", self._condition(pod, reason, message))
+        return True
+
+    def forget(self, key: str) -> None:
+        """The pod left (bound or deleted): drop its rate-limit state."""
+        self.limiter.forget(key)
+
+    async def _event(self, pod: PodRef, type_: str, reason: str, action: str, message: str) -> None:
+        now = _now()
+        body = {
+            "apiVersion": "v1", "kind": "Event",
+            # client-go's naming (<object>.<unique hex>), kept within the 253 characters of a name.
+            "metadata": {"name": f"{pod.name[:236]}.{time.time_ns():x}", "namespace": pod.namespace},
+            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": pod.namespace, "name": pod.name,
+                               "uid": pod.uid},
+            "reason": reason, "message": message[:1024], "type": type_, "action": action,
+            "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
+            "reportingInstance": self.instance[:128],  # the API's ReportingInstanceLengthLimit
+            "firstTimestamp": now, "lastTimestamp": now, "eventTime": _micro_now(), "count": 1,
+        }
+        try:
+            await _retrying(lambda: self.client.request("POST", f"/api/v1/namespaces/{pod.namespace}/events", body=body))
+            self.sent += 1
+        except KubeError as e:
+            log.info("could not record event %s for pod %s: %s", reason, pod.key, e)
+
+    async def _condition(self, pod: PodRef, reason: str, message: str) -> None:
+        patch = {"metadata": {"uid": pod.uid} if pod.uid else {},
+                 "status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": reason,
+                                            "message": message, "lastProbeTime": None,
+                                            "lastTransitionTime": _now()}]}}
+        try:
+            await _retrying(lambda: self.client.patch(f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/status",
+                                                      body=patch, content_type=STRATEGIC_MERGE_PATCH))
+        except NotFoundError:
+            pass  # deleted meanwhile
+        except KubeError as e:
+            log.info("could not set PodScheduled condition on %s: %s", pod.key, e)
+
+    async def drain(self, *, timeout: float) -> None:
+        """Wait (at most ``timeout`` seconds) for reports in flight; cancel the rest."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        for t in pending:
+            t.cancel()
+
+
+_ATTEMPTS: Final = 3  # client-go's recorder tries 12 times; a scheduler's report is worth less than its next bind
+_RETRY_DELAY: Final = 0.2
+
+
+async def _retrying(call: Callable[[], Awaitable[Any]]) -> Any:
+    """``call()``, tried again after a short randomised pause when the failure is transient."""
+    for attempt in range(_ATTEMPTS):
+        try:
+            return await call()
+        except KubeError as e:
+            if attempt == _ATTEMPTS - 1 or not retryable(e):
+                raise
+            delay = getattr(e, "retry_after", 0.0) or _RETRY_DELAY * (2**attempt)
+            await asyncio.sleep(delay * (1.0 + random.random()))
+
+
+def _has_condition(pod: Mapping[str, Any] | None, reason: str, message: str) -> bool:
+    if not pod:
+        return False
+    status = pod.get("status")
+    for c in (status.get("conditions") if isinstance(status, Mapping) else None) or []:
+        if isinstance(c, Mapping) and c.get("type") == "PodScheduled":
+            return c.get("status") == "False" and c.get("reason") == reason and c.get("message") == message
+    return False

@@ -1,0 +1,191 @@
+"""Prometheus metrics with kube-scheduler's names, and the /metrics /healthz /readyz server.
+
+SREs already have dashboards and alerts for kube-scheduler; vecsched exports
+the same series (names, labels, bucket boundaries) so they work unchanged.
+Each scheduler instance owns its ``CollectorRegistry`` -- never the global
+one -- so several schedulers (tests, two replicas in one process) do not mix
+their numbers. Queue lengths, cache sizes and unschedulable pods per plugin
+are read when scraped rather than kept in step on every change. Metrics only
+vecsched has carry the prefix ``vecsched_``.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Final
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+__all__ = ["Metrics", "MetricsServer", "exponential_buckets"]
+
+log = logging.getLogger("vecsched.metrics")
+
+
+def exponential_buckets(start: float, factor: float, count: int) -> list[float]:
+    """Upstream's metrics.ExponentialBuckets: ``start * factor**k`` for k in 0..count-1."""
+    return [start * factor**k for k in range(count)]
+
+
+_ATTEMPT_BUCKETS: Final = exponential_buckets(0.001, 2, 15)
+_SLI_BUCKETS: Final = exponential_buckets(0.01, 2, 20)
+_ATTEMPTS_BUCKETS: Final = exponential_buckets(1, 2, 5)
+_EXTENSION_POINT_BUCKETS: Final = exponential_buckets(0.0001, 2, 12)
+_PLUGIN_BUCKETS: Final = exponential_buckets(0.00001, 1.5, 20)
+_VICTIM_BUCKETS: Final = exponential_buckets(1, 2, 7)
+
+
+class _Snapshot:
+    """Gauges computed at scrape time from the queue and the cache."""
+
+    def __init__(self) -> None:
+        self.pending: Callable[[], Mapping[str, int]] = dict
+        self.cache_sizes: Callable[[], Mapping[str, int]] = dict
+        self.unschedulable: Callable[[], Iterable[tuple[str, str]]] = list
+        """(plugin, profile) once per parked pod and rejecting plugin."""
+
+    def collect(self) -> Iterator[Metric]:
+        pending = GaugeMetricFamily("scheduler_pending_pods",
+                                    "Number of pending pods, by the queue type. 'active' means number of pods in activeQ; "
+                                    "'backoff' means number of pods in backoffQ; 'unschedulable' means number of pods in "
+                                    "unschedulablePods that the scheduler attempted to schedule and failed; 'gated' is the "
+                                    "number of unschedulable pods that the scheduler never attempted to schedule because "
+                                    "they are gated.", labels=["queue"])
+        counts = {"active": 0, "backoff": 0, "unschedulable": 0, "gated": 0}
+        counts.update(self.pending())
+        for q, n in counts.items():
+            pending.add_metric([q], n)
+        yield pending
+        cache = GaugeMetricFamily("scheduler_scheduler_cache_size",
+                                  "Number of nodes, pods, and assumed (bound) pods in the scheduler cache.", labels=["type"])
+        sizes = {"nodes": 0, "pods": 0, "assumed_pods": 0}
+        sizes.update(self.cache_sizes())
+        for t, n in sizes.items():
+            cache.add_metric([t], n)
+        yield cache
+        unsched = GaugeMetricFamily("scheduler_unschedulable_pods",
+                                    "The number of unschedulable pods broken down by plugin name. A pod will increment the "
+                                    "gauge for all plugins that caused it to not schedule and so this metric have meaning "
+                                    "only when broken down by plugin.", labels=["plugin", "profile"])
+        per: dict[tuple[str, str], int] = {}
+        for key in self.unschedulable():
+            per[key] = per.get(key, 0) + 1
+        for (plugin, profile), n in sorted(per.items()):
+            unsched.add_metric([plugin, profile], n)
+        yield unsched
+
+
+class Metrics:
+    """Every metric of one scheduler instance, in its own registry."""
+
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry(auto_describe=True)
+        self.schedule_attempts = Counter(
+            "scheduler_schedule_attempts", "Number of attempts to schedule pods, by the result. 'unschedulable' means a "
+            "pod could not be scheduled, while 'error' means an internal scheduler problem.",
+            ["result", "profile"], registry=r)
+        self.attempt_duration = Histogram(
+            "scheduler_scheduling_attempt_duration_seconds", "Scheduling attempt latency in seconds "
+            "(scheduling algorithm + binding)", ["result", "profile"], buckets=_ATTEMPT_BUCKETS, registry=r)
+        self.algorithm_duration = Histogram(
+            "scheduler_scheduling_algorithm_duration_seconds", "Scheduling algorithm latency in seconds",
+            buckets=_ATTEMPT_BUCKETS, registry=r)
+        self.sli_duration = Histogram(
+            "scheduler_pod_scheduling_sli_duration_seconds", "E2e latency for a pod being scheduled, from the time the "
+            "pod enters the scheduling queue and might involve multiple scheduling attempts.", ["attempts"],
+            buckets=_SLI_BUCKETS, registry=r)
+        self.pod_attempts = Histogram(
+            "scheduler_pod_scheduling_attempts", "Number of attempts to successfully schedule a pod.",
+            buckets=_ATTEMPTS_BUCKETS, registry=r)
+        self.queue_incoming = Counter(
+            "scheduler_queue_incoming_pods", "Number of pods added to scheduling queues by event and queue type.",
+            ["queue", "event"], registry=r)
+        self.extension_point_duration = Histogram(
+            "scheduler_framework_extension_point_duration_seconds", "Latency for running all plugins of a specific "
+            "extension point.", ["extension_point", "status", "profile"], buckets=_EXTENSION_POINT_BUCKETS, registry=r)
+        self.plugin_duration = Histogram(
+            "scheduler_plugin_execution_duration_seconds", "Duration for running a plugin at a specific extension point.",
+            ["plugin", "extension_point", "status"], buckets=_PLUGIN_BUCKETS, registry=r)
+        self.preemption_attempts = Counter(
+            "scheduler_preemption_attempts", "Total preemption attempts in the cluster till now", registry=r)
+        self.preemption_victims = Histogram(
+            "scheduler_preemption_victims", "Number of selected preemption victims", buckets=_VICTIM_BUCKETS, registry=r)
+        self.snapshot = _Snapshot()
+        r.register(self.snapshot)
+        # vecsched's own.
+        self.binding_failures = Counter(
+            "vecsched_binding_failures", "Bindings that failed, by outcome (gone: the pod was deleted or bound "
+            "elsewhere; retry: a server error, throttling or timeout).", ["outcome"], registry=r)
+        self.events_dropped = Counter(
+            "vecsched_events_suppressed", "Events not sent because of per-pod rate limiting or deduplication.",
+            ["reason"], registry=r)
+        self.informer_events = Counter(
+            "vecsched_informer_events", "Changes received from the API, by resource and type.", ["resource", "type"],
+            registry=r)
+        self.is_leader = Gauge("vecsched_leader", "1 while this replica holds the leader lease (or needs none).",
+                               registry=r)
+        self.malformed_objects = Counter(
+            "vecsched_malformed_objects", "Pods and nodes that could not be read, by kind.", ["kind"], registry=r)
+
+    def incoming(self, queue: str, event: str) -> None:
+        self.queue_incoming.labels(queue, event).inc()
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MetricsServer:
+    """Serves ``/metrics``, ``/healthz`` and ``/readyz`` over HTTP, or HTTPS given a certificate."""
+
+    def __init__(self, *, metrics: Metrics, ready: Callable[[], bool], host: str = "0.0.0.0", port: int = 10259,
+                 tls_cert_file: str | None = None, tls_key_file: str | None = None) -> None:
+        if bool(tls_cert_file) != bool(tls_key_file):
+            raise ValueError("--tls-cert-file and --tls-private-key-file must be given together")
+        self.metrics = metrics
+        self.ready = ready
+        self.host = host
+        self.port = port
+        self.tls_cert_file = tls_cert_file
+        self.tls_key_file = tls_key_file
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        if self.ready():
+            return web.Response(text="ok")
+        return web.Response(text="not ready: informers syncing or not leading", status=503)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/livez", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        ctx = None
+        if self.tls_cert_file and self.tls_key_file:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(self.tls_cert_file, self.tls_key_file)
+        site = web.TCPSite(runner, self.host, self.port, ssl_context=ctx)
+        await site.start()
+        self._runner = runner
+        port = int(runner.addresses[0][1])
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        self.url = f"{'https' if ctx else 'http'}://{host}:{port}"
+        log.info("serving /metrics /healthz /readyz on %s", self.url)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

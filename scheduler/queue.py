@@ -1,0 +1,367 @@
+"""The scheduling queue: which pending pod to try next, and when to try a failed one again.
+
+kube-scheduler's queue, reduced to what a single scheduling loop needs:
+
+- **activeQ**, ordered as upstream's PrioritySort: higher ``spec.priority``
+  first, then earlier arrival;
+- **backoffQ**: pods whose attempt failed, each waiting ``initial * 2^(attempts-1)``
+  seconds (1 s doubling to 10 s by default: ``podInitialBackoffSeconds`` /
+  ``podMaxBackoffSeconds``) before it returns to activeQ;
+- **unschedulable**: pods that fit nowhere, parked until a cluster event that
+  could help them (a node added or changed, a pod deleted or finished) or for
+  at most 5 minutes (upstream's podMaxInUnschedulablePodsDuration);
+- **gated**: pods with ``spec.schedulingGates``, which wait until the gates
+  are removed.
+
+A popped pod is *in flight* until ``done`` or ``requeue``; updates that arrive
+meanwhile are remembered, so a pod is never held twice. Time comes from an
+injectable clock so that tests step it instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Final
+
+from scoring.objects import PodInfo
+
+__all__ = ["QueuedPod", "SchedulingQueue", "ACTIVE", "BACKOFF", "UNSCHEDULABLE", "GATED",
+           "MAX_IN_UNSCHEDULABLE_SECONDS"]
+
+ACTIVE: Final = "active"
+BACKOFF: Final = "backoff"
+UNSCHEDULABLE: Final = "unschedulable"
+GATED: Final = "gated"
+MAX_IN_UNSCHEDULABLE_SECONDS: Final = 300.0
+"""Upstream's podMaxInUnschedulablePodsDuration: a parked pod is retried after 5 minutes anyway."""
+
+Clock = Callable[[], float]
+
+
+@dataclass(slots=True)
+class QueuedPod:
+    """A pending pod and its scheduling history."""
+
+    pod: PodInfo
+    timestamp: float
+    """When it last entered the queue (PrioritySort's tie-breaker, and the start of its backoff)."""
+    attempts: int = 0
+    initial_attempt: float | None = None
+    """When it was first popped (start of the pod scheduling SLI)."""
+    unschedulable_plugins: frozenset[str] = frozenset()
+    """Plugins that rejected it in its last attempt (for metrics)."""
+    min_backoff_until: float = 0.0
+    """An earliest retry time imposed from outside (e.g. a 429's Retry-After)."""
+    cycle: int = 0
+    """The scheduling cycle that last popped it."""
+
+    @property
+    def key(self) -> str:
+        return self.pod.key
+
+
+@dataclass(slots=True)
+class _InFlight:
+    qp: QueuedPod
+    deleted: bool = False
+    newer: PodInfo | None = None
+    """A different pod (new UID) under the same name that arrived while this one was in flight."""
+
+
+@dataclass(slots=True)
+class _Heap:
+    """A heap with lazy deletion: entries whose sequence number is stale are skipped."""
+
+    items: list[tuple[tuple[float, ...], int, str]] = field(default_factory=list)
+    live: dict[str, tuple[int, QueuedPod]] = field(default_factory=dict)
+
+    def push(self, order: tuple[float, ...], seq: int, qp: QueuedPod) -> None:
+        self.live[qp.key] = (seq, qp)
+        heapq.heappush(self.items, (order, seq, qp.key))
+
+    def _clean(self) -> None:
+        while self.items:
+            _, seq, key = self.items[0]
+            cur = self.live.get(key)
+            if cur is not None and cur[0] == seq:
+                return
+            heapq.heappop(self.items)
+
+    def peek(self) -> tuple[tuple[float, ...], QueuedPod] | None:
+        self._clean()
+        if not self.items:
+            return None
+        order, _, key = self.items[0]
+        return order, self.live[key][1]
+
+    def pop(self) -> QueuedPod:
+        self._clean()
+        _, _, key = heapq.heappop(self.items)
+        return self.live.pop(key)[1]
+
+    def remove(self, key: str) -> QueuedPod | None:
+        cur = self.live.pop(key, None)
+        if len(self.items) > 64 and len(self.items) > 4 * len(self.live):
+            self.items = [e for e in self.items if self.live.get(e[2], (None,))[0] == e[1]]
+            heapq.heapify(self.items)
+        return cur[1] if cur else None
+
+    def __len__(self) -> int:
+        return len(self.live)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.live
+
+
+def _same_request(a: PodInfo, b: PodInfo) -> bool:
+    """Upstream's isPodUpdated, inverted: equal but for status and resourceVersion."""
+    return a.raw.get("spec") == b.raw.get("spec") and a.labels == b.labels and a.annotations == b.annotations
+
+
+class SchedulingQueue:
+    """activeQ / backoffQ / unschedulable / gated, with upstream's moves between them."""
+
+    def __init__(
+        self,
+        *,
+        initial_backoff: float = 1.0,
+        max_backoff: float = 10.0,
+        max_in_unschedulable: float = MAX_IN_UNSCHEDULABLE_SECONDS,
+        clock: Clock = time.monotonic,
+        on_incoming: Callable[[str, str], None] | None = None,
+    ) -> None:
+        if initial_backoff <= 0 or max_backoff < initial_backoff:
+            raise ValueError(f"backoff must satisfy 0 < initial ({initial_backoff}) <= max ({max_backoff})")
+        self.initial_backoff = initial_backoff
+        self.max_backoff = max_backoff
+        self.max_in_unschedulable = max_in_unschedulable
+        self.clock = clock
+        self._on_incoming = on_incoming
+        self._active = _Heap()
+        self._backoff = _Heap()
+        self._unschedulable: dict[str, QueuedPod] = {}
+        self._gated: dict[str, QueuedPod] = {}
+        self._in_flight: dict[str, _InFlight] = {}
+        self._seq = 0
+        self.scheduling_cycle = 0
+        self._move_request_cycle = -1
+        self._wake = asyncio.Event()
+        self._closed = False
+
+    # ---- bookkeeping -----------------------------------------------------------------------
+
+    def _next(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _incoming(self, queue: str, event: str) -> None:
+        if self._on_incoming is not None:
+            self._on_incoming(queue, event)
+
+    def backoff_duration(self, attempts: int) -> float:
+        """Upstream's calculateBackoffDuration: initial, doubled per earlier attempt, capped."""
+        d = self.initial_backoff
+        for _ in range(1, attempts):
+            if d > self.max_backoff - d:
+                return self.max_backoff
+            d += d
+        return min(d, self.max_backoff)
+
+    def backoff_until(self, qp: QueuedPod) -> float:
+        return max(qp.timestamp + self.backoff_duration(qp.attempts), qp.min_backoff_until)
+
+    def _to_active(self, qp: QueuedPod, event: str) -> None:
+        self._active.push((-float(qp.pod.priority), qp.timestamp), self._next(), qp)
+        self._incoming(ACTIVE, event)
+        self._wake.set()
+
+    def _to_backoff_or_active(self, qp: QueuedPod, event: str) -> None:
+        until = self.backoff_until(qp)
+        if qp.attempts > 0 and until > self.clock():
+            self._backoff.push((until,), self._next(), qp)
+            self._incoming(BACKOFF, event)
+        else:
+            self._to_active(qp, event)
+
+    def _holding(self, key: str) -> QueuedPod | None:
+        for heap in (self._active, self._backoff):
+            if key in heap.live:
+                return heap.live[key][1]
+        return self._unschedulable.get(key) or self._gated.get(key)
+
+    def _remove(self, key: str) -> QueuedPod | None:
+        return (self._active.remove(key) or self._backoff.remove(key)
+                or self._unschedulable.pop(key, None) or self._gated.pop(key, None))
+
+    # ---- pod events ------------------------------------------------------------------------
+
+    def add(self, pod: PodInfo) -> None:
+        """A pending pod of ours was seen (new or updated)."""
+        key = pod.key
+        flight = self._in_flight.get(key)
+        if flight is not None:
+            if pod.uid == flight.qp.pod.uid:
+                flight.qp.pod = pod
+                flight.deleted = False
+            else:
+                flight.newer = pod
+            return
+        held = self._holding(key)
+        if held is not None and held.pod.uid == pod.uid and _same_request(held.pod, pod) \
+                and bool(held.pod.scheduling_gates) == bool(pod.scheduling_gates):
+            held.pod = pod  # only status or bookkeeping changed (e.g. our own condition): no move
+            return
+        qp = self._remove(key)
+        if qp is not None and qp.pod.uid != pod.uid:
+            qp = None  # deleted and recreated under the same name: a new pod
+        now = self.clock()
+        if qp is None:
+            qp = QueuedPod(pod=pod, timestamp=now)
+            event = "PodAdd"
+        else:
+            qp.pod = pod
+            event = "PodUpdate"
+        if pod.scheduling_gates:
+            self._gated[key] = qp
+            self._incoming(GATED, event)
+        elif qp.attempts:
+            self._to_backoff_or_active(qp, event)
+        else:
+            self._to_active(qp, event)
+
+    def delete(self, key: str) -> None:
+        """The pod was deleted, bound (by anyone) or finished: it leaves the queue."""
+        self._remove(key)
+        flight = self._in_flight.get(key)
+        if flight is not None:
+            flight.deleted = True
+            flight.newer = None
+
+    def __contains__(self, key: str) -> bool:
+        return (key in self._active or key in self._backoff or key in self._unschedulable
+                or key in self._gated or key in self._in_flight)
+
+    # ---- the scheduling loop's side ----------------------------------------------------------
+
+    def pop_nowait(self) -> QueuedPod | None:
+        """The next pod of activeQ, now in flight; None when activeQ is empty."""
+        if not len(self._active):
+            return None
+        qp = self._active.pop()
+        self.scheduling_cycle += 1
+        qp.cycle = self.scheduling_cycle
+        qp.attempts += 1
+        if qp.initial_attempt is None:
+            qp.initial_attempt = self.clock()
+        self._in_flight[qp.key] = _InFlight(qp)
+        return qp
+
+    async def pop(self) -> QueuedPod | None:
+        """Wait for the next pod; None once the queue is closed."""
+        while not self._closed:
+            qp = self.pop_nowait()
+            if qp is not None:
+                return qp
+            self._wake.clear()
+            await self._wake.wait()
+        return None
+
+    def close(self) -> None:
+        """Wake every ``pop`` with None (shutdown)."""
+        self._closed = True
+        self._wake.set()
+
+    def done(self, key: str) -> None:
+        """The attempt is over and the pod needs no retry (bound, or gone)."""
+        flight = self._in_flight.pop(key, None)
+        if flight is not None and flight.newer is not None:
+            self.add(flight.newer)
+
+    def put_back(self, qp: QueuedPod) -> None:
+        """Undo a pop that did not lead to an attempt (e.g. leadership was lost meanwhile)."""
+        flight = self._in_flight.pop(qp.key, None)
+        if flight is None or flight.deleted:
+            return
+        if flight.newer is not None:
+            self.add(flight.newer)
+            return
+        qp.attempts -= 1
+        self._active.push((-float(qp.pod.priority), qp.timestamp), self._next(), qp)
+        self._wake.set()
+
+    def requeue(self, qp: QueuedPod, *, unschedulable: bool, plugins: frozenset[str] = frozenset(),
+                not_before: float = 0.0) -> None:
+        """After a failed attempt: park it (unschedulable) or back it off (an error)."""
+        flight = self._in_flight.pop(qp.key, None)
+        if flight is not None and flight.deleted:
+            return
+        if flight is not None and flight.newer is not None:
+            self.add(flight.newer)
+            return
+        if qp.key in self:
+            return
+        qp.timestamp = self.clock()
+        qp.unschedulable_plugins = plugins
+        qp.min_backoff_until = not_before
+        if qp.pod.scheduling_gates:
+            self._gated[qp.key] = qp
+            self._incoming(GATED, "ScheduleAttemptFailure")
+        elif unschedulable and self._move_request_cycle < qp.cycle:
+            self._unschedulable[qp.key] = qp
+            self._incoming(UNSCHEDULABLE, "ScheduleAttemptFailure")
+        else:
+            # An error, or a cluster event arrived during the attempt that may have helped it.
+            self._backoff.push((self.backoff_until(qp),), self._next(), qp)
+            self._incoming(BACKOFF, "ScheduleAttemptFailure")
+
+    # ---- cluster events and time -----------------------------------------------------------
+
+    def move_all(self, event: str) -> int:
+        """A cluster event that could make parked pods schedulable: retry them (after their backoff)."""
+        self._move_request_cycle = self.scheduling_cycle
+        parked = list(self._unschedulable.values())
+        self._unschedulable.clear()
+        for qp in parked:
+            self._to_backoff_or_active(qp, event)
+        return len(parked)
+
+    def flush(self) -> None:
+        """Move pods whose backoff is over to activeQ, and pods parked too long back to the queue."""
+        now = self.clock()
+        while (top := self._backoff.peek()) is not None and top[0][0] <= now:
+            self._to_active(self._backoff.pop(), "BackoffComplete")
+        stale = [qp for qp in self._unschedulable.values() if now - qp.timestamp > self.max_in_unschedulable]
+        for qp in stale:
+            del self._unschedulable[qp.key]
+            self._to_backoff_or_active(qp, "UnschedulableTimeout")
+
+    async def run_flusher(self, *, interval: float = 0.05) -> None:
+        """Flush forever (upstream flushes backoffQ every second; finer costs nothing here)."""
+        while not self._closed:
+            self.flush()
+            await asyncio.sleep(interval)
+
+    # ---- inspection ------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        return {ACTIVE: len(self._active), BACKOFF: len(self._backoff),
+                UNSCHEDULABLE: len(self._unschedulable), GATED: len(self._gated)}
+
+    def unschedulable_pods(self) -> Iterator[QueuedPod]:
+        return iter(self._unschedulable.values())
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def where(self, key: str) -> str | None:
+        """Which queue holds ``key`` (``in_flight`` while an attempt runs), for tests and debugging."""
+        for name, holder in ((ACTIVE, self._active), (BACKOFF, self._backoff), (UNSCHEDULABLE, self._unschedulable),
+                             (GATED, self._gated), ("in_flight", self._in_flight)):
+            if key in holder:
+                return name
+        return None

@@ -1,0 +1,357 @@
+"""The live scheduler assembled: informers -> cache and queue -> cycle -> binder -> API.
+
+``Scheduler`` owns every long-running task of one scheduler instance and
+starts and stops them in order, so that ``vecsched run``, the demo and tests
+all run the same thing in-process::
+
+    async with Scheduler(config=load_config(None), settings=RuntimeSettings(
+            client=ClientSettings(kubeconfig=path), port=0, leader_elect=False)) as s:
+        await s.wait_ready()
+        ...
+
+Stopping is graceful, as kube-scheduler's SIGTERM handling: no new pod is
+taken, bindings in flight finish (for at most ``drain_seconds``), the lease
+is released, then the watches close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from scoring.framework import Profile
+from scoring.objects import ObjectError, pod_from_json
+from scheduler.cache import ASSUMED_POD_TTL_SECONDS, SchedulerCache
+from scheduler.config import SchedulerConfig, default_config
+from scheduler.cycle import SchedulingCycle
+from scheduler.kube.binder import Binder
+from scheduler.kube.client import ClientSettings, KubeClient, connect
+from scheduler.kube.events import EventLimiter, EventRecorder, PodRef
+from scheduler.kube.informer import NAMESPACES, NODES, PODS, WORKLOADS, Backoff, Delta, Informer
+from scheduler.leader import LeaderElector, LeaseSettings
+from scheduler.metrics import Metrics, MetricsServer
+from scheduler.queue import SchedulingQueue
+
+__all__ = ["RuntimeSettings", "Scheduler", "run_scheduler"]
+
+log = logging.getLogger("vecsched.runtime")
+
+
+def _identity() -> str:
+    return f"{socket.gethostname()}_{uuid.uuid4()}"  # kube-scheduler's holder identity shape
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeSettings:
+    """How one scheduler instance runs (the profiles come from the SchedulerConfig)."""
+
+    client: ClientSettings = field(default_factory=ClientSettings)
+    """How to reach the API server (kubeconfig, QPS, burst)."""
+    bind_address: str = "0.0.0.0"
+    """Address of the /metrics /healthz /readyz server (all interfaces, as kube-scheduler)."""
+    port: int | None = 10259
+    """Its port (kube-scheduler's secure port number); 0 picks a free one; None serves nothing."""
+    tls_cert_file: str | None = None
+    """PEM certificate: serve HTTPS instead of plain HTTP (with ``tls_key_file``)."""
+    tls_key_file: str | None = None
+    leader_elect: bool | None = None
+    """None: the config's ``leaderElection.leaderElect`` (true by default, as upstream)."""
+    lease: LeaseSettings | None = None
+    """Lease name, namespace and timings; None: from the config's ``leaderElection``."""
+    identity: str = field(default_factory=_identity)
+    """This replica's name in the Lease and in Events (``hostname_uuid``, unique per process)."""
+    informer_backoff: Backoff = field(default_factory=Backoff)
+    """Delays between watch reconnections (client-go's 0.8 s doubling to 30 s)."""
+    assumed_ttl: float = ASSUMED_POD_TTL_SECONDS
+    """Seconds an assumed pod may stay unconfirmed after its binding (upstream: 30)."""
+    drain_seconds: float = 10.0
+    """On stop, how long bindings in flight may take to finish."""
+    event_min_interval: float = 5.0
+    """Seconds between two FailedScheduling reports of one pod."""
+    event_repeat_interval: float = 60.0
+    """Seconds before an unchanged FailedScheduling message is reported again."""
+    plugin_metrics_sample: float = 0.1
+    """Fraction of cycles whose per-plugin durations are observed (upstream: 10%)."""
+
+
+class Scheduler:
+    """One live scheduler: ``start()``, ``wait_ready()``, ``stop()`` (or ``async with``)."""
+
+    def __init__(self, *, config: SchedulerConfig | None = None, settings: RuntimeSettings | None = None,
+                 profiles: Mapping[str, Profile] | None = None, client: KubeClient | None = None) -> None:
+        self.config = config or default_config()
+        self.settings = settings or RuntimeSettings()
+        self.metrics = Metrics()
+        self.cache = SchedulerCache(assumed_ttl=self.settings.assumed_ttl)
+        self.queue = SchedulingQueue(initial_backoff=self.config.pod_initial_backoff_seconds,
+                                     max_backoff=self.config.pod_max_backoff_seconds,
+                                     on_incoming=self.metrics.incoming)
+        self._profiles = dict(profiles) if profiles is not None else self.config.build()
+        self._client = client
+        self._own_client = client is None
+        self._stop = asyncio.Event()
+        self._stop_leading = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._informers: list[Informer] = []
+        self.elector: LeaderElector | None = None
+        self.cycle: SchedulingCycle | None = None
+        self.server: MetricsServer | None = None
+        self.recorder: EventRecorder | None = None
+        self._unreadable: set[str] = set()
+        self._started = False
+        self.stopped = asyncio.Event()
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def client(self) -> KubeClient:
+        if self._client is None:
+            raise RuntimeError("the scheduler has no API client yet: call start() first")
+        return self._client
+
+    async def start(self) -> None:
+        """Connect, serve metrics, start the informers, the election and the scheduling loop.
+        Returns at once; ``wait_ready()`` waits for synced caches (and leadership)."""
+        if self._started:
+            raise RuntimeError("Scheduler.start() called twice; create a new Scheduler instead")
+        self._started = True
+        try:
+            await self._start()
+        except BaseException:
+            await self.stop()  # e.g. the metrics port is taken: close what was opened
+            raise
+
+    async def _start(self) -> None:
+        if self._client is None:
+            self._client = await connect(self.settings.client)
+        s = self.settings
+        recorder = EventRecorder(client=self.client.with_own_limiter(), instance=s.identity,
+                                 limiter=EventLimiter(min_interval=s.event_min_interval,
+                                                      repeat_interval=s.event_repeat_interval),
+                                 on_suppressed=lambda why: self.metrics.events_dropped.labels(why).inc())
+        self.recorder = recorder
+        le = self.config.leader_election
+        if s.leader_elect if s.leader_elect is not None else le.leader_elect:
+            lease = s.lease or LeaseSettings(namespace=le.resource_namespace, name=le.resource_name,
+                                             identity=s.identity, lease_duration=le.lease_duration_seconds,
+                                             renew_deadline=le.renew_deadline_seconds,
+                                             retry_period=le.retry_period_seconds)
+            self.elector = LeaderElector(client=self.client, settings=lease,
+                                         on_change=lambda v: self.metrics.is_leader.set(1 if v else 0))
+        else:
+            self.metrics.is_leader.set(1)
+        self.cycle = SchedulingCycle(profiles=self._profiles, cache=self.cache, queue=self.queue,
+                                     binder=Binder(client=self.client), recorder=recorder, metrics=self.metrics,
+                                     is_leader=self.elector.is_leader if self.elector else (lambda: True),
+                                     plugin_metrics_sample=s.plugin_metrics_sample)
+        snap = self.metrics.snapshot
+        snap.pending = self.queue.counts
+        snap.cache_sizes = self.cache.sizes
+        snap.unschedulable = lambda: [(p, qp.pod.scheduler_name) for qp in self.queue.unschedulable_pods()
+                                      for p in qp.unschedulable_plugins]
+        if s.port is not None:
+            self.server = MetricsServer(metrics=self.metrics, ready=self.ready, host=s.bind_address, port=s.port,
+                                        tls_cert_file=s.tls_cert_file, tls_key_file=s.tls_key_file)
+            await self.server.start()
+        for path, handler in ((NODES, self._on_node), (PODS, self._on_pod), (NAMESPACES, self._on_namespace)):
+            inf = Informer(client=self.client, path=path, handler=handler, backoff=s.informer_backoff)
+            inf.start()
+            self._informers.append(inf)
+        for path, kind in WORKLOADS:
+            inf = Informer(client=self.client, path=path, handler=self._workload_handler(kind),
+                           backoff=s.informer_backoff, optional=True)
+            inf.start()
+            self._informers.append(inf)
+        self._spawn(self.queue.run_flusher(), "queue flusher")
+        self._spawn(self._housekeeping(), "cache housekeeping")
+        if self.elector is not None:
+            self._spawn(self.elector.run(stop=self._stop_leading), "leader election")
+        self._spawn(self._schedule(), "scheduling loop")
+        log.info("vecsched started", extra={"fields": {
+            "profiles": ",".join(self._profiles), "api": self.client.host, "identity": s.identity,
+            "leader_elect": self.elector is not None, "metrics": self.server.url if self.server else ""}})
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task %r died: %r", task.get_name(), task.exception(), exc_info=task.exception())
+
+    async def _schedule(self) -> None:
+        await asyncio.gather(*(i.synced.wait() for i in self._informers))
+        log.info("caches synced: %d nodes, %d pods charged, %d pods queued", self.cache.table.n,
+                 len(self.cache.table.pods), sum(self.queue.counts().values()))
+        assert self.cycle is not None
+        await self.cycle.run(stop=self._stop, leading=self.elector.leading if self.elector else None)
+
+    async def _housekeeping(self) -> None:
+        while not self._stop.is_set():
+            if self.cache.cleanup_expired():
+                self.queue.move_all("AssumedPodExpired")
+            await asyncio.sleep(1.0)
+
+    @property
+    def metrics_url(self) -> str:
+        """Base URL of /metrics /healthz /readyz ("" when not serving)."""
+        return self.server.url if self.server is not None else ""
+
+    @property
+    def synced(self) -> bool:
+        return bool(self._informers) and all(i.synced.is_set() for i in self._informers)
+
+    def ready(self) -> bool:
+        """Informers synced and, with leader election, leading."""
+        return self.synced and (self.elector is None or self.elector.is_leader())
+
+    async def wait_ready(self, *, timeout: float = 30.0) -> None:
+        """Wait until the caches are synced (and, with leader election, until leading)."""
+        async def _wait() -> None:
+            while not self.ready():
+                await asyncio.sleep(0.02)
+        await asyncio.wait_for(_wait(), timeout)
+
+    async def stop(self) -> None:
+        """Stop taking pods, let bindings finish, release the lease, close the watches."""
+        if self._stop.is_set():
+            await self.stopped.wait()
+            return
+        self._stop.set()
+        self.queue.close()
+        try:
+            if self.cycle is not None:
+                cut = await self.cycle.drain(timeout=self.settings.drain_seconds)
+                if cut:
+                    log.warning("%d bindings did not finish within %.1fs", cut, self.settings.drain_seconds)
+            # Only now give up the lease: a successor must not bind while our bindings still run.
+            self._stop_leading.set()
+            if self.recorder is not None:
+                await self.recorder.drain(timeout=2.0)
+            for t in self._tasks:
+                if t.get_name() != "leader election":
+                    t.cancel()
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=5.0)
+            for inf in self._informers:
+                await inf.stop()
+            if self.server is not None:
+                await self.server.stop()
+            if self._own_client and self._client is not None:
+                await self._client.close()
+        finally:
+            self.stopped.set()
+            log.info("vecsched stopped")
+
+    async def __aenter__(self) -> Scheduler:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # ---- informer handlers -----------------------------------------------------------------
+
+    def _on_node(self, delta: Delta) -> None:
+        self.metrics.informer_events.labels("nodes", delta.type).inc()
+        if delta.type == "SYNCED":
+            return
+        if delta.type == "DELETED":
+            self.cache.remove_node(str((delta.obj.get("metadata") or {}).get("name")))
+            return
+        if self.cache.set_node(delta.obj) is not None:
+            self.queue.move_all("NodeAdd" if delta.type == "ADDED" else "NodeUpdate")
+        elif str((delta.obj.get("metadata") or {}).get("name")) in self.cache.skipped_nodes:
+            self.metrics.malformed_objects.labels("node").inc()
+
+    def _on_namespace(self, delta: Delta) -> None:
+        if delta.type == "DELETED":
+            self.cache.delete_namespace(str((delta.obj.get("metadata") or {}).get("name")))
+        elif delta.type != "SYNCED":
+            self.cache.set_namespace(delta.obj)
+
+    def _workload_handler(self, kind: str) -> Callable[[Delta], None]:
+        def handle(delta: Delta) -> None:
+            if delta.type == "DELETED":
+                self.cache.delete_workload(kind, delta.obj)
+            elif delta.type != "SYNCED":
+                self.cache.set_workload(kind, delta.obj)
+        return handle
+
+    def _forget_pod(self, key: str) -> None:
+        self._unreadable.discard(key)
+        if self.cache.delete_pod(key):
+            self.queue.move_all("AssignedPodDelete")
+        self.queue.delete(key)
+        if self.recorder is not None:
+            self.recorder.forget(key)
+
+    def _on_pod(self, delta: Delta) -> None:
+        self.metrics.informer_events.labels("pods", delta.type).inc()
+        if delta.type == "SYNCED":
+            return
+        raw = delta.obj
+        ref = PodRef.from_json(raw)
+        if delta.type == "DELETED":
+            self._forget_pod(ref.key)
+            return
+        if self._unchanged_running_pod(ref.key, raw):
+            return
+        try:
+            pod = pod_from_json(raw)
+        except ObjectError as e:
+            self._malformed_pod(raw, ref, e)
+            return
+        if pod.terminated:
+            self._forget_pod(pod.key)
+        elif not pod.node_name and _section(raw, "metadata").get("deletionTimestamp"):
+            self.queue.delete(pod.key)  # being deleted: upstream's skipPodSchedule does not place it
+        elif pod.node_name:
+            self.cache.update_pod(pod)
+            self.queue.delete(pod.key)
+            if self.recorder is not None:
+                self.recorder.forget(pod.key)
+        elif pod.scheduler_name in self._profiles:
+            self.queue.add(pod)
+
+    def _unchanged_running_pod(self, key: str, raw: Mapping[str, Any]) -> bool:
+        """A kubelet status update of a pod already charged as it is: skip reading it again."""
+        placed = self.cache.table.pods.get(key)
+        if placed is None or self.cache.is_assumed(key):
+            return False
+        spec, status, meta = raw.get("spec"), raw.get("status"), raw.get("metadata")
+        if not isinstance(spec, Mapping) or not isinstance(status, Mapping) or not isinstance(meta, Mapping):
+            return False
+        old = placed.pod.raw
+        return (spec.get("nodeName") == placed.node and status.get("phase") not in ("Succeeded", "Failed")
+                and old.get("spec") == spec and (old.get("metadata") or {}).get("labels") == meta.get("labels"))
+
+    def _malformed_pod(self, raw: Mapping[str, Any], ref: PodRef, e: ObjectError) -> None:
+        self.metrics.malformed_objects.labels("pod").inc()
+        spec, status = _section(raw, "spec"), _section(raw, "status")
+        ours = spec.get("schedulerName") in self._profiles
+        if ours and not spec.get("nodeName") and status.get("phase") not in ("Succeeded", "Failed"):
+            self.queue.delete(ref.key)  # an earlier, readable version may be queued
+            if self.recorder is not None and self.recorder.failed(ref, f"pod {ref.key} cannot be scheduled: {e.field}: {e.problem}", current=raw):
+                log.warning("cannot read pod: %s", e)
+        elif ref.key not in self._unreadable:
+            self._unreadable.add(ref.key)  # once per pod: a running pod is updated often
+            log.warning("cannot read pod (not ours to schedule; its usage is not counted): %s", e)
+
+
+def _section(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    v = raw.get(key)
+    return v if isinstance(v, Mapping) else {}
+
+
+async def run_scheduler(*, config: SchedulerConfig | None = None, settings: RuntimeSettings | None = None,
+                        stop: asyncio.Event | None = None) -> None:
+    """Run a scheduler until ``stop`` is set (forever when None), then stop it gracefully."""
+    async with Scheduler(config=config, settings=settings):
+        await (stop or asyncio.Event()).wait()

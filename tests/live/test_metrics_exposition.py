@@ -1,0 +1,121 @@
+"""Metrics carry kube-scheduler's names, labels and buckets, served on /metrics."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from scheduler.metrics import Metrics, MetricsServer, exponential_buckets
+
+
+def buckets(text: str, name: str) -> list[float]:
+    les = re.findall(rf'^{name}_bucket{{(?:[^}}]*,)?le="([^"]+)"', text, re.M)
+    seen: list[float] = []
+    for le in les:
+        if le != "+Inf" and float(le) not in seen:
+            seen.append(float(le))
+    return seen
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[tuple[Metrics, str]]:
+    m = Metrics()
+    ready = {"v": False}
+    srv = MetricsServer(metrics=m, ready=lambda: ready["v"], host="127.0.0.1", port=0)
+    await srv.start()
+    m.schedule_attempts.labels("scheduled", "vecsched").inc()
+    m.attempt_duration.labels("scheduled", "vecsched").observe(0.003)
+    m.algorithm_duration.observe(0.001)
+    m.sli_duration.labels("1").observe(0.02)
+    m.pod_attempts.observe(1)
+    m.incoming("active", "PodAdd")
+    m.extension_point_duration.labels("Filter", "Success", "vecsched").observe(0.0002)
+    m.plugin_duration.labels("NodeResourcesFit", "Filter", "Success").observe(0.00002)
+    m.snapshot.pending = lambda: {"active": 3, "gated": 1}
+    m.snapshot.cache_sizes = lambda: {"nodes": 5, "pods": 7, "assumed_pods": 2}
+    m.snapshot.unschedulable = lambda: [("NodeResourcesFit", "vecsched"), ("NodeResourcesFit", "vecsched")]
+    async with aiohttp.ClientSession() as s:
+        async with s.get(srv.url + "/metrics") as r:
+            assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
+            text = await r.text()
+        async with s.get(srv.url + "/healthz") as r:
+            assert r.status == 200
+        async with s.get(srv.url + "/readyz") as r:
+            assert r.status == 503
+        ready["v"] = True
+        async with s.get(srv.url + "/readyz") as r:
+            assert r.status == 200
+    await srv.stop()
+    yield m, text
+
+
+async def test_names_and_labels(served: tuple[Metrics, str]) -> None:
+    _, text = served
+    for line in [
+        'scheduler_schedule_attempts_total{profile="vecsched",result="scheduled"} 1.0',
+        'scheduler_pod_scheduling_sli_duration_seconds_count{attempts="1"} 1.0',
+        'scheduler_queue_incoming_pods_total{event="PodAdd",queue="active"} 1.0',
+        'scheduler_pending_pods{queue="active"} 3.0',
+        'scheduler_pending_pods{queue="backoff"} 0.0',
+        'scheduler_pending_pods{queue="unschedulable"} 0.0',
+        'scheduler_pending_pods{queue="gated"} 1.0',
+        'scheduler_scheduler_cache_size{type="nodes"} 5.0',
+        'scheduler_scheduler_cache_size{type="assumed_pods"} 2.0',
+        'scheduler_unschedulable_pods{plugin="NodeResourcesFit",profile="vecsched"} 2.0',
+        'scheduler_preemption_attempts_total 0.0',
+    ]:
+        assert line in text, line
+    assert re.search(r'scheduler_scheduling_attempt_duration_seconds_count\{profile="vecsched",result="scheduled"\} 1.0', text)
+    assert re.search(r'scheduler_framework_extension_point_duration_seconds_count\{extension_point="Filter",'
+                     r'profile="vecsched",status="Success"\} 1.0', text)
+    assert re.search(r'scheduler_plugin_execution_duration_seconds_count\{extension_point="Filter",'
+                     r'plugin="NodeResourcesFit",status="Success"\} 1.0', text)
+    assert "scheduler_preemption_victims_bucket" in text
+    # vecsched's own metrics are prefixed
+    own = {m.group(1) for m in re.finditer(r"^# TYPE (\S+)", text, re.M)} - {
+        n for n in re.findall(r"^# TYPE (scheduler_\S+)", text, re.M)}
+    assert own and all(n.startswith("vecsched_") for n in own), own
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("scheduler_scheduling_attempt_duration_seconds", exponential_buckets(0.001, 2, 15)),
+    ("scheduler_scheduling_algorithm_duration_seconds", exponential_buckets(0.001, 2, 15)),
+    ("scheduler_pod_scheduling_sli_duration_seconds", exponential_buckets(0.01, 2, 20)),
+    ("scheduler_pod_scheduling_attempts", [1, 2, 4, 8, 16]),
+    ("scheduler_framework_extension_point_duration_seconds", exponential_buckets(0.0001, 2, 12)),
+])
+async def test_buckets(served: tuple[Metrics, str], name: str, expected: list[float]) -> None:
+    _, text = served
+    assert buckets(text, name) == pytest.approx(expected)
+
+
+def test_each_instance_has_its_own_registry() -> None:
+    a, b = Metrics(), Metrics()
+    a.schedule_attempts.labels("scheduled", "p").inc()
+    assert b"scheduler_schedule_attempts_total{" not in b.exposition()
+
+
+async def test_tls_when_a_certificate_is_given(tmp_path: Path) -> None:
+    import subprocess
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    srv = MetricsServer(metrics=Metrics(), ready=lambda: True, host="127.0.0.1", port=0,
+                        tls_cert_file=str(cert), tls_key_file=str(key))
+    await srv.start()
+    try:
+        assert srv.url.startswith("https://")
+        async with aiohttp.ClientSession() as s:
+            async with s.get(srv.url + "/healthz", ssl=False) as r:
+                assert r.status == 200
+    finally:
+        await srv.stop()
+
+
+def test_tls_needs_both_files() -> None:
+    with pytest.raises(ValueError, match="together"):
+        MetricsServer(metrics=Metrics(), ready=lambda: True, tls_cert_file="x")
