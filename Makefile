@@ -20,7 +20,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/vecsched explain --snapshot deploy/examples/snapshot.yaml --pod deploy/examples/pod.yaml --output table
+	$(BIN)/vecsched demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -1,8 +1,9 @@
 """``vecsched demo``: the whole scheduler on one machine, with no cluster.
 
 It starts the embedded API server with simulated nodes of mixed shapes,
-runs the live scheduler against it over HTTP exactly as ``vecsched run``
-would, creates a workload of a few thousand pods (several Deployments'
+runs the live scheduler against it over HTTP as its own process -- exactly
+``vecsched run --kubeconfig ...``, so that the scheduler has a core of its
+own as it would in a cluster -- creates a workload of a few thousand pods (several Deployments'
 worth of replicas, some with node selectors, tolerations and priorities, a
 few that cannot fit), shows a progress bar while they are placed, and prints
 what happened: pods per node shape, utilisation per resource, pods left
@@ -16,6 +17,8 @@ import argparse
 import asyncio
 import logging
 import random
+import signal
+import socket
 import sys
 import time
 from collections import Counter
@@ -27,9 +30,7 @@ import numpy as np
 
 from scheduler.apiserver import NodeShape, serve_apiserver
 from scheduler.config import load_config
-from scheduler.kube.client import ClientSettings
 from scheduler.logs import setup_logging
-from scheduler.runtime import RuntimeSettings, Scheduler
 from scoring.objects import pod_from_json
 from scoring.quantity import milli_value, value
 
@@ -180,7 +181,7 @@ def _summary(srv: Any, tracker: _Tracker, pods: list[dict[str, Any]], started: f
                       f"{len(tracker.bound) / span:.0f} pods/s",
                   f"Latency from creation to binding: p50 {1000 * np.percentile(lat, 50):.1f} ms, "
                   f"p99 {1000 * np.percentile(lat, 99):.1f} ms"]
-    lines += ["", f"Scheduler metrics: {metrics_url}/metrics"]
+    lines += ["", f"Scheduler metrics were served at {metrics_url}/metrics (use --keep-running to look)"]
     return "\n".join(lines)
 
 
@@ -194,21 +195,60 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _start_scheduler(*, kubeconfig: str, port: int, config: str | None) -> asyncio.subprocess.Process:
+    """``vecsched run`` as a child process; returns once it answers /readyz."""
+    cmd = [sys.executable, "-m", "scheduler.cli", "run", "--kubeconfig", kubeconfig, "--bind-address", "127.0.0.1",
+           "--port", str(port), "--no-leader-elect", "--log-level", "warning"]
+    if config:
+        cmd += ["--config", config]
+    proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/readyz"
+    async with aiohttp.ClientSession() as http:
+        for _ in range(300):
+            if proc.returncode is not None:
+                raise RuntimeError(f"the scheduler exited with code {proc.returncode} before it was ready")
+            try:
+                async with http.get(url) as r:
+                    if r.status == 200:
+                        return proc
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the scheduler did not become ready within 30 s")
+
+
+async def _stop_scheduler(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 15)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
 async def _demo(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
+    load_config(args.config)  # fail here, with the config's own message, not in the child
     pods = demo_workload(scale=args.scale, seed=args.seed)
     out = sys.stdout
     async with serve_apiserver(nodes=list(DEMO_SHAPES), port=args.port, kubelet_delay=0.05) as srv:
         srv.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}})
         tracker = _Tracker(node_field=srv.store.type("pods").field_index("spec.nodeName"))
         srv.store.add_listener("pods", tracker)
-        settings = RuntimeSettings(client=ClientSettings(kubeconfig=str(srv.kubeconfig_path)),
-                                   bind_address="127.0.0.1", port=args.metrics_port, leader_elect=False)
         shapes = ", ".join(f"{s.count} x {s.instance_type}" for s in DEMO_SHAPES)
         print(f"API server {srv.url} with {sum(s.count for s in DEMO_SHAPES)} simulated nodes ({shapes})", file=out)
-        async with Scheduler(config=config, settings=settings) as sched:
-            await sched.wait_ready()
-            print(f"vecsched scheduling; creating {len(pods)} pods", file=out)
+        metrics_port = args.metrics_port or _free_port()
+        sched = await _start_scheduler(kubeconfig=str(srv.kubeconfig_path), port=metrics_port, config=args.config)
+        metrics_url = f"http://127.0.0.1:{metrics_port}"
+        try:
+            print(f"vecsched (pid {sched.pid}) scheduling; creating {len(pods)} pods", file=out)
             started = time.perf_counter()
             creating = asyncio.create_task(_create_all(srv.url, pods), name="demo workload")
             deadline = started + args.timeout
@@ -229,15 +269,19 @@ async def _demo(args: argparse.Namespace) -> int:
             if out.isatty():
                 print(file=out)
             await creating
-            print(_summary(srv, tracker, pods, started, sched.metrics_url), file=out)
+            print(_summary(srv, tracker, pods, started, metrics_url), file=out)
             if args.keep_running:
                 print(f"\nStill running. Try:\n  kubectl --kubeconfig {srv.kubeconfig_path} get pods -n demo -o wide\n"
                       f"  kubectl --kubeconfig {srv.kubeconfig_path} describe pod -n demo too-big-00000\n"
+                      f"  curl -s {metrics_url}/metrics | grep scheduler_schedule_attempts_total\n"
                       "Press Ctrl-C to stop.", file=out)
-                try:
-                    await asyncio.Event().wait()
-                except asyncio.CancelledError:
-                    pass
+                stop = asyncio.Event()
+                loop = asyncio.get_running_loop()
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    loop.add_signal_handler(sig, stop.set)
+                await stop.wait()
+        finally:
+            await _stop_scheduler(sched)
     return 0
 
 

@@ -33,8 +33,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-private-key-file", help="the certificate's private key")
     parser.add_argument("--leader-elect", action=argparse.BooleanOptionalAction, default=None,
                         help="elect a leader among replicas with a Lease (default: the config's leaderElection.leaderElect, true)")
-    parser.add_argument("--kube-api-qps", type=float, default=500.0, help="requests per second to the API (default 500)")
-    parser.add_argument("--kube-api-burst", type=int, default=1000, help="request burst to the API (default 1000)")
+    parser.add_argument("--kube-api-qps", type=float, default=2000.0, help="requests per second to the API (default 2000)")
+    parser.add_argument("--kube-api-burst", type=int, default=4000, help="request burst to the API (default 4000)")
     parser.add_argument("--v", type=int, default=0, dest="verbosity", help="klog-style verbosity; 4+ logs per-node detail")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="overrides --v")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
