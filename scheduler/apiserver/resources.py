@@ -138,6 +138,15 @@ RESOURCES: Final[tuple[ResourceType, ...]] = (
         }),
     _rt(plural="leases", kind="Lease", group="coordination.k8s.io", version="v1", namespaced=True,
         create_on_update=True, singular="lease"),
+    # Owners whose selectors feed PodTopologySpread's system default constraints.
+    _rt(plural="replicationcontrollers", kind="ReplicationController", group="", version="v1", namespaced=True,
+        short_names=("rc",), subresources=("status",), categories=("all",), status_split=True,
+        singular="replicationcontroller"),
+    _rt(plural="replicasets", kind="ReplicaSet", group="apps", version="v1", namespaced=True, short_names=("rs",),
+        subresources=("status",), categories=("all",), status_split=True, singular="replicaset"),
+    _rt(plural="statefulsets", kind="StatefulSet", group="apps", version="v1", namespaced=True,
+        short_names=("sts",), subresources=("status",), categories=("all",), status_split=True,
+        singular="statefulset"),
 )
 
 # (group, version, plural) -> type
