@@ -157,3 +157,5 @@ def cluster_from(nodes: Sequence[NodeInfo], pods: Sequence[PodInfo]) -> RefClust
 from benchmarks.reference import resources  # noqa: E402,F401
 from benchmarks.reference import node_plugins  # noqa: E402,F401
 from benchmarks.reference import pod_constraints  # noqa: E402,F401
+from benchmarks.reference import packing  # noqa: E402,F401
+from benchmarks.reference import gpu  # noqa: E402,F401

@@ -14,7 +14,9 @@ from types import ModuleType
 from scoring.framework import Registry
 from scoring.plugins import balanced_allocation, node_name, node_resources_fit, node_unschedulable
 from scoring.plugins import image_locality, node_affinity, node_ports, taint_toleration
+from scoring.plugins import best_fit, dot_product, first_fit, random_score, worst_fit
 from scoring.plugins import inter_pod_affinity, pod_topology_spread
+from scoring.plugins import fgd, gpu_best_fit, gpu_clustering, gpu_dot_product, gpu_packing, gpu_share
 
 __all__ = ["REGISTRY", "build_registry"]
 
@@ -27,8 +29,19 @@ _MODULES: tuple[ModuleType, ...] = (
     image_locality,
     node_resources_fit,
     balanced_allocation,
+    dot_product,
+    best_fit,
+    worst_fit,
+    first_fit,
+    random_score,
     pod_topology_spread,
     inter_pod_affinity,
+    gpu_share,
+    fgd,
+    gpu_packing,
+    gpu_clustering,
+    gpu_best_fit,
+    gpu_dot_product,
 )
 
 

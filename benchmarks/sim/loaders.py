@@ -1,0 +1,300 @@
+"""Clusters and workloads from files, for the strategy lab.
+
+A cluster is either a YAML list of node *shapes* with counts::
+
+    - {count: 100, cpu: 32, memory: 128Gi, pods: 110, labels: {pool: general}}
+    - {count: 4, name: gpu, cpu: 64, memory: 512Gi, resources: {nvidia.com/gpu: 8},
+       taints: [{key: dedicated, value: gpu, effect: NoSchedule}]}
+
+(``nodes: [...]`` around the list is accepted too), or a Kubernetes ``List``
+of Nodes as ``kubectl get nodes -o yaml`` writes it. A workload is Pod
+manifests (a ``List`` or multi-document YAML, timed by the
+``vecsched.io/arrival-seconds`` and ``vecsched.io/duration-seconds``
+annotations; without them pods arrive in file order at t=0 and never leave),
+a CSV ``name,cpu,memory,arrival,departure[,<resource>...]`` (an empty
+departure: never leaves; a ``gpu`` column means ``nvidia.com/gpu``), or a
+synthetic spec (see ``synthetic``).
+
+Other sources plug in by prefix: ``openb:PATH`` reads the Alibaba GPU trace
+through ``benchmarks.openb`` (``load_openb_nodes`` / ``load_openb_pods``),
+imported only when used. ``CLUSTER_LOADERS`` / ``WORKLOAD_LOADERS`` map a
+prefix to a loader; add entries to support more.
+
+Every error is a ``SimInputError`` naming the file, the line or object and
+the field.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from benchmarks.sim.model import SimInputError, SimPod, as_sim_pod, pod_timing, seconds
+from benchmarks.sim.synthetic import SyntheticSpec, generate, is_synthetic, parse_synthetic
+from scheduler.snapshot import SnapshotError, read_documents, read_objects
+from scoring.objects import CPU, MEMORY, NodeInfo, ObjectError, node_from_json, pod_from_json
+from scoring.quantity import QuantityError, milli_value, value
+
+__all__ = [
+    "CLUSTER_LOADERS",
+    "WORKLOAD_LOADERS",
+    "GPU_COLUMN_ALIASES",
+    "WorkloadSource",
+    "load_cluster",
+    "open_workload",
+]
+
+_SHAPE_FIELDS: Final = ("count", "name", "cpu", "memory", "pods", "ephemeral-storage", "resources", "labels",
+                        "taints", "unschedulable")
+_DEFAULT_MAX_PODS: Final = 110  # kubelet's default --max-pods
+GPU_COLUMN_ALIASES: Final = {"gpu": "nvidia.com/gpu"}
+"""CSV column -> resource name, for the columns that are not already resource names."""
+
+
+def _openb(function: str) -> Callable[[str], Any]:
+    def load(path: str) -> Any:
+        try:
+            module = importlib.import_module("benchmarks.openb")
+        except ModuleNotFoundError as e:
+            if e.name not in ("benchmarks.openb",):
+                raise
+            raise SimInputError(f"openb:{path}: the openb trace loader (benchmarks/openb.py) is not installed") from None
+        return getattr(module, function)(path)
+    return load
+
+
+CLUSTER_LOADERS: dict[str, Callable[[str], Sequence[NodeInfo]]] = {"openb": _openb("load_openb_nodes")}
+"""Prefix (before ``:``) -> loader of a cluster's nodes."""
+WORKLOAD_LOADERS: dict[str, Callable[[str], Sequence[Any]]] = {"openb": _openb("load_openb_pods")}
+"""Prefix (before ``:``) -> loader of a workload's pods (SimPods, PodInfos or (pod, arrival, duration))."""
+
+
+def _prefixed(spec: str, loaders: Mapping[str, Any]) -> tuple[str, str] | None:
+    prefix, sep, rest = spec.partition(":")
+    if sep and prefix in loaders:
+        return prefix, rest
+    return None
+
+
+# ---- clusters --------------------------------------------------------------------------
+
+
+def _yaml_items_lines(path: Path) -> list[int]:
+    """1-based line of each item of the file's top-level list (or of its ``nodes`` list)."""
+    try:
+        node = yaml.compose(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return []
+    if isinstance(node, yaml.MappingNode):
+        node = next((v for k, v in node.value if getattr(k, "value", None) == "nodes"), None)
+    if not isinstance(node, yaml.SequenceNode):
+        return []
+    return [item.start_mark.line + 1 for item in node.value]
+
+
+def _shape_nodes(shape: Any, where: str, first: int) -> list[NodeInfo]:
+    if not isinstance(shape, Mapping):
+        raise SimInputError(f"{where}: expected a node shape object, got {type(shape).__name__}")
+    for k in shape:
+        if k not in _SHAPE_FIELDS:
+            raise SimInputError(f"{where}: {k}: unknown field (known: {', '.join(_SHAPE_FIELDS)})")
+    count = shape.get("count", 1)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise SimInputError(f"{where}: count: expected a non-negative integer, got {count!r}")
+    prefix = shape.get("name", "node")
+    if not isinstance(prefix, str) or not prefix:
+        raise SimInputError(f"{where}: name: expected a non-empty string, got {prefix!r}")
+    allocatable: dict[str, Any] = {}
+    for res in (CPU, MEMORY):
+        if shape.get(res) is None:
+            raise SimInputError(f"{where}: {res}: required")
+        allocatable[res] = shape[res]
+    allocatable["pods"] = shape.get("pods", _DEFAULT_MAX_PODS)
+    if "ephemeral-storage" in shape:
+        allocatable["ephemeral-storage"] = shape["ephemeral-storage"]
+    extra = shape.get("resources") or {}
+    if not isinstance(extra, Mapping):
+        raise SimInputError(f"{where}: resources: expected an object of resource: amount")
+    allocatable.update(extra)
+    for res, q in allocatable.items():
+        try:
+            milli_value(q) if res == CPU else value(q)
+        except QuantityError as e:
+            field = res if res in shape else f"resources.{res}"
+            raise SimInputError(f"{where}: {field}: {e}") from None
+    labels = shape.get("labels") or {}
+    out = []
+    for i in range(count):
+        name = f"{prefix}-{first + i:05d}"
+        obj = {"apiVersion": "v1", "kind": "Node",
+               "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **labels}},
+               "spec": {"taints": shape.get("taints") or [], "unschedulable": bool(shape.get("unschedulable", False))},
+               "status": {"allocatable": allocatable}}
+        try:
+            out.append(node_from_json(obj))
+        except ObjectError as e:
+            field = e.field
+            for prefix in ("status.allocatable.", "spec.", "metadata."):  # the shape's own field names
+                field = field.replace(prefix, "")
+            raise SimInputError(f"{where}: {field}: {e.problem}") from None
+    return out
+
+
+def _cluster_file(path: Path) -> list[NodeInfo]:
+    try:
+        docs = read_documents(path)
+    except SnapshotError as e:
+        raise SimInputError(str(e)) from None
+    if not docs:
+        raise SimInputError(f"{path}: no nodes (empty file)")
+    if all(isinstance(d, Mapping) and "kind" in d for d in docs):
+        nodes = []
+        try:
+            objects = read_objects(path)
+        except SnapshotError as e:
+            raise SimInputError(str(e)) from None
+        for where, obj in objects:
+            if obj.get("kind") != "Node":
+                raise SimInputError(f"{where}: kind: expected Node, got {obj.get('kind')!r}")
+            try:
+                nodes.append(node_from_json(obj))
+            except ObjectError as e:
+                raise SimInputError(f"{where}: {e}") from None
+    else:
+        if len(docs) != 1:
+            raise SimInputError(f"{path}: expected one YAML document with a list of node shapes")
+        shapes = docs[0].get("nodes") if isinstance(docs[0], Mapping) else docs[0]
+        if not isinstance(shapes, list):
+            raise SimInputError(f"{path}: expected a list of node shapes (or a Kubernetes List of Nodes)")
+        lines = _yaml_items_lines(path)
+        nodes = []
+        for i, shape in enumerate(shapes):
+            where = f"{path}: line {lines[i]} (shape {i})" if i < len(lines) else f"{path}: shape {i}"
+            nodes.extend(_shape_nodes(shape, where, len(nodes)))
+    seen: set[str] = set()
+    for n in nodes:
+        if n.name in seen:
+            raise SimInputError(f"{path}: node {n.name}: metadata.name: duplicate node")
+        seen.add(n.name)
+    return nodes
+
+
+def load_cluster(spec: str) -> list[NodeInfo]:
+    """The nodes of ``spec``: a file, or ``<prefix>:<path>`` for a registered loader."""
+    pre = _prefixed(spec, CLUSTER_LOADERS)
+    if pre is not None:
+        return list(CLUSTER_LOADERS[pre[0]](pre[1]))
+    return _cluster_file(Path(spec))
+
+
+# ---- workloads -------------------------------------------------------------------------
+
+
+def _csv_workload(path: Path) -> list[SimPod]:
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise SimInputError(f"{path}: cannot read: {e.strerror}") from None
+    reader = csv.DictReader(text.splitlines())
+    required = ("name", "cpu", "memory", "arrival", "departure")
+    header = reader.fieldnames or []
+    for col in required:
+        if col not in header:
+            raise SimInputError(f"{path}: line 1: missing column {col!r} (need {','.join(required)}[,<resource>...])")
+    extra = [c for c in header if c not in required]
+    out: list[SimPod] = []
+    seen: set[str] = set()
+    for row in reader:
+        where = f"{path}: line {reader.line_num}"
+        name = (row.get("name") or "").strip()
+        if not name:
+            raise SimInputError(f"{where}: name: required")
+        if name in seen:
+            raise SimInputError(f"{where}: name: duplicate pod {name!r}")
+        seen.add(name)
+        requests: dict[str, str] = {}
+        for col in ("cpu", "memory", *extra):
+            q = (row.get(col) or "").strip()
+            if not q:
+                if col in ("cpu", "memory"):
+                    raise SimInputError(f"{where}: {col}: required")
+                continue
+            requests[GPU_COLUMN_ALIASES.get(col, col)] = q
+        arrival = seconds(row.get("arrival"), f"{where}: arrival") or 0.0
+        departure = seconds((row.get("departure") or "").strip(), f"{where}: departure", allow_none=True)
+        if departure is not None and departure < arrival:
+            raise SimInputError(f"{where}: departure: must not be before arrival ({departure} < {arrival}): "
+                                "negative duration")
+        obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "sim"},
+               "spec": {"containers": [{"name": "app", "resources": {"requests": requests}}]}}
+        try:
+            pod = pod_from_json(obj)
+        except ObjectError as e:
+            raise SimInputError(f"{where}: {e.field.rsplit('.', 1)[-1]}: {e.problem}") from None
+        out.append(SimPod(pod, arrival, None if departure is None else departure - arrival))
+    return out
+
+
+def _manifest_workload(path: Path) -> list[SimPod]:
+    try:
+        objects = read_objects(path)
+    except SnapshotError as e:
+        raise SimInputError(str(e)) from None
+    out: list[SimPod] = []
+    seen: set[str] = set()
+    for where, obj in objects:
+        if obj.get("kind", "Pod") != "Pod":
+            raise SimInputError(f"{where}: kind: expected Pod, got {obj.get('kind')!r}")
+        try:
+            pod = pod_from_json(obj)
+        except ObjectError as e:
+            raise SimInputError(f"{where}: {e}") from None
+        if pod.key in seen:
+            raise SimInputError(f"{where}: pod {pod.key}: metadata.name: duplicate pod")
+        seen.add(pod.key)
+        out.append(pod_timing(pod, f"{where}: pod {pod.key}"))
+    return out
+
+
+class WorkloadSource:
+    """A workload that can be drawn for a run seed: fixed pods, or a synthetic spec."""
+
+    def __init__(self, *, name: str, pods: Sequence[SimPod] | None = None, synthetic: SyntheticSpec | None = None) -> None:
+        self.name = name
+        self._pods = list(pods) if pods is not None else None
+        self.synthetic = synthetic
+
+    @property
+    def regenerated_per_seed(self) -> bool:
+        """True when each run seed draws different pods (a synthetic spec)."""
+        return self.synthetic is not None
+
+    def pods(self, *, seed: int) -> list[SimPod]:
+        """The pods for run seed ``seed``, in arrival order (ties in file order)."""
+        if self.synthetic is not None:
+            return generate(self.synthetic, seed=seed)
+        assert self._pods is not None
+        return sorted(self._pods, key=lambda p: p.arrival)
+
+
+def open_workload(spec: str) -> WorkloadSource:
+    """Read and validate ``spec``: a file, or ``<prefix>:<path>`` for a registered loader."""
+    pre = _prefixed(spec, WORKLOAD_LOADERS)
+    if pre is not None:
+        items = WORKLOAD_LOADERS[pre[0]](pre[1])
+        return WorkloadSource(name=spec, pods=[as_sim_pod(x, f"{spec}: item {i}") for i, x in enumerate(items)])
+    path = Path(spec)
+    if path.suffix.lower() == ".csv":
+        return WorkloadSource(name=spec, pods=_csv_workload(path))
+    try:
+        docs = read_documents(path)
+    except SnapshotError as e:
+        raise SimInputError(str(e)) from None
+    if len(docs) == 1 and is_synthetic(docs[0]):
+        return WorkloadSource(name=spec, synthetic=parse_synthetic(docs[0], source=str(path)))
+    return WorkloadSource(name=spec, pods=_manifest_workload(path))

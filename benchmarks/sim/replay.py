@@ -1,0 +1,267 @@
+"""The event-driven replay of one workload through one profile, and what it measures.
+
+Events are pod arrivals and departures in time order; at equal times every
+departure comes before any arrival, and arrivals keep their workload order
+(FIFO). An arriving pod is decided by ``Profile.schedule`` -- the very code
+the live scheduler runs -- on a NodeTable, and assumed with
+``NodeTable.add_pod``; a departure is ``NodeTable.remove_pod``. A pod that
+fits nowhere on arrival fails; with ``retry`` it waits (FIFO) and is tried
+again after every batch of departures, and it fails only if it is still
+waiting at the end.
+
+Metrics (all ratios are percentages of the cluster's capacity of a resource,
+i.e. the sum of its allocatable over all nodes; resources are those with
+capacity, except the ``pods`` slot count):
+
+- ``placed`` / ``failed``: pods that got a node / that never did.
+- ``alloc_ratio[r]``: allocated (requested by placed pods) amount of r, taken
+  right after the last arrival is handled -- the end state of a static
+  workload, and the state the last pod saw in a dynamic one.
+- ``alloc_curve[r][k]``: the allocation ratio of r at the moment the arrived
+  demand of r first reaches k percent of capacity, for each whole k
+  (arrived demand = requests of all pods that have arrived so far, placed or
+  not). Values past 100% appear when the workload asks for more than fits.
+- ``stranded[r]``: free capacity that no *typical* pod can use, at the same
+  moment as ``alloc_ratio``. The typical shapes are the workload's most
+  frequent request vectors (over the tracked resources), taken in order of
+  frequency until they cover ``TYPICAL_COVERAGE`` of its pods, at most
+  ``MAX_TYPICAL_SHAPES``. A node is *stranded* when none of those shapes fits
+  into its free vector (free amounts of every tracked resource and at least
+  one free pod slot); ``stranded[r]`` is the sum of free r over stranded
+  nodes. Selectors and taints are ignored: this is about resource shapes.
+- ``empty_nodes``: nodes with no pod at that moment.
+- ``decision_us``: mean wall time of ``Profile.schedule`` per decision.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections import Counter, deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from benchmarks.sim.model import SimPod
+from scoring.framework import Profile
+from scoring.objects import PODS, NodeInfo, PodInfo
+from scoring.table import NodeTable
+
+__all__ = [
+    "TYPICAL_COVERAGE",
+    "MAX_TYPICAL_SHAPES",
+    "RunMetrics",
+    "cluster_resources",
+    "typical_shapes",
+    "stranded_capacity",
+    "build_table",
+    "Event",
+    "replay",
+    "reseed_plugins",
+]
+
+TYPICAL_COVERAGE: Final = 0.9
+"""Typical shapes cover this share of the workload's pods (rare outliers are not 'typical')."""
+MAX_TYPICAL_SHAPES: Final = 16
+"""At most this many typical shapes: enough for realistic request mixes, cheap to test per node."""
+
+
+@dataclass(slots=True)
+class RunMetrics:
+    """What one replay measured (see the module docstring for definitions)."""
+
+    pods: int = 0
+    placed: int = 0
+    failed: int = 0
+    retried_placed: int = 0
+    capacity: dict[str, int] = field(default_factory=dict)
+    alloc_ratio: dict[str, float] = field(default_factory=dict)
+    alloc_curve: dict[str, dict[int, float]] = field(default_factory=dict)
+    stranded: dict[str, float] = field(default_factory=dict)
+    empty_nodes: int = 0
+    nodes: int = 0
+    decisions: int = 0
+    decision_us: float = 0.0
+    seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pods": self.pods, "placed": self.placed, "failed": self.failed, "retried_placed": self.retried_placed,
+            "capacity": self.capacity, "alloc_ratio": self.alloc_ratio,
+            "alloc_curve": {r: {str(k): v for k, v in c.items()} for r, c in self.alloc_curve.items()},
+            "stranded": self.stranded, "empty_nodes": self.empty_nodes, "nodes": self.nodes,
+            "decisions": self.decisions, "decision_us": self.decision_us, "seconds": self.seconds,
+        }
+
+
+def cluster_resources(nodes: Iterable[NodeInfo]) -> dict[str, int]:
+    """Total capacity per resource the cluster has (> 0), without ``pods``; cpu, memory first."""
+    total: Counter[str] = Counter()
+    for n in nodes:
+        total.update(n.allocatable)
+    order = ["cpu", "memory"] + sorted(r for r in total if r not in ("cpu", "memory"))
+    return {r: int(total[r]) for r in order if total.get(r, 0) > 0 and r != PODS}
+
+
+def typical_shapes(pods: Sequence[PodInfo], resources: Sequence[str]) -> npt.NDArray[np.int64]:
+    """The workload's typical request vectors over ``resources`` (rows), most frequent first."""
+    if not pods:
+        return np.zeros((0, len(resources)), np.int64)
+    counts = Counter(tuple(p.requests.get(r, 0) for r in resources) for p in pods)
+    shapes: list[tuple[int, ...]] = []
+    covered = 0
+    for shape, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        shapes.append(shape)
+        covered += c
+        if covered >= TYPICAL_COVERAGE * len(pods) or len(shapes) == MAX_TYPICAL_SHAPES:
+            break
+    return np.array(shapes, np.int64).reshape(len(shapes), len(resources))
+
+
+def stranded_capacity(free: npt.NDArray[np.int64], free_slots: npt.NDArray[np.int64],
+                      shapes: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """(stranded amount per resource, stranded mask per node).
+
+    ``free`` is (nodes x resources), ``free_slots`` the free pod slots per
+    node, ``shapes`` (k x resources). A node is stranded when no shape fits:
+    ``not any_k(all_r(shape[k, r] <= free[n, r]) and free_slots[n] >= 1)``.
+    With no shapes (an empty workload) nothing is stranded.
+    """
+    if len(shapes) == 0:
+        mask = np.zeros(len(free), np.bool_)
+    else:
+        fits_shape = np.all(shapes[None, :, :] <= free[:, None, :], axis=2)
+        fits = np.any(fits_shape, axis=1) & (free_slots >= 1)
+        mask = ~fits
+    return free[mask].sum(axis=0).astype(np.int64), mask
+
+
+def build_table(nodes: Sequence[NodeInfo]) -> NodeTable:
+    table = NodeTable(capacity=max(64, len(nodes)))
+    for n in nodes:
+        table.set_node(n)
+    return table
+
+
+def reseed_plugins(profile: Profile, seed: int) -> None:
+    """Give every plugin that draws random numbers (``reseed(seed)``) the run seed."""
+    for plugin in (*profile.prefilters, *profile.filters, *(p for p, _ in profile.scorers)):
+        reseed = getattr(plugin, "reseed", None)
+        if callable(reseed):
+            reseed(seed)
+
+
+Event = tuple[float, str, str, "str | None"]
+"""(time, "place" | "fail" | "depart", pod key, node or None), in the order things happened."""
+
+
+def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profile, retry: bool = False,
+           events: list[Event] | None = None) -> RunMetrics:
+    """Replay ``pods`` on a fresh cluster of ``nodes``, in arrival order (ties keep their order).
+
+    ``events``, when given, receives every placement, failure and departure in order.
+    """
+    start = time.perf_counter()
+    pods = sorted(pods, key=lambda p: p.arrival)  # stable: FIFO among equal arrival times
+    table = build_table(nodes)
+    capacity = cluster_resources(nodes)
+    res = list(capacity)
+    cols = [table.resource_column(r) for r in res]
+    cap = np.array([capacity[r] for r in res], np.float64)
+    cap_int = np.array([capacity[r] for r in res], np.int64)  # > 0: cluster_resources keeps only those
+    m = RunMetrics(pods=len(pods), capacity=capacity, nodes=len(nodes))
+    m.alloc_curve = {r: {} for r in res}
+    allocated = np.zeros(len(res), np.int64)
+    arrived = np.zeros(len(res), np.int64)
+    reached = np.zeros(len(res), np.int64)  # highest whole percent of arrived demand sampled so far
+    departures: list[tuple[float, int, str, npt.NDArray[np.int64]]] = []
+    waiting: deque[tuple[int, SimPod, npt.NDArray[np.int64]]] = deque()
+    decide_s = 0.0
+    seq = 0
+
+    def vec(pod: PodInfo) -> npt.NDArray[np.int64]:
+        return np.array([pod.requests.get(r, 0) for r in res], np.int64)
+
+    def attempt(now: float, sp: SimPod, v: npt.NDArray[np.int64]) -> bool:
+        nonlocal decide_s, seq, allocated
+        t0 = time.perf_counter()
+        d = profile.schedule(sp.pod, table)
+        decide_s += time.perf_counter() - t0
+        m.decisions += 1
+        if d.node is None:
+            if events is not None:
+                events.append((now, "fail", sp.pod.key, None))
+            return False
+        if events is not None:
+            events.append((now, "place", sp.pod.key, d.node))
+        assumed = d.assumed_pod() if hasattr(d, "assumed_pod") else sp.pod
+        table.add_pod(assumed, d.node)
+        allocated = allocated + v
+        if sp.duration is not None:
+            seq += 1
+            heapq.heappush(departures, (now + sp.duration, seq, sp.pod.key, v))
+        return True
+
+    def depart_until(t: float, inclusive: bool) -> None:
+        nonlocal allocated
+        while departures and (departures[0][0] < t or (inclusive and departures[0][0] == t)):
+            now = departures[0][0]
+            while departures and departures[0][0] == now:  # one batch: everything leaving at `now`
+                _, _, key, v = heapq.heappop(departures)
+                if events is not None:
+                    events.append((now, "depart", key, table.node_of(key)))
+                table.remove_pod(key)
+                allocated = allocated - v
+            if retry and waiting:
+                for _ in range(len(waiting)):
+                    i, sp, v = waiting.popleft()
+                    if attempt(now, sp, v):
+                        m.placed += 1
+                        m.retried_placed += 1
+                    else:
+                        waiting.append((i, sp, v))
+
+    for i, sp in enumerate(pods):
+        # Departures first: everything that leaves at or before this arrival.
+        depart_until(sp.arrival, inclusive=True)
+        v = vec(sp.pod)
+        arrived += v
+        if attempt(sp.arrival, sp, v):
+            m.placed += 1
+        elif retry:
+            waiting.append((i, sp, v))
+        else:
+            m.failed += 1
+        # Sample the allocation curve at every whole percent the arrived demand crossed.
+        pct = arrived * 100 // cap_int
+        for j in np.flatnonzero(pct > reached):
+            ratio = float(allocated[j] * 100.0 / cap[j])
+            curve = m.alloc_curve[res[j]]
+            for k in range(int(reached[j]) + 1, int(pct[j]) + 1):
+                curve[k] = ratio
+            reached[j] = pct[j]
+    _snapshot(m, table, res, cols, cap, allocated, pods)
+    if retry:
+        depart_until(float("inf"), inclusive=True)
+        m.failed += len(waiting)
+    m.decision_us = decide_s / m.decisions * 1e6 if m.decisions else 0.0
+    m.seconds = time.perf_counter() - start
+    return m
+
+
+def _snapshot(m: RunMetrics, table: NodeTable, res: list[str], cols: list[int], cap: npt.NDArray[np.float64],
+              allocated: npt.NDArray[np.int64], pods: Sequence[SimPod]) -> None:
+    """Allocation, stranded capacity and empty nodes after the last arrival."""
+    n = table.n
+    m.alloc_ratio = {r: float(allocated[j] * 100.0 / cap[j]) for j, r in enumerate(res)}
+    pods_col = table.resource_index[PODS]
+    used_slots = table.requested[:n, pods_col]
+    m.empty_nodes = int((used_slots == 0).sum())
+    free = table.allocatable[:n][:, cols] - table.requested[:n][:, cols]
+    free_slots = table.allocatable[:n, pods_col] - used_slots
+    shapes = typical_shapes([p.pod for p in pods], res)
+    stranded, _ = stranded_capacity(free, free_slots, shapes)
+    m.stranded = {r: float(stranded[j] * 100.0 / cap[j]) for j, r in enumerate(res)}

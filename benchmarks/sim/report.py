@@ -1,0 +1,215 @@
+"""What a sweep tells a person: a terminal table, a CSV, a JSON summary and plots.
+
+``summarise`` turns the per-(strategy, seed) records into the summary whose
+shape scripts depend on (``{"strategies": {name: {"placed": {"mean", "std"},
+"failed": ..., "alloc_ratio": {res: {"mean", "std"}}, "alloc_curve": {res:
+{"<k>": mean ratio}}}}}``, plus extra keys); ``write_outputs`` writes it with
+the CSV of every run and three PNGs sized for a slide: allocation against
+arrived demand per strategy, failed pods, and stranded capacity. Plots use
+matplotlib's Agg backend (no display needed). Standard deviations are
+population std over seeds (0 for one seed).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+__all__ = ["SUMMARY_FILE", "RUNS_CSV", "CURVE_CSV", "PLOTS", "summarise", "format_table", "write_outputs"]
+
+SUMMARY_FILE: Final = "summary.json"
+RUNS_CSV: Final = "runs.csv"
+CURVE_CSV: Final = "alloc_curve.csv"
+PLOTS: Final = ("alloc_curve.png", "failed.png", "stranded.png")
+
+
+def _stat(values: Sequence[float]) -> dict[str, float]:
+    if not values:
+        return {"mean": 0.0, "std": 0.0}
+    a = np.asarray(values, np.float64)
+    return {"mean": round(float(a.mean()), 4), "std": round(float(a.std()), 4)}
+
+
+def _curve_mean(curves: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Mean ratio per whole percent, over the seeds whose arrived demand reached it."""
+    keys = sorted({int(k) for c in curves for k in c})
+    return {str(k): round(float(np.mean([c[str(k)] for c in curves if str(k) in c])), 4) for k in keys}
+
+
+def summarise(records: Sequence[Mapping[str, Any]], *, strategies: Sequence[str],
+              bounds: Mapping[int, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """The JSON summary: per strategy, mean and std over seeds.
+
+    ``bounds`` maps a seed to its MILP bound (``BoundResult.to_json()``);
+    then each strategy gets ``bound_ratio`` = mean over seeds of its
+    objective / that seed's bound.
+    """
+    out: dict[str, Any] = {}
+    for name in strategies:
+        runs = [r for r in records if r["strategy"] == name]
+        resources = list(runs[0]["capacity"]) if runs else []
+        entry: dict[str, Any] = {
+            "placed": _stat([r["placed"] for r in runs]),
+            "failed": _stat([r["failed"] for r in runs]),
+            "alloc_ratio": {res: _stat([r["alloc_ratio"][res] for r in runs]) for res in resources},
+            "alloc_curve": {res: _curve_mean([r["alloc_curve"][res] for r in runs]) for res in resources},
+            "stranded": {res: _stat([r["stranded"][res] for r in runs]) for res in resources},
+            "empty_nodes": _stat([r["empty_nodes"] for r in runs]),
+            "decision_us": _stat([r["decision_us"] for r in runs]),
+            "seeds": len(runs),
+        }
+        if bounds:
+            ratios = []
+            for r in runs:
+                b = bounds.get(r["seed"])
+                if not b or not b.get("value"):
+                    continue
+                obj = b["objective"]
+                got = r["placed"] if obj == "pods" else r["alloc_ratio"][obj] * r["capacity"][obj] / 100
+                ratios.append(got / b["value"])
+            entry["bound_ratio"] = _stat(ratios) if ratios else None
+        out[name] = entry
+    summary: dict[str, Any] = {"strategies": out}
+    if bounds:
+        summary["bounds"] = {str(s): b for s, b in sorted(bounds.items())}
+    return summary
+
+
+def format_table(summary: Mapping[str, Any]) -> str:
+    """A fixed-width table, one row per strategy, ``mean ± std`` over seeds."""
+    strategies = summary["strategies"]
+    resources: list[str] = []
+    for s in strategies.values():
+        resources += [r for r in s["alloc_ratio"] if r not in resources]
+    with_bound = any(s.get("bound_ratio") for s in strategies.values())
+
+    def pm(stat: Mapping[str, float] | None, digits: int = 1) -> str:
+        if not stat:
+            return "-"
+        return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
+
+    header = ["strategy", "placed", "failed"] + [f"alloc {r} %" for r in resources] + \
+             [f"stranded {r} %" for r in resources] + ["empty nodes", "us/decision"] + (["vs bound"] if with_bound else [])
+    rows = [header]
+    for name, s in strategies.items():
+        row = [name, pm(s["placed"]), pm(s["failed"])]
+        row += [pm(s["alloc_ratio"].get(r)) for r in resources]
+        row += [pm(s["stranded"].get(r)) for r in resources]
+        row += [pm(s["empty_nodes"]), pm(s["decision_us"], 0)]
+        if with_bound:
+            row.append(pm(s.get("bound_ratio"), 3))
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _write_csv(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
+    resources: list[str] = []
+    for r in records:
+        resources += [x for x in r["capacity"] if x not in resources]
+    cols = ["strategy", "seed", "pods", "placed", "failed", "retried_placed", "empty_nodes", "nodes",
+            "decision_us", "seconds"]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols + [f"alloc_{r}_pct" for r in resources] + [f"stranded_{r}_pct" for r in resources])
+        for r in records:
+            w.writerow([r[c] if not isinstance(r[c], float) else round(r[c], 4) for c in cols]
+                       + [round(r["alloc_ratio"].get(x, 0.0), 4) for x in resources]
+                       + [round(r["stranded"].get(x, 0.0), 4) for x in resources])
+
+
+def _plots(out_dir: Path, summary: Mapping[str, Any]) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    strategies = summary["strategies"]
+    names = list(strategies)
+    resources: list[str] = []
+    for s in strategies.values():
+        resources += [r for r in s["alloc_curve"] if r not in resources]
+    paths = []
+
+    # Allocation ratio against arrived demand, one panel per resource.
+    fig, axes = plt.subplots(1, max(1, len(resources)), figsize=(6 * max(1, len(resources)), 4.5), squeeze=False)
+    for ax, res in zip(axes[0], resources or ["cpu"]):
+        top = 100.0
+        for name in names:
+            curve = strategies[name]["alloc_curve"].get(res, {})
+            if curve:
+                xs = [int(k) for k in curve]
+                ax.plot(xs, list(curve.values()), label=name, linewidth=1.8)
+                top = max(top, float(max(xs)))
+        ax.plot([0, 100], [0, 100], color="0.7", linestyle="--", linewidth=1, label="ideal")
+        ax.set_xlim(0, top)
+        ax.set_ylim(0, 105)
+        ax.set_xlabel(f"arrived {res} demand (% of capacity)")
+        ax.set_ylabel(f"allocated {res} (% of capacity)")
+        ax.set_title(f"{res} allocation")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    paths.append(out_dir / PLOTS[0])
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    # Failed pods, mean ± std over seeds.
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(names) + 2), 4.5))
+    means = [strategies[n]["failed"]["mean"] for n in names]
+    stds = [strategies[n]["failed"]["std"] for n in names]
+    ax.bar(names, means, yerr=stds, capsize=4, color="tab:red", alpha=0.8)
+    ax.set_ylabel("failed pods (mean ± std over seeds)")
+    ax.set_title("pods that fit nowhere")
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    paths.append(out_dir / PLOTS[1])
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    # Stranded capacity per resource, grouped by strategy.
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.4 * len(names) + 2), 4.5))
+    width = 0.8 / max(1, len(resources))
+    x = np.arange(len(names))
+    for j, res in enumerate(resources):
+        vals = [strategies[n]["stranded"].get(res, {"mean": 0.0})["mean"] for n in names]
+        errs = [strategies[n]["stranded"].get(res, {"std": 0.0})["std"] for n in names]
+        ax.bar(x + j * width - 0.4 + width / 2, vals, width, yerr=errs, capsize=3, label=res)
+    ax.set_xticks(x, names)
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
+    ax.set_ylabel("stranded capacity (% of cluster capacity)")
+    ax.set_title("free capacity no typical pod can use")
+    if resources:
+        ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    paths.append(out_dir / PLOTS[2])
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def write_outputs(out_dir: Path, *, records: Sequence[Mapping[str, Any]], summary: Mapping[str, Any],
+                  plots: bool = True) -> list[Path]:
+    """Write summary.json, runs.csv, alloc_curve.csv and the PNGs into ``out_dir``; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / SUMMARY_FILE, out_dir / RUNS_CSV, out_dir / CURVE_CSV]
+    written[0].write_text(json.dumps(summary, indent=2) + "\n")
+    _write_csv(written[1], records)
+    with written[2].open("w", newline="") as f:  # the mean curves, for people who plot their own
+        w = csv.writer(f)
+        w.writerow(["strategy", "resource", "arrived_pct", "alloc_pct"])
+        for name, s in summary["strategies"].items():
+            for res, curve in s["alloc_curve"].items():
+                w.writerows([name, res, k, v] for k, v in curve.items())
+    if plots:
+        written += _plots(out_dir, summary)
+    return written

@@ -1,0 +1,246 @@
+"""Strategies x seeds, run in worker processes and streamed to disk as they finish.
+
+Each (strategy, seed) run is independent: a worker loads the cluster and the
+workload (once per process), prepares the seed's pods (seeded tie shuffle
+and ``--inflate`` clones), builds the strategy's profile with the seed as its
+tie-break seed, and replays. Results are appended to ``runs.jsonl`` in the
+output directory as soon as each run completes, so an interrupted sweep keeps
+what it finished, and a rerun with the same directory and the same inputs
+skips the runs already there (each line carries a key over the inputs and
+options). Everything a run draws comes from its seed, so the same seed gives
+the same result in any process, in any order (decision times aside).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+
+from benchmarks.sim.loaders import WorkloadSource, load_cluster, open_workload
+from benchmarks.sim.model import SimInputError, SimPod
+from benchmarks.sim.replay import cluster_resources, replay, reseed_plugins
+from scheduler.config import ProfileConfig
+from scoring.objects import NodeInfo
+
+__all__ = ["RUNS_FILE", "SweepOptions", "prepare_pods", "primary_resource", "run_one", "run_sweep"]
+
+RUNS_FILE: Final = "runs.jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class SweepOptions:
+    """What every run of a sweep shares."""
+
+    cluster: str
+    """Cluster spec: a file or ``<prefix>:<path>``."""
+    workload: str
+    """Workload spec: a file or ``<prefix>:<path>``."""
+    inflate: float | None = None
+    """Clone random pods until arrived demand of the primary resource reaches this x capacity."""
+    primary: str | None = None
+    """The resource ``inflate`` counts; None: a GPU resource when the cluster has one, else cpu."""
+    retry: bool = False
+    """Retry pods that fit nowhere after departures, instead of failing them at once."""
+
+
+def primary_resource(capacity: dict[str, int], requested: str | None = None) -> str:
+    """``requested`` if given (and present), else the first resource with 'gpu' in its name, else cpu."""
+    if requested:
+        if requested not in capacity:
+            raise SimInputError(f"--primary: the cluster has no {requested!r} (has: {', '.join(capacity)})")
+        return requested
+    return next((r for r in capacity if "gpu" in r.lower()), "cpu")
+
+
+def prepare_pods(pods: Sequence[SimPod], *, seed: int, inflate: float | None, primary: str,
+                 capacity: dict[str, int]) -> list[SimPod]:
+    """The seed's arrival sequence.
+
+    ``inflate`` first appends clones (``<name>-clone-<i>``, same arrival and
+    duration) of pods drawn uniformly at random with the seed until the
+    arrived demand of ``primary`` reaches ``inflate`` x capacity. Then, for
+    seed > 0, pods that arrive at the same time are shuffled by the seed
+    (seed 0 keeps the file order); arrival order is otherwise kept.
+    """
+    out = list(pods)
+    rng = np.random.default_rng([seed, 0x5EED])
+    if inflate is not None and out:
+        target = inflate * capacity.get(primary, 0)
+        demand = np.array([p.pod.requests.get(primary, 0) for p in out], np.float64)
+        total = float(demand.sum())
+        if total < target:
+            if not demand.any():
+                raise SimInputError(f"--inflate: no pod of the workload requests {primary}, it cannot be inflated")
+            clones: list[SimPod] = []
+            while total < target:
+                # Draw in batches; keep draws up to the one that reaches the target.
+                picks = rng.integers(len(pods), size=max(16, int((target - total) / max(demand.mean(), 1e-9)) + 1))
+                cum = total + np.cumsum(demand[picks])
+                stop = int(np.searchsorted(cum, target)) + 1 if cum[-1] >= target else len(picks)
+                for j in picks[:stop].tolist():
+                    p = pods[j]
+                    clone = replace(p.pod, name=f"{p.pod.name}-clone-{len(clones)}", uid=f"{p.pod.uid}-clone-{len(clones)}")
+                    clones.append(SimPod(clone, p.arrival, p.duration))
+                total = float(cum[stop - 1])
+            out += clones
+    if seed > 0 and out:
+        arrivals = np.array([p.arrival for p in out])
+        order = np.lexsort((rng.random(len(out)), arrivals))
+    else:
+        order = np.argsort(np.array([p.arrival for p in out]), kind="stable")
+    return [out[i] for i in order.tolist()]
+
+
+# ---- one run, in whichever process -------------------------------------------------------
+
+_CACHE: dict[tuple[str, str], Any] = {}
+
+
+def _cluster(spec: str) -> list[NodeInfo]:
+    key = ("cluster", spec)
+    if key not in _CACHE:
+        _CACHE[key] = load_cluster(spec)
+    nodes: list[NodeInfo] = _CACHE[key]
+    return nodes
+
+
+def _workload(spec: str) -> WorkloadSource:
+    key = ("workload", spec)
+    if key not in _CACHE:
+        _CACHE[key] = open_workload(spec)
+    source: WorkloadSource = _CACHE[key]
+    return source
+
+
+def seed_pods(opts: SweepOptions, seed: int) -> tuple[list[NodeInfo], list[SimPod]]:
+    """The cluster and the prepared pods of run seed ``seed``."""
+    nodes = _cluster(opts.cluster)
+    capacity = cluster_resources(nodes)
+    pods = _workload(opts.workload).pods(seed=seed)
+    primary = primary_resource(capacity, opts.primary)
+    return nodes, prepare_pods(pods, seed=seed, inflate=opts.inflate, primary=primary, capacity=capacity)
+
+
+def run_one(opts: SweepOptions, strategy: str, config: ProfileConfig, seed: int) -> dict[str, Any]:
+    """Replay one (strategy, seed); returns a JSON-ready record."""
+    nodes, pods = seed_pods(opts, seed)
+    profile = config.build(seed=seed)
+    reseed_plugins(profile, seed)
+    metrics = replay(nodes=nodes, pods=pods, profile=profile, retry=opts.retry)
+    return {"strategy": strategy, "seed": seed, **metrics.to_json()}
+
+
+def _run_task(args: tuple[SweepOptions, str, ProfileConfig, int]) -> dict[str, Any]:
+    return run_one(*args)
+
+
+# ---- the sweep -------------------------------------------------------------------------------
+
+
+def _digest(path_spec: str) -> str:
+    path = Path(path_spec.partition(":")[2] if ":" in path_spec and not Path(path_spec).exists() else path_spec)
+    h = hashlib.sha256(path_spec.encode())
+    try:
+        with path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError:
+        pass
+    return h.hexdigest()[:16]
+
+
+def run_key(opts: SweepOptions, strategy: str, config: ProfileConfig, seed: int) -> str:
+    """Identifies a run by its inputs' content, the options, the profile and the seed."""
+    doc = json.dumps([_digest(opts.cluster), _digest(opts.workload), asdict(opts), strategy,
+                      repr(config), seed], sort_keys=True, default=str)
+    return hashlib.sha256(doc.encode()).hexdigest()[:20]
+
+
+class _Progress:
+    """Progress on stderr: a bar redrawn in place on a terminal, one line per run in a log."""
+
+    WIDTH: Final = 30
+
+    def __init__(self, total: int, enabled: bool) -> None:
+        self.total, self.done, self.enabled = total, 0, enabled and total > 0
+        self.tty = sys.stderr.isatty()
+
+    def step(self, label: str) -> None:
+        self.done += 1
+        if not self.enabled:
+            return
+        filled = self.WIDTH * self.done // self.total
+        bar = f"[{'#' * filled}{'.' * (self.WIDTH - filled)}] {self.done}/{self.total} {label[:40]}"
+        if self.tty:
+            sys.stderr.write(f"\r{bar:<{self.WIDTH + 60}}" + ("\n" if self.done == self.total else ""))
+        else:
+            sys.stderr.write(bar + "\n")
+        sys.stderr.flush()
+
+
+def run_sweep(*, opts: SweepOptions, strategies: dict[str, ProfileConfig], seeds: int, jobs: int = 2,
+              out_dir: Path | None = None, progress: bool = True, resume: bool = True,
+              on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+    """Run every (strategy, seed); returns the records ordered by strategy then seed.
+
+    With ``out_dir``, each record is appended to ``out_dir/runs.jsonl`` as it
+    completes, and (with ``resume``) records already there with a matching key
+    are reused instead of rerun.
+    """
+    tasks = [(name, cfg, s) for name, cfg in strategies.items() for s in range(seeds)]
+    keys = {(name, s): run_key(opts, name, cfg, s) for name, cfg, s in tasks}
+    done: dict[tuple[str, int], dict[str, Any]] = {}
+    runs_file = None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        runs_file = out_dir / RUNS_FILE
+        if resume and runs_file.exists():
+            wanted = {v: k for k, v in keys.items()}
+            for line in runs_file.read_text().splitlines():
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by an interruption
+                k = wanted.get(rec.get("key"))
+                if k is not None:
+                    done[k] = rec
+        elif runs_file.exists():
+            runs_file.unlink()
+    todo = [(n, c, s) for n, c, s in tasks if (n, s) not in done]
+    bar = _Progress(len(tasks), progress)
+    for k in done:
+        bar.step(f"{k[0]} seed {k[1]} (kept)")
+
+    def record(rec: dict[str, Any]) -> None:
+        rec["key"] = keys[(rec["strategy"], rec["seed"])]
+        done[(rec["strategy"], rec["seed"])] = rec
+        if runs_file is not None:
+            with runs_file.open("a") as f:
+                f.write(json.dumps(rec) + "\n")
+        if on_result is not None:
+            on_result(rec)
+        bar.step(f"{rec['strategy']} seed {rec['seed']}")
+
+    if jobs <= 1 or len(todo) <= 1:
+        for name, cfg, s in todo:
+            record(run_one(opts, name, cfg, s))
+    else:
+        pool = ProcessPoolExecutor(max_workers=jobs)
+        try:
+            pending: set[Future[dict[str, Any]]] = {pool.submit(_run_task, (opts, n, c, s)) for n, c, s in todo}
+            while pending:
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    record(fut.result())
+        finally:
+            # On an error or an interrupt, drop the queued runs; finished ones are on disk already.
+            pool.shutdown(wait=True, cancel_futures=True)
+    return [done[(n, s)] for n, _, s in tasks]
