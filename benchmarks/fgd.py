@@ -106,7 +106,7 @@ def _frag_run(task: tuple[str, int, float, list[int], Path]) -> dict[str, Any]:
     workload = load_openb_pods(trace / "openb_pod_list_default.csv")
     capacity = gpu_capacity(nodes)
     pods = prepare_pods([SimPod(p) for p in workload], seed=seed, inflate=inflate, primary="gpu",
-                        capacity={"gpu": capacity})
+                        capacity={"gpu": capacity}, unordered=True)
     config = resolve_strategies([strategy], workload=workload)[strategy]
     profile = config.build(seed=seed)
     reseed_plugins(profile, seed)

@@ -74,6 +74,10 @@ WORKLOAD_LOADERS: dict[str, Callable[[str], Sequence[Any]]] = {"openb": _openb("
 """Prefix (before ``:``) -> loader of a workload's pods (SimPods, PodInfos or (pod, arrival, duration))."""
 
 
+UNORDERED_LOADERS: set[str] = {"openb"}
+"""Workload prefixes whose pods arrive together in no meaningful order: each seed shuffles them."""
+
+
 def _prefixed(spec: str, loaders: Mapping[str, Any]) -> tuple[str, str] | None:
     prefix, sep, rest = spec.partition(":")
     if sep and prefix in loaders:
@@ -264,10 +268,14 @@ def _manifest_workload(path: Path) -> list[SimPod]:
 class WorkloadSource:
     """A workload that can be drawn for a run seed: fixed pods, or a synthetic spec."""
 
-    def __init__(self, *, name: str, pods: Sequence[SimPod] | None = None, synthetic: SyntheticSpec | None = None) -> None:
+    def __init__(self, *, name: str, pods: Sequence[SimPod] | None = None, synthetic: SyntheticSpec | None = None,
+                 unordered: bool = False) -> None:
         self.name = name
         self._pods = list(pods) if pods is not None else None
         self.synthetic = synthetic
+        self.unordered = unordered
+        """True when the file's order means nothing (a trace whose pods all arrive at
+        once, as in the FGD protocol): every seed, 0 included, shuffles it."""
 
     @property
     def regenerated_per_seed(self) -> bool:
@@ -287,7 +295,8 @@ def open_workload(spec: str) -> WorkloadSource:
     pre = _prefixed(spec, WORKLOAD_LOADERS)
     if pre is not None:
         items = WORKLOAD_LOADERS[pre[0]](pre[1])
-        return WorkloadSource(name=spec, pods=[as_sim_pod(x, f"{spec}: item {i}") for i, x in enumerate(items)])
+        return WorkloadSource(name=spec, pods=[as_sim_pod(x, f"{spec}: item {i}") for i, x in enumerate(items)],
+                              unordered=pre[0] in UNORDERED_LOADERS)
     path = Path(spec)
     if path.suffix.lower() == ".csv":
         return WorkloadSource(name=spec, pods=_csv_workload(path))

@@ -173,7 +173,7 @@ def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profil
     cap = np.array([capacity[r] for r in res], np.float64)
     cap_int = np.array([capacity[r] for r in res], np.int64)  # > 0: cluster_resources keeps only those
     m = RunMetrics(pods=len(pods), capacity=capacity, nodes=len(nodes))
-    m.alloc_curve = {r: {} for r in res}
+    m.alloc_curve = {r: ({0: 0.0} if pods else {}) for r in res}  # nothing arrived, nothing allocated
     allocated = np.zeros(len(res), np.int64)
     arrived = np.zeros(len(res), np.int64)
     reached = np.zeros(len(res), np.int64)  # highest whole percent of arrived demand sampled so far

@@ -61,14 +61,16 @@ def primary_resource(capacity: dict[str, int], requested: str | None = None) -> 
 
 
 def prepare_pods(pods: Sequence[SimPod], *, seed: int, inflate: float | None, primary: str,
-                 capacity: dict[str, int]) -> list[SimPod]:
+                 capacity: dict[str, int], unordered: bool = False) -> list[SimPod]:
     """The seed's arrival sequence.
 
     ``inflate`` first appends clones (``<name>-clone-<i>``, same arrival and
     duration) of pods drawn uniformly at random with the seed until the
     arrived demand of ``primary`` reaches ``inflate`` x capacity. Then, for
     seed > 0, pods that arrive at the same time are shuffled by the seed
-    (seed 0 keeps the file order); arrival order is otherwise kept.
+    (seed 0 keeps the file order, unless the workload is ``unordered``, a
+    trace replayed as in the FGD protocol, where every seed shuffles);
+    arrival order is otherwise kept.
     """
     out = list(pods)
     rng = np.random.default_rng([seed, 0x5EED])
@@ -91,7 +93,7 @@ def prepare_pods(pods: Sequence[SimPod], *, seed: int, inflate: float | None, pr
                     clones.append(SimPod(clone, p.arrival, p.duration))
                 total = float(cum[stop - 1])
             out += clones
-    if seed > 0 and out:
+    if (seed > 0 or unordered) and out:
         arrivals = np.array([p.arrival for p in out])
         order = np.lexsort((rng.random(len(out)), arrivals))
     else:
@@ -124,9 +126,11 @@ def seed_pods(opts: SweepOptions, seed: int) -> tuple[list[NodeInfo], list[SimPo
     """The cluster and the prepared pods of run seed ``seed``."""
     nodes = _cluster(opts.cluster)
     capacity = cluster_resources(nodes)
-    pods = _workload(opts.workload).pods(seed=seed)
+    source = _workload(opts.workload)
+    pods = source.pods(seed=seed)
     primary = primary_resource(capacity, opts.primary)
-    return nodes, prepare_pods(pods, seed=seed, inflate=opts.inflate, primary=primary, capacity=capacity)
+    return nodes, prepare_pods(pods, seed=seed, inflate=opts.inflate, primary=primary, capacity=capacity,
+                               unordered=source.unordered)
 
 
 def run_one(opts: SweepOptions, strategy: str, config: ProfileConfig, seed: int) -> dict[str, Any]:

@@ -48,8 +48,8 @@ def test_json_summary_shape(inputs: tuple[str, str], tmp_path: Path, capsys: pyt
     assert ff["alloc_ratio"] == {"cpu": {"mean": 75.0, "std": 0.0}, "memory": {"mean": 2.3438, "std": 0.0}}
     # cpu arrived 25 %, 40 %, 75 %, 100 %; allocated 25, 40, 75, 75
     curve = ff["alloc_curve"]["cpu"]
-    assert list(curve) == [str(k) for k in range(1, 101)]
-    assert (curve["25"], curve["26"], curve["40"], curve["75"], curve["100"]) == (25.0, 40.0, 40.0, 75.0, 75.0)
+    assert list(curve) == [str(k) for k in range(0, 101)]  # key 0: nothing arrived, 0 % allocated
+    assert (curve["0"], curve["25"], curve["26"], curve["40"], curve["75"], curve["100"]) == (0.0, 25.0, 40.0, 40.0, 75.0, 75.0)
     assert ff["bound_ratio"] == {"mean": 0.75, "std": 0.0}
     assert summary["bounds"]["0"]["value"] == 4
     # WorstFit (5 -> a, 3 -> b, 7 -> nowhere... a has 5, b has 7 -> 7 -> b, 5 -> a) places all 4

@@ -73,11 +73,12 @@ def test_metrics_two_nodes_first_fit() -> None:
     assert m.alloc_ratio == {"cpu": 100.0, "memory": 50.0}
     # cpu arrived 25 % after p1 (keys 1..25 -> 25.0), 50 % after p2 (26..50 -> 50.0), 100 % after p3 (51..100 -> 100.0)
     cpu = m.alloc_curve["cpu"]
-    assert list(cpu) == list(range(1, 101))
+    assert list(cpu) == list(range(0, 101))  # key 0: before any arrival, 0 % allocated
+    assert cpu[0] == 0.0
     assert (cpu[1], cpu[25], cpu[26], cpu[50], cpu[51], cpu[100]) == (25.0, 25.0, 50.0, 50.0, 100.0, 100.0)
     # memory arrived 12.5 % (keys 1..12 -> 12.5), 25 % (13..25 -> 25.0), 50 % (26..50 -> 50.0)
     mem = m.alloc_curve["memory"]
-    assert list(mem) == list(range(1, 51))
+    assert list(mem) == list(range(0, 51))
     assert (mem[12], mem[13], mem[25], mem[26], mem[50]) == (12.5, 25.0, 25.0, 50.0, 50.0)
     # n1 has 0 cpu left: stranded (no typical shape fits), with its 4Gi of free memory: 4/16 = 25 %.
     # n2 has 0 cpu left too, 4Gi free: another 25 %.
@@ -124,3 +125,19 @@ def test_empty_workload() -> None:
     assert m.alloc_ratio == {"cpu": 0.0, "memory": 0.0}
     assert m.alloc_curve == {"cpu": {}, "memory": {}}
     assert m.empty_nodes == 1
+
+
+def test_seed_zero_keeps_file_order_unless_the_workload_is_unordered() -> None:
+    from benchmarks.sim.sweep import prepare_pods
+    pods = [sim(f"p{i:02d}", "1", "1Gi") for i in range(30)]  # all arrive at time 0
+    names = [p.pod.name for p in pods]
+
+    def order(seed: int, unordered: bool) -> list[str]:
+        return [p.pod.name for p in prepare_pods(pods, seed=seed, inflate=None, primary="cpu",
+                                                 capacity={"cpu": 100_000}, unordered=unordered)]
+
+    assert order(0, unordered=False) == names  # a manifest's file order is its arrival order
+    assert order(0, unordered=True) != names  # a trace replayed as in the FGD protocol: shuffled by every seed
+    assert sorted(order(0, unordered=True)) == names
+    assert order(1, unordered=False) != names
+    assert order(3, unordered=True) == order(3, unordered=True)  # reproducible
