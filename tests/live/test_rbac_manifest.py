@@ -1,10 +1,11 @@
 """deploy/rbac.yaml holds exactly what the scheduler uses.
 
-The scheduler runs as its ServiceAccount against the embedded API server with
-RBAC enforced and every authorization decision logged, through a scenario that
-exercises everything it does in a cluster: list and watch the cluster, win
-the leader Lease, bind pods, report an unschedulable pod (Event and
-PodScheduled condition), and give the Lease back on shutdown.
+The scheduler runs with the shipped configuration (deploy/config.yaml) as its
+ServiceAccount against the embedded API server with RBAC enforced and every
+authorization decision logged, through a scenario that exercises everything
+it does in a cluster: list and watch the cluster, win the leader Lease, bind
+pods, record a GPU pod's chosen GPU indices, report an unschedulable pod
+(Event and PodScheduled condition), and give the Lease back on shutdown.
 
 Sufficient: no request of the scheduler was denied. Minimal: every
 (group, resource, verb) the manifest grants was used -- so removing any rule
@@ -15,12 +16,20 @@ from pathlib import Path
 
 from scheduler.apiserver import NodeShape, serve_apiserver
 from scheduler.apiserver.auth import read_rbac_file
-from scheduler.config import load_config
+import yaml
+
+from scheduler.config import parse_config
 from scheduler.leader import LeaseSettings
 from tests.live.support import bound_count, events_for, pod, running, wait_for
 
-RBAC = Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+RBAC = DEPLOY / "rbac.yaml"
 SERVICE_ACCOUNT = "system:serviceaccount:vecsched:vecsched"
+
+
+def _shipped_config():  # noqa: ANN202 - a SchedulerConfig
+    configmap = yaml.safe_load((DEPLOY / "config.yaml").read_text())
+    return parse_config(yaml.safe_load(configmap["data"]["config.yaml"]), source="deploy/config.yaml")
 
 
 def _granted() -> set[tuple[str, str, str]]:
@@ -37,19 +46,25 @@ def _granted() -> set[tuple[str, str, str]]:
 
 
 async def test_rbac_manifest_is_sufficient_and_minimal(tmp_path: Path) -> None:
-    async with serve_apiserver(nodes=NodeShape(count=2, cpu="2", memory="4Gi"), rbac=read_rbac_file(RBAC),
+    async with serve_apiserver(nodes=[NodeShape(count=2, cpu="2", memory="4Gi"), NodeShape(count=1, cpu="2", gpus=2)],
+                               rbac=read_rbac_file(RBAC),
                                tokens={"sched-token": SERVICE_ACCOUNT}) as srv:
         srv.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "vecsched"}})
         kubeconfig = srv.kubeconfig_for(token="sched-token", path=tmp_path / "sa.kubeconfig")
         lease = LeaseSettings(namespace="vecsched", name="vecsched", identity="replica-a",
                               lease_duration=2.0, renew_deadline=1.5, retry_period=0.2)
-        async with running(srv, config=load_config(None), client=_client(kubeconfig), leader_elect=True,
+        async with running(srv, config=_shipped_config(), client=_client(kubeconfig), leader_elect=True,
                            lease=lease) as sched:
             assert sched.ready()
             for i in range(3):
                 srv.create("pods", pod(f"fits-{i}", cpu="500m"), namespace="default")
             srv.create("pods", pod("too-big", cpu="64"), namespace="default")
-            await wait_for(lambda: bound_count(srv) == 3, what="three pods bound")
+            shared = pod("gpu-half", cpu="100m", scheduler="vecsched-gpu")
+            shared["metadata"]["annotations"] = {"vecsched.io/gpu-milli": "500"}
+            srv.create("pods", shared, namespace="default")
+            await wait_for(lambda: bound_count(srv) == 4, what="four pods bound")
+            annotations = srv.get("pods", "gpu-half", namespace="default")["metadata"]["annotations"]
+            assert annotations["vecsched.io/gpu-index"] in ("0", "1")
             await wait_for(lambda: bool(events_for(srv, "too-big", reason="FailedScheduling")),
                            what="FailedScheduling event")
             await wait_for(lambda: any(c.get("type") == "PodScheduled" for c in
