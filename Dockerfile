@@ -17,10 +17,13 @@ RUN pip wheel --wheel-dir /wheels .
 FROM python:${PYTHON_VERSION}-slim
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 COPY --from=build /wheels /wheels
-RUN pip install --no-index --find-links=/wheels vecsched && rm -rf /wheels
+# Install the wheel built above by its path: exactly that build, no version to keep in
+# step with pyproject.toml, and dependencies only from /wheels (hadolint DL3013 is met).
+RUN pip install --no-index --find-links=/wheels /wheels/vecsched-*.whl && rm -rf /wheels
 # 65532 is the conventional "nonroot" uid of distroless images; runAsNonRoot in
 # deploy/ checks that the uid is numeric and not 0.
 USER 65532:65532
-EXPOSE 10259
+# 10259: `vecsched run` metrics and probes; 8888: `vecsched extender`.
+EXPOSE 10259 8888
 ENTRYPOINT ["vecsched"]
 CMD ["run"]

@@ -1,0 +1,57 @@
+"""deploy/extender/rbac.yaml holds exactly what the extender uses: it runs as its ServiceAccount
+against the embedded API server with RBAC enforced, syncs its cache, filters and binds a pod.
+Sufficient: nothing was denied. Minimal: every (group, resource, verb) granted was used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+
+from scheduler.apiserver import NodeShape, serve_apiserver
+from scheduler.apiserver.auth import read_rbac_file
+from scheduler.config import default_config
+from scheduler.extender import ExtenderSettings, serve_extender
+from scheduler.kube.client import ClientSettings
+from scheduler.kube.informer import Backoff
+from tests.deploy.support import DEPLOY
+from tests.extender.wire import post
+
+RBAC = DEPLOY / "extender" / "rbac.yaml"
+SERVICE_ACCOUNT = "system:serviceaccount:vecsched:vecsched-extender"
+
+
+def _granted() -> set[tuple[str, str, str]]:
+    return {(g, r, v) for doc in read_rbac_file(RBAC) if doc["kind"] in ("ClusterRole", "Role")
+            for rule in doc["rules"] for g in rule.get("apiGroups", []) for r in rule.get("resources", [])
+            for v in rule.get("verbs", [])}
+
+
+async def test_extender_rbac_is_sufficient_and_minimal(tmp_path: Path) -> None:
+    async with serve_apiserver(nodes=NodeShape(count=2, cpu="2", memory="4Gi"), rbac=read_rbac_file(RBAC),
+                               tokens={"ext-token": SERVICE_ACCOUNT}, kubelet_delay=0.0) as srv:
+        srv.create("pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}, "spec": {
+            "containers": [{"name": "c", "image": "pause", "resources": {"requests": {"cpu": "1"}}}]}},
+                   namespace="default")
+        kubeconfig = srv.kubeconfig_for(token="ext-token", path=tmp_path / "sa.kubeconfig")
+        settings = ExtenderSettings(bind_address="127.0.0.1", port=0, client=ClientSettings(kubeconfig=str(kubeconfig)),
+                                    informer_backoff=Backoff(initial=0.02, cap=0.2))
+        async with serve_extender(config=default_config(), settings=settings) as ext, \
+                aiohttp.ClientSession() as http:
+            await ext.view.wait_synced()
+            web = srv.get("pods", "web", namespace="default")
+            status, result = await post(http, f"{ext.url}/filter",
+                                        {"Pod": web, "NodeNames": ["node-0000", "node-0001"]})
+            assert status == 200 and result["NodeNames"] == ["node-0000", "node-0001"]
+            status, result = await post(http, f"{ext.url}/bind", {"PodName": "web", "PodNamespace": "default",
+                                                                   "PodUID": web["metadata"]["uid"], "Node": "node-0000"})
+            assert result == {"Error": ""}
+        decisions = [d for d in srv.auth_log if d.user == SERVICE_ACCOUNT]
+
+    def key(d: object) -> tuple[str, str, str]:
+        return (d.group, d.resource + (f"/{d.subresource}" if d.subresource else ""), d.verb)  # type: ignore[attr-defined]
+
+    denied = sorted({key(d) for d in decisions if not d.allowed})
+    assert denied == [], f"the manifest lacks: {denied}"
+    unused = sorted(_granted() - {key(d) for d in decisions})
+    assert unused == [], f"the manifest grants what the extender never uses: {unused}"
