@@ -47,6 +47,7 @@ __all__ = [
     "default_normalize_score",
     "fit_error_message",
     "num_feasible_nodes_to_find",
+    "score_source",
 ]
 
 MAX_NODE_SCORE: Final = 100
@@ -213,6 +214,33 @@ def fit_error_message(num_nodes: int, counts: Mapping[str, int], *, prefilter: s
     return f"0/{num_nodes} nodes are available: {', '.join(parts)}."
 
 
+def _check_scores(plugin: str, scores: IntArray) -> None:
+    """Raise PluginError unless every score lies in 0..MAX_NODE_SCORE."""
+    if len(scores) == 0:
+        return
+    # One pass instead of min() and max(): seen as uint64, a negative int64 is >= 2**63.
+    if scores.dtype == np.int64 and int(scores.view(np.uint64).max()) <= MAX_NODE_SCORE:
+        return
+    lo, hi = int(scores.min()), int(scores.max())
+    if lo < 0 or hi > MAX_NODE_SCORE:
+        raise PluginError(f"plugin {plugin} returned score {lo if lo < 0 else hi} outside 0..{MAX_NODE_SCORE}")
+
+
+def score_source(nodes: npt.NDArray[np.intp], n: int) -> tuple[slice | npt.NDArray[np.intp], npt.NDArray[np.intp] | None]:
+    """For a score plugin computing from per-node table columns: where to read them,
+    and which rows of its result to return.
+
+    When at least half of the ``n`` rows are scored, computing over every row (plain
+    slices ``[:n]``) and taking ``nodes`` from the result once is cheaper than gathering
+    every input column at ``nodes`` (the break-even is an empirical guess); that is
+    ``(slice(0, n), nodes)``. Otherwise ``(nodes, None)``: gather, and the result is
+    already aligned with ``nodes``.
+    """
+    if 2 * len(nodes) >= n:
+        return slice(0, n), nodes
+    return nodes, None
+
+
 def num_feasible_nodes_to_find(percentage: int | None, num_all: int) -> int:
     """How many feasible nodes to score. ``None`` (vecsched's default) means all of
     them; otherwise upstream's numFeasibleNodesToFind, including its adaptive
@@ -318,10 +346,13 @@ class Profile:
         if allowed is not None:
             feasible[:] = False
             feasible[[r for name in allowed if (r := table.index.get(name)) is not None]] = True
-            reasons.append(Reason(f"node(s) didn't satisfy plugin(s) [{' '.join(sorted(limiting))}]", ~feasible,
-                                  unresolvable=True))
+            if not feasible.all():
+                reasons.append(Reason(f"node(s) didn't satisfy plugin(s) [{' '.join(sorted(limiting))}]",
+                                      ~feasible, unresolvable=True))
+        # (np.count_nonzero is the cheapest "any" on a bool array; this loop runs per decision.)
+        alive = np.count_nonzero(feasible) > 0
         for plugin in self.filters:
-            if not feasible.any():
+            if not alive:
                 break
             out = plugin.filter(pod, table, state)
             if not out:
@@ -329,11 +360,13 @@ class Profile:
             rejected = np.zeros(n, np.bool_)
             for r in out:
                 mask = r.nodes & feasible
-                if mask.any():
+                if np.count_nonzero(mask):
                     reasons.append(Reason(r.message, mask, r.unresolvable))
                     rejected |= mask
-            feasible &= ~rejected
-        return feasible, [r for r in reasons if r.nodes.any()]
+            if np.count_nonzero(rejected):
+                feasible &= ~rejected
+                alive = np.count_nonzero(feasible) > 0
+        return feasible, reasons
 
     def run_scores(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> dict[str, IntArray]:
         """Score and NormalizeScore per plugin, each checked to lie in 0..MAX_NODE_SCORE."""
@@ -343,11 +376,12 @@ class Profile:
             if raw is None:
                 out[plugin.name] = np.zeros(len(nodes), np.int64)
                 continue
-            if isinstance(plugin, ScoreExtensions):
-                raw = plugin.normalize(raw, state)
-            if len(raw) and (raw.min() < 0 or raw.max() > MAX_NODE_SCORE):
-                bad = int(raw.min()) if raw.min() < 0 else int(raw.max())
-                raise PluginError(f"plugin {plugin.name} returned score {bad} outside 0..{MAX_NODE_SCORE}")
+            # getattr is what isinstance(plugin, ScoreExtensions) checks, without the
+            # runtime Protocol machinery (several µs per plugin per decision).
+            normalize = getattr(plugin, "normalize", None)
+            if normalize is not None:
+                raw = normalize(raw, state)
+            _check_scores(plugin.name, raw)
             out[plugin.name] = raw
         return out
 
@@ -384,7 +418,7 @@ class Profile:
         scores = self.run_scores(pod, table, rows, state)
         totals = np.zeros(len(rows), np.int64)
         for plugin, weight in self.scorers:
-            totals += weight * scores[plugin.name]
+            totals += scores[plugin.name] if weight == 1 else weight * scores[plugin.name]
         # Select: the best total, ties broken by a seeded random draw.
         ties = np.flatnonzero(totals == totals.max())
         pick = ties[0] if len(ties) == 1 else ties[self._rng.integers(len(ties))]

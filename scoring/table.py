@@ -17,9 +17,9 @@ held aside and applied when the node arrives.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -27,14 +27,29 @@ import numpy.typing as npt
 from scoring.objects import CPU, EPHEMERAL_STORAGE, MEMORY, PODS, HostPort, NodeInfo, PodInfo, Taint
 
 __all__ = [
-    "NodeTable", "TableListener", "LabelIndex", "normalized_image_name", "parse_go_int64", "IntArray", "BoolArray",
+    "NodeTable", "TableListener", "LabelIndex", "normalized_image_name", "parse_go_int64", "read_only", "IntArray",
+    "BoolArray",
 ]
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
 _BASE_RESOURCES: Final = (CPU, MEMORY, EPHEMERAL_STORAGE, PODS)
+_NODE_DERIVED_LIMIT: Final = 1024
+"""Entries ``node_derived`` keeps per node generation before starting afresh: far more
+than the distinct toleration sets, image lists and preferred terms of a cluster's
+workloads, few enough that the arrays (a few per node each) stay small."""
+_T = TypeVar("_T")
 _WILDCARD_IP: Final = "0.0.0.0"
+
+
+_A = TypeVar("_A", bound=np.ndarray)
+
+
+def read_only(a: _A) -> _A:
+    """``a``, made read-only: for arrays cached and handed to several callers."""
+    a.flags.writeable = False
+    return a
 
 
 def normalized_image_name(name: str) -> str:
@@ -199,6 +214,31 @@ class NodeTable:
         owner; an extension that must follow row moves and pod changes is also a listener."""
         self.generation = 0
         """Bumped on every change, so callers can tell a snapshot is stale."""
+        self.node_generation = 0
+        """Bumped when a node is added, changed or removed or a resource column is added,
+        but not when pods come and go: arrays derived from the nodes alone (labels,
+        taints, images) can be cached under it across decisions (see ``node_derived``)."""
+        self._node_derived: dict[Hashable, object] = {}
+        self._node_derived_generation = -1
+
+    def node_derived(self, key: Hashable, build: Callable[[], _T]) -> _T:
+        """``build()``, memoised under ``key`` until the nodes change (``node_generation``).
+
+        For what a plugin derives from the nodes alone -- which nodes carry a taint a
+        pod does not tolerate, image scores, label matches -- and would otherwise
+        recompute for every pod although only pods changed since. The value is shared
+        by later callers: make arrays in it ``read_only``. Pod changes never
+        invalidate it, so it must not depend on requested resources or placed pods.
+        """
+        cache = self._node_derived
+        if self._node_derived_generation != self.node_generation or len(cache) >= _NODE_DERIVED_LIMIT:
+            cache.clear()
+            self._node_derived_generation = self.node_generation
+        try:
+            return cache[key]  # type: ignore[return-value]
+        except KeyError:
+            value = cache[key] = build()
+            return value
 
     # ---- resources ---------------------------------------------------------------
 
@@ -212,6 +252,7 @@ class NodeTable:
             pad = np.zeros((self.capacity, 1), np.int64)
             self.allocatable = np.hstack([self.allocatable, pad])
             self.requested = np.hstack([self.requested, pad])
+            self.node_generation += 1
         return col
 
     def vector(self, amounts: Mapping[str, int]) -> IntArray:
@@ -273,6 +314,7 @@ class NodeTable:
         self._set_taints(row, node.taints)
         self._set_images(row, node, new)
         self.generation += 1
+        self.node_generation += 1
         for listener in self.listeners:
             listener.node_set(self, row)
         if new:
@@ -341,6 +383,7 @@ class NodeTable:
         self._node_pods.pop()
         self.n -= 1
         self.generation += 1
+        self.node_generation += 1
         return pods
 
     def node_pods(self, name: str) -> Iterator[PodInfo]:

@@ -25,10 +25,10 @@ import numpy.typing as npt
 from scoring.args import known_fields, mapping
 from scoring.framework import MAX_NODE_SCORE, CycleState, ScorePlugin
 from scoring.objects import PodInfo
-from scoring.table import IntArray, NodeTable
+from scoring.table import IntArray, NodeTable, read_only
 
 __all__ = ["NAME", "MB", "MIN_THRESHOLD", "MAX_CONTAINER_THRESHOLD", "ImageLocality",
-           "scaled_image_score", "calculate_priority", "num_containers", "new"]
+           "scaled_image_score", "calculate_priority", "num_containers", "image_scores", "new"]
 
 NAME: Final = "ImageLocality"
 MB: Final = 1024 * 1024
@@ -71,13 +71,26 @@ class ImageLocality:
     name: Final = NAME
 
     def score(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> IntArray:
-        total = np.zeros(len(nodes), np.int64)
-        for image in pod.images:  # init containers and app containers alike
-            col = table.image_column(image)
-            if col < 0:
-                continue
-            total += scaled_image_score(table.image_sizes[nodes, col], int(table.image_nodes[col]), table.n)
-        return calculate_priority(total, num_containers(pod))
+        # init containers and app containers alike; images no node holds add nothing
+        cols = tuple(c for c in map(table.image_column, pod.images) if c >= 0)
+        if not cols:
+            return np.zeros(len(nodes), np.int64)  # every sum is 0, below MIN_THRESHOLD: priority 0
+        # The score depends on the nodes alone (which images they hold, how widely each
+        # has spread), not on the pods placed: kept per image list until a node changes.
+        containers = num_containers(pod)
+        scores = table.node_derived((NAME, cols, containers), lambda: image_scores(table, cols, containers))
+        return scores[nodes]
+
+
+def image_scores(table: NodeTable, cols: tuple[int, ...], containers: int) -> IntArray:
+    """The priority of every node ``[:n]`` for a pod with ``containers`` containers whose
+    images are the image columns ``cols`` (repeats count again, as upstream's loop does);
+    read-only."""
+    n = table.n
+    total = np.zeros(n, np.int64)
+    for col in cols:
+        total += scaled_image_score(table.image_sizes[:n, col], int(table.image_nodes[col]), n)
+    return read_only(calculate_priority(total, containers))
 
 
 def new(args: Mapping[str, Any], path: str) -> ImageLocality:

@@ -42,7 +42,7 @@ from scoring.args import ArgsError, known_fields, mapping
 from scoring.framework import (CycleState, FilterPlugin, NodeSubset, PreFilterPlugin, Reason, ScorePlugin,
                                default_normalize_score)
 from scoring.objects import PodInfo
-from scoring.table import BoolArray, IntArray, NodeTable, parse_go_int64
+from scoring.table import BoolArray, IntArray, NodeTable, parse_go_int64, read_only
 
 __all__ = [
     "NAME", "ERR_REASON_POD", "ERR_REASON_ENFORCED", "ERR_REASON_CONFLICT", "ERR_REASON_NOT_IN_NODE_NAMES",
@@ -330,6 +330,8 @@ def _node_names(raw_required: Any) -> frozenset[str] | None:
 def parse_pod(pod: PodInfo) -> PodAffinity:
     """Read a pod's nodeSelector and node affinity (upstream's GetRequiredNodeAffinity
     and getPodPreferredNodeAffinity)."""
+    if pod.affinity.get("nodeAffinity") is None:  # most pods: what the reader below returns for them
+        return PodAffinity(pod.node_selector, None, None, None, None)
     reader = _Reader(strict=False)
     node_affinity = reader.obj(pod.affinity.get("nodeAffinity"), "spec.affinity.nodeAffinity", ())
     raw_required = node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
@@ -426,9 +428,10 @@ def node_selector_mask(selector: Mapping[str, str], table: NodeTable) -> BoolArr
     return mask
 
 
-def preferred_score(terms: Sequence[PreferredTerm], table: NodeTable, nodes: npt.NDArray[np.intp]) -> IntArray:
-    """Sum of the weights of the terms each node in ``nodes`` matches (raw, 0..sum of weights)."""
-    out = np.zeros(len(nodes), np.int64)
+def preferred_score(terms: Sequence[PreferredTerm], table: NodeTable, nodes: npt.NDArray[np.intp] | slice) -> IntArray:
+    """Sum of the weights of the terms each node in ``nodes`` (rows, or a slice of rows)
+    matches (raw, 0..sum of weights)."""
+    out = np.zeros(len(range(table.n)[nodes]) if isinstance(nodes, slice) else len(nodes), np.int64)
     for p in terms:
         out += p.weight * term_mask(p.term, table)[nodes]
     return out
@@ -488,7 +491,11 @@ class NodeAffinity:
         a = self._affinity(pod, state)
         if a.error is not None or (a.preferred is None and self.added_preferred is None):
             return None  # upstream's PreScore Skip
-        return preferred_score((*(self.added_preferred or ()), *(a.preferred or ())), table, nodes)
+        terms = (*(self.added_preferred or ()), *(a.preferred or ()))
+        # Which nodes match the terms depends on the node labels alone: the raw score of
+        # every node is kept per term list (replicas share one) until a node changes.
+        raw = table.node_derived((NAME, terms), lambda: read_only(preferred_score(terms, table, slice(0, table.n))))
+        return raw[nodes]
 
     def normalize(self, scores: IntArray, state: CycleState) -> IntArray:
         return default_normalize_score(scores)

@@ -24,7 +24,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from scoring.framework import CycleState, FilterPlugin, Reason, ScorePlugin
+from scoring.framework import CycleState, FilterPlugin, Reason, ScorePlugin, score_source
 from scoring.objects import CPU, EPHEMERAL_STORAGE, MEMORY, PODS, PodInfo
 from scoring.plugins.resource_args import (
     LEAST_ALLOCATED,
@@ -35,6 +35,8 @@ from scoring.plugins.resource_args import (
 )
 from scoring.plugins.resource_names import is_extended, is_scalar
 from scoring.plugins.resource_scoring import (
+    TABLE_OWNED_RESOURCES,
+    ShapeCache,
     allocation_matrices,
     broken_linear_table,
     least_allocated,
@@ -44,7 +46,7 @@ from scoring.plugins.resource_scoring import (
 )
 from scoring.table import BoolArray, IntArray, NodeTable
 
-__all__ = ["NAME", "TOO_MANY_PODS", "NodeResourcesFit", "insufficient", "new"]
+__all__ = ["NAME", "TOO_MANY_PODS", "NodeResourcesFit", "insufficient", "fit_masks", "fit_reasons", "new"]
 
 NAME: Final = "NodeResourcesFit"
 TOO_MANY_PODS: Final = "Too many pods"
@@ -56,6 +58,50 @@ def insufficient(request: int, allocatable: IntArray, requested: IntArray) -> tu
     """(short, unresolvable) per node for one resource the pod requests (> 0):
     short = request > allocatable - requested; unresolvable = request > allocatable."""
     return request > allocatable - requested, request > allocatable
+
+
+def fit_masks(table: NodeTable, rows: npt.NDArray[np.intp] | slice, resources: Sequence[str],
+              requests: Sequence[int]) -> BoolArray:
+    """fitsRequest for ``rows`` (indices, or a slice of ``[:n]``) as a column-major
+    ``len(rows) x (len(resources) + 2)`` matrix: too many pods (the node already holds
+    its allowed count), short of each resource (request > allocatable - requested),
+    and unresolvable (some request > the whole allocatable, where also short)."""
+    alloc, used = table.allocatable[rows], table.requested[rows]  # views for a slice, else one gather each
+    pods = table.resource_index[PODS]
+    out = np.empty((len(alloc), len(resources) + 2), np.bool_, order="F")
+    np.greater_equal(used[:, pods], alloc[:, pods], out=out[:, 0])  # used + 1 > allocatable
+    unresolvable = out[:, -1]
+    unresolvable[:] = False
+    for j, (resource, request) in enumerate(zip(resources, requests), start=1):
+        col = table.resource_index.get(resource)
+        if col is None:  # no node has the resource: short everywhere, and beyond too
+            out[:, j] = True
+            unresolvable[:] = True
+            continue
+        short, beyond = insufficient(request, alloc[:, col], used[:, col])
+        out[:, j] = short
+        beyond &= short
+        unresolvable |= beyond
+    return out
+
+
+def fit_reasons(resources: Sequence[str], masks: BoolArray) -> list[Reason]:
+    """The filter's reasons from ``fit_masks`` over all nodes: one per message, split
+    into a resolvable and an unresolvable part when some node is unresolvable (upstream
+    marks all of such a node's reasons so). The masks are copies."""
+    unresolvable = masks[:, -1]
+    split = bool(unresolvable.any())
+    reasons = []
+    for message, mask in zip((TOO_MANY_PODS, *(f"Insufficient {r}" for r in resources)), masks.T[:-1]):
+        if not split:  # the common case: one reason per message
+            if mask.any():
+                reasons.append(Reason(message, mask.copy()))
+            continue
+        for unres in (False, True):
+            part = mask & (unresolvable if unres else ~unresolvable)
+            if part.any():
+                reasons.append(Reason(message, part, unresolvable=unres))
+    return reasons
 
 
 def _scorer(strategy: ScoringStrategy) -> Scorer:
@@ -75,6 +121,7 @@ class NodeResourcesFit:
         self.args = args
         self._resources = [r.name for r in args.strategy.resources]
         self._scorer = _scorer(args.strategy)
+        self._shape_cached = set(self._resources) <= TABLE_OWNED_RESOURCES
 
     def _ignored(self, resource: str) -> bool:
         if not is_extended(resource):
@@ -91,31 +138,30 @@ class NodeResourcesFit:
         return names + sorted(scalars)
 
     def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None:
-        n = table.n
-        alloc, used = table.allocatable[:n], table.requested[:n]
-        pods = table.resource_index[PODS]
-        failures: list[tuple[str, BoolArray]] = [(TOO_MANY_PODS, used[:, pods] + 1 > alloc[:, pods])]
-        unresolvable = np.zeros(n, np.bool_)
-        zeros = np.zeros(n, np.int64)
-        for resource in self.checked_resources(pod):
-            col = table.resource_index.get(resource)
-            short, beyond = insufficient(pod.requests[resource],
-                                         zeros if col is None else alloc[:, col],
-                                         zeros if col is None else used[:, col])
-            failures.append((f"Insufficient {resource}", short))
-            unresolvable |= short & beyond
-        reasons = []
-        for message, mask in failures:
-            for unres in (False, True):
-                part = mask & (unresolvable if unres else ~unresolvable)
-                if part.any():
-                    reasons.append(Reason(message, part, unresolvable=unres))
-        return reasons
+        checked = tuple(self.checked_resources(pod))
+        requests = tuple(pod.requests[r] for r in checked)
+
+        def masks_of(rows: npt.NDArray[np.intp] | slice) -> BoolArray:
+            return fit_masks(table, rows, checked, requests)
+
+        if TABLE_OWNED_RESOURCES.issuperset(checked):
+            masks = ShapeCache.of(table).get((NAME, checked, requests), masks_of)
+        else:
+            masks = masks_of(slice(0, table.n))
+        return fit_reasons(checked, masks)  # type: ignore[arg-type]
 
     def score(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> IntArray:
         requests = pod_request_list(pod, self._resources, use_requested=False)
-        alloc, req = allocation_matrices(table, nodes, self._resources, requests, use_requested=False)
-        return self._scorer(alloc, req)
+
+        def score_rows(rows: npt.NDArray[np.intp] | slice) -> IntArray:
+            alloc, req = allocation_matrices(table, rows, self._resources, requests, use_requested=False)
+            return self._scorer(alloc, req)
+
+        if self._shape_cached:
+            return ShapeCache.of(table).get((self, *requests), score_rows)[nodes]  # type: ignore[return-value]
+        rows, take = score_source(nodes, table.n)
+        scores = score_rows(rows)
+        return scores if take is None else scores[take]
 
 
 def new(args: Mapping[str, Any], path: str) -> NodeResourcesFit:

@@ -102,10 +102,16 @@ class PodCounters:
         self._terms_by_kind: dict[str, list[_TermEntry]] = {}
         self._pod_terms: dict[str, list[_TermEntry]] = {}
         self._match_memo: dict[tuple[object, ...], list[_TermEntry]] = {}
+        self._live: dict[str, int] = {}
+        """Placed pods' terms per kind (a pod with two terms counts twice)."""
+        # Only pods with pod (anti-)affinity carry terms: test that first (has_pod_affinity,
+        # inlined, as this walks every pod of the cluster once) and look up their rows alone.
         for placed in table.pods.values():
-            row = table.index.get(placed.node)
-            if row is not None:
-                self._index_terms(placed.pod, row, +1)
+            a = placed.pod.affinity
+            if a and (a.get("podAffinity") is not None or a.get("podAntiAffinity") is not None):
+                row = table.index.get(placed.node)
+                if row is not None:
+                    self._index_terms(placed.pod, row, +1)
 
     @classmethod
     def of(cls, table: NodeTable) -> PodCounters:
@@ -173,6 +179,8 @@ class PodCounters:
         until a new term is interned: replicas of one Deployment check each term once."""
         if self._capacity < self._table.capacity:
             self._grow()
+        if not self._live.get(kind):
+            return  # no placed pod carries such a term: nothing to match (the common case)
         entries = self._terms_by_kind.get(kind, ())
         key = (kind, len(entries), pod.namespace, frozenset(pod.labels.items()),
                None if ns_labels is None else frozenset(ns_labels.items()))
@@ -200,6 +208,7 @@ class PodCounters:
         for e in entries:
             e.counts[row] += delta
             e.total += delta
+            self._live[e.kind] = self._live.get(e.kind, 0) + delta
 
     def _entries(self, terms: PodTerms) -> Iterator[_TermEntry]:
         groups = ((REQUIRED_AFFINITY, ((t, 0) for t in terms.required_affinity)),

@@ -15,18 +15,24 @@ hugepages, ...) the pod does not request.
 
 Like upstream's, LeastAllocated and MostAllocated multiply an amount by 100 in
 int64: they are exact for amounts below 2**63 / 100 (about 92 PB).
+
+``ShapeCache`` keeps, per pod shape (the requests that enter a score or a fit
+check), the value of every node, and recomputes only the rows whose pods changed
+since: replicas of one workload, and the few request sizes most clusters use, then
+cost a handful of rows per decision instead of every node.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
 from scoring.framework import MAX_NODE_SCORE
-from scoring.objects import CPU, EPHEMERAL_STORAGE, MEMORY, PodInfo
+from scoring.objects import CPU, EPHEMERAL_STORAGE, MEMORY, PODS, PodInfo
 from scoring.plugins.resource_args import MAX_CUSTOM_PRIORITY_SCORE
 from scoring.plugins.resource_names import is_scalar
 from scoring.table import BoolArray, IntArray, NodeTable
@@ -41,12 +47,23 @@ __all__ = [
     "utilization",
     "requested_to_capacity_ratio",
     "balanced_allocation",
+    "TABLE_OWNED_RESOURCES",
+    "ShapeCache",
 ]
 
 MAX_UTILIZATION: Final = 100
 _INT64_MAX: Final = 2**63 - 1
 _NONZERO_COLUMN: Final = {CPU: 0, MEMORY: 1}
 """Columns of NodeTable.nonzero."""
+TABLE_OWNED_RESOURCES: Final = frozenset((CPU, MEMORY, EPHEMERAL_STORAGE, PODS))
+"""Resources whose columns (allocatable, requested, the non-zero sums) only NodeTable
+itself writes -- on node writes, which bump ``node_generation``, and on pod adds and
+removes, which ``ShapeCache`` hears as a listener. Plugins may write other columns
+(the GPU plugins do), so what depends on other resources is not cached."""
+_SHAPE_CACHE_KEY: Final = "resource_shape_scores"
+_SHAPE_CACHE_BYTES: Final = 32 * 2**20
+"""Memory for cached arrays, counted as 8 bytes per node each: a semi-arbitrary
+bound, some 800 shapes at 5,000 nodes, 40 at 100,000."""
 
 
 def pod_request_list(pod: PodInfo, resources: Sequence[str], *, use_requested: bool) -> list[int]:
@@ -67,58 +84,103 @@ def pod_request_list(pod: PodInfo, resources: Sequence[str], *, use_requested: b
 
 
 def allocation_matrices(
-    table: NodeTable, rows: npt.NDArray[np.intp], resources: Sequence[str], pod_requests: Sequence[int],
+    table: NodeTable, rows: npt.NDArray[np.intp] | slice, resources: Sequence[str], pod_requests: Sequence[int],
     *, use_requested: bool,
 ) -> tuple[IntArray, IntArray]:
-    """(allocatable, requested), each ``len(rows) x len(resources)``.
+    """(allocatable, requested), each ``len(rows) x len(resources)``; ``rows`` are row
+    indices or a slice of rows.
 
     requested = what pods on the node request + ``pod_requests``: for cpu and
     memory the non-zero sums unless ``use_requested``; for everything else the
     plain sums. Entries whose allocatable is 0 are 0 in both (upstream skips them),
     as are scalar resources the pod does not request and names upstream does not
     score (``pods``, unknown names without a domain).
+
+    The matrices are column-major: the strategies below walk them one resource
+    (a contiguous column) at a time.
     """
-    k = len(rows)
-    alloc = np.zeros((k, len(resources)), np.int64)
-    req = np.zeros((k, len(resources)), np.int64)
+    # Views for a slice of rows, else one gather of each table matrix.
+    node_alloc, requested, nonzero = table.allocatable[rows], table.requested[rows], table.nonzero[rows]
+    k = len(node_alloc)
+    alloc = np.zeros((k, len(resources)), np.int64, order="F")
+    req = np.zeros((k, len(resources)), np.int64, order="F")
     for j, (name, pod_req) in enumerate(zip(resources, pod_requests)):
         col = table.resource_index.get(name)
         if name in _NONZERO_COLUMN:
-            used = table.requested[rows, col] if use_requested else table.nonzero[rows, _NONZERO_COLUMN[name]]
+            used = requested[:, col] if use_requested else nonzero[:, _NONZERO_COLUMN[name]]
         elif name == EPHEMERAL_STORAGE or (is_scalar(name) and pod_req != 0 and col is not None):
-            used = table.requested[rows, col]
+            used = requested[:, col]
         else:
             continue
-        alloc[:, j] = table.allocatable[rows, col]
-        req[:, j] = used + pod_req
-    req[alloc == 0] = 0
+        alloc[:, j] = node_alloc[:, col]
+        np.add(used, pod_req, out=req[:, j])
+    if not alloc.all():  # rare: a node without a resource
+        req[alloc == 0] = 0
     return alloc, req
 
 
-def _weighted_average(scores: IntArray, counted: BoolArray, weights: IntArray) -> IntArray:
-    """sum(score_r * w_r) // sum(w_r) over the counted resources; 0 when none counts."""
-    w = np.where(counted, weights[None, :], 0)
-    total = (scores * w).sum(axis=1)
-    wsum = w.sum(axis=1)
-    return np.where(wsum > 0, total // np.maximum(wsum, 1), 0)
+def _columns_all_valid(alloc: IntArray) -> bool:
+    """Whether every entry of ``alloc`` is non-zero (every node has every resource),
+    which lets the strategies skip their per-node masks."""
+    return bool(alloc.all())
+
+
+def _weighted_average(scores: Sequence[IntArray], counted: Sequence[BoolArray] | None, weights: IntArray,
+                      k: int) -> IntArray:
+    """sum(score_r * w_r) // sum(w_r) over the counted resources; 0 when none counts.
+    ``scores`` and ``counted`` hold one column per resource; ``counted`` None: all count."""
+    total = np.zeros(k, np.int64)
+    if counted is None:  # the same weight sum on every node: one division by a scalar
+        wsum = 0
+        for per, w in zip(scores, weights.tolist()):
+            total += per if w == 1 else per * w
+            wsum += w
+        return total // wsum if wsum > 0 else total
+    wsums = np.zeros(k, np.int64)
+    for per, ok, w in zip(scores, counted, weights.tolist()):
+        wcol = ok * np.int64(w)
+        total += per * wcol
+        wsums += wcol
+    return np.where(wsums > 0, total // np.maximum(wsums, 1), 0)
 
 
 def least_allocated(alloc: IntArray, req: IntArray, weights: IntArray) -> IntArray:
     """Per resource ``(alloc - req) * 100 // alloc`` (0 when req > alloc), then the
     weighted average over resources with alloc > 0. Scale 0..MAX_NODE_SCORE."""
-    valid = alloc != 0
-    safe = np.where(valid, alloc, 1)
-    per = np.where(req > alloc, 0, (alloc - req) * MAX_NODE_SCORE // safe)
-    return _weighted_average(per, valid, weights)
+    dense = _columns_all_valid(alloc)
+    per, counted = [], []
+    for j in range(alloc.shape[1]):
+        a = alloc[:, j]
+        free = a - req[:, j]
+        np.maximum(free, 0, out=free)  # req > alloc scores 0, as 0 * 100 // alloc does
+        free *= MAX_NODE_SCORE
+        if dense:
+            free //= a
+        else:
+            valid = a != 0
+            free //= np.where(valid, a, 1)
+            counted.append(valid)
+        per.append(free)
+    return _weighted_average(per, None if dense else counted, weights, len(alloc))
 
 
 def most_allocated(alloc: IntArray, req: IntArray, weights: IntArray) -> IntArray:
     """Per resource ``min(req, alloc) * 100 // alloc``, then the weighted average
     over resources with alloc > 0. Scale 0..MAX_NODE_SCORE."""
-    valid = alloc != 0
-    safe = np.where(valid, alloc, 1)
-    per = np.minimum(req, alloc) * MAX_NODE_SCORE // safe
-    return _weighted_average(per, valid, weights)
+    dense = _columns_all_valid(alloc)
+    per, counted = [], []
+    for j in range(alloc.shape[1]):
+        a = alloc[:, j]
+        used = np.minimum(req[:, j], a)
+        used *= MAX_NODE_SCORE
+        if dense:
+            used //= a
+        else:
+            valid = a != 0
+            used //= np.where(valid, a, 1)
+            counted.append(valid)
+        per.append(used)
+    return _weighted_average(per, None if dense else counted, weights, len(alloc))
 
 
 def _go_div(a: int, b: int) -> int:
@@ -184,14 +246,33 @@ def balanced_allocation(alloc: IntArray, req: IntArray) -> IntArray:
     standard deviation for more, 0 for fewer. float64, summed in resource order
     as upstream does, so the result is bit-identical to Go on amd64 (which does not
     fuse multiply-adds). Scale 0..MAX_NODE_SCORE."""
+    k, width = alloc.shape
+    if _columns_all_valid(alloc):
+        # Every node counts every resource: the same sums as the masked loop below
+        # (which starts from 0.0, and 0.0 + f == f), without the masks.
+        fracs = [np.minimum(req[:, j] / alloc[:, j], 1.0) for j in range(width)]
+        if width == 2:
+            std = np.abs((fracs[0] - fracs[1]) / 2.0)
+        elif width > 2:
+            total = fracs[0].copy()
+            for f in fracs[1:]:
+                total += f
+            mean = total / float(width)
+            squares = np.zeros(k, np.float64)
+            for f in fracs:
+                d = f - mean
+                squares += d * d
+            std = np.sqrt(squares / float(width))
+        else:
+            return np.full(k, MAX_NODE_SCORE, np.int64)  # (1 - 0) * 100
+        return np.trunc((1.0 - std) * float(MAX_NODE_SCORE)).astype(np.int64)
     valid = alloc != 0
-    k = len(alloc)
     frac = np.minimum(req.astype(np.float64) / np.where(valid, alloc, 1).astype(np.float64), 1.0)
     count = np.zeros(k, np.int64)
     total = np.zeros(k, np.float64)
     first = np.zeros(k, np.float64)
     second = np.zeros(k, np.float64)
-    for j in range(alloc.shape[1]):
+    for j in range(width):
         v = valid[:, j]
         f = frac[:, j]
         total = np.where(v, total + f, total)
@@ -200,10 +281,95 @@ def balanced_allocation(alloc: IntArray, req: IntArray) -> IntArray:
         count += v
     mean = total / np.maximum(count, 1).astype(np.float64)
     squares = np.zeros(k, np.float64)
-    for j in range(alloc.shape[1]):
+    for j in range(width):
         d = frac[:, j] - mean
         squares = np.where(valid[:, j], squares + d * d, squares)
     std = np.zeros(k, np.float64)
     std = np.where(count == 2, np.abs((first - second) / 2.0), std)
     std = np.where(count > 2, np.sqrt(squares / np.maximum(count, 1).astype(np.float64)), std)
     return np.trunc((1.0 - std) * float(MAX_NODE_SCORE)).astype(np.int64)
+
+
+
+RowFunction = Callable[[npt.NDArray[np.intp] | slice], npt.NDArray[np.generic]]
+"""An array whose first axis is the given rows (indices, or a slice of ``[:n]``),
+each row's entries depending on that row of the table alone."""
+
+
+@dataclass(slots=True)
+class _Shape:
+    values: npt.NDArray[np.generic]
+    node_generation: int
+    log_position: int
+
+
+class ShapeCache:
+    """Per pod shape, a row-wise array over every node ``[:n]`` (scores, fit masks),
+    kept up to date row by row.
+
+    What NodeResourcesFit and BalancedAllocation compute for one node depends only on
+    that node's allocatable and requested amounts (of TABLE_OWNED_RESOURCES) and on
+    the pod's requests (its "shape"). Allocatable changes only on node writes
+    (``node_generation``: every shape is then recomputed in full); requested changes
+    only on the row of a pod added or removed, which this listener logs. A shape seen
+    again recomputes just the rows logged since it was last brought up to date, with
+    the same row-wise function, so the values are those a full computation gives.
+    """
+
+    def __init__(self, table: NodeTable) -> None:
+        self._table = table
+        self._log: list[int] = []
+        self._shapes: dict[Hashable, _Shape] = {}
+
+    @classmethod
+    def of(cls, table: NodeTable) -> ShapeCache:
+        ext = table.extensions.get(_SHAPE_CACHE_KEY)
+        if not isinstance(ext, ShapeCache):
+            ext = table.extensions[_SHAPE_CACHE_KEY] = ShapeCache(table)
+            table.listeners.append(ext)
+        return ext
+
+    def get(self, key: Hashable, of_rows: RowFunction) -> npt.NDArray[np.generic]:
+        """``of_rows(slice(0, n))`` for the shape ``key``, which must name the function
+        and everything it reads besides the table. The array is updated in place
+        later: index or copy what you keep (``[nodes]`` copies)."""
+        table = self._table
+        n = table.n
+        shape = self._shapes.get(key)
+        if shape is None or shape.node_generation != table.node_generation:
+            while len(self._shapes) * max(n, 1) * 8 >= _SHAPE_CACHE_BYTES and self._shapes:
+                del self._shapes[next(iter(self._shapes))]  # the oldest shape
+            shape = _Shape(of_rows(slice(0, n)), table.node_generation, len(self._log))
+            self._shapes[key] = shape
+        elif shape.log_position < len(self._log):
+            # Rows changed since (all < n: removing a node bumps node_generation). A row
+            # logged twice is computed twice, with the same result: cheaper than deduplicating.
+            changed = self._log[shape.log_position:]
+            if 2 * len(changed) >= n:
+                shape.values = of_rows(slice(0, n))
+            else:
+                rows = np.array(changed, np.intp)
+                shape.values[rows] = of_rows(rows)
+            shape.log_position = len(self._log)
+        return shape.values
+
+    # ---- TableListener: pods change requested amounts; node changes bump node_generation
+
+    def _changed(self, row: int) -> None:
+        if len(self._log) >= max(4096, self._table.n):
+            # Bound the log: shapes behind its start are recomputed in full when next used.
+            self._shapes.clear()
+            self._log.clear()
+        self._log.append(row)
+
+    def pod_added(self, table: NodeTable, pod: PodInfo, node: int) -> None:
+        self._changed(node)
+
+    def pod_removed(self, table: NodeTable, pod: PodInfo, node: int) -> None:
+        self._changed(node)
+
+    def node_moved(self, table: NodeTable, src: int, dst: int) -> None:
+        pass
+
+    def node_set(self, table: NodeTable, node: int) -> None:
+        pass

@@ -11,7 +11,9 @@ skips, so every node gets a score even when no node is tainted.
 
 The table interns every distinct taint once and keeps, per node, the position of
 each taint in the node's list; a pod's tolerations are matched against the
-distinct taints (a loop over taints and tolerations, not over nodes).
+distinct taints (a loop over taints and tolerations, not over nodes). The masks
+and counts over nodes depend only on which taints are untolerated, so they are
+kept per such set until a node changes (``NodeTable.node_derived``).
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from scoring.args import known_fields, mapping
 from scoring.framework import CycleState, FilterPlugin, Reason, ScorePlugin, default_normalize_score
 from scoring.objects import PodInfo, Taint
 from scoring.plugins.tolerations import tolerates
-from scoring.table import BoolArray, IntArray, NodeTable
+from scoring.table import BoolArray, IntArray, NodeTable, read_only
 
-__all__ = ["NAME", "TaintToleration", "reason_message", "untolerated", "first_untolerated", "intolerable_counts", "new"]
+__all__ = ["NAME", "TaintToleration", "reason_message", "untolerated", "first_untolerated", "intolerable_counts",
+           "filter_reasons", "new"]
 
 NAME: Final = "TaintToleration"
 NO_SCHEDULE: Final = "NoSchedule"
@@ -64,27 +67,44 @@ def intolerable_counts(taint_pos: npt.NDArray[np.int16], ids: Sequence[int]) -> 
     return (taint_pos[:, list(ids)] > 0).sum(axis=1).astype(np.int64)
 
 
+def filter_reasons(table: NodeTable, ids: Sequence[int]) -> list[Reason]:
+    """One unresolvable Reason per message: the nodes whose first taint among ``ids``
+    (in the node's own order) is described by that message."""
+    tainted, first = first_untolerated(table.taint_pos[: table.n], ids)
+    if not tainted.any():
+        return []
+    masks: dict[str, BoolArray] = {}
+    for j in np.unique(first[tainted]):
+        msg = reason_message(table.taints[ids[int(j)]])
+        mask = tainted & (first == j)
+        masks[msg] = masks[msg] | mask if msg in masks else mask
+    # read-only: shared by every pod with the same untolerated taints
+    return [Reason(msg, read_only(mask), unresolvable=True) for msg, mask in masks.items()]
+
+
 class TaintToleration:
     name: Final = NAME
+
+    # Which taints a pod does not tolerate depends on its tolerations; which nodes
+    # carry them depends on the nodes alone. Both the filter's reasons and the raw
+    # scores are therefore kept per set of untolerated taints until a node changes
+    # (table.node_derived), and most pods share a few such sets.
 
     def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None:
         ids = untolerated(table.taints, pod.tolerations, (NO_SCHEDULE, NO_EXECUTE))
         if not ids:
             return None
-        tainted, first = first_untolerated(table.taint_pos[: table.n], ids)
-        if not tainted.any():
-            return None
-        masks: dict[str, BoolArray] = {}
-        for j in np.unique(first[tainted]):
-            msg = reason_message(table.taints[ids[int(j)]])
-            mask = tainted & (first == j)
-            masks[msg] = masks[msg] | mask if msg in masks else mask
-        return [Reason(msg, mask, unresolvable=True) for msg, mask in masks.items()]
+        hard = tuple(ids)
+        return table.node_derived((NAME, "filter", hard), lambda: filter_reasons(table, hard)) or None
 
     def score(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> IntArray:
         prefer = [t for t in pod.tolerations if (t.get("effect") or "") in ("", PREFER_NO_SCHEDULE)]
-        ids = untolerated(table.taints, prefer, (PREFER_NO_SCHEDULE,))
-        return intolerable_counts(table.taint_pos[nodes], ids)
+        ids = tuple(untolerated(table.taints, prefer, (PREFER_NO_SCHEDULE,)))
+        if not ids:
+            return np.zeros(len(nodes), np.int64)
+        counts = table.node_derived(
+            (NAME, "score", ids), lambda: read_only(intolerable_counts(table.taint_pos[: table.n], ids)))
+        return counts[nodes]
 
     def normalize(self, scores: IntArray, state: CycleState) -> IntArray:
         return default_normalize_score(scores, reverse=True)
