@@ -10,8 +10,8 @@ from tests.live.support import bound_count, pod, running, wait_for
 async def test_services_are_watched_and_unserved_kinds_do_not_block(apiserver: ApiServer) -> None:
     apiserver.create("services", {"metadata": {"name": "web", "namespace": "default"},
                                   "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}})
-    # The embedded server serves no ReplicaSets/StatefulSets: those informers stand down, and
-    # the scheduler is still ready (wait_ready inside running()).
+    # Kinds a server does not serve (or forbids) make their informers stand down without
+    # blocking readiness (wait_ready inside running()).
     async with running(apiserver) as s:
         w = Workloads.of(s.cache.table)
         assert w.services.get("default", {}).get("web") == {"app": "web"}
