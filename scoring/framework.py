@@ -31,6 +31,7 @@ __all__ = [
     "NO_NODES_MESSAGE",
     "CycleState",
     "PREFILTER_REJECTION",
+    "SKIPPED_SCORES",
     "Reason",
     "NodeSubset",
     "PluginError",
@@ -61,6 +62,8 @@ CycleState = dict[str, Any]
 """Scratch space shared by one pod's plugins during one decision."""
 PREFILTER_REJECTION: Final = "framework/prefilter-rejection"
 """CycleState key: the message of the PreFilter plugin that rejected the pod."""
+SKIPPED_SCORES: Final = "framework/skipped-scores"
+"""CycleState key: names of the score plugins that skipped (added nothing) this cycle."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -369,12 +372,18 @@ class Profile:
         return feasible, reasons
 
     def run_scores(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> dict[str, IntArray]:
-        """Score and NormalizeScore per plugin, each checked to lie in 0..MAX_NODE_SCORE."""
+        """Score and NormalizeScore per plugin, each checked to lie in 0..MAX_NODE_SCORE.
+
+        A plugin that skips (upstream's PreScore Skip) scores 0 everywhere and is
+        named in ``state[SKIPPED_SCORES]``.
+        """
         out: dict[str, IntArray] = {}
+        skipped: set[str] = state.setdefault(SKIPPED_SCORES, set())
         for plugin, _weight in self.scorers:
             raw = plugin.score(pod, table, nodes, state)
             if raw is None:
                 out[plugin.name] = np.zeros(len(nodes), np.int64)
+                skipped.add(plugin.name)
                 continue
             # getattr is what isinstance(plugin, ScoreExtensions) checks, without the
             # runtime Protocol machinery (several µs per plugin per decision).
@@ -384,6 +393,13 @@ class Profile:
             _check_scores(plugin.name, raw)
             out[plugin.name] = raw
         return out
+
+    def weighted_total(self, scores: Mapping[str, IntArray], n: int) -> IntArray:
+        """sum(weight * normalised score) per scored node."""
+        totals = np.zeros(n, np.int64)
+        for plugin, weight in self.scorers:
+            totals += scores[plugin.name] if weight == 1 else weight * scores[plugin.name]
+        return totals
 
     def _to_score(self, feasible: BoolArray) -> npt.NDArray[np.intp]:
         rows = np.flatnonzero(feasible)
@@ -416,9 +432,7 @@ class Profile:
         # Score: every feasible node (or upstream's sample when configured).
         rows = self._to_score(feasible)
         scores = self.run_scores(pod, table, rows, state)
-        totals = np.zeros(len(rows), np.int64)
-        for plugin, weight in self.scorers:
-            totals += scores[plugin.name] if weight == 1 else weight * scores[plugin.name]
+        totals = self.weighted_total(scores, len(rows))
         # Select: the best total, ties broken by a seeded random draw.
         ties = np.flatnonzero(totals == totals.max())
         pick = ties[0] if len(ties) == 1 else ties[self._rng.integers(len(ties))]

@@ -91,7 +91,7 @@ def _parse_int(s: str) -> int | None:
     return v if -(2**63) <= v < 2**63 else None
 
 
-def _requirement_matches(r: node_affinity.Requirement, labels: Mapping[str, str]) -> bool:
+def requirement_matches(r: node_affinity.Requirement, labels: Mapping[str, str]) -> bool:
     if r.operator == "In":
         return r.key in labels and labels[r.key] in r.values
     if r.operator == "NotIn":
@@ -108,9 +108,9 @@ def _requirement_matches(r: node_affinity.Requirement, labels: Mapping[str, str]
     return value > r.number if r.operator == "Gt" else value < r.number
 
 
-def _term_matches(term: node_affinity.Term, node: NodeInfo) -> bool:
+def term_matches(term: node_affinity.Term, node: NodeInfo) -> bool:
     for r in term.expressions:
-        if not _requirement_matches(r, node.labels):
+        if not requirement_matches(r, node.labels):
             return False
     fields = {"metadata.name": node.name}
     for f in term.fields:
@@ -121,7 +121,7 @@ def _term_matches(term: node_affinity.Term, node: NodeInfo) -> bool:
 
 
 def _selector_matches(terms: Sequence[node_affinity.Term], node: NodeInfo) -> bool:
-    return any(_term_matches(t, node) for t in terms)
+    return any(term_matches(t, node) for t in terms)
 
 
 def _node_affinity(args: Mapping[str, Any]) -> RefPlugin:
@@ -156,7 +156,7 @@ def _node_affinity(args: Mapping[str, Any]) -> RefPlugin:
         a = node_affinity.parse_pod(pod)
         count = 0
         for p in (*(added_preferred or ()), *(a.preferred or ())):
-            if _term_matches(p.term, node.info):
+            if term_matches(p.term, node.info):
                 count += p.weight
         return count
 

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from benchmarks.reference import REFERENCE, RefCluster, RefNode, RefPlugin
+from benchmarks.reference.node_plugins import term_matches
 from scoring.objects import NodeInfo, PodInfo
 from scoring.plugins import inter_pod_affinity as ipa
 from scoring.plugins import node_affinity
@@ -29,7 +30,6 @@ from scoring.plugins import pod_topology_spread as pts
 from scoring.plugins.pod_selectors import AffinityTerm, PodTerms, parse_pod_terms
 from scoring.plugins.tolerations import tolerates
 from scoring.plugins.workloads import Workloads
-from scoring.table import parse_go_int64
 
 __all__: list[str] = []
 
@@ -69,34 +69,6 @@ def _terminating(pod: PodInfo) -> bool:
 # ---- node affinity, one node (RequiredNodeAffinity.Match) -----------------------------------
 
 
-def _requirement_matches(r: node_affinity.Requirement, labels: Mapping[str, str]) -> bool:
-    if r.operator == "In":
-        return r.key in labels and labels[r.key] in r.values
-    if r.operator == "NotIn":
-        return r.key not in labels or labels[r.key] not in r.values
-    if r.operator == "Exists":
-        return r.key in labels
-    if r.operator == "DoesNotExist":
-        return r.key not in labels
-    if r.key not in labels:
-        return False
-    v = parse_go_int64(labels[r.key])
-    if v is None:
-        return False
-    return v > r.number if r.operator == "Gt" else v < r.number
-
-
-def _term_matches(t: node_affinity.Term, node: NodeInfo) -> bool:
-    for r in t.expressions:
-        if not _requirement_matches(r, node.labels):
-            return False
-    for f in t.fields:
-        value = node.name if f.key == "metadata.name" else ""
-        if (value == f.value) != (f.operator == "In"):
-            return False
-    return True
-
-
 def _required_node_affinity_matches(pod: PodInfo, node: NodeInfo) -> bool:
     for k, v in pod.node_selector.items():
         if node.labels.get(k) != v:
@@ -104,7 +76,7 @@ def _required_node_affinity_matches(pod: PodInfo, node: NodeInfo) -> bool:
     required = node_affinity.parse_pod(pod).required
     if required is None:
         return True
-    return any(_term_matches(t, node) for t in required)
+    return any(term_matches(t, node) for t in required)
 
 
 def _untolerated_no_schedule(pod: PodInfo, node: NodeInfo) -> bool:

@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scheduler.extender.protocol import Victims, extender_scores
-from scoring.framework import MAX_NODE_SCORE, CycleState, PluginError, Profile, ScoreExtensions
+from scoring.framework import SKIPPED_SCORES, CycleState, Profile
 from scoring.objects import PodInfo
 from scoring.table import NodeTable
 
@@ -123,22 +123,11 @@ def prioritize_nodes(*, profile: Profile, pod: PodInfo, table: NodeTable, names:
 
 def _weighted_totals(profile: Profile, pod: PodInfo, table: NodeTable, rows: npt.NDArray[np.intp],
                      state: CycleState) -> tuple[npt.NDArray[np.int64], int]:
-    """Profile.run_scores and the weighting of Profile.schedule, also telling which plugins
-    skipped: (weighted totals over ``rows``, sum of the weights of the plugins that scored)."""
-    totals = np.zeros(len(rows), np.int64)
-    weight_sum = 0
-    for plugin, weight in profile.scorers:
-        raw = plugin.score(pod, table, rows, state)
-        if raw is None:
-            continue
-        if isinstance(plugin, ScoreExtensions):
-            raw = plugin.normalize(raw, state)
-        if len(raw) and (raw.min() < 0 or raw.max() > MAX_NODE_SCORE):
-            bad = int(raw.min()) if raw.min() < 0 else int(raw.max())
-            raise PluginError(f"plugin {plugin.name} returned score {bad} outside 0..{MAX_NODE_SCORE}")
-        totals += weight * raw
-        weight_sum += weight
-    return totals, weight_sum
+    """(weighted totals over ``rows``, sum of the weights of the plugins that scored the pod)."""
+    scores = profile.run_scores(pod, table, rows, state)
+    skipped = state.get(SKIPPED_SCORES, set())
+    weight_sum = sum(w for plugin, w in profile.scorers if plugin.name not in skipped)
+    return profile.weighted_total(scores, len(rows)), weight_sum
 
 
 def preempt_nodes(*, profile: Profile, pod: PodInfo, table: NodeTable, victims: Mapping[str, Victims],

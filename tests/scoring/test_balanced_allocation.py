@@ -17,6 +17,7 @@ from scoring.objects import NodeInfo, PodInfo, node_from_json, pod_from_json
 from scoring.plugins import balanced_allocation
 from scoring.plugins.resource_scoring import balanced_allocation as balanced_scores
 from scoring.table import NodeTable
+from tests.explain_support import explain_scores
 
 GPU = "nvidia.com/gpu"
 _names = itertools.count()
@@ -62,6 +63,9 @@ def _scores(args: dict[str, Any], nodes: list[NodeInfo], existing: list[PodInfo]
     assert ref.skip is not None and ref.score is not None
     want = None if ref.skip(pod, cluster) else [ref.score(pod, rn, cluster) for rn in cluster.nodes]
     assert got == want, "vectorised != reference"
+    shown = explain_scores(nodes=nodes, existing=[(p, p.node_name) for p in existing], pod=pod,
+                           plugin=balanced_allocation.NAME, args=args)
+    assert [shown[n.name] for n in nodes] == (got if got is not None else [0] * len(nodes)), "vecsched explain != plugin"
     return got
 
 

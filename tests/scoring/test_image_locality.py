@@ -11,6 +11,7 @@ from scoring.objects import node_from_json, pod_from_json
 from scoring.plugins import image_locality
 from scoring.plugins.image_locality import MB, calculate_priority
 from scoring.table import NodeTable, normalized_image_name
+from tests.explain_support import explain_scores
 
 FAKE_DIGEST = "sha256:4813494d137e1631bba301d5acab6e7bb7aa74ce1185d456565ef51d737677b2"  # sha256("root")
 
@@ -64,7 +65,10 @@ def _scores(pod: Any, nodes: list[list[tuple[list[str], int]]]) -> list[int]:
     for i, images in enumerate(nodes):
         t.set_node(_node(f"node{i + 1}", images))
     rows = np.array([t.index[f"node{i + 1}"] for i in range(len(nodes))], np.intp)
-    return image_locality.new({}, "args").score(pod, t, rows, {}).tolist()
+    got = image_locality.new({}, "args").score(pod, t, rows, {}).tolist()
+    shown = explain_scores(nodes=t.infos, pod=pod, plugin=image_locality.NAME)
+    assert [shown[f"node{i + 1}"] for i in range(len(nodes))] == got, "vecsched explain != plugin"
+    return got
 
 
 @pytest.mark.parametrize(("pod", "nodes", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])

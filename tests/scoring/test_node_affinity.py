@@ -23,6 +23,7 @@ from scoring.plugins.node_affinity import (
     Term,
 )
 from scoring.table import NodeTable
+from tests.explain_support import explain_reasons, explain_scores
 
 REQ = "spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
 
@@ -177,7 +178,9 @@ FILTER_CASES = [
 def test_filter(pod: Any, node: str, labels: dict[str, str], args: dict[str, Any], want: list[str],
                 prefilter: bool) -> None:
     plugin = node_affinity.new(args, "args")
-    assert _verdicts(plugin, pod, _table((node, labels)), prefilter=prefilter) == {node: want}
+    table = _table((node, labels))
+    assert _verdicts(plugin, pod, table, prefilter=prefilter) == {node: want}
+    assert explain_reasons(nodes=table.infos, pod=pod, plugin=node_affinity.NAME, args=args) == {node: want}
 
 
 def test_prefilter_skip_and_node_names() -> None:
@@ -246,6 +249,8 @@ def test_score(pod: Any, nodes: list[tuple[str, dict[str, str]]], args: dict[str
     raw = plugin.score(pod, t, rows, state)
     got = [0] * len(nodes) if raw is None else plugin.normalize(raw, state).tolist()
     assert got == expected
+    shown = explain_scores(nodes=t.infos, pod=pod, plugin=node_affinity.NAME, args=args)
+    assert [shown[name] for name, _ in nodes] == expected
 
 
 def test_prescore_skips_without_preferred_terms() -> None:

@@ -16,6 +16,7 @@ from scoring.framework import Profile
 from scoring.objects import NodeInfo, PodInfo, node_from_json, pod_from_json
 from scoring.plugins import node_resources_fit
 from scoring.table import NodeTable
+from tests.explain_support import explain_reasons
 
 A = "example.com/aaa"
 B = "example.com/bbb"
@@ -76,6 +77,9 @@ def _check(args: dict[str, Any], node: NodeInfo, existing: list[PodInfo], pod: P
     ref = fits_request(pod, RefNode(node, list(existing)), plugin.args.ignored_resources,
                        plugin.args.ignored_resource_groups)
     assert [(r.reason, any(x.unresolvable for x in ref)) for r in ref] == expected
+    shown = explain_reasons(nodes=[node], existing=[(p, node.name) for p in existing], pod=pod,
+                            plugin=node_resources_fit.NAME, args=args)
+    assert shown[node.name] == list(want), "vecsched explain != plugin"
 
 
 def _existing(*containers: dict[str, Any]) -> list[PodInfo]:

@@ -23,6 +23,7 @@ from scoring.objects import DEFAULT_MEMORY_REQUEST, DEFAULT_MILLI_CPU_REQUEST, N
 from scoring.plugins import node_resources_fit
 from scoring.plugins.resource_scoring import allocation_matrices, broken_linear, pod_request_list
 from scoring.table import NodeTable
+from tests.explain_support import explain_scores
 
 EXT = "abc.com/xyz"
 FOO = "intel.com/foo"
@@ -71,6 +72,9 @@ def _scores(args: dict[str, Any], nodes: list[NodeInfo], existing: list[PodInfo]
     ref = ref_fit(args)
     assert ref.score is not None
     assert got == [ref.score(pod, rn, cluster) for rn in cluster.nodes], "vectorised != reference"
+    shown = explain_scores(nodes=nodes, existing=[(p, p.node_name) for p in existing], pod=pod,
+                           plugin=node_resources_fit.NAME, args=args)
+    assert [shown[n.name] for n in nodes] == got, "vecsched explain != plugin"
     return got
 
 

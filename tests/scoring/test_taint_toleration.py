@@ -12,6 +12,7 @@ from scoring.objects import Taint, node_from_json, pod_from_json
 from scoring.plugins import taint_toleration
 from scoring.plugins.tolerations import tolerates
 from scoring.table import NodeTable
+from tests.explain_support import explain_reasons, explain_scores
 
 PNS, NS, NE = "PreferNoSchedule", "NoSchedule", "NoExecute"
 
@@ -71,6 +72,8 @@ def test_score(pod: Any, nodes: list[tuple[str, list[tuple[str, str, str]]]], ex
     rows = np.array([t.index[name] for name, _ in nodes], np.intp)
     raw = plugin.score(pod, t, rows, state)
     assert plugin.normalize(raw, state).tolist() == expected
+    shown = explain_scores(nodes=t.infos, pod=pod, plugin=taint_toleration.NAME)
+    assert [shown[name] for name, _ in nodes] == expected
 
 
 FILTER_CASES = [
@@ -106,6 +109,7 @@ def test_filter(pod: Any, taints: list[tuple[str, str, str]], want: list[str]) -
     reasons = taint_toleration.new({}, "args").filter(pod, t, {}) or []
     assert [r.message for r in reasons if r.nodes[0]] == want
     assert all(r.unresolvable for r in reasons)  # UnschedulableAndUnresolvable
+    assert explain_reasons(nodes=t.infos, pod=pod, plugin=taint_toleration.NAME) == {"nodeA": want}
 
 
 def test_filter_names_the_first_untolerated_taint_in_each_nodes_order() -> None:
