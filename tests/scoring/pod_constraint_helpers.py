@@ -11,6 +11,7 @@ import numpy as np
 from scoring.framework import CycleState, Reason
 from scoring.objects import PodInfo, node_from_json, pod_from_json
 from scoring.table import NodeTable
+from tests.explain_support import explain_reasons
 
 HOSTNAME = "kubernetes.io/hostname"
 FOO = {"matchExpressions": [{"key": "foo", "operator": "Exists"}]}
@@ -105,6 +106,14 @@ def run_filter(plugin: Any, p: PodInfo, table: NodeTable) -> tuple[dict[str, str
     if msg is not None:
         return {name: msg for name in table.names}, state
     return verdicts(plugin.filter(p, table, state), table), state
+
+
+def explained_verdicts(table: NodeTable, p: PodInfo, plugin: str) -> dict[str, str]:
+    """What `vecsched explain` reports with ``plugin`` alone as PreFilter and Filter, in
+    :func:`verdicts`' form (node -> "" or the first reason)."""
+    reasons = explain_reasons(nodes=table.infos, pod=p, plugin=plugin,
+                              existing=[(placed.pod, placed.node) for placed in table.pods.values()])
+    return {name: rs[0] if rs else "" for name, rs in reasons.items()}
 
 
 def run_score(plugin: Any, p: PodInfo, table: NodeTable, candidates: Sequence[str]) -> dict[str, int]:

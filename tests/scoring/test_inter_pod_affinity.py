@@ -14,7 +14,7 @@ from scoring.plugins import inter_pod_affinity as ipa
 from scoring.plugins.pod_counters import PodCounters
 from scoring.plugins.pod_selectors import EVERYTHING, PodMatcher
 from scoring.plugins.workloads import Namespaces
-from tests.scoring.pod_constraint_helpers import node, pod, run_filter, run_score, table_of
+from tests.scoring.pod_constraint_helpers import explained_verdicts, node, pod, run_filter, run_score, table_of
 
 OK = ""
 AFF, ANTI, EXISTING = (ipa.ERR_REASON_AFFINITY_RULES_NOT_MATCH, ipa.ERR_REASON_ANTI_AFFINITY_RULES_NOT_MATCH,
@@ -127,8 +127,10 @@ FILTER_CASES = [
 def test_filter_single_node(name: str, labels: Any, affinity: Any, existing: Any, want: str) -> None:
     pods = [pod(f"e{i}", lbl, affinity=aff, ns=ns, node_name="machine1") for i, (lbl, aff, ns) in enumerate(existing)]
     table = table_of([NODE1], pods)
-    got, _ = run_filter(ipa.new({}, "args"), pod("p", labels, affinity=affinity), table)
+    incoming = pod("p", labels, affinity=affinity)
+    got, _ = run_filter(ipa.new({}, "args"), incoming, table)
     assert got == {"machine1": want}
+    assert explained_verdicts(table, incoming, ipa.NAME) == {"machine1": want}
 
 
 def preferred(weight: int, t: dict[str, Any]) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from scoring.args import ArgsError
 from scoring.plugins import pod_topology_spread as pts
 from scoring.plugins.workloads import Workloads
 from tests.scoring.pod_constraint_helpers import (
+    explained_verdicts,
     BAR, FOO, HOSTNAME, UNSCHEDULABLE_TAINT, node, node_affinity_in, node_affinity_not_in, pod, run_filter, run_score,
     sc, table_of,
 )
@@ -197,6 +198,7 @@ def test_filter(name: str, p: Any, nodes: Any, existing: Any, want: dict[str, st
     table = table_of(nodes, existing)
     got, _ = run_filter(pts.new({}, "args"), p, table)
     assert got == want
+    assert explained_verdicts(table, p, pts.NAME) == want
 
 
 def hn(name: str, **extra: str) -> dict[str, Any]:
