@@ -268,6 +268,8 @@ async def _demo(args: argparse.Namespace) -> int:
                     break
             if out.isatty():
                 print(file=out)
+            else:
+                print(_bar(len(tracker.bound), len(pods)), file=out)
             await creating
             print(_summary(srv, tracker, pods, started, metrics_url), file=out)
             if args.keep_running:
