@@ -23,6 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from scheduler.kube.informer import NAMESPACES, NODES, PODS, WORKLOADS, Backoff, Delta, Informer
+from scheduler.kube.client import KubeClient
 from scoring.objects import NodeInfo, ObjectError, PodInfo, node_from_json
 from scoring.plugins.workloads import Namespaces, Workloads
 from scoring.table import NodeTable
@@ -95,6 +97,13 @@ class SchedulerCache:
     def delete_namespace(self, name: str) -> None:
         self.namespaces.delete(name)
 
+    def on_namespace(self, delta: Delta) -> None:
+        """Informer handler for Namespaces."""
+        if delta.type == "DELETED":
+            self.delete_namespace(str((delta.obj.get("metadata") or {}).get("name")))
+        elif delta.type != "SYNCED":
+            self.set_namespace(delta.obj)
+
     # ---- workloads (their selectors are PodTopologySpread's default constraints) -------------
 
     def set_workload(self, kind: str, raw: Mapping[str, Any]) -> None:
@@ -102,6 +111,15 @@ class SchedulerCache:
 
     def delete_workload(self, kind: str, raw: Mapping[str, Any]) -> None:
         Workloads.of(self.table).delete({**raw, "kind": kind})
+
+    def workload_handler(self, kind: str) -> Callable[[Delta], None]:
+        """Informer handler for one workload kind (Service, ReplicaSet, ...)."""
+        def handle(delta: Delta) -> None:
+            if delta.type == "DELETED":
+                self.delete_workload(kind, delta.obj)
+            elif delta.type != "SYNCED":
+                self.set_workload(kind, delta.obj)
+        return handle
 
     # ---- pods observed by the watch --------------------------------------------------------
 
@@ -169,3 +187,19 @@ class SchedulerCache:
 
     def node_of(self, key: str) -> str | None:
         return self.table.node_of(key)
+
+
+def start_informers(*, client: KubeClient, cache: SchedulerCache, on_node: Callable[[Delta], None],
+                    on_pod: Callable[[Delta], None], backoff: Backoff) -> list[Informer]:
+    """List-and-watch everything that placement depends on, as `vecsched run` and the
+    extender both need it: Nodes and Pods (first in the list: the two that must sync
+    before scheduling), Namespaces (labels for namespaceSelectors) and the workload
+    owners whose selectors give PodTopologySpread its default constraints (optional:
+    a server or an RBAC role without them still serves)."""
+    informers = [Informer(client=client, path=path, handler=handler, backoff=backoff)
+                 for path, handler in ((NODES, on_node), (PODS, on_pod), (NAMESPACES, cache.on_namespace))]
+    informers += [Informer(client=client, path=path, handler=cache.workload_handler(kind), backoff=backoff,
+                           optional=True) for path, kind in WORKLOADS]
+    for inf in informers:
+        inf.start()
+    return informers

@@ -20,19 +20,19 @@ import asyncio
 import logging
 import socket
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from scoring.framework import Profile
 from scoring.objects import ObjectError, pod_from_json
-from scheduler.cache import ASSUMED_POD_TTL_SECONDS, SchedulerCache
+from scheduler.cache import ASSUMED_POD_TTL_SECONDS, SchedulerCache, start_informers
 from scheduler.config import SchedulerConfig, default_config
 from scheduler.cycle import SchedulingCycle
 from scheduler.kube.binder import Binder
 from scheduler.kube.client import ClientSettings, KubeClient, connect
 from scheduler.kube.events import EventLimiter, EventRecorder, PodRef
-from scheduler.kube.informer import NAMESPACES, NODES, PODS, WORKLOADS, Backoff, Delta, Informer
+from scheduler.kube.informer import Backoff, Delta, Informer
 from scheduler.leader import LeaderElector, LeaseSettings
 from scheduler.metrics import Metrics, MetricsServer
 from scheduler.queue import SchedulingQueue
@@ -158,15 +158,8 @@ class Scheduler:
             self.server = MetricsServer(metrics=self.metrics, ready=self.ready, host=s.bind_address, port=s.port,
                                         tls_cert_file=s.tls_cert_file, tls_key_file=s.tls_key_file)
             await self.server.start()
-        for path, handler in ((NODES, self._on_node), (PODS, self._on_pod), (NAMESPACES, self._on_namespace)):
-            inf = Informer(client=self.client, path=path, handler=handler, backoff=s.informer_backoff)
-            inf.start()
-            self._informers.append(inf)
-        for path, kind in WORKLOADS:
-            inf = Informer(client=self.client, path=path, handler=self._workload_handler(kind),
-                           backoff=s.informer_backoff, optional=True)
-            inf.start()
-            self._informers.append(inf)
+        self._informers = start_informers(client=self.client, cache=self.cache, on_node=self._on_node,
+                                          on_pod=self._on_pod, backoff=s.informer_backoff)
         self._spawn(self.queue.run_flusher(), "queue flusher")
         self._spawn(self._housekeeping(), "cache housekeeping")
         if self.elector is not None:
@@ -269,20 +262,6 @@ class Scheduler:
             self.queue.move_all("NodeAdd" if delta.type == "ADDED" else "NodeUpdate")
         elif str((delta.obj.get("metadata") or {}).get("name")) in self.cache.skipped_nodes:
             self.metrics.malformed_objects.labels("node").inc()
-
-    def _on_namespace(self, delta: Delta) -> None:
-        if delta.type == "DELETED":
-            self.cache.delete_namespace(str((delta.obj.get("metadata") or {}).get("name")))
-        elif delta.type != "SYNCED":
-            self.cache.set_namespace(delta.obj)
-
-    def _workload_handler(self, kind: str) -> Callable[[Delta], None]:
-        def handle(delta: Delta) -> None:
-            if delta.type == "DELETED":
-                self.cache.delete_workload(kind, delta.obj)
-            elif delta.type != "SYNCED":
-                self.cache.set_workload(kind, delta.obj)
-        return handle
 
     def _forget_pod(self, key: str) -> None:
         self._unreadable.discard(key)

@@ -28,12 +28,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from scheduler.cache import SchedulerCache
+from scheduler.cache import SchedulerCache, start_informers
 from scheduler.kube.client import ClientSettings, KubeClient, connect
-from scheduler.kube.informer import NAMESPACES, NODES, PODS, WORKLOADS, Backoff, Delta, Informer
+from scheduler.kube.informer import Backoff, Delta, Informer
 from scoring.objects import NodeInfo, ObjectError, PodInfo, pod_from_json
 from scoring.table import NodeTable
 
@@ -86,17 +86,8 @@ class ClusterView:
         if self._external:
             return
         assert self._client is not None
-        for path, handler in ((NODES, self._on_node), (PODS, self._on_pod), (NAMESPACES, self._on_namespace)):
-            inf = Informer(client=self._client, path=path, handler=handler, backoff=self.backoff)
-            inf.start()
-            self._informers.append(inf)
-        # As `vecsched run`: workload selectors give PodTopologySpread its default constraints
-        # (optional: a cluster or an RBAC role without them still serves).
-        for path, kind in WORKLOADS:
-            inf = Informer(client=self._client, path=path, handler=self._workload_handler(kind),
-                           backoff=self.backoff, optional=True)
-            inf.start()
-            self._informers.append(inf)
+        self._informers = start_informers(client=self._client, cache=self.cache, on_node=self._on_node,
+                                          on_pod=self._on_pod, backoff=self.backoff)
         self._housekeeping = asyncio.create_task(self._expire_assumed(), name="extender cache housekeeping")
 
     async def stop(self) -> None:
@@ -137,22 +128,6 @@ class ClusterView:
             self.cache.remove_node(_name(delta.obj))
         elif delta.type != "SYNCED":
             self.cache.set_node(delta.obj)
-
-    def _on_namespace(self, delta: Delta) -> None:
-        assert self.cache is not None
-        if delta.type == "DELETED":
-            self.cache.delete_namespace(_name(delta.obj))
-        elif delta.type != "SYNCED":
-            self.cache.set_namespace(delta.obj)
-
-    def _workload_handler(self, kind: str) -> Callable[[Delta], None]:
-        def handle(delta: Delta) -> None:
-            assert self.cache is not None
-            if delta.type == "DELETED":
-                self.cache.delete_workload(kind, delta.obj)
-            elif delta.type != "SYNCED":
-                self.cache.set_workload(kind, delta.obj)
-        return handle
 
     def _on_pod(self, delta: Delta) -> None:
         assert self.cache is not None

@@ -47,7 +47,7 @@ from scoring.args import boolean, integer, known_fields, mapping
 from scoring.framework import MAX_NODE_SCORE, CycleState, FilterPlugin, PreFilterPlugin, Reason, ScorePlugin
 from scoring.objects import PodInfo
 from scoring.plugins.pod_counters import (
-    PREFERRED_AFFINITY, PREFERRED_ANTI_AFFINITY, REQUIRED_AFFINITY, REQUIRED_ANTI_AFFINITY, PodCounters, domain_sums,
+    PREFERRED_AFFINITY, PREFERRED_ANTI_AFFINITY, REQUIRED_AFFINITY, REQUIRED_ANTI_AFFINITY, PodCounters,
 )
 from scoring.plugins.pod_selectors import AllOf, PodTerms, parse_pod_terms_cached
 from scoring.plugins.workloads import Namespaces

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 from scheduler.apiserver import ApiServer
 from tests.live.support import assert_no_overcommit, bound_count, events_for, pod, pods_of, running, wait_for
