@@ -169,7 +169,8 @@ def _summary(srv: Any, tracker: _Tracker, pods: list[dict[str, Any]], started: f
     lines += ["", f"Pods left pending: {len(pending)}"]
     reasons: Counter[str] = Counter()
     for p in pending:
-        cond = next((c for c in (p.get("status") or {}).get("conditions") or [] if c.get("type") == "PodScheduled"), {})
+        cond: dict[str, Any] = next((c for c in (p.get("status") or {}).get("conditions") or []
+                                     if c.get("type") == "PodScheduled"), {})
         reasons[cond.get("message") or "(not attempted yet)"] += 1
     for msg, count in reasons.most_common():
         lines.append(f"  {count:>4} x {msg}")

@@ -61,7 +61,7 @@ def _flatten(doc: Any, where: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
 
 def read_objects(path: str | Path) -> list[tuple[str, Mapping[str, Any]]]:
     """(where, object) for every object in the file, Lists flattened."""
-    out = []
+    out: list[tuple[str, Mapping[str, Any]]] = []
     for d, doc in enumerate(read_documents(path)):
         out.extend(_flatten(doc, f"{path}" if d == 0 else f"{path}: document {d}"))
     return out

@@ -313,7 +313,7 @@ class Profile:
 
     @property
     def plugin_names(self) -> list[str]:
-        names = [p.name for p in (*self.prefilters, *self.filters)] + [p.name for p, _ in self.scorers]
+        names = [p.name for p in self.prefilters] + [p.name for p in self.filters] + [p.name for p, _ in self.scorers]
         return list(dict.fromkeys(names))
 
     # Phases -------------------------------------------------------------------------
@@ -348,7 +348,7 @@ class Profile:
                 return np.zeros(n, np.bool_), [Reason(msg, np.ones(n, np.bool_), unresolvable=True)]
         if allowed is not None:
             feasible[:] = False
-            feasible[[r for name in allowed if (r := table.index.get(name)) is not None]] = True
+            feasible[[row for name in allowed if (row := table.index.get(name)) is not None]] = True
             if not feasible.all():
                 reasons.append(Reason(f"node(s) didn't satisfy plugin(s) [{' '.join(sorted(limiting))}]",
                                       ~feasible, unresolvable=True))
@@ -357,11 +357,11 @@ class Profile:
         for plugin in self.filters:
             if not alive:
                 break
-            out = plugin.filter(pod, table, state)
-            if not out:
+            found = plugin.filter(pod, table, state)
+            if not found:
                 continue
             rejected = np.zeros(n, np.bool_)
-            for r in out:
+            for r in found:
                 mask = r.nodes & feasible
                 if np.count_nonzero(mask):
                     reasons.append(Reason(r.message, mask, r.unresolvable))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Final, Protocol, TypeVar
+from typing import Final, Protocol, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -140,10 +140,10 @@ class LabelIndex:
         for col in self.codes.values():
             col[row] = -1
         for k, v in labels.items():
-            col = self.codes.get(k)
-            if col is None:
-                col = np.full(self._table.capacity, -1, np.int32)
-                self.codes[k] = col
+            known = self.codes.get(k)
+            if known is None:
+                known = np.full(self._table.capacity, -1, np.int32)
+                self.codes[k] = known
                 self.values[k] = []
                 self._ids[k] = {}
             ids = self._ids[k]
@@ -151,7 +151,7 @@ class LabelIndex:
             if vid is None:
                 vid = ids[v] = len(self.values[k])
                 self.values[k].append(v)
-            col[row] = vid
+            known[row] = vid
 
     def _grow(self, capacity: int) -> None:
         for k, col in self.codes.items():
@@ -455,4 +455,4 @@ class NodeTable:
         cols = [c for ip, c in by_ip.items() if hp.ip == _WILDCARD_IP or ip == _WILDCARD_IP or ip == hp.ip]
         if not cols:
             return np.zeros(self.n, np.bool_)
-        return (self.port_counts[: self.n, cols] > 0).any(axis=1)
+        return cast(BoolArray, (self.port_counts[: self.n, cols] > 0).any(axis=1))

@@ -310,7 +310,7 @@ class HttpApi:
                 # (on small VMs every wake-up of the reading process costs hundreds of microseconds).
                 await asyncio.sleep(self.watch_coalesce)
             batch = watcher.queue.drain(2000)
-            chunks = []
+            chunks: list[bytes] = []
             for item in batch:
                 if item is None:
                     if chunks:

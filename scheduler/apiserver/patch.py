@@ -108,7 +108,8 @@ def _smp_map(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
         if v is None:
             result.pop(k, None)
         elif isinstance(v, dict):
-            result[k] = _smp_map(result.get(k) if isinstance(result.get(k), dict) else {}, v)
+            old = result.get(k)
+            result[k] = _smp_map(old if isinstance(old, dict) else {}, v)
         elif isinstance(v, list):
             result[k] = _smp_list(k, result.get(k), v)
         else:
@@ -156,9 +157,9 @@ def _smp_list(field: str, current: Any, patch: list[Any]) -> list[Any]:
 def _reorder(field: str, items: list[Any], order: list[Any]) -> list[Any]:
     key = _MERGE_KEYS.get(field)
     if key is None:
-        rank = {repr(v): i for i, v in enumerate(order)}
-        return sorted(items, key=lambda x: rank.get(repr(x), len(rank)))
-    rank = {o.get(key) if isinstance(o, dict) else o: i for i, o in enumerate(order)}
+        by_repr = {repr(v): i for i, v in enumerate(order)}
+        return sorted(items, key=lambda x: by_repr.get(repr(x), len(by_repr)))
+    rank: dict[Any, int] = {o.get(key) if isinstance(o, dict) else o: i for i, o in enumerate(order)}
     return sorted(items, key=lambda x: rank.get(x.get(key) if isinstance(x, dict) else None, len(rank)))
 
 

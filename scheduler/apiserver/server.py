@@ -9,6 +9,8 @@ asked); the ``ApiServer`` it yields is the handle for all of the above.
 
 from __future__ import annotations
 
+import builtins
+
 import json
 import os
 import secrets
@@ -228,7 +230,7 @@ class ApiServer:
         return self.store.close_watches()
 
     @property
-    def auth_log(self) -> list[Decision]:
+    def auth_log(self) -> builtins.list[Decision]:
         return self.authorizer.log
 
     def kubeconfig_for(self, *, token: str, path: str | Path) -> Path:

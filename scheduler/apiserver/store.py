@@ -14,6 +14,8 @@ older resourceVersion; one older than the buffer (or than a forced
 
 from __future__ import annotations
 
+import builtins
+
 import asyncio
 import base64
 import bisect
@@ -313,7 +315,7 @@ class Store:
                     remaining = len(rest)
         return ListResult(rv=list_rv, items=items, continue_token=token, remaining=remaining)
 
-    def _sorted_keys(self, rt: ResourceType) -> list[tuple[str, str]]:
+    def _sorted_keys(self, rt: ResourceType) -> builtins.list[tuple[str, str]]:
         keys = self._sorted.get(rt.key)
         if keys is None:
             keys = self._sorted[rt.key] = sorted(self._objs[rt.key])

@@ -153,10 +153,10 @@ def parse_fit_args(args: Mapping[str, Any], path: str) -> FitArgs:
     if strategy.type not in _STRATEGY_TYPES:
         supported = ", ".join(f'"{t}"' for t in _STRATEGY_TYPES)
         raise ArgsError(f"{spath}.type", f'Unsupported value: "{strategy.type}": supported values: {supported}')
-    for i, res in enumerate(strategy.resources):
-        if not 0 < res.weight <= _MAX_WEIGHT:
+    for i, spec in enumerate(strategy.resources):
+        if not 0 < spec.weight <= _MAX_WEIGHT:
             raise ArgsError(f"{spath}.resources[{i}].weight",
-                            f"Invalid value: {res.weight}: resource weight of {res.name} not in valid range (0, 100]")
+                            f"Invalid value: {spec.weight}: resource weight of {spec.name} not in valid range (0, 100]")
     rpath = f"{spath}.requestedToCapacityRatio"
     if strategy.type == REQUESTED_TO_CAPACITY_RATIO:
         if not ratio_given:

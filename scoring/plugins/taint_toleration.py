@@ -19,7 +19,7 @@ kept per such set until a node changes (``NodeTable.node_derived``).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -56,15 +56,16 @@ def first_untolerated(taint_pos: npt.NDArray[np.int16], ids: Sequence[int]) -> t
     ``ids``) comes first in the node's own taint order."""
     pos = taint_pos[:, list(ids)].astype(np.int32)
     present = pos > 0
-    first = np.argmin(np.where(present, pos, np.iinfo(np.int32).max), axis=1)
-    return present.any(axis=1), first
+    first: npt.NDArray[np.intp] = np.argmin(np.where(present, pos, np.iinfo(np.int32).max), axis=1)
+    return cast(BoolArray, present.any(axis=1)), first
 
 
 def intolerable_counts(taint_pos: npt.NDArray[np.int16], ids: Sequence[int]) -> IntArray:
     """How many of the taints ``ids`` each node row holds (raw score, 0..len(ids))."""
     if not ids:
         return np.zeros(len(taint_pos), np.int64)
-    return (taint_pos[:, list(ids)] > 0).sum(axis=1).astype(np.int64)
+    counts: IntArray = (taint_pos[:, list(ids)] > 0).sum(axis=1).astype(np.int64)
+    return counts
 
 
 def filter_reasons(table: NodeTable, ids: Sequence[int]) -> list[Reason]:
