@@ -34,7 +34,8 @@ from typing import Any, Final
 from scheduler.cache import SchedulerCache, start_informers
 from scheduler.kube.client import ClientSettings, KubeClient, connect
 from scheduler.kube.informer import Backoff, Delta, Informer
-from scoring.objects import NodeInfo, ObjectError, PodInfo, pod_from_json
+from scoring.framework import Profile
+from scoring.objects import NodeInfo, ObjectError, PodInfo, pod_from_json, with_annotations
 from scoring.table import NodeTable
 
 __all__ = ["ClusterView"]
@@ -172,14 +173,33 @@ class ClusterView:
         for n in nodes:
             self.nodes_seen[n.name] = n
 
-    def assume_bound(self, *, uid: str, namespace: str, name: str, node: str) -> None:
-        """After a successful bind: charge the pod to its node now (when we know the pod)."""
-        pod = self._pods.pop(uid, None) if uid else None
-        if self.cache is None or pod is None or pod.key != f"{namespace}/{name}":
+    def _known(self, *, uid: str, namespace: str, name: str) -> PodInfo | None:
+        pod = self._pods.get(uid) if uid else None
+        return pod if pod is not None and pod.key == f"{namespace}/{name}" else None
+
+    def reserve(self, profile: Profile, *, uid: str, namespace: str, name: str, node: str) -> dict[str, str]:
+        """What the profile's reserve plugins record for binding a pod seen in an earlier
+        request to ``node`` (e.g. GpuShare's GPU indices), as `vecsched run` patches them
+        onto the pod before binding; empty without a cache or when the pod is unknown."""
+        pod = self._known(uid=uid, namespace=namespace, name=name)
+        row = self.cache.table.index.get(node) if self.cache is not None else None
+        if pod is None or row is None or self.cache is None:
+            return {}
+        out: dict[str, str] = {}
+        for plugin in profile.reservers:
+            out.update(plugin.reserve(pod, self.cache.table, row, {}) or {})
+        return out
+
+    def assume_bound(self, *, uid: str, namespace: str, name: str, node: str,
+                     annotations: Mapping[str, str] | None = None) -> None:
+        """After a successful bind: charge the pod (with what reserve recorded) to its node now."""
+        pod = self._known(uid=uid, namespace=namespace, name=name)
+        self._pods.pop(uid, None)
+        if self.cache is None or pod is None:
             return
         if self.cache.node_of(pod.key) is not None or node not in self.cache.table:
             return  # the watch was faster, or the node is unknown: nothing to assume
-        self.cache.assume(pod, node)
+        self.cache.assume(with_annotations(pod, annotations) if annotations else pod, node)
         self.cache.finish_binding(pod.key)
 
     # ---- tables for a request --------------------------------------------------------------

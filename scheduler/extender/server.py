@@ -53,7 +53,7 @@ from scheduler.config import ConfigError, SchedulerConfig
 from scheduler.extender import protocol as wire
 from scheduler.extender.cluster import ClusterView
 from scheduler.extender.verbs import BudgetExceeded, Deadline, filter_nodes, preempt_nodes, prioritize_nodes
-from scheduler.kube.client import ClientSettings, KubeClient
+from scheduler.kube.client import MERGE_PATCH, ClientSettings, KubeClient
 from scheduler.kube.errors import KubeError
 from scheduler.kube.informer import Backoff
 from scheduler.metrics import exponential_buckets
@@ -370,15 +370,25 @@ class ExtenderServer:
         if client is None:
             return _json({"Error": "vecsched extender: bind needs API access; start it with --kubeconfig or in a "
                                    "cluster, or leave bindVerb unset"})
+        annotations = self.view.reserve(profile, uid=args.pod_uid, namespace=args.pod_namespace,
+                                        name=args.pod_name, node=args.node)
+
+        async def bind() -> None:
+            if annotations:  # recorded on the pod before it is bound, as `vecsched run` does
+                await client.patch(f"/api/v1/namespaces/{args.pod_namespace}/pods/{args.pod_name}",
+                                   body={"metadata": {"uid": args.pod_uid, "annotations": annotations}},
+                                   content_type=MERGE_PATCH)
+            await client.bind(namespace=args.pod_namespace, name=args.pod_name, uid=args.pod_uid, node=args.node)
+
         try:
-            await asyncio.wait_for(client.bind(namespace=args.pod_namespace, name=args.pod_name, uid=args.pod_uid,
-                                               node=args.node), deadline.remaining())
+            await asyncio.wait_for(bind(), deadline.remaining())
         except asyncio.TimeoutError:
             return _json({"Error": f"vecsched extender: binding {args.pod_namespace}/{args.pod_name} to {args.node} "
                                    f"did not finish within {self.settings.request_budget_seconds:g}s"})
         except KubeError as e:
             return _json({"Error": f"binding {args.pod_namespace}/{args.pod_name} to {args.node}: {e}"})
-        self.view.assume_bound(uid=args.pod_uid, namespace=args.pod_namespace, name=args.pod_name, node=args.node)
+        self.view.assume_bound(uid=args.pod_uid, namespace=args.pod_namespace, name=args.pod_name, node=args.node,
+                               annotations=annotations)
         return _json({"Error": ""})
 
     # ---- probes and metrics -----------------------------------------------------------------
