@@ -4,7 +4,11 @@ A snapshot is a Kubernetes ``List`` of Nodes and Pods, JSON or YAML, exactly
 as ``kubectl get nodes,pods -A -o json`` writes it (multi-document YAML and
 ``NodeList``/``PodList`` documents are accepted too). Pods with
 ``spec.nodeName`` occupy that node unless they are Succeeded or Failed.
-Every error names the file, the object and the field.
+Namespaces (their labels serve pod-affinity ``namespaceSelector``s) and
+Services, ReplicaSets, StatefulSets and ReplicationControllers (their
+selectors give PodTopologySpread its default constraints) may be included
+too, as ``kubectl get nodes,pods,namespaces,services,rs,sts -A -o json``
+writes them. Every error names the file, the object and the field.
 """
 
 from __future__ import annotations
@@ -12,14 +16,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import yaml
 
 from scoring.objects import NodeInfo, ObjectError, PodInfo, node_from_json, pod_from_json
+from scoring.plugins.workloads import Namespaces, Workloads
 from scoring.table import NodeTable
 
 __all__ = ["SnapshotError", "read_documents", "read_objects", "load_snapshot", "load_pod"]
+
+
+_CONTEXT_KINDS: Final = ("Namespace", "Service", "ReplicaSet", "StatefulSet", "ReplicationController")
 
 
 class SnapshotError(ValueError):
@@ -74,6 +82,7 @@ def load_snapshot(path: str | Path, *, exclude: str | None = None) -> tuple[Node
     """
     nodes: list[NodeInfo] = []
     pods: list[PodInfo] = []
+    context: list[Mapping[str, Any]] = []
     for where, obj in read_objects(path):
         kind = obj.get("kind")
         try:
@@ -81,11 +90,19 @@ def load_snapshot(path: str | Path, *, exclude: str | None = None) -> tuple[Node
                 nodes.append(node_from_json(obj))
             elif kind == "Pod":
                 pods.append(pod_from_json(obj))
+            elif kind in _CONTEXT_KINDS:
+                context.append(obj)
             else:
-                raise SnapshotError(f"{where}: kind: expected Node or Pod, got {kind!r}")
+                raise SnapshotError(f"{where}: kind: expected {', '.join(('Node', 'Pod', *_CONTEXT_KINDS))}, "
+                                    f"got {kind!r}")
         except ObjectError as e:
             raise SnapshotError(f"{where}: {e}") from None
     table = NodeTable(capacity=max(64, len(nodes)))
+    for obj in context:
+        if obj.get("kind") == "Namespace":
+            Namespaces.of(table).apply(obj)
+        else:
+            Workloads.of(table).apply(obj)
     seen: set[str] = set()
     for n in nodes:
         if n.name in seen:

@@ -82,8 +82,9 @@ def test_table_view_sorts_best_first_and_marks_the_choice(capsys: pytest.Capture
         pytest.param({"kind": "List", "items": [_node("a")]}, _pod(cpu="lots"),
                      "p.yaml: pod shop/web: spec.containers[0].resources.requests.cpu: invalid quantity 'lots'",
                      id="bad-pod-quantity"),
-        pytest.param({"kind": "List", "items": [{"kind": "Service", "metadata": {"name": "x"}}]}, _pod(),
-                     "s.yaml: items[0]: kind: expected Node or Pod, got 'Service'", id="wrong-kind"),
+        pytest.param({"kind": "List", "items": [{"kind": "Deployment", "metadata": {"name": "x"}}]}, _pod(),
+                     "s.yaml: items[0]: kind: expected Node, Pod, Namespace, Service, ReplicaSet, StatefulSet, "
+                     "ReplicationController, got 'Deployment'", id="wrong-kind"),
         pytest.param({"kind": "List", "items": [_node("a"), _node("a")]}, _pod(),
                      "s.yaml: node a: metadata.name: duplicate node", id="duplicate-node"),
         pytest.param({"kind": "List", "items": "nope"}, _pod(), "s.yaml: items: expected a list", id="items-not-list"),
@@ -144,3 +145,50 @@ def test_the_installed_command_runs(tmp_path: Path) -> None:
                            "--pod", str(EXAMPLES / "pod.yaml"), "-o", "json"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["pod"] == "shop/web-7f9c"
+
+
+def _labelled(name: str, labels: dict[str, str], ns: str = "shop", node: str = "") -> dict[str, Any]:
+    p = _pod(name, cpu="100m", **({"nodeName": node} if node else {}))
+    p["metadata"].update(namespace=ns, labels=labels)
+    return p
+
+
+def test_services_in_the_snapshot_give_default_topology_spreading(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    nodes = [{**_node(n), "metadata": {"name": n, "labels": {"kubernetes.io/hostname": n}}} for n in ("a", "b")]
+    running = [_labelled(f"web-{i}", {"app": "web"}, node="a") for i in range(4)]
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "shop"},
+               "spec": {"selector": {"app": "web"}}}
+    pod = _write(tmp_path / "p.yaml", _labelled("web-new", {"app": "web"}))
+    scores = {}
+    for with_service in (False, True):
+        items = nodes + running + ([service] if with_service else [])
+        snap = _write(tmp_path / "s.yaml", {"kind": "List", "items": items})
+        code, out, _ = _explain(capsys, "--snapshot", snap, "--pod", pod, "-o", "json")
+        assert code == 0
+        scores[with_service] = {n: v["scores"]["PodTopologySpread"] for n, v in json.loads(out)["nodes"].items()}
+    # no owner selects the pod: no default constraint, the plugin skips (0 everywhere)
+    assert scores[False] == {"a": 0, "b": 0}
+    # the Service's selector gives the system default constraints: b (0 matching pods) beats a (4)
+    assert scores[True]["b"] == 100 and scores[True]["a"] < 100
+
+
+def test_namespaces_in_the_snapshot_serve_namespace_selectors(tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    nodes = [{**_node(n), "metadata": {"name": n, "labels": {"kubernetes.io/hostname": n}}} for n in ("a", "b")]
+    db = _labelled("db-0", {"app": "db"}, ns="data", node="b")
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "data", "labels": {"env": "prod"}}}
+    incoming = _labelled("api", {"app": "api"})
+    incoming["spec"]["affinity"] = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
+        "topologyKey": "kubernetes.io/hostname", "labelSelector": {"matchLabels": {"app": "db"}},
+        "namespaceSelector": {"matchLabels": {"env": "prod"}}}]}}
+    pod = _write(tmp_path / "p.yaml", incoming)
+    selected = {}
+    for with_namespace in (False, True):
+        items = nodes + [db] + ([namespace] if with_namespace else [])
+        snap = _write(tmp_path / "s.yaml", {"kind": "List", "items": items})
+        code, out, _ = _explain(capsys, "--snapshot", snap, "--pod", pod, "-o", "json")
+        assert code == 0
+        selected[with_namespace] = json.loads(out)["selected"]
+    # without the Namespace object its labels are unknown, so no pod matches the term
+    assert selected == {False: None, True: "b"}
