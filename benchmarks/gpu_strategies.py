@@ -47,12 +47,15 @@ the generic table lacks (FGD there has no target workload: every node 50).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 
 from benchmarks.openb import typical_pods
 from scoring.objects import PodInfo
-from scoring.plugins.gpu_state import request_of
+from scoring.objects import CPU
+from scoring.plugins.gpu_frag import TargetWorkload, node_fragmentation, parse_typical_pods
+from scoring.plugins.gpu_state import gpu_table, request_of
+from scoring.table import NodeTable
 
 __all__ = ["GPU_STRATEGY_NAMES", "GPU_ONLY_STRATEGIES", "gpu_body", "gpu_strategies_for"]
 
@@ -90,3 +93,22 @@ def gpu_strategies_for(pods: Sequence[PodInfo]) -> dict[str, dict[str, Any]]:
         return {}
     typical = typical_pods(pods)
     return {name: gpu_body(name, typical=typical) for name in GPU_STRATEGY_NAMES}
+
+
+def cluster_fragmentation(table: NodeTable, wl: TargetWorkload) -> tuple[float, int]:
+    """(sum over nodes of F_n(M), idle milli-GPU) of the table's current state: the paper's
+    cluster fragmentation against the target workload M."""
+    ext = gpu_table(table)
+    n, c = table.n, table.resource_index[CPU]
+    cpu_left = table.allocatable[:n, c] - table.requested[:n, c]
+    frag = node_fragmentation(ext.free[:n], cpu_left, ext.model[:n], ext.models, wl)
+    return float(frag.sum()), int(ext.free[:n].sum())
+
+
+def fragmentation_measure(pods: Sequence[PodInfo]) -> Callable[[NodeTable], float] | None:
+    """The lab's fragmentation measure for a workload: milli-GPU fragmented against its
+    typical pods (as FGD sees them); None when no pod asks for a GPU."""
+    if not any(request_of(p).count for p in pods):
+        return None
+    wl = TargetWorkload(parse_typical_pods(typical_pods(pods), "typicalPods"))
+    return lambda table: cluster_fragmentation(table, wl)[0]

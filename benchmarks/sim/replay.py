@@ -38,7 +38,7 @@ from __future__ import annotations
 import heapq
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -48,6 +48,7 @@ import numpy.typing as npt
 from benchmarks.sim.model import SimPod
 from scoring.framework import Profile
 from scoring.objects import PODS, NodeInfo, PodInfo
+from scoring.plugins.gpu_state import GPU_MILLI_RESOURCE as GPU
 from scoring.table import NodeTable
 
 __all__ = [
@@ -82,6 +83,11 @@ class RunMetrics:
     alloc_curve: dict[str, dict[int, float]] = field(default_factory=dict)
     stranded: dict[str, float] = field(default_factory=dict)
     empty_nodes: int = 0
+    fragmentation: dict[str, float] = field(default_factory=dict)
+    """GPU fragmentation (FGD's measure against the workload's typical pods) after the last
+    arrival, in percent of GPU capacity; empty unless the cluster has GPUs."""
+    frag_curve: dict[str, dict[int, float]] = field(default_factory=dict)
+    """The same, sampled like ``alloc_curve`` at each whole percent of arrived GPU request."""
     nodes: int = 0
     decisions: int = 0
     decision_us: float = 0.0
@@ -93,6 +99,8 @@ class RunMetrics:
             "capacity": self.capacity, "alloc_ratio": self.alloc_ratio,
             "alloc_curve": {r: {str(k): v for k, v in c.items()} for r, c in self.alloc_curve.items()},
             "stranded": self.stranded, "empty_nodes": self.empty_nodes, "nodes": self.nodes,
+            "fragmentation": self.fragmentation,
+            "frag_curve": {r: {str(k): v for k, v in c.items()} for r, c in self.frag_curve.items()},
             "decisions": self.decisions, "decision_us": self.decision_us, "seconds": self.seconds,
         }
 
@@ -159,10 +167,13 @@ Event = tuple[float, str, str, "str | None"]
 
 
 def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profile, retry: bool = False,
-           events: list[Event] | None = None) -> RunMetrics:
+           events: list[Event] | None = None,
+           fragmentation: Callable[[NodeTable], float] | None = None) -> RunMetrics:
     """Replay ``pods`` on a fresh cluster of ``nodes``, in arrival order (ties keep their order).
 
     ``events``, when given, receives every placement, failure and departure in order.
+    ``fragmentation``, when given and the cluster has a ``gpu`` resource, measures the
+    table's GPU fragmentation (milli-GPU) wherever the ``gpu`` allocation curve is sampled.
     """
     start = time.perf_counter()
     pods = sorted(pods, key=lambda p: p.arrival)  # stable: FIFO among equal arrival times
@@ -174,6 +185,9 @@ def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profil
     cap_int = np.array([capacity[r] for r in res], np.int64)  # > 0: cluster_resources keeps only those
     m = RunMetrics(pods=len(pods), capacity=capacity, nodes=len(nodes))
     m.alloc_curve = {r: ({0: 0.0} if pods else {}) for r in res}  # nothing arrived, nothing allocated
+    gpu = res.index(GPU) if fragmentation is not None and GPU in res else None
+    if gpu is not None and fragmentation is not None:
+        m.frag_curve = {GPU: {0: fragmentation(table) * 100.0 / cap[gpu]} if pods else {}}
     allocated = np.zeros(len(res), np.int64)
     arrived = np.zeros(len(res), np.int64)
     reached = np.zeros(len(res), np.int64)  # highest whole percent of arrived demand sampled so far
@@ -242,8 +256,14 @@ def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profil
             curve = m.alloc_curve[res[j]]
             for k in range(int(reached[j]) + 1, int(pct[j]) + 1):
                 curve[k] = ratio
+            if j == gpu and fragmentation is not None:
+                frag = fragmentation(table) * 100.0 / cap[j]
+                for k in range(int(reached[j]) + 1, int(pct[j]) + 1):
+                    m.frag_curve[GPU][k] = frag
             reached[j] = pct[j]
     _snapshot(m, table, res, cols, cap, allocated, pods)
+    if gpu is not None and fragmentation is not None:
+        m.fragmentation = {GPU: fragmentation(table) * 100.0 / cap[gpu]}
     if retry:
         depart_until(float("inf"), inclusive=True)
         m.failed += len(waiting)

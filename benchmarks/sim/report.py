@@ -60,6 +60,10 @@ def summarise(records: Sequence[Mapping[str, Any]], *, strategies: Sequence[str]
             "alloc_curve": {res: _curve_mean([r["alloc_curve"][res] for r in runs]) for res in resources},
             "stranded": {res: _stat([r["stranded"][res] for r in runs]) for res in resources},
             "empty_nodes": _stat([r["empty_nodes"] for r in runs]),
+            "fragmentation": {res: _stat([r["fragmentation"][res] for r in runs if res in r.get("fragmentation", {})])
+                              for res in (runs[0].get("fragmentation") or {} if runs else {})},
+            "frag_curve": {res: _curve_mean([r["frag_curve"][res] for r in runs])
+                           for res in (runs[0].get("frag_curve") or {} if runs else {})},
             "decision_us": _stat([r["decision_us"] for r in runs]),
             "seeds": len(runs),
         }
@@ -93,13 +97,18 @@ def format_table(summary: Mapping[str, Any]) -> str:
             return "-"
         return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f}"
 
+    fragmented: list[str] = []
+    for s in strategies.values():
+        fragmented += [r for r in s.get("fragmentation", {}) if r not in fragmented]
     header = ["strategy", "placed", "failed"] + [f"alloc {r} %" for r in resources] + \
-             [f"stranded {r} %" for r in resources] + ["empty nodes", "us/decision"] + (["vs bound"] if with_bound else [])
+             [f"stranded {r} %" for r in resources] + [f"frag {r} %" for r in fragmented] + \
+             ["empty nodes", "us/decision"] + (["vs bound"] if with_bound else [])
     rows = [header]
     for name, s in strategies.items():
         row = [name, pm(s["placed"]), pm(s["failed"])]
         row += [pm(s["alloc_ratio"].get(r)) for r in resources]
         row += [pm(s["stranded"].get(r)) for r in resources]
+        row += [pm(s.get("fragmentation", {}).get(r)) for r in fragmented]
         row += [pm(s["empty_nodes"]), pm(s["decision_us"], 0)]
         if with_bound:
             row.append(pm(s.get("bound_ratio"), 3))

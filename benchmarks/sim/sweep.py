@@ -24,6 +24,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from benchmarks.gpu_strategies import fragmentation_measure
 from benchmarks.sim.loaders import WorkloadSource, load_cluster, open_workload
 from benchmarks.sim.model import SimInputError, SimPod
 from benchmarks.sim.replay import cluster_resources, replay, reseed_plugins
@@ -138,7 +139,9 @@ def run_one(opts: SweepOptions, strategy: str, config: ProfileConfig, seed: int)
     nodes, pods = seed_pods(opts, seed)
     profile = config.build(seed=seed)
     reseed_plugins(profile, seed)
-    metrics = replay(nodes=nodes, pods=pods, profile=profile, retry=opts.retry)
+    # GPU clusters also get the paper's fragmentation measure against the workload's typical pods.
+    measure = fragmentation_measure([p.pod for p in pods]) if any("gpu" in n.allocatable for n in nodes) else None
+    metrics = replay(nodes=nodes, pods=pods, profile=profile, retry=opts.retry, fragmentation=measure)
     return {"strategy": strategy, "seed": seed, **metrics.to_json()}
 
 
