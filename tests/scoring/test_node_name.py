@@ -5,6 +5,7 @@ import pytest
 from scoring.objects import node_from_json, pod_from_json
 from scoring.plugins import node_name
 from scoring.table import NodeTable
+from tests.explain_support import explain_reasons
 
 ERR_REASON = "node(s) didn't match the requested node name"
 
@@ -24,6 +25,7 @@ def test_node_name(pod_node: str, node: str, want: list[str]) -> None:
     reasons = node_name.new({}, "args").filter(pod, t, {}) or []
     assert [r.message for r in reasons if r.nodes[0]] == want
     assert all(r.unresolvable for r in reasons)  # UnschedulableAndUnresolvable
+    assert explain_reasons(nodes=t.infos, pod=pod, plugin=node_name.NAME) == {node: want}
 
 
 def test_only_the_named_row_fits() -> None:

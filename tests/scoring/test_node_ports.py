@@ -9,6 +9,7 @@ from scoring.objects import HostPort, node_from_json, pod_from_json
 from scoring.plugins import node_ports
 from scoring.plugins.node_ports import ERR_REASON
 from scoring.table import NodeTable
+from tests.explain_support import explain_reasons
 
 
 def _ports(*infos: str) -> list[dict[str, Any]]:
@@ -35,7 +36,10 @@ def _verdict(pod: Any, *existing: Any) -> list[str]:
         t.add_pod(p, "m1")
     reasons = node_ports.new({}, "args").filter(pod, t, {}) or []
     assert not any(r.unresolvable for r in reasons)  # Unschedulable: preemption can free a port
-    return [r.message for r in reasons if r.nodes[0]]
+    got = [r.message for r in reasons if r.nodes[0]]
+    assert explain_reasons(nodes=t.infos, pod=pod, existing=[(p, "m1") for p in existing],
+                           plugin=node_ports.NAME) == {"m1": got}
+    return got
 
 
 CASES = [

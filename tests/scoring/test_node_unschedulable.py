@@ -8,6 +8,7 @@ import pytest
 from scoring.objects import node_from_json, pod_from_json
 from scoring.plugins import node_unschedulable
 from scoring.table import NodeTable
+from tests.explain_support import explain_reasons
 
 UNSCHEDULABLE = "node(s) were unschedulable"
 
@@ -33,6 +34,7 @@ def test_node_unschedulable(pod: Any, unschedulable: bool, want: list[str]) -> N
     reasons = node_unschedulable.new({}, "args").filter(pod, t, {}) or []
     assert [r.message for r in reasons if r.nodes[0]] == want
     assert all(r.unresolvable for r in reasons)  # UnschedulableAndUnresolvable
+    assert explain_reasons(nodes=t.infos, pod=pod, plugin=node_unschedulable.NAME) == {"n": want}
 
 
 def test_only_cordoned_rows_are_rejected() -> None:
