@@ -30,7 +30,7 @@ import numpy as np
 
 from benchmarks.clusters import random_nodes, random_pods
 from benchmarks.pod_shapes import CASES, bench_case
-from benchmarks.reference import build_reference, cluster_from
+from benchmarks.reference import time_reference
 from scheduler.config import default_config
 from scoring.objects import node_from_json, pod_from_json
 from scoring.table import NodeTable
@@ -63,15 +63,8 @@ def bench_size(*, size: int, pending: int, reference_pods: int, seed: int) -> di
             placed += 1
     vec_s = time.perf_counter() - start
 
-    ref = build_reference(filters=cfg.filters, scores=cfg.scores, plugin_args=cfg.plugin_args, seed=seed)
-    cluster = cluster_from(nodes, existing)
-    gc.collect()
-    start = time.perf_counter()
-    for pod in todo[:reference_pods]:
-        d = ref.schedule(pod, cluster)
-        if d.node is not None:
-            cluster.add_pod(pod, d.node)
-    ref_s = time.perf_counter() - start
+    ref_s = time_reference(filters=cfg.filters, scores=cfg.scores, plugin_args=cfg.plugin_args, nodes=nodes,
+                           existing=existing, pending=todo[:reference_pods], seed=seed)
 
     vec_us = vec_s / len(todo) * 1e6
     ref_us = ref_s / max(1, reference_pods) * 1e6

@@ -93,7 +93,7 @@ def bench_case(case: str, *, size: int, existing: int, pending: int, reference_p
     decides the first ``reference_pods`` of them on the same cluster."""
     import time
 
-    from benchmarks.reference import build_reference, cluster_from
+    from benchmarks.reference import time_reference
     from scheduler.config import default_config
     from scoring.framework import Profile
     from scoring.objects import node_from_json, pod_from_json
@@ -130,14 +130,8 @@ def bench_case(case: str, *, size: int, existing: int, pending: int, reference_p
     pts, ipa = pod_topology_spread.new({}, ""), inter_pod_affinity.new({}, "")
     own_s, _ = run(Profile(name="pod-constraints", prefilters=[pts, ipa], filters=[pts, ipa], scorers=[(pts, 2), (ipa, 2)]))
 
-    ref = build_reference(filters=cfg.filters, scores=cfg.scores, plugin_args=cfg.plugin_args, seed=seed)
-    cluster = cluster_from(nodes, bound)
-    start = time.perf_counter()
-    for pod in todo[:reference_pods]:
-        d = ref.schedule(pod, cluster)
-        if d.node is not None:
-            cluster.add_pod(pod, d.node)
-    ref_s = time.perf_counter() - start
+    ref_s = time_reference(filters=cfg.filters, scores=cfg.scores, plugin_args=cfg.plugin_args, nodes=nodes,
+                           existing=bound, pending=todo[:reference_pods], seed=seed)
     us = full_s / len(todo) * 1e6
     ref_us = ref_s / max(1, reference_pods) * 1e6
     return {

@@ -13,7 +13,9 @@ node, empty when it fits), ``score`` (raw score for one node) and
 
 from __future__ import annotations
 
+import gc
 import random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +23,7 @@ from typing import Any
 from scoring.framework import fit_error_message
 from scoring.objects import NodeInfo, PodInfo
 
-__all__ = ["RefNode", "RefCluster", "RefPlugin", "RefDecision", "ReferenceProfile", "REFERENCE", "build_reference", "cluster_from"]
+__all__ = ["RefNode", "RefCluster", "RefPlugin", "RefDecision", "ReferenceProfile", "REFERENCE", "build_reference", "cluster_from", "time_reference"]
 
 
 @dataclass
@@ -154,6 +156,22 @@ def cluster_from(nodes: Sequence[NodeInfo], pods: Sequence[PodInfo]) -> RefClust
         if p.node_name in by_name and not p.terminated:
             by_name[p.node_name].pods.append(p)
     return RefCluster(list(by_name.values()))
+def time_reference(*, filters: Sequence[str], scores: Sequence[tuple[str, int]],
+                   plugin_args: Mapping[str, Mapping[str, Any]], nodes: Sequence[NodeInfo],
+                   existing: Sequence[PodInfo], pending: Sequence[PodInfo], seed: int = 0) -> float:
+    """Seconds the reference takes to decide (and assume) ``pending`` one by one on a
+    cluster of ``nodes`` holding ``existing``: the baseline benchmarks quote ratios against."""
+    ref = build_reference(filters=filters, scores=scores, plugin_args=plugin_args, seed=seed)
+    cluster = cluster_from(nodes, existing)
+    gc.collect()
+    start = time.perf_counter()
+    for pod in pending:
+        d = ref.schedule(pod, cluster)
+        if d.node is not None:
+            cluster.add_pod(pod, d.node)
+    return time.perf_counter() - start
+
+
 from benchmarks.reference import resources  # noqa: E402,F401
 from benchmarks.reference import node_plugins  # noqa: E402,F401
 from benchmarks.reference import pod_constraints  # noqa: E402,F401
