@@ -36,20 +36,30 @@ def _placed(pod: PodInfo | Mapping[str, Any], node: str) -> dict[str, Any]:
 
 def explain(*, nodes: Sequence[NodeInfo | Mapping[str, Any]], pod: PodInfo | Mapping[str, Any],
             existing: Sequence[tuple[PodInfo | Mapping[str, Any], str]] = (), plugin: str,
-            args: Mapping[str, Any] | None = None, point: str = "score") -> dict[str, Any]:
+            args: Mapping[str, Any] | None = None, point: str = "score",
+            filters: Mapping[str, Mapping[str, Any]] | None = None,
+            objects: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """The JSON of `vecsched explain` with a profile of ``plugin`` alone at ``point``
     (``score``: every node feasible and scored; ``filter``: its PreFilter and Filter).
-    ``existing`` holds (pod, node name) pairs: the pods that occupy the nodes."""
+    ``existing`` holds (pod, node name) pairs: the pods that occupy the nodes;
+    ``filters`` more filter plugins with their args (to make some nodes infeasible);
+    ``objects`` more snapshot objects (Namespaces, Services)."""
+    extra = dict(filters or {})
     enabled: dict[str, Any] = {point: {"enabled": [{"name": plugin}]}}
     if point == "filter":
         enabled["preFilter"] = {"enabled": [{"name": plugin}]}
+    elif extra:
+        enabled["filter"] = enabled["preFilter"] = {"enabled": [{"name": name} for name in extra]}
     profile: dict[str, Any] = {"schedulerName": "explained",
                                "plugins": {"multiPoint": {"disabled": [{"name": "*"}]}, **enabled}}
-    if args:
-        profile["pluginConfig"] = [{"name": plugin, "args": dict(args)}]
+    configs = ([{"name": plugin, "args": dict(args)}] if args else []) + \
+        [{"name": name, "args": dict(a)} for name, a in extra.items() if a]
+    if configs:
+        profile["pluginConfig"] = configs
     config = {"apiVersion": API_VERSION, "kind": "KubeSchedulerConfiguration", "profiles": [profile]}
     snapshot = {"apiVersion": "v1", "kind": "List",
-                "items": [_raw(n, "Node") for n in nodes] + [_placed(p, node) for p, node in existing]}
+                "items": [_raw(n, "Node") for n in nodes] + [_placed(p, node) for p, node in existing]
+                + [dict(o) for o in objects]}
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         (d / "snapshot.json").write_text(json.dumps(snapshot))
@@ -65,10 +75,10 @@ def explain(*, nodes: Sequence[NodeInfo | Mapping[str, Any]], pod: PodInfo | Map
 
 
 def explain_scores(**kw: Any) -> dict[str, int]:
-    """Node name -> the plugin's normalised score, as explain reports it."""
+    """Node name -> the plugin's normalised score, as explain reports it (feasible nodes only)."""
     plugin = kw["plugin"]
     doc = explain(point="score", **kw)
-    return {name: n["scores"][plugin] for name, n in doc["nodes"].items()}
+    return {name: n["scores"][plugin] for name, n in doc["nodes"].items() if n["feasible"]}
 
 
 def explain_reasons(**kw: Any) -> dict[str, list[str]]:

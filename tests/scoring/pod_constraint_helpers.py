@@ -10,8 +10,9 @@ import numpy as np
 
 from scoring.framework import CycleState, Reason
 from scoring.objects import PodInfo, node_from_json, pod_from_json
+from scoring.plugins.workloads import Namespaces
 from scoring.table import NodeTable
-from tests.explain_support import explain_reasons
+from tests.explain_support import explain_reasons, explain_scores
 
 HOSTNAME = "kubernetes.io/hostname"
 FOO = {"matchExpressions": [{"key": "foo", "operator": "Exists"}]}
@@ -114,6 +115,24 @@ def explained_verdicts(table: NodeTable, p: PodInfo, plugin: str) -> dict[str, s
     reasons = explain_reasons(nodes=table.infos, pod=p, plugin=plugin,
                               existing=[(placed.pod, placed.node) for placed in table.pods.values()])
     return {name: rs[0] if rs else "" for name, rs in reasons.items()}
+
+
+def explained_scores(table: NodeTable, p: PodInfo, plugin: str, candidates: Sequence[str]) -> dict[str, int]:
+    """What `vecsched explain` reports for ``plugin``'s score when only ``candidates`` pass
+    the filters: the other nodes are made infeasible with NodeAffinity's addedAffinity
+    (which the pod-level plugins do not read), as upstream's tests hand PreScore the
+    nodes that passed. The table's namespace labels go into the snapshot."""
+    others = [n for n in table.names if n not in candidates]
+    filters = {}
+    if others:
+        filters["NodeAffinity"] = {"addedAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+            # metadata.name takes one value per requirement; requirements of a term are ANDed
+            "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "NotIn", "values": [n]}
+                                                   for n in others]}]}}}
+    namespaces = [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}}
+                  for ns, labels in Namespaces.of(table).labels.items()]
+    return explain_scores(nodes=table.infos, pod=p, plugin=plugin, filters=filters, objects=namespaces,
+                          existing=[(placed.pod, placed.node) for placed in table.pods.values()])
 
 
 def run_score(plugin: Any, p: PodInfo, table: NodeTable, candidates: Sequence[str]) -> dict[str, int]:

@@ -14,7 +14,7 @@ from scoring.plugins import inter_pod_affinity as ipa
 from scoring.plugins.pod_counters import PodCounters
 from scoring.plugins.pod_selectors import EVERYTHING, PodMatcher
 from scoring.plugins.workloads import Namespaces
-from tests.scoring.pod_constraint_helpers import explained_verdicts, node, pod, run_filter, run_score, table_of
+from tests.scoring.pod_constraint_helpers import explained_scores, explained_verdicts, node, pod, run_filter, run_score, table_of
 
 OK = ""
 AFF, ANTI, EXISTING = (ipa.ERR_REASON_AFFINITY_RULES_NOT_MATCH, ipa.ERR_REASON_ANTI_AFFINITY_RULES_NOT_MATCH,
@@ -256,8 +256,10 @@ def _score_table(existing: Any, nodes: Any) -> Any:
 def test_preferred_affinity(name: str, incoming: Any, existing: Any, nodes: Any, want: dict[str, int]) -> None:
     table = _score_table(existing, nodes)
     labels, affinity, ns = incoming
-    got = run_score(ipa.new({}, "args"), pod("p", labels, affinity=affinity, ns=ns), table, [n for n, _ in nodes])
+    incoming = pod("p", labels, affinity=affinity, ns=ns)
+    got = run_score(ipa.new({}, "args"), incoming, table, [n for n, _ in nodes])
     assert got == want
+    assert explained_scores(table, incoming, ipa.NAME, [n for n, _ in nodes]) == want
 
 
 def test_affinity_with_pods_matching_namespace_selector() -> None:

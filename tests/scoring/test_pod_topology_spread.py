@@ -14,6 +14,7 @@ from scoring.args import ArgsError
 from scoring.plugins import pod_topology_spread as pts
 from scoring.plugins.workloads import Workloads
 from tests.scoring.pod_constraint_helpers import (
+    explained_scores,
     explained_verdicts,
     BAR, FOO, HOSTNAME, UNSCHEDULABLE_TAINT, node, node_affinity_in, node_affinity_not_in, pod, run_filter, run_score,
     sc, table_of,
@@ -322,7 +323,9 @@ SCORE_CASES = [
 @pytest.mark.parametrize("name,p,candidates,failed,existing,want", SCORE_CASES, ids=[c[0] for c in SCORE_CASES])
 def test_score(name: str, p: Any, candidates: Any, failed: Any, existing: Any, want: dict[str, int]) -> None:
     table = table_of([*candidates, *failed], existing)
-    assert run_score(pts.new({}, "args"), p, table, [n["metadata"]["name"] for n in candidates]) == want
+    names = [n["metadata"]["name"] for n in candidates]
+    assert run_score(pts.new({}, "args"), p, table, names) == want
+    assert explained_scores(table, p, pts.NAME, names) == want
 
 
 def test_system_defaulting_uses_service_selector() -> None:
