@@ -67,12 +67,12 @@ def bench_size(*, size: int, pending: int, reference_pods: int, seed: int) -> di
                            existing=existing, pending=todo[:reference_pods], seed=seed)
 
     vec_us = vec_s / len(todo) * 1e6
-    ref_us = ref_s / max(1, reference_pods) * 1e6
+    ref_us = ref_s / reference_pods * 1e6 if reference_pods else None
     return {
         "nodes": size, "existing_pods": len(existing), "pending_pods": len(todo), "placed": placed,
         "us_per_decision": round(vec_us, 1), "decisions_per_s": round(1e6 / vec_us, 1),
-        "reference_us_per_decision": round(ref_us, 1), "reference_pods": reference_pods,
-        "speedup_vs_reference": round(ref_us / vec_us, 1),
+        "reference_us_per_decision": round(ref_us, 1) if ref_us else None, "reference_pods": reference_pods,
+        "speedup_vs_reference": round(ref_us / vec_us, 1) if ref_us else None,
     }
 
 
@@ -90,7 +90,12 @@ def main_cases(a: argparse.Namespace) -> None:
     for r in results:
         print(f"{r['case']:<26} {r['nodes']:>6} {r['existing_pods']:>8} {r['us_per_decision']:>12} "
               f"{r['decisions_per_s']:>12} {r['plugins_only_decisions_per_s']:>15} "
-              f"{r['reference_us_per_decision']:>13} {r['speedup_vs_reference']:>7}x")
+              f"{_opt(r['reference_us_per_decision']):>13} {_opt(r['speedup_vs_reference'], 'x'):>8}")
+
+
+def _opt(value: float | None, unit: str = "") -> str:
+    """A figure, or "-" when it was not measured (``--reference-pods 0``)."""
+    return "-" if value is None else f"{value}{unit}"
 
 
 def main() -> None:
@@ -115,7 +120,7 @@ def main() -> None:
     print(f"{'nodes':>7} {'us/decision':>12} {'decisions/s':>12} {'reference us':>13} {'speedup':>8}")
     for r in results:
         print(f"{r['nodes']:>7} {r['us_per_decision']:>12} {r['decisions_per_s']:>12} "
-              f"{r['reference_us_per_decision']:>13} {r['speedup_vs_reference']:>7}x")
+              f"{_opt(r['reference_us_per_decision']):>13} {_opt(r['speedup_vs_reference'], 'x'):>8}")
 
 
 if __name__ == "__main__":

@@ -133,11 +133,11 @@ def bench_case(case: str, *, size: int, existing: int, pending: int, reference_p
     ref_s = time_reference(filters=cfg.filters, scores=cfg.scores, plugin_args=cfg.plugin_args, nodes=nodes,
                            existing=bound, pending=todo[:reference_pods], seed=seed)
     us = full_s / len(todo) * 1e6
-    ref_us = ref_s / max(1, reference_pods) * 1e6
+    ref_us = ref_s / reference_pods * 1e6 if reference_pods else None
     return {
         "case": case, "nodes": size, "existing_pods": existing, "pending_pods": len(todo), "placed": placed,
         "us_per_decision": round(us, 1), "decisions_per_s": round(1e6 / us, 1),
         "plugins_only_decisions_per_s": round(len(todo) / own_s, 1),
-        "reference_us_per_decision": round(ref_us, 1), "reference_pods": reference_pods,
-        "speedup_vs_reference": round(ref_us / us, 1),
+        "reference_us_per_decision": round(ref_us, 1) if ref_us else None, "reference_pods": reference_pods,
+        "speedup_vs_reference": round(ref_us / us, 1) if ref_us else None,
     }

@@ -19,7 +19,11 @@ node each time (O(pods)). Here the answers are kept incrementally in
   term once, not against each pod.
 
 Rows follow the table: ``node_moved`` copies a row's counts to its new place,
-and the capacity grows with the table's.
+and the capacity grows with the table's. Neither structure grows without bound
+in a long-running scheduler whose workloads come and go (every rollout brings a
+new ``pod-template-hash`` selector): the least recently used counters are
+dropped past ``_COUNTER_LIMIT`` (a later request rebuilds one by a scan), and a
+term entry is dropped when the last pod carrying it leaves.
 """
 
 from __future__ import annotations
@@ -45,6 +49,10 @@ PREFERRED_AFFINITY: Final = "preferredAffinity"
 PREFERRED_ANTI_AFFINITY: Final = "preferredAntiAffinity"
 
 Counts = npt.NDArray[np.int32]
+_COUNTER_LIMIT: Final = 2048
+"""Counters kept before the least recently used half is dropped: far more selectors than
+a cluster's live workloads ask about, few enough that updating them per pod stays cheap
+(each pod add or remove tests every counter of its namespace)."""
 _MEMO_LIMIT: Final = 4096
 """Distinct (namespace, labels) memo entries kept before the memo is cleared: a guess
 large enough for the label sets of a cluster's workloads, small enough to not matter."""
@@ -63,6 +71,8 @@ class Matcher(Protocol):
 class _Counter:
     matcher: Matcher
     counts: Counts
+    used: int = 0
+    """When ``counts()`` last asked for it (PodCounters' tick), for LRU eviction."""
 
 
 @dataclass(slots=True)
@@ -96,6 +106,8 @@ class PodCounters:
         self._table = table
         self._capacity = table.capacity
         self._counters: dict[Matcher, _Counter] = {}
+        self._tick = 0
+        self.counter_limit = _COUNTER_LIMIT
         self._by_namespace: dict[str, list[_Counter]] = {}
         self._all_namespaces: list[_Counter] = []
         self._terms: dict[tuple[str, AffinityTerm, int], _TermEntry] = {}
@@ -129,10 +141,23 @@ class PodCounters:
         """Matching pods per node row, ``[:n]`` (a view: do not modify)."""
         c = self._counters.get(matcher)
         if c is None:
+            if len(self._counters) >= self.counter_limit:
+                self._evict_counters()
             c = self._new_counter(matcher)
         elif len(c.counts) < self._table.capacity:
             self._grow()
+        self._tick += 1
+        c.used = self._tick
         return c.counts[: self._table.n]
+
+    def _evict_counters(self) -> None:
+        """Drop the least recently used half of the counters."""
+        keep = sorted(self._counters.values(), key=lambda c: c.used)[len(self._counters) // 2:]
+        self._counters = {c.matcher: c for c in keep}
+        kept = {id(c) for c in keep}
+        self._all_namespaces = [c for c in self._all_namespaces if id(c) in kept]
+        self._by_namespace = {ns: live for ns, cs in self._by_namespace.items()
+                              if (live := [c for c in cs if id(c) in kept])}
 
     def _new_counter(self, matcher: Matcher) -> _Counter:
         table = self._table
@@ -209,6 +234,11 @@ class PodCounters:
             e.counts[row] += delta
             e.total += delta
             self._live[e.kind] = self._live.get(e.kind, 0) + delta
+            if e.total == 0 and self._terms.get((e.kind, e.term, e.weight)) is e:
+                # The last pod carrying the term left: forget it (memoised matches too).
+                del self._terms[(e.kind, e.term, e.weight)]
+                self._terms_by_kind[e.kind].remove(e)
+                self._match_memo.clear()
 
     def _entries(self, terms: PodTerms) -> Iterator[_TermEntry]:
         groups = ((REQUIRED_AFFINITY, ((t, 0) for t in terms.required_affinity)),
