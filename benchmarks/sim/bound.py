@@ -33,7 +33,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
 from benchmarks.sim.model import SimPod
-from benchmarks.sim.replay import build_table
+from benchmarks.sim.replay import build_table, demand
 from scoring.framework import Profile
 from scoring.objects import PODS, NodeInfo
 
@@ -74,7 +74,7 @@ def pod_classes(nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Prof
     counts: list[int] = []
     for sp in pods:
         pod = sp.pod
-        req = np.array([pod.requests.get(r, 0) for r in resources] + [1], np.int64)
+        req = np.array([demand(pod, r) for r in resources] + [1], np.int64)
         # Pods that differ only by name filter alike: key the filter run by what filters read.
         fkey = (tuple(sorted(pod.requests.items())), repr(pod.node_selector), repr(pod.affinity),
                 repr(pod.tolerations), pod.node_name, pod.host_ports)

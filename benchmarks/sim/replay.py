@@ -49,6 +49,7 @@ from benchmarks.sim.model import SimPod
 from scoring.framework import Profile
 from scoring.objects import PODS, NodeInfo, PodInfo
 from scoring.plugins.gpu_state import GPU_MILLI_RESOURCE as GPU
+from scoring.plugins.gpu_state import MILLI, NVIDIA_GPU, gpu_table, request_of
 from scoring.table import NodeTable
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "MAX_TYPICAL_SHAPES",
     "RunMetrics",
     "cluster_resources",
+    "demand",
     "typical_shapes",
     "stranded_capacity",
     "build_table",
@@ -105,11 +107,23 @@ class RunMetrics:
         }
 
 
+def demand(pod: PodInfo, resource: str) -> int:
+    """What ``pod`` asks of ``resource``: its request, and for the lab's ``gpu`` resource
+    (milli-GPU) also a share given by vecsched's GPU annotations or whole ``nvidia.com/gpu``."""
+    amount = pod.requests.get(resource)
+    if amount is None:
+        return request_of(pod).total if resource == GPU else 0
+    return amount
+
+
 def cluster_resources(nodes: Iterable[NodeInfo]) -> dict[str, int]:
-    """Total capacity per resource the cluster has (> 0), without ``pods``; cpu, memory first."""
+    """Total capacity per resource the cluster has (> 0), without ``pods``; cpu, memory first.
+    Nodes with ``nvidia.com/gpu`` also count toward ``gpu``, 1,000 milli-GPU each."""
     total: Counter[str] = Counter()
     for n in nodes:
         total.update(n.allocatable)
+        if GPU not in n.allocatable and n.allocatable.get(NVIDIA_GPU):
+            total[GPU] += n.allocatable[NVIDIA_GPU] * MILLI
     order = ["cpu", "memory"] + sorted(r for r in total if r not in ("cpu", "memory"))
     return {r: int(total[r]) for r in order if total.get(r, 0) > 0 and r != PODS}
 
@@ -118,7 +132,7 @@ def typical_shapes(pods: Sequence[PodInfo], resources: Sequence[str]) -> npt.NDA
     """The workload's typical request vectors over ``resources`` (rows), most frequent first."""
     if not pods:
         return np.zeros((0, len(resources)), np.int64)
-    counts = Counter(tuple(p.requests.get(r, 0) for r in resources) for p in pods)
+    counts = Counter(tuple(demand(p, r) for r in resources) for p in pods)
     shapes: list[tuple[int, ...]] = []
     covered = 0
     for shape, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -148,9 +162,13 @@ def stranded_capacity(free: npt.NDArray[np.int64], free_slots: npt.NDArray[np.in
 
 
 def build_table(nodes: Sequence[NodeInfo]) -> NodeTable:
+    """A table of ``nodes``; with GPUs, its GPU state too, which keeps the ``gpu`` columns
+    (milli-GPU) whichever plugins run."""
     table = NodeTable(capacity=max(64, len(nodes)))
     for n in nodes:
         table.set_node(n)
+    if any(GPU in n.allocatable or n.allocatable.get(NVIDIA_GPU) for n in nodes):
+        gpu_table(table)
     return table
 
 
@@ -197,7 +215,7 @@ def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profil
     seq = 0
 
     def vec(pod: PodInfo) -> npt.NDArray[np.int64]:
-        return np.array([pod.requests.get(r, 0) for r in res], np.int64)
+        return np.array([demand(pod, r) for r in res], np.int64)
 
     def attempt(now: float, sp: SimPod, v: npt.NDArray[np.int64]) -> bool:
         nonlocal decide_s, seq, allocated

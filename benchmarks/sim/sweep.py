@@ -28,6 +28,7 @@ from benchmarks.gpu_strategies import fragmentation_measure
 from benchmarks.sim.loaders import WorkloadSource, load_cluster, open_workload
 from benchmarks.sim.model import SimInputError, SimPod
 from benchmarks.sim.replay import cluster_resources, replay, reseed_plugins
+from benchmarks.sim.replay import demand as pod_demand
 from scheduler.config import ProfileConfig
 from scoring.objects import NodeInfo
 
@@ -77,7 +78,7 @@ def prepare_pods(pods: Sequence[SimPod], *, seed: int, inflate: float | None, pr
     rng = np.random.default_rng([seed, 0x5EED])
     if inflate is not None and out:
         target = inflate * capacity.get(primary, 0)
-        demand = np.array([p.pod.requests.get(primary, 0) for p in out], np.float64)
+        demand = np.array([pod_demand(p.pod, primary) for p in out], np.float64)
         total = float(demand.sum())
         if total < target:
             if not demand.any():
@@ -140,7 +141,7 @@ def run_one(opts: SweepOptions, strategy: str, config: ProfileConfig, seed: int)
     profile = config.build(seed=seed)
     reseed_plugins(profile, seed)
     # GPU clusters also get the paper's fragmentation measure against the workload's typical pods.
-    measure = fragmentation_measure([p.pod for p in pods]) if any("gpu" in n.allocatable for n in nodes) else None
+    measure = fragmentation_measure([p.pod for p in pods]) if "gpu" in cluster_resources(nodes) else None
     metrics = replay(nodes=nodes, pods=pods, profile=profile, retry=opts.retry, fragmentation=measure)
     return {"strategy": strategy, "seed": seed, **metrics.to_json()}
 

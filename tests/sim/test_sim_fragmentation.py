@@ -58,3 +58,32 @@ def test_sim_json_reports_fragmentation(tmp_path: Path, capsys: pytest.CaptureFi
         frag = s["fragmentation"]["gpu"]
         assert 0.0 <= frag["mean"] <= 100.0
         assert s["frag_curve"]["gpu"].keys() == s["alloc_curve"]["gpu"].keys()
+
+
+def test_kubernetes_node_lists_report_gpu_in_milli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Two nodes with 2 GPUs each (4,000 milli-GPU); pods ask with vecsched's annotations
+    # (0.5 + 0.5 GPU) and with nvidia.com/gpu (one whole GPU): 2,000 of 4,000 = 50 %.
+    node = {"kind": "Node", "status": {"allocatable": {"cpu": "32", "memory": "128Gi", "pods": "110",
+                                                       "nvidia.com/gpu": "2"}}}
+    (tmp_path / "c.yaml").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [
+        {**node, "metadata": {"name": f"g{i}"}} for i in range(2)]}))
+    share = {"vecsched.io/gpu-milli": "500"}
+    pods = [
+        {"kind": "Pod", "metadata": {"name": "half-a", "annotations": share},
+         "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}]}},
+        {"kind": "Pod", "metadata": {"name": "half-b", "annotations": share},
+         "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "1"}}}]}},
+        {"kind": "Pod", "metadata": {"name": "whole"},
+         "spec": {"containers": [{"name": "c", "resources": {"requests": {"cpu": "1", "nvidia.com/gpu": "1"},
+                                                            "limits": {"nvidia.com/gpu": "1"}}}]}},
+    ]
+    (tmp_path / "w.yaml").write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": pods}))
+    code = main(["sim", "--cluster", str(tmp_path / "c.yaml"), "--workload", str(tmp_path / "w.yaml"),
+                 "--strategies", "GpuPacking", "--jobs", "1", "--json", "--no-plots", "--out", str(tmp_path / "o")])
+    assert code == 0
+    s = json.loads(capsys.readouterr().out)["strategies"]["GpuPacking"]
+    assert s["placed"]["mean"] == 3
+    assert s["alloc_ratio"]["gpu"]["mean"] == 50.0
+    # arrived GPU request 500, 1000, 2000 of 4000: 12 %, 25 %, 50 %, each fully allocated
+    assert s["alloc_curve"]["gpu"]["12"] == 12.5 and s["alloc_curve"]["gpu"]["50"] == 50.0
+    assert "gpu" in s["fragmentation"]
