@@ -144,43 +144,40 @@ def _weighted_average(scores: Sequence[IntArray], counted: Sequence[BoolArray] |
     return np.where(wsums > 0, total // np.maximum(wsums, 1), 0)
 
 
-def least_allocated(alloc: IntArray, req: IntArray, weights: IntArray) -> IntArray:
-    """Per resource ``(alloc - req) * 100 // alloc`` (0 when req > alloc), then the
-    weighted average over resources with alloc > 0. Scale 0..MAX_NODE_SCORE."""
+def _share_average(alloc: IntArray, share: Callable[[IntArray, int], IntArray], weights: IntArray) -> IntArray:
+    """Per resource ``share(alloc, req) * 100 // alloc``, then the weighted average over
+    resources with alloc > 0 -- the shape Least- and MostAllocated have in common.
+    ``share`` returns a fresh array (it is scaled in place)."""
     dense = _columns_all_valid(alloc)
     per, counted = [], []
     for j in range(alloc.shape[1]):
         a = alloc[:, j]
-        free = a - req[:, j]
-        np.maximum(free, 0, out=free)  # req > alloc scores 0, as 0 * 100 // alloc does
-        free *= MAX_NODE_SCORE
+        part = share(a, j)
+        part *= MAX_NODE_SCORE
         if dense:
-            free //= a
+            part //= a
         else:
             valid = a != 0
-            free //= np.where(valid, a, 1)
+            part //= np.where(valid, a, 1)
             counted.append(valid)
-        per.append(free)
+        per.append(part)
     return _weighted_average(per, None if dense else counted, weights, len(alloc))
+
+
+def least_allocated(alloc: IntArray, req: IntArray, weights: IntArray) -> IntArray:
+    """Per resource ``(alloc - req) * 100 // alloc`` (0 when req > alloc), then the
+    weighted average over resources with alloc > 0. Scale 0..MAX_NODE_SCORE."""
+    def free(a: IntArray, j: int) -> IntArray:
+        out = a - req[:, j]
+        np.maximum(out, 0, out=out)  # req > alloc scores 0, as 0 * 100 // alloc does
+        return out
+    return _share_average(alloc, free, weights)
 
 
 def most_allocated(alloc: IntArray, req: IntArray, weights: IntArray) -> IntArray:
     """Per resource ``min(req, alloc) * 100 // alloc``, then the weighted average
     over resources with alloc > 0. Scale 0..MAX_NODE_SCORE."""
-    dense = _columns_all_valid(alloc)
-    per, counted = [], []
-    for j in range(alloc.shape[1]):
-        a = alloc[:, j]
-        used = np.minimum(req[:, j], a)
-        used *= MAX_NODE_SCORE
-        if dense:
-            used //= a
-        else:
-            valid = a != 0
-            used //= np.where(valid, a, 1)
-            counted.append(valid)
-        per.append(used)
-    return _weighted_average(per, None if dense else counted, weights, len(alloc))
+    return _share_average(alloc, lambda a, j: np.minimum(req[:, j], a), weights)
 
 
 def _go_div(a: int, b: int) -> int:
