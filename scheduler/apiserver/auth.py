@@ -9,22 +9,30 @@ a user in ``system:masters`` bypasses RBAC, as on a real cluster.
 
 from __future__ import annotations
 
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
+
+import csv
+import io
 
 import yaml
 
 from . import errors
 
-__all__ = ["User", "Attributes", "Decision", "Authorizer", "parse_token_spec", "load_rbac", "read_rbac_file"]
+__all__ = ["User", "Attributes", "Decision", "Authorizer", "parse_token_spec", "read_token_file", "load_rbac",
+           "read_rbac_file"]
 
 MASTERS: Final = "system:masters"
 _RBAC_KINDS: Final = frozenset({"ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding"})
 # Non-resource URLs every authenticated user may read (the default
 # system:discovery, system:public-info-viewer and system:basic-user roles).
 _PUBLIC_PATHS: Final = ("/api", "/apis", "/version", "/healthz", "/readyz", "/livez", "/openapi")
+# Recent decisions kept in full: enough for a test to read a scheduler's first minutes of calls;
+# older ones survive only in the per-shape summary.
+_LOG_LIMIT: Final = 20_000
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,28 @@ class _Rule:
         return not self.names or a.name in self.names
 
 
+def read_token_file(path: str | Path) -> dict[str, User]:
+    """Tokens from a file in kube-apiserver's ``--token-auth-file`` format.
+
+    One ``token,user,uid[,"group1,group2,..."]`` line per token; blank lines and
+    ``#`` comments are skipped. Secrets stay off the command line (and out of ``ps``).
+    """
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ValueError(f"cannot read token file {p}: {e.strerror}") from e
+    out: dict[str, User] = {}
+    for n, line in enumerate(csv.reader(io.StringIO(text)), start=1):
+        if not line or not line[0].strip() or line[0].lstrip().startswith("#"):
+            continue
+        if len(line) < 3 or not line[1].strip():
+            raise ValueError(f"{p}:{n}: expected token,user,uid[,\"group1,group2\"]")
+        groups = [g.strip() for g in line[3].split(",") if g.strip()] if len(line) > 3 else []
+        out[line[0].strip()] = User.of(line[1].strip(), groups)
+    return out
+
+
 def parse_token_spec(spec: str) -> tuple[str, User]:
     """``TOKEN=USER[,GROUP...]`` as given to ``--token``."""
     token, sep, rest = spec.partition("=")
@@ -134,10 +164,15 @@ def load_rbac(text: str, *, source: str = "<rbac>") -> list[dict[str, Any]]:
 class Authorizer:
     """Authenticates bearer tokens and authorizes requests with RBAC; logs every decision."""
 
-    def __init__(self, *, tokens: Mapping[str, User | str] | None = None, rbac: Iterable[Mapping[str, Any]] | None = None) -> None:
+    def __init__(self, *, tokens: Mapping[str, User | str] | None = None, rbac: Iterable[Mapping[str, Any]] | None = None,
+                 log_limit: int = _LOG_LIMIT) -> None:
         self.tokens: dict[str, User] = {t: (u if isinstance(u, User) else User.of(u)) for t, u in (tokens or {}).items()}
         self.rbac_enabled = rbac is not None
-        self.log: list[Decision] = []
+        self.log: deque[Decision] = deque(maxlen=log_limit)
+        """The most recent decisions (a long run must not grow memory without bound)."""
+        self.summary: Counter[Decision] = Counter()
+        """Every distinct decision ever made, object names left out, with its count: what a
+        permission audit needs, bounded by the API's shape rather than by the traffic."""
         self._cluster_roles: dict[str, list[_Rule]] = {}
         self._roles: dict[tuple[str, str], list[_Rule]] = {}
         self._bindings: list[tuple[str, str, str, list[Mapping[str, Any]]]] = []  # (ns, roleKind, roleName, subjects)
@@ -207,8 +242,10 @@ class Authorizer:
             return
         ok = self.allowed(user, a)
         if not a.path:
-            self.log.append(Decision(user=user.name, verb=a.verb, group=a.group, resource=a.resource,
-                                     subresource=a.subresource, namespace=a.namespace, name=a.name, allowed=ok))
+            d = Decision(user=user.name, verb=a.verb, group=a.group, resource=a.resource,
+                         subresource=a.subresource, namespace=a.namespace, name=a.name, allowed=ok)
+            self.log.append(d)
+            self.summary[replace(d, name="")] += 1
         if ok:
             return
         if a.path:

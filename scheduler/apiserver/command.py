@@ -15,7 +15,7 @@ import signal
 import sys
 from typing import Any
 
-from .auth import parse_token_spec, read_rbac_file
+from .auth import parse_token_spec, read_rbac_file, read_token_file
 from .kubelet import NodeShape
 from .server import ApiServer
 
@@ -39,6 +39,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shape", action="append", default=[], metavar="SPEC",
                         help="extra nodes, e.g. count=4,cpu=64,memory=256Gi,gpus=8,zones=a;b (repeatable)")
     parser.add_argument("--kubelet-delay", type=float, default=0.05, help="seconds from binding to Running (default 0.05)")
+    parser.add_argument("--kubelet-max-grace", type=float, default=None, metavar="SECONDS",
+                        help="stop a deleted pod's containers after at most this long instead of its full grace "
+                             "period (default: the full period, 30 s unless the pod says otherwise)")
+    parser.add_argument("--node-lease-seconds", type=float, default=10.0, metavar="SECONDS",
+                        help="renew each node's Lease in kube-node-lease this often; 0 switches leases off (default 10)")
+    parser.add_argument("--node-status-seconds", type=float, default=300.0, metavar="SECONDS",
+                        help="refresh each node's condition heartbeats this often; 0 switches them off (default 300; "
+                             "every Node write wakes the scheduler)")
     parser.add_argument("--history", type=int, default=50_000, help="watch history window in events (default 50000)")
     parser.add_argument("--bookmark-interval", type=float, default=5.0, help="seconds between watch bookmarks (default 5)")
     parser.add_argument("--watch-coalesce", type=float, default=0.005,
@@ -47,6 +55,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state", default=None, metavar="F", help="load objects from F on start, save them on shutdown")
     parser.add_argument("--rbac", action="append", default=[], metavar="F", help="RBAC YAML to enforce (repeatable)")
     parser.add_argument("--token", action="append", default=[], metavar="TOKEN=USER", help="bearer token of a user (repeatable)")
+    parser.add_argument("--token-file", default=None, metavar="F",
+                        help="tokens, one 'token,user,uid[,\"group,...\"]' line each (kube-apiserver's --token-auth-file)")
     parser.add_argument("--admin-token", default=None, help="token of the system:masters user written to the kubeconfig")
 
 
@@ -90,6 +100,13 @@ def parse_shape(spec: str) -> NodeShape:
     return NodeShape(**kw)
 
 
+def _seconds(value: float, flag: str, *, off: bool) -> float | None:
+    """A non-negative number of seconds; 0 means "off" (None) where ``off`` allows it."""
+    if value < 0 or value != value:
+        raise ValueError(f"{flag} must be a number of seconds >= 0, got {value}")
+    return None if off and value == 0 else value
+
+
 def _server(args: argparse.Namespace) -> ApiServer:
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be 0..65535, got {args.port}")
@@ -103,12 +120,17 @@ def _server(args: argparse.Namespace) -> ApiServer:
             labels=_labels(args.node_label), taints=tuple(_taint(t) for t in args.node_taint),
         ))
     shapes += [parse_shape(s) for s in args.shape]
-    tokens = dict(parse_token_spec(t) for t in args.token)
+    tokens = read_token_file(args.token_file) if args.token_file else {}
+    tokens.update(parse_token_spec(t) for t in args.token)
     rbac = [doc for f in args.rbac for doc in read_rbac_file(f)] if args.rbac else None
     return ApiServer(
         nodes=shapes, host=args.host, port=args.port, kubelet_delay=args.kubelet_delay, history=args.history,
         bookmark_interval=args.bookmark_interval, watch_coalesce=args.watch_coalesce, tokens=tokens, rbac=rbac, admin_token=args.admin_token,
         kubeconfig_path=args.kubeconfig_out, state_path=args.state,
+        kubelet_max_grace_seconds=(None if args.kubelet_max_grace is None
+                                   else _seconds(args.kubelet_max_grace, "--kubelet-max-grace", off=False)),
+        node_lease_seconds=_seconds(args.node_lease_seconds, "--node-lease-seconds", off=True),
+        node_status_seconds=_seconds(args.node_status_seconds, "--node-status-seconds", off=True),
     )
 
 

@@ -27,11 +27,13 @@ __all__ = [
     "internal_error",
     "invalid",
     "method_not_allowed",
+    "not_acceptable",
     "not_found",
     "stale_update",
     "status_body",
     "success_status",
     "too_large",
+    "too_large_resource_version",
     "too_many_requests",
     "unauthorized",
     "unsupported_media_type",
@@ -77,6 +79,8 @@ def status_body(
         "reason": reason,
         "code": code,
     }
+    if not reason:  # some failures (a 500 from a registry) carry no reason, as upstream leaves it out
+        del body["reason"]
     if details is not None:
         body["details"] = details
     return body
@@ -174,8 +178,26 @@ def method_not_allowed() -> ApiError:
     return ApiError(code=405, reason="MethodNotAllowed", message="the server does not allow this method on the requested resource")
 
 
-def unsupported_media_type(content_type: str) -> ApiError:
-    return ApiError(code=415, reason="UnsupportedMediaType", message=f'the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf; got "{content_type}"')
+def unsupported_media_type(content_type: str, *, accepted: tuple[str, ...] = ("application/json", "application/yaml")) -> ApiError:
+    """415: a request body in a format the server does not read; ``accepted`` lists what it does."""
+    return ApiError(code=415, reason="UnsupportedMediaType",
+                    message=f"the body of the request was in an unknown format - accepted media types include: "
+                            f'{", ".join(accepted)}; got "{content_type[:100]}"')
+
+
+def not_acceptable(accepted: tuple[str, ...]) -> ApiError:
+    """406: no media type of the request's ``Accept`` header is one the server answers in."""
+    return ApiError(code=406, reason="NotAcceptable",
+                    message=f"only the following media types are accepted: {', '.join(accepted)}")
+
+
+def too_large_resource_version(requested: int, current: int) -> ApiError:
+    """504 of a watch or list from a resourceVersion the server has not reached (as the watch cache answers)."""
+    return ApiError(code=504, reason="Timeout",
+                    message=f"Too large resource version: {requested}, current: {current}",
+                    details={"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+                             "retryAfterSeconds": 1},
+                    headers={"Retry-After": "1"})
 
 
 def too_large(limit: int) -> ApiError:

@@ -20,12 +20,15 @@ from urllib.parse import unquote
 import yaml
 from aiohttp import web
 
-from . import errors, resources
+from . import errors, fieldvalidation, protobuf, resources
 from .auth import Attributes, Authorizer, User
+from .eviction import evict
 from .faults import Faults
+from .limits import loads_json, safe_yaml_load
 from .openapi import openapi_v3_group, openapi_v3_index
-from .operations import Operations
-from .resources import BY_PATH, ResourceType
+from .operations import Operations, WriteOptions
+from .resourcemetrics import METRICS_CONTENT_TYPE
+from .resources import ResourceType
 from .selectors import parse_field_selector, parse_label_selector
 from .store import Store, Watcher, dumps
 from .tables import table, wants_table
@@ -36,9 +39,13 @@ log = logging.getLogger("vecsched.apiserver")
 
 MAX_BODY_BYTES: Final = 3 * 1024 * 1024  # kube-apiserver's MaxRequestBodyBytes
 _DEFAULT_WATCH_TIMEOUT: Final = 1800.0  # kube-apiserver's --min-request-timeout
+_FUTURE_RV_WAIT: Final = 3.0  # the watch cache's wait for a resourceVersion it has not reached
 _PUBLIC: Final = frozenset({"/healthz", "/readyz", "/livez", "/version"})
 _JSON: Final = "application/json"
-_GROUP_VERSIONS: Final = frozenset((r.group, r.version) for r in resources.RESOURCES)
+# What request bodies may be written in, and what answers are written in.
+_BODY_TYPES: Final = ("application/json", "application/yaml", protobuf.MEDIA_TYPE + " (for built-in kinds)")
+_VERBS: Final = {"POST": "create", "PUT": "update", "PATCH": "patch"}
+_ANSWER_TYPES: Final = ("application/json", "application/json;as=Table;v=v1;g=meta.k8s.io")
 
 
 @dataclass
@@ -74,6 +81,12 @@ class HttpApi:
         self.max_body = max_body
         self.address = "127.0.0.1:0"
         self.requests = 0
+        self.future_rv_wait = _FUTURE_RV_WAIT
+        """Seconds a watch from a resourceVersion not reached yet waits for it before the 504."""
+        self.node_metrics: Callable[[str], str] | None = None
+        """A node's kubelet resource metrics (Prometheus text), served through the node proxy path."""
+        self.cluster_metrics: Callable[[], str] | None = None
+        """Every simulated node's resource metrics in one document, served at ``/metrics/nodes``."""
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body, handler_args={"max_field_size": 65536})
@@ -104,6 +117,12 @@ class HttpApi:
                 return _json_response(dumps(resources.VERSION_INFO))
             return web.Response(text="ok", content_type="text/plain")
         parts = [unquote(p) for p in path.strip("/").split("/")]
+        if parts[:3] == ["api", "v1", "nodes"] and len(parts) > 4 and parts[4] == "proxy":
+            return self._node_proxy(request, parts, user)
+        if path == "/metrics/nodes" and self.cluster_metrics is not None:
+            if user is not None:
+                self.authorizer.check(user, Attributes(verb="get", path=path))
+            return _metrics_response(self.cluster_metrics())
         if parts[0] not in ("api", "apis") or len(parts) <= (3 if parts[0] == "apis" else 2):
             return await self._discovery(request, path, parts, user)
         target = self._resolve(parts)
@@ -117,6 +136,18 @@ class HttpApi:
             raise errors.unauthorized()
         return user
 
+    def _node_proxy(self, request: web.Request, parts: list[str], user: User | None) -> web.StreamResponse:
+        """``/api/v1/nodes/<node>/proxy/metrics/resource``: the simulated kubelet's resource metrics."""
+        node = parts[3]
+        if user is not None:
+            self.authorizer.check(user, Attributes(verb=request.method.lower(), resource="nodes",
+                                                   subresource="proxy", name=node))
+        if request.method != "GET":
+            raise errors.method_not_allowed()
+        if parts[5:] != ["metrics", "resource"] or self.node_metrics is None:
+            raise _no_resource()
+        return _metrics_response(self.node_metrics(node))
+
     # ---- discovery -------------------------------------------------------------------------
 
     async def _discovery(self, request: web.Request, path: str, parts: list[str], user: User | None) -> web.StreamResponse:
@@ -125,24 +156,25 @@ class HttpApi:
         if request.method != "GET":
             raise errors.method_not_allowed()
         body: Any = None
+        registry = self.store.registry
         if path == "/openapi/v3":
-            body = openapi_v3_index()
+            body = openapi_v3_index(registry)
         elif path.startswith("/openapi/v3/"):
             gv = parts[2:]
             if gv[:1] == ["api"] and len(gv) == 2:
-                body = openapi_v3_group("", gv[1])
+                body = openapi_v3_group(registry, "", gv[1])
             elif gv[:1] == ["apis"] and len(gv) == 3:
-                body = openapi_v3_group(gv[1], gv[2])
+                body = openapi_v3_group(registry, gv[1], gv[2])
         elif path == "/api":
             body = resources.api_versions(server_address=self.address)
         elif path == "/apis":
-            body = resources.api_group_list()
+            body = registry.api_group_list()
         elif parts[0] == "api" and len(parts) == 2:
-            body = resources.resource_list(group="", version=parts[1])
+            body = registry.resource_list(group="", version=parts[1])
         elif parts[0] == "apis" and len(parts) == 2:
-            body = resources.api_group(parts[1])
+            body = registry.api_group(parts[1])
         elif parts[0] == "apis" and len(parts) == 3:
-            body = resources.resource_list(group=parts[1], version=parts[2])
+            body = registry.resource_list(group=parts[1], version=parts[2])
         if body is None:
             raise errors.ApiError(code=404, reason="NotFound", message="the server could not find the requested resource",
                                   details={})
@@ -155,7 +187,8 @@ class HttpApi:
             group, version, rest = "", parts[1], parts[2:]
         else:
             group, version, rest = parts[1], parts[2], parts[3:]
-        if (group, version) not in _GROUP_VERSIONS:
+        registry = self.store.registry
+        if not registry.serves(group, version):
             raise _no_resource()
         watch_path = False
         if rest and rest[0] == "watch":
@@ -163,13 +196,13 @@ class HttpApi:
         namespace = ""
         if len(rest) >= 3 and rest[0] == "namespaces":
             if rest[2] == "bindings" and group == "" and len(rest) == 3:
-                return _Target(BY_PATH[("", "v1", "pods")], rest[1], "", "binding", legacy_bindings=True)
-            candidate = BY_PATH.get((group, version, rest[2]))
+                return _Target(resources.builtin("pods"), rest[1], "", "binding", legacy_bindings=True)
+            candidate = registry.by_path(group, version, rest[2])
             if candidate is not None and candidate.namespaced:
                 namespace, rest = rest[1], rest[2:]
         if not rest or len(rest) > 3:
             raise _no_resource()
-        rt = BY_PATH.get((group, version, rest[0]))
+        rt = registry.by_path(group, version, rest[0])
         if rt is None:
             raise _no_resource()
         name = rest[1] if len(rest) > 1 else ""
@@ -189,7 +222,7 @@ class HttpApi:
         verb = _verb(method, bool(t.name) or t.legacy_bindings, watch)
         if verb is None:
             raise errors.method_not_allowed()
-        if t.subresource == "binding" and verb != "create":
+        if t.subresource in ("binding", "eviction") and verb != "create":
             raise errors.method_not_allowed()
         if user is not None:
             self.authorizer.check(user, Attributes(
@@ -202,12 +235,24 @@ class HttpApi:
             raise errors.internal_error("injected fault (vecsched apiserver fault injection)")
         if decision.code == 429:
             raise errors.too_many_requests(self.faults.retry_after_seconds)
-        if "dryRun" in q:
-            raise errors.bad_request("dryRun is not supported by the vecsched embedded API server")
+        _negotiate(request.headers.get("Accept", ""))
         handler: Callable[[web.Request, _Target], Awaitable[web.StreamResponse]] = getattr(self, f"_{verb}")
         return await handler(request, t)
 
+    def _write_options(self, request: web.Request) -> WriteOptions:
+        """``dryRun`` and ``fieldValidation`` of a write request."""
+        q = request.query
+        dry = q.getall("dryRun", [])
+        for value in dry:
+            if value != "All":
+                raise errors.bad_request(f'dryRun: Unsupported value: "{value[:64]}": supported values: "All"')
+        verb = _VERBS.get(request.method, "create")
+        return WriteOptions(dry_run=bool(dry),
+                            field_validation=fieldvalidation.parse_field_validation(q.get("fieldValidation"), verb=verb))
+
     async def _get(self, request: web.Request, t: _Target) -> web.StreamResponse:
+        if t.subresource == "scale":
+            return _json_response(dumps(self.ops.get_scale(t.rt, namespace=t.namespace, name=t.name)))
         entry = self.store.get(t.rt, t.namespace, t.name)
         if wants_table(request.headers.get("Accept", "")):
             tab = table(t.rt, [entry.obj()], rv=str(entry.rv), include_object=request.query.get("includeObject", "Metadata"))
@@ -253,6 +298,14 @@ class HttpApi:
         if self.faults.watch_close_seconds:
             timeout = min(timeout, self.faults.watch_close_seconds)
         as_table = wants_table(request.headers.get("Accept", ""))
+        if since is not None and since > self.store.resource_version:
+            # The watch cache waits up to 3 s for a resourceVersion it has not seen yet, then gives up.
+            loop = asyncio.get_running_loop()
+            give_up = loop.time() + self.future_rv_wait
+            while since > self.store.resource_version and loop.time() < give_up:
+                await asyncio.sleep(0.05)
+            if since > self.store.resource_version:
+                raise errors.too_large_resource_version(since, self.store.resource_version)
         start_rv = self.store.resource_version
         try:
             watcher = self.store.watch(t.rt, namespace=t.namespace, labels=labels, fields=fields, since=since)
@@ -340,59 +393,117 @@ class HttpApi:
             raise errors.too_large(self.max_body)
         return await request.read()
 
-    async def _decode(self, request: web.Request) -> Any:
+    async def _decode(self, request: web.Request, opts: WriteOptions | None = None) -> Any:
+        """The request body as a JSON value, whatever it was sent as; repeated JSON keys go to ``opts``."""
         body = await self._read_body(request)
         ctype = request.content_type or _JSON
         try:
+            if ctype == protobuf.MEDIA_TYPE:
+                return protobuf.decode(body)
             if ctype in ("application/yaml", "application/x-yaml"):
-                return yaml.safe_load(body)
+                return safe_yaml_load(body, max_bytes=self.max_body)
             if ctype not in (_JSON, "application/octet-stream", "text/plain"):
-                raise errors.unsupported_media_type(ctype)
-            return json.loads(body)
+                raise errors.unsupported_media_type(ctype, accepted=_BODY_TYPES)
+            value, dups = fieldvalidation.loads_checked(body)
+            if opts is not None:
+                opts.duplicates.extend(dups)
+            return value
         except (ValueError, yaml.YAMLError) as e:
             if not body.strip():
                 raise errors.bad_request("the body of the request was empty") from None
-            raise errors.bad_request(f"couldn't get version/kind; json parse error: {e}") from None
+            raise errors.bad_request(f"couldn't get version/kind; json parse error: {str(e)[:200]}") from None
 
     async def _create(self, request: web.Request, t: _Target) -> web.StreamResponse:
-        body = await self._decode(request)
+        opts = self._write_options(request)
+        body = await self._decode(request, opts)
         if t.subresource == "binding":
             self.ops.bind(body, namespace=t.namespace, name=None if t.legacy_bindings else t.name)
             return _json_response(dumps(errors.success_status(code=201)), status=201)
+        if t.subresource == "eviction":
+            status = evict(store=self.store, ops=self.ops, namespace=t.namespace, name=t.name, body=body,
+                           dry_run=opts.dry_run)
+            return _json_response(dumps(status), status=201)
         if t.name:
             raise errors.method_not_allowed()
-        entry = self.ops.create(t.rt, body, namespace=t.namespace)
-        return _json_response(entry.raw, status=201)
+        entry = self.ops.create(t.rt, body, namespace=t.namespace, opts=opts)
+        return _json_response(entry.raw, status=201, warnings=opts.warnings)
 
     async def _update(self, request: web.Request, t: _Target) -> web.StreamResponse:
-        body = await self._decode(request)
+        opts = self._write_options(request)
+        body = await self._decode(request, opts)
+        if t.subresource == "scale":
+            scale = self.ops.update_scale(t.rt, namespace=t.namespace, name=t.name, body=body, opts=opts)
+            return _json_response(dumps(scale), warnings=opts.warnings)
         before = self.store.find(t.rt, t.namespace, t.name)
-        entry = self.ops.update(t.rt, body, namespace=t.namespace, name=t.name, subresource=t.subresource)
-        return _json_response(entry.raw, status=201 if before is None else 200)
+        entry = self.ops.update(t.rt, body, namespace=t.namespace, name=t.name, subresource=t.subresource, opts=opts)
+        return _json_response(entry.raw, status=201 if before is None else 200, warnings=opts.warnings)
 
     async def _patch(self, request: web.Request, t: _Target) -> web.StreamResponse:
         body = await self._read_body(request)
+        opts = self._write_options(request)
+        if t.subresource == "scale":
+            scale = self.ops.patch_scale(t.rt, content_type=request.content_type, body=body, namespace=t.namespace,
+                                         name=t.name, opts=opts, max_bytes=self.max_body)
+            return _json_response(dumps(scale), warnings=opts.warnings)
         before = self.store.find(t.rt, t.namespace, t.name)
         entry = self.ops.patch(t.rt, content_type=request.content_type, body=body, namespace=t.namespace,
-                               name=t.name, subresource=t.subresource)
-        return _json_response(entry.raw, status=201 if before is None else 200)
+                               name=t.name, subresource=t.subresource, opts=opts, max_bytes=self.max_body)
+        return _json_response(entry.raw, status=201 if before is None else 200, warnings=opts.warnings)
 
-    async def _delete(self, request: web.Request, t: _Target) -> web.StreamResponse:
-        uid = rv = ""
+    async def _delete_options(self, request: web.Request) -> tuple[dict[str, Any], WriteOptions]:
+        """DeleteOptions from the body and the query (the query's values win, as upstream)."""
         raw = await self._read_body(request)
+        opts: dict[str, Any] = {}
         if raw.strip():
             try:
-                opts = json.loads(raw)
+                decoded = protobuf.decode(raw) if request.content_type == protobuf.MEDIA_TYPE else loads_json(raw)
             except ValueError as e:
-                raise errors.bad_request(f"couldn't decode DeleteOptions: {e}") from None
-            pre = (opts.get("preconditions") or {}) if isinstance(opts, dict) else {}
-            uid, rv = str(pre.get("uid") or ""), str(pre.get("resourceVersion") or "")
-        obj = self.ops.delete(t.rt, namespace=t.namespace, name=t.name, uid=uid, rv=rv)
-        return _json_response(dumps(obj))
+                raise errors.bad_request(f"couldn't decode DeleteOptions: {str(e)[:200]}") from None
+            if not isinstance(decoded, dict):
+                raise errors.bad_request("couldn't decode DeleteOptions: expected a JSON object")
+            opts = decoded
+        q = request.query
+        if "gracePeriodSeconds" in q:
+            opts["gracePeriodSeconds"] = _int_param(request, "gracePeriodSeconds", 0)
+        if "propagationPolicy" in q:
+            opts["propagationPolicy"] = q["propagationPolicy"]
+        if "orphanDependents" in q:
+            opts["orphanDependents"] = q["orphanDependents"].lower() == "true"
+        dry = list(opts.get("dryRun") or []) + q.getall("dryRun", [])
+        for value in dry:
+            if value != "All":
+                raise errors.bad_request(f'dryRun: Unsupported value: "{str(value)[:64]}": supported values: "All"')
+        grace = opts.get("gracePeriodSeconds")
+        if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int)):
+            raise errors.bad_request("couldn't decode DeleteOptions: gracePeriodSeconds must be an integer")
+        policy = opts.get("propagationPolicy")
+        orphan = opts.get("orphanDependents")
+        if orphan is not None and policy is not None:
+            raise errors.invalid(kind="DeleteOptions", name="", causes=[
+                ("propagationPolicy", "Invalid value: \"" + str(policy) + "\": orphanDependents and "
+                                      "deletionPropagation cannot be both set")])
+        if orphan is not None:
+            opts["propagationPolicy"] = "Orphan" if orphan else "Background"
+        return opts, WriteOptions(dry_run=bool(dry))
+
+    async def _delete(self, request: web.Request, t: _Target) -> web.StreamResponse:
+        opts, wopts = await self._delete_options(request)
+        pre = opts.get("preconditions") or {}
+        if not isinstance(pre, dict):
+            raise errors.bad_request("couldn't decode DeleteOptions: preconditions must be an object")
+        obj = self.ops.delete(t.rt, namespace=t.namespace, name=t.name, uid=str(pre.get("uid") or ""),
+                              rv=str(pre.get("resourceVersion") or ""), grace=opts.get("gracePeriodSeconds"),
+                              propagation=opts.get("propagationPolicy"), opts=wopts)
+        # 202 Accepted while the deletion waits for a grace period or finalizers, as kube-apiserver answers.
+        pending = bool(obj["metadata"].get("deletionTimestamp")) and self.store.find(t.rt, t.namespace, t.name) is not None
+        return _json_response(dumps(obj), status=202 if pending and not wopts.dry_run else 200)
 
     async def _deletecollection(self, request: web.Request, t: _Target) -> web.StreamResponse:
         labels, fields = self._selectors(request, t)
-        items = self.ops.delete_collection(t.rt, namespace=t.namespace, labels=labels, fields=fields)
+        opts, wopts = await self._delete_options(request)
+        items = self.ops.delete_collection(t.rt, namespace=t.namespace, labels=labels, fields=fields,
+                                           grace=opts.get("gracePeriodSeconds"),
+                                           propagation=opts.get("propagationPolicy"), opts=wopts)
         body = {"kind": t.rt.list_kind, "apiVersion": t.rt.api_version,
                 "metadata": {"resourceVersion": str(self.store.resource_version)}, "items": items}
         return _json_response(dumps(body))
@@ -426,8 +537,31 @@ def _no_resource() -> errors.ApiError:
     return errors.ApiError(code=404, reason="NotFound", message="the server could not find the requested resource", details={})
 
 
-def _json_response(body: bytes, *, status: int = 200) -> web.Response:
-    return web.Response(body=body, status=status, content_type=_JSON)
+def _json_response(body: bytes, *, status: int = 200, warnings: list[str] | None = None) -> web.Response:
+    resp = web.Response(body=body, status=status, content_type=_JSON)
+    for w in warnings or ():
+        # RFC 7234 warn-code 299 ("miscellaneous persistent warning"), as kube-apiserver sends warnings.
+        resp.headers.add("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"')[:512] + '"')
+    return resp
+
+
+def _metrics_response(text: str) -> web.Response:
+    return web.Response(body=text.encode(), headers={"Content-Type": METRICS_CONTENT_TYPE})
+
+
+def _negotiate(accept: str) -> None:
+    """Refuse (406) an ``Accept`` header that names no media type the server answers in.
+
+    Every answer is JSON (or a JSON Table); a client that also accepts JSON gets it
+    even when it prefers protobuf (client-go reads the response's Content-Type).
+    """
+    if not accept.strip():
+        return
+    for part in accept.split(","):
+        media = part.split(";", 1)[0].strip().lower()
+        if media in ("*/*", "application/*", _JSON, "application/json-patch+json", "application/merge-patch+json"):
+            return
+    raise errors.not_acceptable(_ANSWER_TYPES)
 
 
 def _status_response(e: errors.ApiError) -> web.Response:

@@ -1,327 +1,381 @@
-"""Simulated nodes: node shapes, Node objects, and kubelets that start bound pods.
+"""Simulated kubelets: what happens to a pod once it is bound to a simulated node.
 
-With no real kubelet, a bound Pod would stay Pending forever and nothing
-downstream (the demo, readiness checks, tests of the live scheduler) could
-observe placement finishing. Each simulated kubelet therefore moves a Pod
-bound to its Ready node to ``Running`` after a configurable delay, with the
-conditions, IPs and container statuses a real kubelet reports.
+With no real kubelet a bound Pod would stay Pending forever, a deleted one
+Terminating forever, and nothing downstream -- the demo, ReplicaSets and
+Jobs counting their pods, readiness checks, tests of the live scheduler --
+could observe a workload run, finish or go away. One ``KubeletSim`` plays
+the kubelet of every simulated node, following ``pkg/kubelet``:
 
-The demo binds thousands of pods, so all kubelets share one timer: bound pods
-wait in a FIFO (the delay is constant, so due times are ordered) and one
-``loop.call_later`` callback starts every pod that is due.
+* **start**: a pod bound to a Ready node runs ``delay`` seconds after it was
+  bound, with the conditions, IPs and container statuses a kubelet reports
+  (``podstatus``);
+* **simulated runs**: a pod annotated ``vecsched.io/simulated-duration-seconds``
+  exits after that long with ``vecsched.io/simulated-exit-code``;
+  ``restartPolicy`` decides between the terminal phase (Succeeded / Failed)
+  and a restart (``restartCount`` + 1, the pod stays Running);
+* **graceful termination**: a pod marked for deletion has its containers
+  stopped -- exit code 137 when they are killed at the end of the grace
+  period, 0 when they stop within it -- is reported in its terminal phase,
+  then deleted with grace period 0 and a UID precondition, as the kubelet's
+  status manager does. ``max_grace`` caps the wait (the demo and tests do
+  not want to sit through 30 s); a container cut short by the cap is taken
+  to have stopped cleanly on SIGTERM;
+* **NotReady nodes** (``ApiServer.set_node_ready(name, False)``) play a
+  kubelet that stopped: their pods are neither started, nor reported
+  finished, nor removed when deleted (they stay Terminating, as on a real
+  cluster) until the node is Ready again, when the kubelet catches up;
+* **heartbeats** (``heartbeats``): node Leases and the Ready condition's
+  ``lastHeartbeatTime``;
+* **utilisation** (``usage``): the CPU and memory running pods use, served
+  as the kubelet's resource metrics.
+
+Everything is driven by store listeners (which only take note: a listener
+must not write) and one shared ``Timeline`` (which does the writes), so
+5,000 nodes and 50,000 pods cost no per-node or per-pod timer. Simplified:
+no CrashLoopBackOff between restarts, no probes, no init containers, no
+``Killing``/``Started`` Events (only a Warning for a malformed annotation),
+no eviction under node pressure, and pods on a deleted node stay as they are.
+
+``NodeShape``, ``build_node``, ``node_names`` and ``set_ready`` (the Node
+objects themselves) live in ``nodes`` and are re-exported here.
 """
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
+import functools
+import itertools
+import logging
 import time
-from collections import deque
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
-from scoring.quantity import QuantityError, parse_quantity
-
-from .objects import now_rfc3339
-from .resources import BY_PATH
+from . import errors
+from .controllers.base import Client, Recorder
+from .heartbeats import NodeHeartbeats
+from .nodes import NodeShape, build_node, internal_ip, is_ready, node_names, set_ready
+from .operations import Operations
+from .podstatus import Simulation, read_simulation, restart_containers, start_pod, terminate_pod
+from .resources import builtin
 from .store import Entry, Store
+from .timers import Timeline
+from .usage import UsageTracker, pod_demand
 
 __all__ = ["NodeShape", "build_node", "node_names", "KubeletSim", "set_ready"]
 
-NODES: Final = BY_PATH[("", "v1", "nodes")]
-PODS: Final = BY_PATH[("", "v1", "pods")]
+log = logging.getLogger("vecsched.apiserver.kubelet")
+
+NODES: Final = builtin("nodes")
+PODS: Final = builtin("pods")
 _NODE_NAME: Final = PODS.field_index("spec.nodeName")
 _PHASE: Final = PODS.field_index("status.phase")
-_NOT_READY_TAINTS: Final = (
-    {"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"},
-    {"key": "node.kubernetes.io/not-ready", "effect": "NoExecute"},
-)
+_RESTART_POLICY: Final = PODS.field_index("spec.restartPolicy")
+_USAGE_MARK: Final = b"vecsched.io/simulated-usage-"
+_DELETING_MARK: Final = b'"deletionTimestamp"'
+# A container that exits at once under restartPolicy Always would restart in a
+# tight loop (the real kubelet's CrashLoopBackOff is not simulated): each run
+# lasts at least this long, so such a pod writes ten statuses a second at most.
+_MIN_RUN: Final = 0.1
+_KILLED: Final = 137  # 128 + SIGKILL, what the runtime reports for a container killed at the deadline
+
+Key = tuple[str, str]
 
 
-def _check_quantity(text: object, *, what: str) -> None:
-    """Refuse a node capacity that no client would accept (``--node-memory 128GB``)."""
-    try:
-        amount = parse_quantity(text)
-    except QuantityError as e:
-        raise ValueError(f"{what}: {e}") from None
-    if amount < 0:
-        raise ValueError(f"{what}: quantity {text!r} must not be negative")
+@functools.lru_cache(maxsize=4096)  # by stored version: a listener, then an action, ask about the same one
+def _deleting(entry: Entry) -> bool:
+    """Whether the pod is marked for deletion (the substring test spares parsing every write)."""
+    return _DELETING_MARK in entry.raw and bool(entry.obj()["metadata"].get("deletionTimestamp"))
 
 
 @dataclass(frozen=True)
-class NodeShape:
-    """``count`` identical nodes; a cluster is a list of shapes (heterogeneous clusters)."""
+class _Run:
+    """A simulated container run: which pod instance, which run, when it ends, how."""
 
-    count: int = 1
-    cpu: str = "32"
-    """CPU capacity as a quantity (cores, or millicores with ``m``)."""
-    memory: str = "128Gi"
-    """Memory capacity as a quantity."""
-    pods: int = 110
-    """Maximum pods per node (kubelet's ``--max-pods``; upstream default 110)."""
-    gpus: int = 0
-    """Count of ``gpu_resource`` in capacity; 0 leaves it out."""
-    gpu_resource: str = "nvidia.com/gpu"
-    ephemeral_storage: str = "100Gi"
-    instance_type: str = ""
-    """``node.kubernetes.io/instance-type`` label, when set."""
-    zones: Sequence[str] = ()
-    """``topology.kubernetes.io/zone`` labels, assigned round-robin over this shape's nodes."""
-    labels: Mapping[str, str] = field(default_factory=dict)
-    taints: Sequence[Mapping[str, str]] = ()
-    """Node taints, e.g. ``{"key": "gpu", "value": "true", "effect": "NoSchedule"}``."""
-    extended: Mapping[str, str] = field(default_factory=dict)
-    """Other capacity entries, e.g. ``{"example.com/fpga": "2"}``."""
-
-    def __post_init__(self) -> None:
-        if self.count < 0:
-            raise ValueError(f"NodeShape.count must be >= 0, got {self.count}")
-        if self.pods < 0 or self.gpus < 0:
-            raise ValueError("NodeShape.pods and NodeShape.gpus must be >= 0")
-        _check_quantity(self.cpu, what="node cpu")
-        _check_quantity(self.memory, what="node memory")
-        _check_quantity(self.ephemeral_storage, what="node ephemeral-storage")
-        for k, v in self.extended.items():
-            _check_quantity(v, what=f"node resource {k}")
-        for t in self.taints:
-            if not t.get("key") or t.get("effect") not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
-                raise ValueError(f"invalid taint {dict(t)!r}: needs a key and effect NoSchedule, PreferNoSchedule or NoExecute")
-
-
-def node_names(count: int, *, start: int = 0) -> list[str]:
-    return [f"node-{i:04d}" for i in range(start, start + count)]
-
-
-def _host_ip(index: int) -> str:
-    return f"172.{16 + (index >> 16) % 16}.{(index >> 8) & 255}.{index & 255}"
-
-
-def build_node(*, name: str, shape: NodeShape, index: int, zone_index: int = 0) -> dict[str, Any]:
-    """A Ready Node as a kubelet registers it."""
-    capacity = {
-        "cpu": shape.cpu,
-        "memory": shape.memory,
-        "pods": str(shape.pods),
-        "ephemeral-storage": shape.ephemeral_storage,
-        "hugepages-1Gi": "0",
-        "hugepages-2Mi": "0",
-    }
-    if shape.gpus:
-        capacity[shape.gpu_resource] = str(shape.gpus)
-    capacity.update(shape.extended)
-    labels = {
-        "kubernetes.io/hostname": name,
-        "kubernetes.io/os": "linux",
-        "kubernetes.io/arch": "amd64",
-        "beta.kubernetes.io/os": "linux",
-        "beta.kubernetes.io/arch": "amd64",
-        "type": "vecsched-simulated",
-    }
-    if shape.instance_type:
-        labels["node.kubernetes.io/instance-type"] = shape.instance_type
-    if shape.zones:
-        labels["topology.kubernetes.io/zone"] = shape.zones[zone_index % len(shape.zones)]
-    labels.update(shape.labels)
-    now = now_rfc3339()
-
-    def cond(t: str, s: str, reason: str, msg: str) -> dict[str, str]:
-        return {"type": t, "status": s, "lastHeartbeatTime": now, "lastTransitionTime": now, "reason": reason, "message": msg}
-
-    spec: dict[str, Any] = {"podCIDR": f"10.{64 + (index >> 8) % 64}.{index & 255}.0/24"}
-    if shape.taints:
-        spec["taints"] = [dict(t) for t in shape.taints]
-    return {
-        "apiVersion": "v1",
-        "kind": "Node",
-        "metadata": {"name": name, "labels": labels, "annotations": {"node.alpha.kubernetes.io/ttl": "0"}},
-        "spec": spec,
-        "status": {
-            "capacity": capacity,
-            "allocatable": dict(capacity),
-            "conditions": [
-                cond("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-                cond("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-                cond("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
-                cond("Ready", "True", "KubeletReady", "kubelet is posting ready status (simulated by vecsched)"),
-            ],
-            "addresses": [{"type": "InternalIP", "address": _host_ip(index)}, {"type": "Hostname", "address": name}],
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
-            "nodeInfo": {
-                "machineID": hashlib.md5(name.encode()).hexdigest(),
-                "systemUUID": hashlib.md5(name.encode()).hexdigest(),
-                "bootID": hashlib.md5(name.encode()).hexdigest(),
-                "kernelVersion": "6.1.0-vecsched",
-                "osImage": "vecsched simulated node",
-                "containerRuntimeVersion": "containerd://1.7.0",
-                "kubeletVersion": "v1.30.0-vecsched",
-                "kubeProxyVersion": "v1.30.0-vecsched",
-                "operatingSystem": "linux",
-                "architecture": "amd64",
-            },
-        },
-    }
-
-
-def set_ready(node: dict[str, Any], *, ready: bool) -> dict[str, Any]:
-    """Flip the node's Ready condition and the not-ready taints the node controller manages."""
-    now = now_rfc3339()
-    for c in node.setdefault("status", {}).setdefault("conditions", []):
-        if c.get("type") == "Ready":
-            want = "True" if ready else "False"
-            if c.get("status") != want:
-                c["status"] = want
-                c["lastTransitionTime"] = now
-            c["lastHeartbeatTime"] = now
-            c["reason"] = "KubeletReady" if ready else "KubeletNotReady"
-            c["message"] = "kubelet is posting ready status (simulated by vecsched)" if ready else "node made NotReady by the test harness"
-            break
-    else:
-        node["status"]["conditions"].append({"type": "Ready", "status": "True" if ready else "False",
-                                             "lastHeartbeatTime": now, "lastTransitionTime": now})
-    spec = node.setdefault("spec", {})
-    taints = [t for t in spec.get("taints") or [] if t.get("key") != "node.kubernetes.io/not-ready"]
-    if not ready:
-        taints.extend({**t, "timeAdded": now} for t in _NOT_READY_TAINTS)
-    if taints:
-        spec["taints"] = taints
-    else:
-        spec.pop("taints", None)
-    return node
-
-
-def _is_ready(node: dict[str, Any]) -> bool:
-    for c in (node.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready":
-            return bool(c.get("status") == "True")
-    return False
+    uid: str
+    gen: int
+    due: float
+    exit_code: int
 
 
 class KubeletSim:
-    """Every node's kubelet: starts pods bound to Ready nodes after ``delay`` seconds."""
+    """The kubelets of every simulated node, in the API server's process."""
 
-    def __init__(self, *, store: Store, delay: float) -> None:
+    def __init__(self, *, store: Store, delay: float, ops: Operations | None = None, max_grace: float | None = None,
+                 lease_seconds: float | None = 10.0, status_seconds: float | None = 300.0,
+                 clock: Callable[[], float] = time.time) -> None:
         if delay < 0:
             raise ValueError(f"kubelet delay must be >= 0 seconds, got {delay}")
+        if max_grace is not None and max_grace < 0:
+            raise ValueError(f"kubelet max grace must be >= 0 seconds (or None for the full grace period), got {max_grace}")
         self.store = store
         self.delay = delay
+        self.max_grace = max_grace
+        self.clock = clock
+        self.ops = ops or Operations(store=store)
+        self.timeline = Timeline()
+        self.usage = UsageTracker(clock=clock)
+        self.heartbeats = NodeHeartbeats(store=store, ops=self.ops, lease_seconds=lease_seconds,
+                                         status_seconds=status_seconds, clock=clock)
+        self._recorder = Recorder(client=Client(store=store, ops=self.ops))
         self._ready: dict[str, bool] = {}
         self._host_ip: dict[str, str] = {}
-        self._waiting: dict[str, set[tuple[str, str]]] = {}  # node -> pods bound while it was not Ready
-        self._due: deque[tuple[float, str, str]] = deque()
-        self._queued: set[tuple[str, str]] = set()
-        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._parked: dict[str, set[Key]] = {}  # node -> pods waiting for it to be Ready
+        self._starting: set[Key] = set()
+        self._terminating: dict[Key, float] = {}  # pod -> monotonic time its containers are stopped
+        self._runs: dict[Key, _Run] = {}
+        self._gen = itertools.count(1)
         self._ips = 0
+        self._own_write = False
         self.started = 0
+        self.restarted = 0
+        self.completed = 0
+        """Pods that reached Succeeded or Failed at the end of a simulated run."""
+        self.removed = 0
+        """Pods the kubelets deleted after stopping them (graceful termination)."""
         for e in store.entries(NODES):
-            self._learn(e.name, e.obj())
+            ready = self._learn(e.name, e.obj())
+            self.usage.add_node(e.name)
+            self.heartbeats.node_seen(e.name, ready=ready, registering=True)
         store.add_listener(NODES.key, self._on_node)
         store.add_listener(PODS.key, self._on_pod)
         for e in store.entries(PODS):
             self._on_pod(PODS.key, None, e)
 
+    def start(self) -> None:
+        self.timeline.start()
+        self.heartbeats.start()
+
+    def stop(self) -> None:
+        """Do nothing more until ``start()`` (what it is told meanwhile is kept for then)."""
+        self.timeline.stop()
+        self.heartbeats.stop()
+
+    # ---- listeners: take note, never write -------------------------------------------------------
+
     def _on_node(self, key: str, old: Entry | None, new: Entry | None) -> None:
         if new is None:
-            self._ready.pop(old.name, None)  # type: ignore[union-attr]
-            self._host_ip.pop(old.name, None)  # type: ignore[union-attr]
+            assert old is not None
+            self._ready.pop(old.name, None)
+            self._host_ip.pop(old.name, None)
+            self.usage.remove_node(old.name)
+            self.heartbeats.node_gone(old.name)
             return
-        if self._learn(new.name, new.obj()):
-            for pod in self._waiting.pop(new.name, set()):
-                self._enqueue(pod)
+        ready = self._learn(new.name, new.obj())
+        if old is None:
+            self.usage.add_node(new.name)
+        self.heartbeats.node_seen(new.name, ready=ready)
+        if ready:
+            for pod in self._parked.pop(new.name, set()):
+                self.timeline.after(0, functools.partial(self._examine, pod))
 
     def _learn(self, name: str, node: dict[str, Any]) -> bool:
-        ready = self._ready[name] = _is_ready(node)
-        for a in (node.get("status") or {}).get("addresses") or []:
-            if a.get("type") == "InternalIP":
-                self._host_ip[name] = a.get("address", "")
+        ready = self._ready[name] = is_ready(node)
+        self._host_ip[name] = internal_ip(node)
         return ready
 
     def _on_pod(self, key: str, old: Entry | None, new: Entry | None) -> None:
         if new is None:
+            assert old is not None
+            self._forget((old.namespace, old.name))
             return
+        if self._own_write:
+            return  # the kubelet's own status write: the code that made it handles what follows
         node = new.fields[_NODE_NAME]
-        if not node or new.fields[_PHASE] != "Pending":
+        if not node:
             return
-        pod = (new.namespace, new.name)
-        if pod in self._queued:
+        k = (new.namespace, new.name)
+        if _deleting(new):
+            self._look_again(k, node)
             return
+        phase = new.fields[_PHASE]
+        if phase == "Pending":
+            if k not in self._starting:
+                if self._ready.get(node):
+                    self._enqueue_start(k)
+                else:
+                    self._parked.setdefault(node, set()).add(k)
+        elif phase == "Running":
+            if old is None or old.fields[_PHASE] != "Running":
+                self._adopt(k, node, new.obj())  # restored from a state file, or set Running by someone else
+            elif k in self.usage and (_USAGE_MARK in new.raw or _USAGE_MARK in old.raw):
+                pod = new.obj()
+                demand, problems = pod_demand(pod)
+                self.usage.update(k, demand=demand)
+                self._warn(pod, problems)
+        else:  # Succeeded or Failed, written by someone else: nothing runs any more
+            self.usage.stop(k)
+            self._runs.pop(k, None)
+
+    def _forget(self, k: Key) -> None:
+        self._starting.discard(k)
+        self._terminating.pop(k, None)
+        self._runs.pop(k, None)
+        self.usage.stop(k)
+
+    def _look_again(self, k: Key, node: str) -> None:
         if self._ready.get(node):
-            self._enqueue(pod)
+            self.timeline.after(0, lambda: self._examine(k))
         else:
-            self._waiting.setdefault(node, set()).add(pod)
+            self._parked.setdefault(node, set()).add(k)
 
-    def _enqueue(self, pod: tuple[str, str]) -> None:
-        self._queued.add(pod)
-        self._due.append((time.monotonic() + self.delay, pod[0], pod[1]))
-        self._arm()
+    def _adopt(self, k: Key, node: str, pod: dict[str, Any]) -> None:
+        demand, problems = pod_demand(pod)
+        self.usage.start(k, node=node, demand=demand)
+        sim = read_simulation(pod)
+        self._warn(pod, [*problems, *sim.problems])
+        if sim.duration is not None and k not in self._runs:
+            self._schedule_exit(k, str(pod["metadata"].get("uid", "")), sim)
 
-    def _arm(self) -> None:
-        if self._timer is not None or not self._due:
-            return
+    def _warn(self, pod: dict[str, Any], problems: list[str]) -> None:
+        for message in problems:
+            # Recorded from the timeline: a listener must not write to the store.
+            self.timeline.after(0, functools.partial(
+                self._recorder.event, pod, component="kubelet", type="Warning", reason="InvalidSimulationAnnotation",
+                message=message))
+
+    # ---- actions, run from the timeline ----------------------------------------------------------
+
+    def _write(self, k: Key, mutate: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+        """The kubelet's status write (straight to the store, as the status manager's PATCH); the pod as written."""
+        written: list[dict[str, Any]] = []
+
+        def keep(pod: dict[str, Any]) -> dict[str, Any]:
+            written.append(mutate(pod))  # the stored dict itself: no second parse of what was just encoded
+            return written[0]
+
+        self._own_write = True
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no loop yet (construction); start() arms it
-        wait = self._due[0][0] - time.monotonic()
-        self._timer = loop.call_soon(self._flush) if wait <= 0 else loop.call_later(wait, self._flush)
+            self.store.update(PODS, k[0], k[1], keep)
+        finally:
+            self._own_write = False
+        return written[0]
 
-    def start(self) -> None:
-        self._arm()
+    def _examine(self, k: Key) -> None:
+        """Decide what a pod needs next, now that its node is (or may be) Ready."""
+        entry = self.store.find(PODS, k[0], k[1])
+        if entry is None or not entry.fields[_NODE_NAME]:
+            return
+        node = entry.fields[_NODE_NAME]
+        if not self._ready.get(node):
+            self._parked.setdefault(node, set()).add(k)
+        elif _deleting(entry):
+            self._begin_termination(k, entry)
+        elif entry.fields[_PHASE] == "Pending":
+            if k not in self._starting:
+                self._enqueue_start(k)
+        elif entry.fields[_PHASE] == "Running":
+            run = self._runs.get(k)
+            if run is not None and run.due <= time.monotonic():
+                self._exit(k, run.gen)  # its run ended while the node was NotReady
 
-    def stop(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _enqueue_start(self, k: Key) -> None:
+        self._starting.add(k)
+        self.timeline.after(self.delay, lambda: self._start(k))
 
-    def _flush(self) -> None:
-        self._timer = None
-        now = time.monotonic()
-        while self._due and self._due[0][0] <= now:
-            _, ns, name = self._due.popleft()
-            self._queued.discard((ns, name))
-            entry = self.store.find(PODS, ns, name)
-            if entry is None or entry.fields[_PHASE] != "Pending" or not entry.fields[_NODE_NAME]:
-                continue
-            node = entry.fields[_NODE_NAME]
-            if not self._ready.get(node):
-                self._waiting.setdefault(node, set()).add((ns, name))
-                continue
-            self.store.update(PODS, ns, name, lambda pod: self._run(pod, node))
-            self.started += 1
-        self._arm()
-
-    def _run(self, pod: dict[str, Any], node: str) -> dict[str, Any]:
-        now = now_rfc3339()
+    def _start(self, k: Key) -> None:
+        self._starting.discard(k)
+        entry = self.store.find(PODS, k[0], k[1])
+        if entry is None or entry.fields[_PHASE] != "Pending" or not entry.fields[_NODE_NAME]:
+            return
+        node = entry.fields[_NODE_NAME]
+        if not self._ready.get(node):
+            self._parked.setdefault(node, set()).add(k)
+            return
+        if _deleting(entry):
+            self._begin_termination(k, entry)
+            return
         self._ips += 1
         n = self._ips
         pod_ip = f"10.{244 + (n >> 16) % 4}.{(n >> 8) & 255}.{n & 255}"
-        host_ip = self._host_ip.get(node, "")
-        status = pod.setdefault("status", {})
-        sched = next((c for c in status.get("conditions") or [] if c.get("type") == "PodScheduled"), None)
-        conds = [{"type": t, "status": "True", "lastProbeTime": None, "lastTransitionTime": now}
-                 for t in ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady")]
-        conds.append(sched or {"type": "PodScheduled", "status": "True", "lastProbeTime": None, "lastTransitionTime": now})
-        status.update({
-            "phase": "Running",
-            "conditions": conds,
-            "hostIP": host_ip,
-            "hostIPs": [{"ip": host_ip}] if host_ip else [],
-            "podIP": pod_ip,
-            "podIPs": [{"ip": pod_ip}],
-            "startTime": now,
-            "containerStatuses": [
-                {
-                    "name": c.get("name", ""),
-                    "ready": True,
-                    "started": True,
-                    "restartCount": 0,
-                    "image": c.get("image", ""),
-                    "imageID": f"sha256:{hashlib.sha256(str(c.get('image', '')).encode()).hexdigest()}",
-                    "containerID": "containerd://" + hashlib.sha256(f"{pod_ip}/{c.get('name')}".encode()).hexdigest(),
-                    "state": {"running": {"startedAt": now}},
-                    "lastState": {},
-                }
-                for c in (pod.get("spec") or {}).get("containers") or []
-            ],
-        })
-        return pod
+        pod = self._write(k, lambda p: start_pod(p, now=self.clock(), pod_ip=pod_ip,
+                                                 host_ip=self._host_ip.get(node, "")))
+        self.started += 1
+        self._adopt(k, node, pod)
+
+    def _schedule_exit(self, k: Key, uid: str, sim: Simulation) -> None:
+        assert sim.duration is not None
+        run = _Run(uid=uid, gen=next(self._gen), due=time.monotonic() + max(sim.duration, _MIN_RUN),
+                   exit_code=sim.exit_code)
+        self._runs[k] = run
+        self.timeline.at(run.due, lambda: self._exit(k, run.gen))
+
+    def _exit(self, k: Key, gen: int) -> None:
+        """A simulated run ended: restart the containers or finish the pod, per its restartPolicy."""
+        run = self._runs.get(k)
+        if run is None or run.gen != gen:
+            return  # replaced by a restart, a termination or the pod's deletion
+        entry = self.store.find(PODS, k[0], k[1])
+        if entry is None or entry.uid != run.uid or entry.fields[_PHASE] != "Running":
+            del self._runs[k]
+            return
+        if _deleting(entry):
+            return  # the graceful termination decides how it ends
+        node = entry.fields[_NODE_NAME]
+        if not self._ready.get(node):
+            self._parked.setdefault(node, set()).add(k)  # reported once the node is Ready again
+            return
+        code = run.exit_code
+        policy = entry.fields[_RESTART_POLICY] or "Always"
+        if policy == "Always" or (policy == "OnFailure" and code != 0):
+            pod = self._write(k, lambda p: restart_containers(p, exit_code=code, now=self.clock()))
+            self.restarted += 1
+            self.usage.restart(k)
+            sim = read_simulation(pod)  # the next run follows the annotations as they are now
+            if sim.duration is None:
+                del self._runs[k]
+            else:
+                self._schedule_exit(k, run.uid, sim)
+            return
+        self._write(k, lambda p: terminate_pod(p, exit_code=code, now=self.clock()))
+        del self._runs[k]
+        self.usage.stop(k)
+        self.completed += 1
+
+    def _begin_termination(self, k: Key, entry: Entry) -> None:
+        """The pod is marked for deletion: stop its containers within the grace period (``max_grace`` at most)."""
+        self._starting.discard(k)
+        self._runs.pop(k, None)  # a graceful termination overrides the simulated run
+        pod = entry.obj()
+        if (pod.get("status") or {}).get("phase") != "Running":
+            if k not in self._terminating:  # never started, or already finished: nothing to stop
+                self._terminating[k] = time.monotonic()
+                self._remove(k, entry.uid)
+            return
+        grace = max(int(pod["metadata"].get("deletionGracePeriodSeconds") or 0), 0)
+        wait = float(grace) if self.max_grace is None else min(float(grace), self.max_grace)
+        due = time.monotonic() + wait
+        scheduled = self._terminating.get(k)
+        if scheduled is not None and scheduled <= due:
+            return  # already being stopped, as soon or sooner (a second DELETE may only shorten it)
+        self._terminating[k] = due
+        killed = wait >= grace
+        uid = entry.uid
+        self.timeline.at(due, lambda: self._kill(k, uid, due, killed))
+
+    def _kill(self, k: Key, uid: str, token: float, killed: bool) -> None:
+        if self._terminating.get(k) != token:
+            return  # rescheduled sooner, or the pod went away
+        entry = self.store.find(PODS, k[0], k[1])
+        if entry is None or entry.uid != uid:
+            self._terminating.pop(k, None)
+            return
+        node = entry.fields[_NODE_NAME]
+        if not self._ready.get(node):
+            del self._terminating[k]  # the node stopped meanwhile: the pod stays Terminating until it is back
+            self._parked.setdefault(node, set()).add(k)
+            return
+        code = _KILLED if killed else 0
+        if entry.fields[_PHASE] == "Running":
+            self._write(k, lambda p: terminate_pod(p, exit_code=code, now=self.clock()))
+        self.usage.stop(k)
+        self._remove(k, uid)
+
+    def _remove(self, k: Key, uid: str) -> None:
+        """Delete the stopped pod: grace period 0 and a UID precondition, as the kubelet's status manager."""
+        try:
+            self.ops.delete(PODS, namespace=k[0], name=k[1], uid=uid, grace=0)
+        except errors.ApiError as e:
+            if e.code not in (404, 409):  # gone already, or replaced by a new pod of the same name
+                log.warning("kubelet: deleting pod %s/%s failed: %s", k[0], k[1], e.message)
+            return
+        self.removed += 1

@@ -136,6 +136,10 @@ def prepare_create(rt: ResourceType, obj: dict[str, Any], *, namespace: str) -> 
         obj.setdefault("status", {"loadBalancer": {}})
     elif rt.plural == "events" and rt.group == "events.k8s.io" and not meta.get("namespace"):
         raise errors.bad_request("the server could not find the requested resource")
+    elif rt.plural in ("persistentvolumes", "persistentvolumeclaims") and rt.group == "":
+        obj["status"] = {"phase": "Pending"}
+    elif rt.status_split and (rt.custom or rt.group in ("apps", "batch", "policy")):
+        obj["status"] = {}  # the status is the controllers' to write (PrepareForCreate clears it)
     return obj
 
 
@@ -164,7 +168,7 @@ def prepare_update(
             resource=rt.plural, group=rt.group, name=name,
             cause=f"Precondition failed: UID in precondition: {meta['uid']}, UID in object meta: {old_meta.get('uid')}",
         )
-    for f in ("uid", "creationTimestamp", "deletionTimestamp", "generateName"):
+    for f in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generateName", "generation"):
         if f in old_meta:
             meta[f] = old_meta[f]
     meta.pop("managedFields", None)
@@ -201,8 +205,6 @@ def default_pod(obj: dict[str, Any]) -> None:
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("serviceAccountName", "default")
     spec.setdefault("enableServiceLinks", True)
-    spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
-    spec.setdefault("priority", 0)
     tolerations = spec.setdefault("tolerations", [])
     present = {t.get("key") for t in tolerations if isinstance(t, dict)}
     for key in ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"):

@@ -15,7 +15,7 @@ import hashlib
 import json
 from typing import Any
 
-from .resources import RESOURCES, ResourceType
+from .resources import Registry, ResourceType
 
 __all__ = ["openapi_v3_index", "openapi_v3_group"]
 
@@ -36,9 +36,9 @@ def _op(rt: ResourceType, action: str) -> dict[str, Any]:
     }
 
 
-def openapi_v3_group(group: str, version: str) -> dict[str, Any] | None:
+def openapi_v3_group(registry: Registry, group: str, version: str) -> dict[str, Any] | None:
     """The group-version document: one path per resource with its write operations."""
-    items = [r for r in RESOURCES if r.group == group and r.version == version]
+    items = [r for r in registry if r.group == group and r.version == version]
     if not items:
         return None
     paths: dict[str, Any] = {}
@@ -51,11 +51,11 @@ def openapi_v3_group(group: str, version: str) -> dict[str, Any] | None:
             "components": {"schemas": {}}}
 
 
-def openapi_v3_index() -> dict[str, Any]:
+def openapi_v3_index(registry: Registry) -> dict[str, Any]:
     """``/openapi/v3``: where each group-version's document lives."""
     paths: dict[str, Any] = {}
-    for gv in dict.fromkeys((r.group, r.version) for r in RESOURCES):
-        doc = openapi_v3_group(*gv)
+    for gv in dict.fromkeys((r.group, r.version) for r in registry):
+        doc = openapi_v3_group(registry, *gv)
         digest = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32].upper()
         path = _gv_path(*gv)
         paths[path] = {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}

@@ -1,29 +1,40 @@
-"""The verbs of the API (create, update, patch, delete, bind) on top of the store.
+"""The verbs of the API (create, update, patch, delete, bind, scale) on top of the store.
 
-HTTP handlers and the in-process library API both go through here, so an
-object written by a test helper goes through the same defaulting, admission
-and conflict checks as one POSTed by a client. Each method is one
-read-check-write on the store, with no ``await`` in between, so concurrent
-requests serialise like etcd transactions.
+HTTP handlers, the controllers and the in-process library API all go through
+here, so an object written by a controller or a test helper goes through the
+same defaulting, admission and conflict checks as one POSTed by a client.
+Each method is one read-check-write on the store, with no ``await`` in
+between, so concurrent requests serialise like etcd transactions.
+
+Deletion follows kube-apiserver: a Pod on a node is deleted *gracefully*
+(``deletionTimestamp`` and ``deletionGracePeriodSeconds`` are set and the
+kubelet removes it when its containers have stopped); an object with
+finalizers stays, marked for deletion, until the last finalizer is removed;
+``propagationPolicy`` adds the garbage collector's ``orphan`` or
+``foregroundDeletion`` finalizer. Everything else disappears at once.
 """
 
 from __future__ import annotations
 
-import json
+import calendar
+import time
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import yaml
 
-from . import errors, objects
+from . import admission, errors, fieldvalidation, objects
+from .customresources import CRDS, CustomResources
+from .limits import safe_yaml_load
 from .patch import json_patch, merge_patch, strategic_merge_patch
-from .resources import BY_PATH, ResourceType
-from .selectors import FieldSelector, LabelSelector
-from .store import Entry, Store
+from .resources import ResourceType, builtin
+from .selectors import FieldSelector, LabelSelector, parse_label_selector
+from .store import Entry, Store, dumps
 
-__all__ = ["Operations", "PATCH_TYPES"]
+__all__ = ["Operations", "WriteOptions", "PATCH_TYPES", "PROPAGATION_POLICIES"]
 
-NAMESPACES: Final = BY_PATH[("", "v1", "namespaces")]
-PODS: Final = BY_PATH[("", "v1", "pods")]
+NAMESPACES: Final = builtin("namespaces")
+PODS: Final = builtin("pods")
 
 PATCH_TYPES: Final = (
     "application/json-patch+json",
@@ -31,7 +42,33 @@ PATCH_TYPES: Final = (
     "application/strategic-merge-patch+json",
     "application/apply-patch+yaml",
 )
+PROPAGATION_POLICIES: Final = ("Orphan", "Background", "Foreground")
+_GC_FINALIZERS: Final = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}
+_DEFAULT_MAX_BYTES: Final = 3 * 1024 * 1024  # kube-apiserver's request body limit
 _PROTECTED_NAMESPACES: Final = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+
+
+@dataclass
+class WriteOptions:
+    """Per-request options of a write, and what it reports back."""
+
+    dry_run: bool = False
+    """``dryRun=All``: run admission and validation, store nothing."""
+    field_validation: str = "Ignore"
+    """``fieldValidation``: Strict, Warn or Ignore (requests over HTTP default to Warn)."""
+    duplicates: list[str] = field(default_factory=list)
+    """The request body's repeated JSON keys (errors under Strict, warnings under Warn)."""
+    warnings: list[str] = field(default_factory=list)
+    """Filled with the warnings the write produced (sent as ``Warning`` headers)."""
+
+
+def _rfc3339(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def parse_rfc3339(text: str) -> float:
+    """Seconds since the epoch of an RFC 3339 timestamp with second precision."""
+    return float(calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")))
 
 
 class Operations:
@@ -39,6 +76,7 @@ class Operations:
 
     def __init__(self, *, store: Store) -> None:
         self.store = store
+        self.crds = CustomResources(store=store)
 
     def _require_namespace(self, rt: ResourceType, namespace: str) -> None:
         if rt.namespaced:
@@ -53,15 +91,42 @@ class Operations:
                     f"{namespace} because it is being terminated",
                     resource=rt.plural, group=rt.group)
 
-    def create(self, rt: ResourceType, body: Any, *, namespace: str) -> Entry:
+    def _check_schema(self, rt: ResourceType, obj: dict[str, Any], opts: WriteOptions, *, verb: str,
+                      subresource: str = "") -> None:
+        """Unknown and duplicate fields (pruned, reported per ``fieldValidation``), a CRD's schema."""
+        schema = rt.schema
+        if schema is None and not rt.custom:
+            schema = fieldvalidation.schema_for(api_version=rt.api_version, kind=rt.kind)
+        if schema is not None:
+            opts.warnings.extend(schema.admit(obj, field_validation=opts.field_validation,
+                                              duplicates=opts.duplicates, verb=verb, subresource=subresource))
+
+    # ---- create / update / patch ----------------------------------------------------------
+
+    def create(self, rt: ResourceType, body: Any, *, namespace: str, opts: WriteOptions | None = None) -> Entry:
+        opts = opts or WriteOptions()
         obj = objects.decode_object(rt, body)
+        self._check_schema(rt, obj, opts, verb="create")
         if rt.namespaced and not namespace:
             namespace = obj["metadata"].get("namespace") or ""
         obj = objects.prepare_create(rt, obj, namespace=namespace)
         self._require_namespace(rt, obj["metadata"].get("namespace", ""))
-        return self.store.create(rt, obj)
+        admission.admit_create(self.store, rt, obj)
+        if rt is CRDS:
+            self.crds.validate(obj, old=None)
+        if rt.generation:
+            obj["metadata"]["generation"] = 1
+        if opts.dry_run:
+            meta = obj["metadata"]
+            if self.store.find(rt, meta.get("namespace", ""), meta["name"]) is not None:
+                raise errors.already_exists(resource=rt.plural, group=rt.group, name=meta["name"])
+            return Entry(raw=dumps(obj), obj=obj, rv=self.store.resource_version, rt=rt)
+        entry = self.store.create(rt, obj)
+        return self.crds.establish(entry) if rt is CRDS else entry
 
-    def update(self, rt: ResourceType, body: Any, *, namespace: str, name: str, subresource: str = "") -> Entry:
+    def update(self, rt: ResourceType, body: Any, *, namespace: str, name: str, subresource: str = "",
+               opts: WriteOptions | None = None) -> Entry:
+        opts = opts or WriteOptions()
         obj = objects.decode_object(rt, body)
         if (obj["metadata"].get("name") or "") != name:
             raise errors.bad_request(
@@ -69,22 +134,49 @@ class Operations:
         current = self.store.find(rt, namespace, name)
         if current is None:
             if rt.create_on_update and not subresource:
-                obj = objects.prepare_create(rt, obj, namespace=namespace)
-                self._require_namespace(rt, namespace)
-                return self.store.create(rt, obj)
+                return self.create(rt, obj, namespace=namespace, opts=opts)
             raise errors.not_found(resource=rt.plural, group=rt.group, name=name)
         expect = str(obj["metadata"].get("resourceVersion") or "")
         old = current.obj()
         obj = objects.prepare_update(rt, obj, old=old, namespace=namespace, name=name, subresource=subresource)
-        return self._write(rt, obj, old=old, current=current, expect_rv=expect)
+        self._check_schema(rt, obj, opts, verb="update", subresource=subresource)
+        return self._write(rt, obj, old=old, current=current, expect_rv=expect, subresource=subresource, opts=opts)
 
-    def _write(self, rt: ResourceType, obj: dict[str, Any], *, old: dict[str, Any], current: Entry, expect_rv: str) -> Entry:
+    def _write(self, rt: ResourceType, obj: dict[str, Any], *, old: dict[str, Any], current: Entry, expect_rv: str,
+               subresource: str, opts: WriteOptions) -> Entry:
         if expect_rv and expect_rv != str(current.rv):
             raise errors.stale_update(resource=rt.plural, group=rt.group, name=current.name)
-        obj["metadata"]["resourceVersion"] = str(current.rv)
+        meta, old_meta = obj["metadata"], old["metadata"]
+        meta["resourceVersion"] = str(current.rv)
+        for f in ("deletionTimestamp", "deletionGracePeriodSeconds"):
+            if f in old_meta:
+                meta[f] = old_meta[f]
+            else:
+                meta.pop(f, None)
+        admission.admit_update(self.store, rt, obj, old=old, subresource=subresource)
+        if rt is CRDS and subresource != "status":
+            self.crds.validate(obj, old=old)
+        if rt.generation:
+            meta["generation"] = _next_generation(rt, obj, old)
         if obj == old:
             return current  # a no-op write does not take a new resourceVersion
-        return self.store.replace(rt, obj)
+        if opts.dry_run:
+            return Entry(raw=dumps(obj), obj=obj, rv=current.rv, rt=rt)
+        if meta.get("deletionTimestamp") and not meta.get("finalizers") and not meta.get("deletionGracePeriodSeconds"):
+            # The last finalizer went: the object goes (kube-apiserver deletes it in the same update).
+            final = self.store.replace(rt, obj)
+            self._remove(rt, current.namespace, current.name)
+            return final
+        entry = self.store.replace(rt, obj)
+        return self.crds.establish(entry) if rt is CRDS and subresource != "status" else entry
+
+    def _remove(self, rt: ResourceType, namespace: str, name: str) -> dict[str, Any]:
+        """Take an object out of the store (a CRD takes its objects and its endpoints with it)."""
+        if rt is CRDS:
+            current = self.store.find(rt, namespace, name)
+            if current is not None:
+                self.crds.remove(current.obj())
+        return self.store.delete(rt, namespace, name)
 
     def patch(
         self,
@@ -95,13 +187,11 @@ class Operations:
         namespace: str,
         name: str,
         subresource: str = "",
+        opts: WriteOptions | None = None,
+        max_bytes: int | None = None,
     ) -> Entry:
-        if content_type not in PATCH_TYPES:
-            raise errors.unsupported_media_type(content_type)
-        try:
-            doc = yaml.safe_load(body) if content_type == "application/apply-patch+yaml" else json.loads(body)
-        except (ValueError, yaml.YAMLError) as e:
-            raise errors.bad_request(f"error decoding patch: {e}") from e
+        opts = opts or WriteOptions()
+        doc = _decode_patch(content_type, body, opts=opts, max_bytes=max_bytes)
         current = self.store.find(rt, namespace, name)
         if current is None:
             if content_type == "application/apply-patch+yaml" and not subresource:
@@ -110,11 +200,11 @@ class Operations:
                     raise errors.bad_request(
                         f"the name of the object ({obj['metadata'].get('name')}) does not match the name on the URL ({name})")
                 obj["metadata"]["name"] = name
-                return self.create(rt, obj, namespace=namespace)
+                return self.create(rt, obj, namespace=namespace, opts=opts)
             raise errors.not_found(resource=rt.plural, group=rt.group, name=name)
         old = current.obj()
         if content_type == "application/json-patch+json":
-            patched = json_patch(old, doc)
+            patched = json_patch(old, doc, max_bytes=max_bytes)
             expect = str(((patched.get("metadata") or {}) if isinstance(patched, dict) else {}).get("resourceVersion") or "")
             if expect == str(current.rv):
                 expect = ""
@@ -135,30 +225,105 @@ class Operations:
         obj = objects.decode_object(rt, patched)
         obj["metadata"]["name"] = name
         obj = objects.prepare_update(rt, obj, old=current.obj(), namespace=namespace, name=name, subresource=subresource)
-        return self._write(rt, obj, old=old, current=current, expect_rv=expect)
+        self._check_schema(rt, obj, opts, verb="patch", subresource=subresource)
+        return self._write(rt, obj, old=old, current=current, expect_rv=expect, subresource=subresource, opts=opts)
 
-    def delete(self, rt: ResourceType, *, namespace: str, name: str, uid: str = "", rv: str = "") -> dict[str, Any]:
+    # ---- delete ------------------------------------------------------------------------------
+
+    def delete(self, rt: ResourceType, *, namespace: str, name: str, uid: str = "", rv: str = "",
+               grace: int | None = None, propagation: str | None = None,
+               opts: WriteOptions | None = None) -> dict[str, Any]:
+        """Delete an object, or start its graceful or finalized deletion; returns its state afterwards."""
+        opts = opts or WriteOptions()
+        if propagation is not None and propagation not in PROPAGATION_POLICIES:
+            raise errors.invalid(kind="DeleteOptions", name="", causes=[(
+                "propagationPolicy", f'Unsupported value: "{propagation}": supported values: '
+                                     '"Foreground", "Background", "Orphan", "nil"')])
         if rt is NAMESPACES:
-            if name in _PROTECTED_NAMESPACES:
-                raise errors.forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                                       resource="namespaces", name=name)
-            self.store.get(rt, "", name)
-            for other in BY_PATH.values():
-                if other.namespaced:
-                    for e in list(self.store.entries(other, name)):
-                        self.store.delete(other, name, e.name)
-        return self.store.delete(rt, namespace, name, uid=uid, rv=rv)
+            return self._delete_namespace(name=name, uid=uid, rv=rv, opts=opts)
+        current = self.store.get(rt, namespace, name)
+        _check_preconditions(rt, current, uid=uid, rv=rv)
+        obj = current.obj()
+        meta = obj["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        policy = propagation or rt.gc_policy
+        for pol, fin in _GC_FINALIZERS.items():
+            if pol == policy:
+                if fin not in finalizers:
+                    finalizers.append(fin)
+            elif fin in finalizers and propagation is not None:
+                finalizers.remove(fin)
+        seconds = self._grace(rt, obj, grace)
+        now = time.time()
+        if meta.get("deletionTimestamp"):
+            # Deleting again: the grace period may only get shorter, the finalizers follow the new policy.
+            left = int(meta.get("deletionGracePeriodSeconds") or 0)
+            if seconds < left:
+                meta["deletionGracePeriodSeconds"] = seconds
+                meta["deletionTimestamp"] = _rfc3339(now + seconds)
+            meta["finalizers"] = finalizers
+            if not finalizers:
+                meta.pop("finalizers")
+            if opts.dry_run:
+                return obj
+            if not finalizers and not meta["deletionGracePeriodSeconds"]:
+                return self._remove(rt, namespace, name)
+            return self.store.replace(rt, obj).obj() if obj != current.obj() else obj
+        if seconds > 0 or finalizers:
+            meta["deletionTimestamp"] = _rfc3339(now + seconds)
+            meta["deletionGracePeriodSeconds"] = seconds
+            if finalizers:
+                meta["finalizers"] = finalizers
+            if rt.generation:
+                meta["generation"] = int(meta.get("generation") or 0) + 1
+            if opts.dry_run:
+                return obj
+            return self.store.replace(rt, obj).obj()
+        if opts.dry_run:
+            return obj
+        return self._remove(rt, namespace, name)
+
+    @staticmethod
+    def _grace(rt: ResourceType, obj: dict[str, Any], grace: int | None) -> int:
+        """Seconds of graceful termination: Pods running on a node get them; nothing else does."""
+        if rt is not PODS:
+            return 0
+        spec, status = obj.get("spec") or {}, obj.get("status") or {}
+        if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+            return 0  # nothing runs: kube-apiserver deletes an unscheduled or finished pod at once
+        if grace is None:
+            grace = spec.get("terminationGracePeriodSeconds")
+            grace = 30 if grace is None else int(grace)
+        return 1 if grace < 0 else grace  # upstream turns a negative grace period into 1 s
+
+    def _delete_namespace(self, *, name: str, uid: str, rv: str, opts: WriteOptions) -> dict[str, Any]:
+        if name in _PROTECTED_NAMESPACES:
+            raise errors.forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                                   resource="namespaces", name=name)
+        current = self.store.get(NAMESPACES, "", name)
+        _check_preconditions(NAMESPACES, current, uid=uid, rv=rv)
+        if opts.dry_run:
+            return current.obj()
+        for other in self.store.registry:
+            if other.namespaced:
+                for e in list(self.store.entries(other, name)):
+                    self.store.delete(other, name, e.name)
+        return self.store.delete(NAMESPACES, "", name)
 
     def delete_collection(
-        self, rt: ResourceType, *, namespace: str, labels: LabelSelector, fields: FieldSelector
+        self, rt: ResourceType, *, namespace: str, labels: LabelSelector, fields: FieldSelector,
+        grace: int | None = None, propagation: str | None = None, opts: WriteOptions | None = None,
     ) -> list[dict[str, Any]]:
         found = self.store.list(rt, namespace=namespace, labels=labels, fields=fields)
         out = []
         for e in found.items:
             if rt is NAMESPACES and e.name in _PROTECTED_NAMESPACES:
                 continue
-            out.append(self.delete(rt, namespace=e.namespace, name=e.name))
+            out.append(self.delete(rt, namespace=e.namespace, name=e.name, grace=grace, propagation=propagation,
+                                   opts=opts))
         return out
+
+    # ---- subresources --------------------------------------------------------------------------
 
     def bind(self, body: Any, *, namespace: str, name: str | None) -> None:
         """``pods/binding`` (``name`` from the URL) or the legacy ``bindings`` collection (``name=None``)."""
@@ -183,3 +348,136 @@ class Operations:
         annotations = meta.get("annotations") if isinstance(meta.get("annotations"), dict) else None
         self.store.update(PODS, namespace, pod_name,
                           lambda pod: objects.bind(pod, node=node, uid=uid, annotations=annotations))
+
+    def get_scale(self, rt: ResourceType, *, namespace: str, name: str) -> dict[str, Any]:
+        """The ``autoscaling/v1`` Scale of a scalable object."""
+        if rt.scale is None:
+            raise errors.not_found(resource=f"{rt.plural}/scale", group=rt.group, name=name)
+        entry = self.store.get(rt, namespace, name)
+        return _scale_of(rt, entry.obj())
+
+    def update_scale(self, rt: ResourceType, *, namespace: str, name: str, body: Any,
+                     opts: WriteOptions | None = None) -> dict[str, Any]:
+        """Set the replicas of a scalable object from a Scale (PUT, or a patch already applied to one)."""
+        if rt.scale is None:
+            raise errors.not_found(resource=f"{rt.plural}/scale", group=rt.group, name=name)
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body of the request is not a Scale object: expected a JSON object")
+        spec = body.get("spec") or {}
+        replicas = spec.get("replicas", 0) if isinstance(spec, dict) else None
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 0:
+            raise errors.invalid(kind="Scale", group="autoscaling", name=name,
+                                 causes=[("spec.replicas", f"Invalid value: {replicas!r}: must be greater than or equal to 0")])
+        current = self.store.get(rt, namespace, name)
+        expect = str((body.get("metadata") or {}).get("resourceVersion") or "")
+        obj = current.obj()
+        _set_path(obj, rt.scale.spec_replicas, replicas)
+        entry = self._write(rt, obj, old=current.obj(), current=current, expect_rv=expect, subresource="scale",
+                            opts=opts or WriteOptions())
+        return _scale_of(rt, entry.obj())
+
+    def patch_scale(self, rt: ResourceType, *, content_type: str, body: bytes, namespace: str, name: str,
+                    opts: WriteOptions | None = None, max_bytes: int | None = None) -> dict[str, Any]:
+        opts = opts or WriteOptions()
+        scale = self.get_scale(rt, namespace=namespace, name=name)
+        doc = _decode_patch(content_type, body, opts=opts, max_bytes=max_bytes)
+        if content_type == "application/json-patch+json":
+            patched = json_patch(scale, doc, max_bytes=max_bytes)
+        else:
+            patched = merge_patch(scale, doc) if isinstance(doc, dict) else None
+        return self.update_scale(rt, namespace=namespace, name=name, body=patched, opts=opts)
+
+
+def _decode_patch(content_type: str, body: bytes, *, opts: WriteOptions, max_bytes: int | None) -> Any:
+    """A PATCH body, with its repeated keys noted in ``opts`` (upstream prefixes a JSON patch's)."""
+    if content_type not in PATCH_TYPES:
+        raise errors.unsupported_media_type(content_type, accepted=PATCH_TYPES)
+    try:
+        if content_type == "application/apply-patch+yaml":
+            return safe_yaml_load(body, max_bytes=max_bytes or _DEFAULT_MAX_BYTES)
+        doc, dups = fieldvalidation.loads_checked(body)
+    except (ValueError, yaml.YAMLError) as e:
+        raise errors.bad_request(f"error decoding patch: {str(e)[:200]}") from None
+    prefix = "json patch " if content_type == "application/json-patch+json" else ""
+    opts.duplicates.extend(prefix + d for d in dups)
+    return doc
+
+
+def _check_preconditions(rt: ResourceType, current: Entry, *, uid: str, rv: str) -> None:
+    if uid and uid != current.uid:
+        raise errors.conflict(
+            resource=rt.plural, group=rt.group, name=current.name,
+            cause=f"Precondition failed: UID in precondition: {uid}, UID in object meta: {current.uid}")
+    if rv and rv != str(current.rv):
+        raise errors.conflict(
+            resource=rt.plural, group=rt.group, name=current.name,
+            cause=f"Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {current.rv}")
+
+
+def _next_generation(rt: ResourceType, obj: dict[str, Any], old: dict[str, Any]) -> int:
+    """``metadata.generation``: +1 when anything but metadata (and status, where split) changed."""
+    ignored = {"metadata", "status"} if rt.status_split else {"metadata"}
+    gen = int(old["metadata"].get("generation") or 1)
+    a = {k: v for k, v in obj.items() if k not in ignored}
+    b = {k: v for k, v in old.items() if k not in ignored}
+    return gen + 1 if a != b else gen
+
+
+def _get_path(obj: Any, path: str) -> Any:
+    cur = obj
+    for part in path.strip(".").split("."):
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(part)
+    return cur
+
+
+def _set_path(obj: dict[str, Any], path: str, value: Any) -> None:
+    parts = path.strip(".").split(".")
+    cur = obj
+    for part in parts[:-1]:
+        nxt = cur.get(part)
+        if not isinstance(nxt, dict):
+            nxt = cur[part] = {}
+        cur = nxt
+    cur[parts[-1]] = value
+
+
+def _selector_string(selector: Any) -> str:
+    """A LabelSelector as ``metav1.FormatLabelSelector`` prints it (what ``Scale.status.selector`` holds)."""
+    if not isinstance(selector, dict):
+        return ""
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for req in selector.get("matchExpressions") or []:
+        op, key, values = req.get("operator"), req.get("key"), sorted(req.get("values") or [])
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(str(key))
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    text = ",".join(parts)
+    parse_label_selector(text)  # the string must be one clients can send back
+    return text
+
+
+def _scale_of(rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    assert rt.scale is not None
+    meta = obj["metadata"]
+    if rt.scale.label_selector:
+        selector = _get_path(obj, rt.scale.label_selector) or ""
+    elif rt.kind == "ReplicationController":
+        selector = ",".join(f"{k}={v}" for k, v in sorted(((obj.get("spec") or {}).get("selector") or {}).items()))
+    else:
+        selector = _selector_string((obj.get("spec") or {}).get("selector"))
+    status: dict[str, Any] = {"replicas": int(_get_path(obj, rt.scale.status_replicas) or 0)}
+    if selector:
+        status["selector"] = selector
+    return {
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in meta},
+        "spec": {"replicas": int(_get_path(obj, rt.scale.spec_replicas) or 0)},
+        "status": status,
+    }

@@ -6,6 +6,11 @@ by ``type``), ``kubectl apply`` sends a three-way strategic patch with
 ``$setElementOrder`` directives, and ``kubectl patch --type json`` sends RFC
 6902 operations. This module applies all three to plain JSON values.
 
+Only a JSON patch can make a document much larger than the request that
+carries it (each ``copy`` may double it), so ``json_patch`` keeps a running
+size estimate and refuses, as kube-apiserver does, before the growth is built;
+merge patches produce at most the target plus the patch.
+
 The strategic merge keys are those of the upstream Go structs
 (``patchMergeKey`` tags) for the fields our resources carry; a list without a
 known key is replaced whole, as upstream does for atomic lists.
@@ -16,9 +21,13 @@ from __future__ import annotations
 import copy
 from typing import Any, Final
 
-from .errors import ApiError, bad_request
+from .errors import ApiError, bad_request, too_large
+from .limits import check_depth, json_size, too_deep
 
-__all__ = ["merge_patch", "strategic_merge_patch", "json_patch", "PatchError"]
+__all__ = ["merge_patch", "strategic_merge_patch", "json_patch", "PatchError", "MAX_JSON_PATCH_OPERATIONS"]
+
+# kube-apiserver's maxJSONPatchOperations (handlers/patch.go): more is a 413.
+MAX_JSON_PATCH_OPERATIONS: Final = 10_000
 
 # list field name -> merge key, from the upstream API types' patchMergeKey tags.
 _MERGE_KEYS: Final[dict[str, str]] = {
@@ -80,7 +89,10 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
     """
     if not isinstance(patch, dict):
         raise _fail("invalid strategic merge patch: the patch must be a JSON object")
-    return _smp_map(target if isinstance(target, dict) else {}, patch)
+    try:
+        return _smp_map(target if isinstance(target, dict) else {}, patch)
+    except TypeError as e:  # an object or array where a key is expected ($retainKeys, a merge key): unhashable
+        raise _fail(f"invalid strategic merge patch: {e}") from None
 
 
 def _smp_map(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -223,32 +235,110 @@ def _remove(doc: Any, path: str) -> tuple[Any, Any]:
     raise _fail(f"remove operation does not apply: doc is missing path: \"{path}\"", code=422)
 
 
-def json_patch(target: Any, ops: Any) -> Any:
-    """RFC 6902: apply ``add``/``remove``/``replace``/``move``/``copy``/``test`` in order."""
+class _SizeBudget:
+    """The running size estimate of a JSON patch's document, against the caller's limit.
+
+    ``copied`` is kube-apiserver's accumulated copy size (evanphx/json-patch's
+    ``AccumulatedCopySizeLimit``, set to ``JSONPatchMaxCopyBytes``): it never
+    shrinks, so copy/remove loops cannot make the server copy unboundedly.
+    ``size`` follows the document (removals give bytes back), so the result
+    can never exceed the limit however the operations are arranged.
+    """
+
+    def __init__(self, *, limit: int, size: int) -> None:
+        self.limit = limit
+        self.size = size
+        self.copied = 0
+
+    def copy(self, nbytes: int) -> None:
+        """Count a copied value's JSON length (the caller then ``grow``s the document)."""
+        self.copied += nbytes
+        if self.copied > self.limit:
+            # 422 with the upstream message: kube-apiserver answers a patch.Apply failure
+            # with StatusUnprocessableEntity.
+            raise _fail(
+                "the server rejected our request due to an error in our request: Unable to complete the copy, "
+                f"the accumulated size increase of copy is {self.copied}, exceeding the limit {self.limit}",
+                code=422,
+            )
+
+    def grow(self, nbytes: int) -> None:
+        self.size += nbytes
+        if self.size > self.limit:
+            # 413, the status of every size limit of the server (request body, operation count):
+            # the patched object is the entity this request asks the server to store.
+            raise too_large(self.limit)
+
+    def shrink(self, nbytes: int) -> None:
+        self.size -= nbytes
+
+
+def _member_size(path: str, value: Any, *, size: int | None = None) -> int:
+    """Bytes a value adds to its parent: itself, plus ``"key":`` and a comma in an object or array."""
+    key = path.rsplit("/", 1)[-1]
+    return (json_size(value) if size is None else size) + len(key) + 4
+
+
+def json_patch(target: Any, ops: Any, *, max_bytes: int | None = None) -> Any:
+    """RFC 6902: apply ``add``/``remove``/``replace``/``move``/``copy``/``test`` in order.
+
+    More than ``MAX_JSON_PATCH_OPERATIONS`` operations is a 413, and a result
+    nested deeper than ``limits.MAX_DEPTH`` a 400, as for request bodies. With
+    ``max_bytes``, each value is sized before it is copied or inserted: copies
+    totalling more than ``max_bytes`` are a 422, a document that would grow
+    past it a 413 (``_SizeBudget``); None applies no size limit.
+    """
     if not isinstance(ops, list):
         raise _fail("json patch must be a JSON array of operations")
-    doc = copy.deepcopy(target)
-    for op in ops:
-        if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise _fail(f"invalid JSON patch operation: {op!r}")
-        kind, path = op["op"], op["path"]
-        if kind in ("add", "replace", "test") and "value" not in op:
-            raise _fail(f"missing value for {kind} operation at {path!r}")
-        if kind == "add":
-            doc = _add(doc, path, copy.deepcopy(op["value"]))
-        elif kind == "remove":
-            doc, _ = _remove(doc, path)
-        elif kind == "replace":
-            doc, _ = _remove(doc, path) if _pointer(path) else (doc, None)
-            doc = _add(doc, path, copy.deepcopy(op["value"]))
-        elif kind == "move":
-            doc, value = _remove(doc, op.get("from", ""))
-            doc = _add(doc, path, value)
-        elif kind == "copy":
-            doc = _add(doc, path, copy.deepcopy(_get(doc, op.get("from", ""))))
-        elif kind == "test":
-            if _get(doc, path) != op["value"]:
-                raise _fail(f"the server rejected our request due to an error in our request: testing value {path} failed", code=422)
-        else:
-            raise _fail(f"Unexpected kind: {kind}")
+    if len(ops) > MAX_JSON_PATCH_OPERATIONS:
+        raise ApiError(code=413, reason="RequestEntityTooLarge",
+                       message=f"Request entity too large: The allowed maximum operations in a JSON patch is "
+                               f"{MAX_JSON_PATCH_OPERATIONS}, got {len(ops)}")
+    try:
+        doc = copy.deepcopy(target)
+        budget = None if max_bytes is None else _SizeBudget(limit=max_bytes, size=json_size(doc))
+        for op in ops:
+            doc = _apply(doc, op, budget)
+    except RecursionError:
+        # copying a value into itself deepens the document by one level per operation
+        raise too_deep() from None
+    check_depth(doc)
+    return doc
+
+
+def _apply(doc: Any, op: Any, budget: _SizeBudget | None) -> Any:
+    if not isinstance(op, dict) or "op" not in op or "path" not in op:
+        raise _fail(f"invalid JSON patch operation: {op!r}")
+    kind, path = op["op"], op["path"]
+    if kind in ("add", "replace", "test") and "value" not in op:
+        raise _fail(f"missing value for {kind} operation at {path!r}")
+    if kind == "add":
+        if budget is not None:
+            budget.grow(_member_size(path, op["value"]))
+        doc = _add(doc, path, copy.deepcopy(op["value"]))
+    elif kind == "remove":
+        doc, removed = _remove(doc, path)
+        if budget is not None:
+            budget.shrink(_member_size(path, removed))
+    elif kind == "replace":
+        doc, old = _remove(doc, path) if _pointer(path) else (doc, doc)
+        if budget is not None:
+            budget.shrink(_member_size(path, old))
+            budget.grow(_member_size(path, op["value"]))
+        doc = _add(doc, path, copy.deepcopy(op["value"]))
+    elif kind == "move":
+        doc, value = _remove(doc, op.get("from", ""))
+        doc = _add(doc, path, value)
+    elif kind == "copy":
+        value = _get(doc, op.get("from", ""))
+        if budget is not None:
+            size = json_size(value)
+            budget.copy(size)
+            budget.grow(_member_size(path, value, size=size))
+        doc = _add(doc, path, copy.deepcopy(value))
+    elif kind == "test":
+        if _get(doc, path) != op["value"]:
+            raise _fail(f"the server rejected our request due to an error in our request: testing value {path} failed", code=422)
+    else:
+        raise _fail(f"Unexpected kind: {kind}")
     return doc

@@ -16,7 +16,8 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -24,19 +25,26 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from .admission import system_priority_classes
 from .auth import Authorizer, Decision, User
+from .controllers import DEFAULT_CONTROLLERS, Controller, ControllerManager
+from .customresources import CRDS
 from .faults import Faults
 from .http import MAX_BODY_BYTES, HttpApi
+from .errors import not_found
 from .kubelet import KubeletSim, NodeShape, build_node, set_ready
 from .operations import Operations
-from .resources import BY_PATH, RESOURCES, ResourceType
+from .resources import ResourceType, builtin
 from .store import Store
+from .resourcemetrics import render_cluster_metrics, render_node_metrics
+from .usage import NodeUsage
 
 __all__ = ["ApiServer", "serve_apiserver", "write_kubeconfig", "DEFAULT_NAMESPACES"]
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-_NODES = BY_PATH[("", "v1", "nodes")]
-_NAMESPACES = BY_PATH[("", "v1", "namespaces")]
+_NODES = builtin("nodes")
+_NAMESPACES = builtin("namespaces")
+_PRIORITY_CLASSES = builtin("priorityclasses.scheduling.k8s.io")
 
 
 def write_kubeconfig(*, path: str | Path, server: str, token: str | None, namespace: str = "default") -> Path:
@@ -53,7 +61,11 @@ def write_kubeconfig(*, path: str | Path, server: str, token: str | None, namesp
     }
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    p.write_text(yaml.safe_dump(doc, sort_keys=False))
+    # It may hold a bearer token: readable by its owner only, as kubectl writes kubeconfigs.
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        os.fchmod(f.fileno(), 0o600)
+        f.write(yaml.safe_dump(doc, sort_keys=False))
     return p
 
 
@@ -79,6 +91,10 @@ class ApiServer:
         host: str = "127.0.0.1",
         port: int = 0,
         kubelet_delay: float = 0.05,
+        kubelet_max_grace_seconds: float | None = None,
+        node_lease_seconds: float | None = 10.0,
+        node_status_seconds: float | None = 300.0,
+        kubelet_clock: Callable[[], float] = time.time,
         history: int = 50_000,
         bookmark_interval: float = 5.0,
         watch_coalesce: float = 0.005,
@@ -89,6 +105,9 @@ class ApiServer:
         state_path: str | Path | None = None,
         faults: Faults | None = None,
         max_body: int = MAX_BODY_BYTES,
+        controllers: Sequence[type[Controller]] | None = None,
+        controller_settings: Mapping[str, Any] | None = None,
+        resync_seconds: float = 30.0,
     ) -> None:
         if watch_coalesce < 0:
             raise ValueError(f"watch_coalesce must be >= 0 seconds, got {watch_coalesce}")
@@ -114,6 +133,9 @@ class ApiServer:
         for ns in DEFAULT_NAMESPACES:
             if self.store.find(_NAMESPACES, "", ns) is None:
                 self.ops.create(_NAMESPACES, {"metadata": {"name": ns}}, namespace="")
+        for pc in system_priority_classes():
+            if self.store.find(_PRIORITY_CLASSES, "", pc["metadata"]["name"]) is None:
+                self.ops.create(_PRIORITY_CLASSES, pc, namespace="")
         self._next_node = 0
         self._node_index = self.store.count(_NODES)
         for shape in _normalise_shapes(nodes):
@@ -123,7 +145,18 @@ class ApiServer:
                 if self.store.find(_NODES, "", name) is None:
                     self.add_node(name=name, shape=shape, zone_index=i)
                 self._next_node += 1
-        self.kubelet = KubeletSim(store=self.store, delay=kubelet_delay)
+        # The simulated kubelets: pods start ``kubelet_delay`` s after binding; a deleted pod's containers
+        # stop after its grace period, capped at ``kubelet_max_grace_seconds`` (None: the full period);
+        # leases renew every ``node_lease_seconds`` and node status every ``node_status_seconds`` (None: off);
+        # ``kubelet_clock`` gives the epoch seconds of their timestamps and usage counters.
+        self.kubelet = KubeletSim(store=self.store, ops=self.ops, delay=kubelet_delay,
+                                  max_grace=kubelet_max_grace_seconds, lease_seconds=node_lease_seconds,
+                                  status_seconds=node_status_seconds, clock=kubelet_clock)
+        self.http.node_metrics = self.node_resource_metrics
+        self.http.cluster_metrics = self.nodes_resource_metrics
+        self.controllers = ControllerManager(
+            store=self.store, ops=self.ops, resync=resync_seconds, settings=dict(controller_settings or {}),
+            controllers=DEFAULT_CONTROLLERS if controllers is None else controllers)
         self._kubeconfig_arg = Path(kubeconfig_path) if kubeconfig_path else None
         self._tmpdir: str | None = None
         self.kubeconfig_path: Path | None = None
@@ -153,9 +186,11 @@ class ApiServer:
             path = self._kubeconfig_arg
         self.kubeconfig_path = write_kubeconfig(path=path, server=self.url, token=self.admin_token)
         self.kubelet.start()
+        self.controllers.start()
 
     async def stop(self) -> None:
         """End watches, stop listening, save state (when configured), remove a temporary kubeconfig."""
+        await self.controllers.stop()
         self.kubelet.stop()
         self.store.close_watches()
         if self._runner is not None:
@@ -200,15 +235,26 @@ class ApiServer:
         """Remove a node, as when a machine leaves the cluster; its pods stay bound to it."""
         return self.ops.delete(_NODES, namespace="", name=name)
 
+    def node_usage(self) -> dict[str, NodeUsage]:
+        """Every simulated node's CPU and memory use by its running pods, as of now."""
+        return self.kubelet.usage.snapshot()
+
+    def node_resource_metrics(self, name: str) -> str:
+        """The node kubelet's ``/metrics/resource`` document (404 ApiError for an unknown node)."""
+        usage = self.kubelet.usage.snapshot([name]).get(name)
+        if usage is None or self.store.find(_NODES, "", name) is None:
+            raise not_found(resource="nodes", name=name)
+        return render_node_metrics(usage)
+
+    def nodes_resource_metrics(self) -> str:
+        """Every node's resource metrics in one document (each series with a ``node`` label)."""
+        return render_cluster_metrics(self.kubelet.usage.snapshot().values())
+
     # ---- objects -------------------------------------------------------------------------
 
-    @staticmethod
-    def resource(name: str) -> ResourceType:
-        """A resource by plural (``pods``) or qualified name (``leases.coordination.k8s.io``)."""
-        for rt in RESOURCES:
-            if name in (rt.key, rt.plural):
-                return rt
-        raise KeyError(f"unknown resource {name!r}; served: {', '.join(r.key for r in RESOURCES)}")
+    def resource(self, name: str) -> ResourceType:
+        """A resource by plural (``pods``), qualified name (``leases.coordination.k8s.io``) or short name."""
+        return self.store.registry.find(name)
 
     def get(self, resource: str, name: str, *, namespace: str = "") -> dict[str, Any]:
         """A copy of a stored object (raises the 404 ApiError when missing)."""
@@ -231,7 +277,8 @@ class ApiServer:
 
     @property
     def auth_log(self) -> builtins.list[Decision]:
-        return self.authorizer.log
+        """The most recent authorization decisions (``authorizer.summary`` has every distinct one)."""
+        return builtins.list(self.authorizer.log)
 
     def kubeconfig_for(self, *, token: str, path: str | Path) -> Path:
         """Write a kubeconfig that authenticates with ``token`` (e.g. a service account's)."""
@@ -255,6 +302,11 @@ class ApiServer:
             raise ValueError(f"cannot read state file {p}: {e.strerror}") from e
         except ValueError as e:
             raise ValueError(f"state file {p} is not JSON: {e}") from e
+        # Custom objects need their CRDs' types: serve the saved CRDs first.
+        objects = state.get("objects") if isinstance(state, dict) else None
+        crds = objects.get(CRDS.key) if isinstance(objects, dict) else None
+        if isinstance(crds, list):
+            self.ops.crds.restore(c for c in crds if isinstance(c, dict))
         self.store.restore(state)
 
 

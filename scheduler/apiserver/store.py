@@ -21,16 +21,16 @@ import base64
 import bisect
 import json
 import sys
-from collections import deque
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from . import errors
-from .resources import RESOURCES, ResourceType
+from .resources import Registry, ResourceType
 from .selectors import FieldSelector, LabelSelector, field_values
 
-__all__ = ["Store", "Entry", "EventQueue", "WatchEvent", "Watcher", "ListResult", "dumps"]
+__all__ = ["Store", "Entry", "EventQueue", "WatchEvent", "Watcher", "ListResult", "Listener", "dumps"]
 
 _ENCODER: Final = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
@@ -50,7 +50,7 @@ def dumps(obj: Any) -> bytes:
 class Entry:
     """One stored version of an object: its JSON bytes plus what selectors read."""
 
-    __slots__ = ("raw", "labels", "fields", "rv", "namespace", "name", "uid")
+    __slots__ = ("raw", "labels", "fields", "rv", "namespace", "name", "uid", "owners", "controller")
 
     def __init__(self, *, raw: bytes, obj: dict[str, Any], rv: int, rt: ResourceType) -> None:
         meta = obj["metadata"]
@@ -62,6 +62,17 @@ class Entry:
         labels = meta.get("labels")
         self.labels: dict[str, str] = {sys.intern(k): v for k, v in labels.items()} if labels else _NO_LABELS
         self.fields = field_values(obj, rt.field_paths)
+        refs = meta.get("ownerReferences")
+        self.owners: tuple[str, ...] = ()
+        """uids of the object's owners (for the garbage collector's and controllers' indexes)."""
+        self.controller: tuple[str, str, str] | None = None
+        """(kind, name, uid) of the owner marked ``controller: true``."""
+        if refs:
+            self.owners = tuple(str(r.get("uid", "")) for r in refs if isinstance(r, dict))
+            for r in refs:
+                if isinstance(r, dict) and r.get("controller"):
+                    self.controller = (str(r.get("kind", "")), str(r.get("name", "")), str(r.get("uid", "")))
+                    break
 
     def obj(self) -> dict[str, Any]:
         """A fresh, mutable copy of the object."""
@@ -218,17 +229,19 @@ Listener = Callable[[str, Entry | None, Entry | None], None]
 class Store:
     """All objects of the server, keyed by resource then (namespace, name)."""
 
-    def __init__(self, *, history: int = 50_000) -> None:
+    def __init__(self, *, history: int = 50_000, registry: Registry | None = None) -> None:
         if history < 1:
             raise ValueError(f"history must be at least 1 event, got {history}")
+        self.registry = registry or Registry()
+        """The served types; a custom resource's objects live here from its type's first write."""
         self._rv = 1
-        self._objs: dict[str, dict[tuple[str, str], Entry]] = {r.key: {} for r in RESOURCES}
-        self._types: dict[str, ResourceType] = {r.key: r for r in RESOURCES}
+        self._objs: dict[str, dict[tuple[str, str], Entry]] = defaultdict(dict)
         self._sorted: dict[str, list[tuple[str, str]] | None] = {}
         self._history: deque[_Change] = deque(maxlen=history)
         self._compacted = 0  # watches from a resourceVersion below this are Expired
-        self._watchers: dict[str, set[Watcher]] = {r.key: set() for r in RESOURCES}
+        self._watchers: dict[str, set[Watcher]] = defaultdict(set)
         self._listeners: dict[str, list[Listener]] = {}
+        self._any_listeners: list[Listener] = []
 
     # ---- reads ---------------------------------------------------------------------------
 
@@ -237,7 +250,8 @@ class Store:
         return self._rv
 
     def type(self, key: str) -> ResourceType:
-        return self._types[key]
+        """A served type by store key (``pods``, ``deployments.apps``) or plural."""
+        return self.registry.find(key)
 
     def get(self, rt: ResourceType, namespace: str, name: str) -> Entry:
         entry = self._objs[rt.key].get((namespace, name))
@@ -402,6 +416,8 @@ class Store:
         change.forget_events()
         for fn in self._listeners.get(rt.key, ()):
             fn(change.key, old, new)
+        for fn in self._any_listeners:
+            fn(change.key, old, new)
 
     # ---- watch ---------------------------------------------------------------------------
 
@@ -467,6 +483,14 @@ class Store:
         """Call ``fn(key, old, new)`` synchronously after every write to resource ``key``."""
         self._listeners.setdefault(key, []).append(fn)
 
+    def add_any_listener(self, fn: Listener) -> None:
+        """Call ``fn(key, old, new)`` after every write to any resource (the garbage collector's view)."""
+        self._any_listeners.append(fn)
+
+    def drop_resource(self, rt: ResourceType) -> builtins.list[dict[str, Any]]:
+        """Delete every object of ``rt`` (its CRD went away); returns their final states."""
+        return [self.delete(rt, e.namespace, e.name) for e in list(self.entries(rt))]
+
     # ---- persistence ---------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, Any]:
@@ -481,11 +505,12 @@ class Store:
         try:
             rv = int(state["resourceVersion"])
             groups = state["objects"]
-            loaded: dict[str, dict[tuple[str, str], Entry]] = {k: {} for k in self._objs}
+            loaded: dict[str, dict[tuple[str, str], Entry]] = defaultdict(dict)
             for key, items in groups.items():
-                rt = self._types.get(key)
-                if rt is None:
-                    raise ValueError(f"unknown resource {key!r}")
+                try:
+                    rt = self.registry.find(key)
+                except KeyError:
+                    raise ValueError(f"unknown resource {key!r}") from None
                 for obj in items:
                     meta = obj["metadata"]
                     item_rv = int(meta["resourceVersion"])

@@ -19,8 +19,9 @@ from .kube import kube_client
 
 @pytest.fixture
 async def apiserver() -> AsyncIterator[ApiServer]:
-    """Three 32-CPU nodes, pods start instantly, bookmarks every 0.2 s."""
-    async with serve_apiserver(nodes=3, kubelet_delay=0.0, bookmark_interval=0.2) as srv:
+    """Three 32-CPU nodes, pods start instantly, bookmarks every 0.2 s, and no controllers: these
+    tests check the API itself (``tests/controlplane`` runs it with its controllers)."""
+    async with serve_apiserver(nodes=3, kubelet_delay=0.0, bookmark_interval=0.2, controllers=[]) as srv:
         yield srv
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from kubernetes_asyncio import client
 
-from scheduler.apiserver import ApiServer, Decision, load_rbac, serve_apiserver
+from scheduler.apiserver import ApiServer, Authorizer, Decision, User, load_rbac, serve_apiserver
+from scheduler.apiserver.auth import Attributes, read_token_file
 
 from .kube import kube_client, pod_manifest
 
@@ -115,3 +116,34 @@ async def test_missing_or_wrong_token_is_401(secured: ApiServer, tmp_path: Path)
 async def test_admin_kubeconfig_bypasses_rbac(secured: ApiServer) -> None:
     async with await kube_client(secured.kubeconfig_path) as api:
         assert len((await client.CoreV1Api(api).list_node()).items) == 1
+
+
+def test_token_file_in_kube_apiserver_format(tmp_path: Path) -> None:
+    f = tmp_path / "tokens.csv"
+    f.write_text('# token,user,uid,"groups"\n'
+                 's3cret,system:serviceaccount:vecsched:vecsched,uid-1\n'
+                 'adm1n,alice,uid-2,"system:masters,ops"\n\n')
+    tokens = read_token_file(f)
+    assert tokens["s3cret"].name == "system:serviceaccount:vecsched:vecsched"
+    # service accounts get their groups, as kube-apiserver adds them
+    assert "system:serviceaccounts:vecsched" in tokens["s3cret"].groups
+    assert tokens["adm1n"].groups[:2] == ("system:masters", "ops")
+    f.write_text("only-a-token\n")
+    with pytest.raises(ValueError, match=r"tokens.csv:1: expected token,user,uid"):
+        read_token_file(f)
+
+
+async def test_kubeconfig_with_a_token_is_private(secured: ApiServer) -> None:
+    assert secured.kubeconfig_path is not None
+    assert secured.kubeconfig_path.stat().st_mode & 0o777 == 0o600
+
+
+async def test_decision_log_is_bounded(tmp_path: Path) -> None:
+    authz = Authorizer(rbac=load_rbac(RBAC), log_limit=100)
+    user = User.of("system:serviceaccount:vecsched:vecsched")
+    for i in range(10_000):
+        authz.check(user, Attributes(verb="get", resource="pods", namespace="default", name=f"p{i}"))
+    # 10,000 decisions: only the last 100 kept in full, one distinct shape in the summary
+    assert len(authz.log) == 100 and authz.log[-1].name == "p9999"
+    [(shape, count)] = authz.summary.items()
+    assert (shape.verb, shape.resource, shape.name, shape.allowed, count) == ("get", "pods", "", True, 10_000)

@@ -36,7 +36,10 @@ def _with(**meta: object) -> bytes:
     ("POST", PODS, _with(name="x", labels={"a": 1}), "application/json", 422, "Invalid", "metadata.labels"),
     ("POST", PODS, json.dumps({"metadata": {"name": "x"}, "spec": {}}).encode(), "application/json", 422, "Invalid",
      "spec.containers: Required value"),
-    ("POST", PODS, json.dumps(GOOD).encode(), "application/vnd.kubernetes.protobuf", 415, "UnsupportedMediaType",
+    # JSON sent as protobuf: read as protobuf (kubectl >= 1.35 sends it), and refused as such
+    ("POST", PODS, json.dumps(GOOD).encode(), "application/vnd.kubernetes.protobuf", 400, "BadRequest",
+     "does not start with the magic bytes"),
+    ("POST", PODS, json.dumps(GOOD).encode(), "application/xml", 415, "UnsupportedMediaType",
      "unknown format"),
     ("PUT", PODS + "/other", json.dumps(GOOD).encode(), "application/json", 400, "BadRequest",
      "does not match the name on the URL"),

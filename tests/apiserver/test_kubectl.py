@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,13 +71,18 @@ async def test_client_side_apply_creates_then_patches(kc: Path, tmp_path: Path, 
     manifest.write_text(POD_YAML)
     code, out, err = await kubectl(kc, "apply", "-f", str(manifest))
     assert (code, out.strip()) == (0, "pod/web-1 created"), err
-    manifest.write_text(POD_YAML.replace('"one"', '"two"').replace("{app: web}", "{app: web, rev: b}"))
+    # A pod's image and labels may change after creation...
+    manifest.write_text(POD_YAML.replace("nginx:1.25", "nginx:1.26").replace("{app: web}", "{app: web, rev: b}"))
     code, out, err = await kubectl(kc, "apply", "-f", str(manifest))
     assert (code, out.strip()) == (0, "pod/web-1 configured"), err
     pod = apiserver.get("pods", "web-1", namespace="default")
-    assert pod["spec"]["containers"][0]["env"] == [{"name": "MODE", "value": "two"}]
+    assert pod["spec"]["containers"][0]["image"] == "nginx:1.26"
     assert pod["metadata"]["labels"] == {"app": "web", "rev": "b"}
     assert "kubectl.kubernetes.io/last-applied-configuration" in pod["metadata"]["annotations"]
+    # ...but not its environment: pod updates may change only a few fields, as upstream validates them.
+    manifest.write_text(POD_YAML.replace('"one"', '"two"'))
+    code, out, err = await kubectl(kc, "apply", "-f", str(manifest))
+    assert code == 1 and "spec: Forbidden: pod updates may not change fields other than" in err, (out, err)
 
 
 async def test_server_side_apply(kc: Path, tmp_path: Path, apiserver: ApiServer) -> None:
@@ -109,3 +115,40 @@ async def test_errors_from_the_server_reach_kubectl(kc: Path) -> None:
     assert code == 1 and "field label not supported: status.hostIP" in err
     code, _, err = await kubectl(kc, "delete", "pod", "ghost")
     assert code == 1 and 'pods "ghost" not found' in err
+
+
+# kubectl >= 1.35 sends these typed-client writes as protobuf: (args, what it prints, resource, name, check)
+CREATE_CASES = [
+    (["create", "namespace", "team-a"], "namespace/team-a created", "namespaces", "team-a",
+     lambda o: o["status"]["phase"] == "Active"),
+    (["create", "configmap", "cfg", "--from-literal=mode=fast"], "configmap/cfg created", "configmaps", "cfg",
+     lambda o: o["data"] == {"mode": "fast"}),
+    (["create", "priorityclass", "batch", "--value=1000", "--description=batch work"],
+     "priorityclass.scheduling.k8s.io/batch created", "priorityclasses", "batch", lambda o: o["value"] == 1000),
+    (["create", "deployment", "web", "--image=nginx:1.25", "--replicas=0"], "deployment.apps/web created",
+     "deployments", "web", lambda o: o["spec"]["replicas"] == 0),
+    (["create", "poddisruptionbudget", "web", "--selector=app=web", "--min-available=50%"],
+     "poddisruptionbudget.policy/web created", "poddisruptionbudgets", "web",
+     lambda o: o["spec"]["minAvailable"] == "50%"),
+]
+
+
+@pytest.mark.parametrize(("args", "printed", "resource", "name", "check"), CREATE_CASES)
+async def test_typed_creates_sent_as_protobuf(kc: Path, apiserver: ApiServer, args: list[str], printed: str,
+                                              resource: str, name: str, check: Any) -> None:
+    code, out, err = await kubectl(kc, *args)
+    assert (code, out.strip()) == (0, printed), err
+    namespace = "" if resource in ("namespaces", "priorityclasses") else "default"
+    assert check(apiserver.get(resource, name, namespace=namespace))
+
+
+async def test_apply_validates_without_flags(kc: Path, apiserver: ApiServer) -> None:
+    """``kubectl apply`` validates (fieldValidation=Strict) against the server's own checks."""
+    example = Path(__file__).resolve().parents[2] / "deploy" / "examples" / "deployment.yaml"
+    code, out, err = await kubectl(kc, "apply", "-f", str(example))
+    assert (code, out.strip()) == (0, "deployment.apps/web created"), err
+    code, out, err = await kubectl(kc, "apply", "--dry-run=server", "-f", str(example))
+    assert code == 0 and "(server dry run)" in out, err
+    typo = example.read_text().replace("imagePullPolicy", "x").replace("image:", "imagePullPolice: Always\n        image:")
+    code, out, err = await kubectl(kc, "apply", "-f", "-", stdin=typo)
+    assert code == 1 and 'unknown field "spec.template.spec.containers[0].imagePullPolice"' in err, (out, err)

@@ -38,7 +38,7 @@ async def test_cache_follows_nodes_and_pods() -> None:
                 return bool((await post(http, f"{ext.url}/filter", args))[1]["NodeNames"] == ["node-0001"])
             await wait_async(joined, what="node-0001 in the extender's cache")
 
-            srv.ops.delete(srv.resource("pods"), namespace="default", name="old")
+            srv.ops.delete(srv.resource("pods"), namespace="default", name="old", grace=0)  # force: gone at once
 
             async def freed() -> bool:
                 return bool((await post(http, f"{ext.url}/filter", args))[1]["NodeNames"] == ["node-0000", "node-0001"])

@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from scheduler.apiserver import ApiServer
+from scheduler.apiserver.objects import prepare_create
 from tests.live.support import bound_count, condition, events_for, pod, pods_of, running, wait_for
+
+
+def _past_admission(srv: ApiServer, obj: dict[str, Any]) -> None:
+    """Store a pod that the API's validation would refuse (as kube-apiserver's does), to prove the
+    scheduler survives one anyway -- a server that validates less, or an older object."""
+    rt = srv.resource("pods")
+    srv.store.create(rt, prepare_create(rt, obj, namespace="default"))
 
 
 async def test_malformed_pods_get_failed_scheduling_naming_the_field(apiserver: ApiServer) -> None:
     async with running(apiserver) as s:
-        apiserver.create("pods", pod("lots", cpu="lots"))
+        _past_admission(apiserver, pod("lots", cpu="lots"))
         bad_affinity = pod("bad-affinity", affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
             "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "Near", "values": ["a"]}]}]}}})
         apiserver.create("pods", bad_affinity)
@@ -28,8 +38,8 @@ async def test_malformed_pods_get_failed_scheduling_naming_the_field(apiserver: 
         pods = pods_of(apiserver)
         assert not pods["lots"]["spec"].get("nodeName") and not pods["bad-affinity"]["spec"].get("nodeName")
         assert s.metrics.malformed_objects.labels("pod")._value.get() >= 1
-        # Fixing the pod lets it through (a pod's requests are immutable in a real cluster; the
-        # embedded server allows the edit, which stands in for delete-and-recreate).
+        # Fixing the pod lets it through (a pod's requests are immutable through the API; the edit
+        # in the store stands in for delete-and-recreate).
         apiserver.store.update(apiserver.resource("pods"), "default", "lots", lambda p: {
             **p, "spec": {**p["spec"], "containers": [{"name": "c", "image": "busybox:1.36",
                                                         "resources": {"requests": {"cpu": "100m"}}}]}})
