@@ -1,14 +1,16 @@
 """``vecsched demo``: the whole scheduler on one machine, with no cluster.
 
-It starts the embedded API server with simulated nodes of mixed shapes,
-runs the live scheduler against it over HTTP as its own process -- exactly
-``vecsched run --kubeconfig ...``, so that the scheduler has a core of its
-own as it would in a cluster -- creates a workload of a few thousand pods (several Deployments'
-worth of replicas, some with node selectors, tolerations and priorities, a
-few that cannot fit), shows a progress bar while they are placed, and prints
-what happened: pods per node shape, utilisation per resource, pods left
-pending and why, decisions per second, and scheduling latency from pod
-creation to binding as the API server saw it.
+It starts the embedded control plane (API server, controllers, simulated
+nodes of mixed shapes), runs the live scheduler against it over HTTP as its
+own process -- exactly ``vecsched run --kubeconfig ...``, so that the
+scheduler has a core of its own as it would in a cluster -- applies a
+workload of Deployments, a StatefulSet, a DaemonSet and Jobs (about 2,500
+pods, some with priorities, node selectors and tolerations, a few that
+cannot fit), shows a progress bar while the controllers create pods and
+vecsched places them, and prints what happened: each workload's state, pods
+per node shape, utilisation per resource, pods left pending and why,
+decisions per second, and scheduling latency from pod creation to binding as
+the API server saw it.
 """
 
 from __future__ import annotations
@@ -16,91 +18,42 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import random
 import signal
 import socket
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import numpy as np
 
-from scheduler.apiserver import NodeShape, serve_apiserver
+from scheduler.apiserver import serve_apiserver
 from scheduler.config import load_config
+from scheduler.demo_workload import (
+    DEMO_NAMESPACE,
+    DEMO_SHAPES,
+    WORKLOADS,
+    expected_pods,
+    manifests,
+    priority_classes,
+)
 from scheduler.logs import setup_logging
 from scoring.objects import pod_from_json
 from scoring.quantity import milli_value, value
 
-__all__ = ["configure", "run", "DEMO_SHAPES", "demo_workload"]
+__all__ = ["configure", "run"]
 
-GPU_TAINT = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
-DEMO_SHAPES = (
-    NodeShape(count=40, cpu="16", memory="64Gi", instance_type="general-16", zones=("zone-a", "zone-b", "zone-c")),
-    NodeShape(count=16, cpu="16", memory="256Gi", instance_type="highmem-16", zones=("zone-a", "zone-b"),
-              labels={"workload-class": "memory"}),
-    NodeShape(count=8, cpu="64", memory="256Gi", instance_type="large-64", zones=("zone-a", "zone-b", "zone-c")),
-    NodeShape(count=4, cpu="32", memory="128Gi", gpus=4, instance_type="gpu-32", zones=("zone-a",),
-              taints=(GPU_TAINT,)),
-)
-
-
-@dataclass(frozen=True)
-class _Workload:
-    name: str
-    replicas: int
-    cpu: str
-    memory: str
-    priority: int = 0
-    gpu: int = 0
-    node_selector: tuple[tuple[str, str], ...] = ()
-    tolerate_gpu: bool = False
-    spread: bool = False
-
-
-# ~2,500 pods asking for about 85% of the cluster's CPU: a busy cluster where nearly all fit.
-_WORKLOADS = (
-    _Workload("web", 1200, "250m", "512Mi", spread=True),
-    _Workload("api", 600, "500m", "1Gi", priority=100, spread=True),
-    _Workload("cache", 150, "1", "8Gi", node_selector=(("workload-class", "memory"),)),
-    _Workload("batch", 500, "1", "2Gi", priority=-10),
-    _Workload("trainer", 16, "6", "24Gi", priority=1000, gpu=1, tolerate_gpu=True),
-    _Workload("too-big", 3, "100", "1Gi"),  # no node has 100 cores: Insufficient cpu
-    _Workload("lost", 2, "100m", "64Mi", node_selector=(("topology.kubernetes.io/zone", "zone-x"),)),
-)
-
-
-def demo_workload(*, scale: float = 1.0, seed: int = 0) -> list[dict[str, Any]]:
-    """The demo's pods, interleaved in a seeded random order as if several teams deployed at once."""
-    pods = []
-    for w in _WORKLOADS:
-        replicas = max(1, round(w.replicas * scale)) if w.replicas > 20 else w.replicas
-        for i in range(replicas):
-            requests: dict[str, str] = {"cpu": w.cpu, "memory": w.memory}
-            limits: dict[str, str] = {}
-            if w.gpu:
-                requests["nvidia.com/gpu"] = limits["nvidia.com/gpu"] = str(w.gpu)
-            spec: dict[str, Any] = {
-                "schedulerName": "vecsched",
-                "priority": w.priority,
-                "containers": [{"name": w.name, "image": f"registry.example/{w.name}:1.0",
-                                "resources": {"requests": requests, **({"limits": limits} if limits else {})}}],
-            }
-            if w.node_selector:
-                spec["nodeSelector"] = dict(w.node_selector)
-            if w.tolerate_gpu:
-                spec["tolerations"] = [{"key": GPU_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}]
-            if w.spread:
-                spec["topologySpreadConstraints"] = [{
-                    "maxSkew": 5, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
-                    "labelSelector": {"matchLabels": {"app": w.name}}}]
-            pods.append({"apiVersion": "v1", "kind": "Pod",
-                         "metadata": {"name": f"{w.name}-{i:05d}", "namespace": "demo", "labels": {"app": w.name}},
-                         "spec": spec})
-    random.Random(seed).shuffle(pods)
-    return pods
+# Where each kind is created (the paths kubectl would POST to).
+_PATHS = {
+    "Namespace": "/api/v1/namespaces",
+    "PriorityClass": "/apis/scheduling.k8s.io/v1/priorityclasses",
+    "Deployment": f"/apis/apps/v1/namespaces/{DEMO_NAMESPACE}/deployments",
+    "StatefulSet": f"/apis/apps/v1/namespaces/{DEMO_NAMESPACE}/statefulsets",
+    "DaemonSet": f"/apis/apps/v1/namespaces/{DEMO_NAMESPACE}/daemonsets",
+    "Job": f"/apis/batch/v1/namespaces/{DEMO_NAMESPACE}/jobs",
+}
 
 
 class _Tracker:
@@ -130,22 +83,49 @@ def _bar(done: int, total: int, *, width: int = 40) -> str:
     return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} pods bound"
 
 
-async def _create_all(url: str, pods: list[dict[str, Any]], *, concurrency: int = 32) -> None:
-    sem = asyncio.Semaphore(concurrency)
+async def _apply(url: str, objs: list[dict[str, Any]]) -> None:
+    """POST every object, as ``kubectl create -f`` would."""
     async with aiohttp.ClientSession() as http:
-        async def one(p: dict[str, Any]) -> None:
-            async with sem:
-                async with http.post(f"{url}/api/v1/namespaces/demo/pods", json=p) as r:
-                    if r.status >= 300:
-                        raise RuntimeError(f"creating {p['metadata']['name']}: HTTP {r.status}: {await r.text()}")
-        await asyncio.gather(*(one(p) for p in pods))
+        for obj in objs:
+            async with http.post(url + _PATHS[obj["kind"]], json=obj) as r:
+                if r.status >= 300:
+                    raise RuntimeError(f"creating {obj['kind']} {obj['metadata']['name']}: HTTP {r.status}: "
+                                       f"{await r.text()}")
 
 
-def _summary(srv: Any, tracker: _Tracker, pods: list[dict[str, Any]], started: float, metrics_url: str) -> str:
+def _finished(srv: Any, job: str) -> bool:
+    status = srv.get("jobs", job, namespace=DEMO_NAMESPACE).get("status") or {}
+    return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
+               for c in status.get("conditions") or [])
+
+
+def _workload_state(srv: Any, kind: str, name: str) -> str:
+    """One line of a workload's progress, from its status as the controllers wrote it."""
+    resource = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets",
+                "Job": "jobs"}[kind]
+    obj = srv.get(resource, name, namespace=DEMO_NAMESPACE)
+    spec, st = obj.get("spec") or {}, obj.get("status") or {}
+    if kind == "DaemonSet":
+        return f"{st.get('numberReady', 0)}/{st.get('desiredNumberScheduled', 0)} ready (one per node)"
+    if kind == "Job":
+        done = [c["type"] for c in st.get("conditions") or [] if c.get("status") == "True"
+                and c.get("type") in ("Complete", "Failed")]
+        state = done[0] if done else "Running"
+        return f"{state}, {st.get('succeeded', 0)}/{spec.get('completions', 0)} succeeded, {st.get('active', 0)} active"
+    return f"{st.get('readyReplicas', 0)}/{spec.get('replicas', 0)} ready"
+
+
+def _summary(srv: Any, tracker: _Tracker, started: float, metrics_url: str) -> str:
+    lines = ["", f"Workloads in namespace {DEMO_NAMESPACE} (pods made by the controllers, placed by vecsched):"]
+    for w in WORKLOADS:
+        lines.append(f"  {w.kind:<12} {w.name:<15} {_workload_state(srv, w.kind, w.name)}")
+
     nodes = {n["metadata"]["name"]: n for n in srv.list("nodes")}
     shape_of = {name: n["metadata"]["labels"].get("node.kubernetes.io/instance-type", "?") for name, n in nodes.items()}
-    lines = ["", "Pods bound per node shape:"]
-    per_shape = Counter(shape_of[n] for n in tracker.nodes.values())
+    pods = srv.list("pods", namespace=DEMO_NAMESPACE)
+    running = [p for p in pods if p["spec"].get("nodeName") and p["status"].get("phase") not in ("Succeeded", "Failed")]
+    lines += ["", "Pods on nodes, per node shape:"]
+    per_shape = Counter(shape_of.get(p["spec"]["nodeName"], "?") for p in running)
     node_count = Counter(shape_of.values())
     for shape, count in sorted(node_count.items()):
         lines.append(f"  {shape:<12} {count:>3} nodes  {per_shape.get(shape, 0):>5} pods")
@@ -157,15 +137,14 @@ def _summary(srv: Any, tracker: _Tracker, pods: list[dict[str, Any]], started: f
             if r in ("cpu", "memory", "nvidia.com/gpu"):
                 alloc[r] += milli_value(q) if r == "cpu" else value(q)
     used: Counter[str] = Counter()
-    by_name = {f"demo/{p['metadata']['name']}": p for p in pods}
-    for name in tracker.nodes:
-        for r, amount in pod_from_json(by_name[name]).requests.items():
+    for p in running:
+        for r, amount in pod_from_json(p).requests.items():
             used[r] += amount
     for r in ("cpu", "memory", "nvidia.com/gpu"):
         if alloc[r]:
             lines.append(f"  {r:<15} {100 * used[r] / alloc[r]:5.1f}%")
 
-    pending = [p for p in srv.list("pods", namespace="demo") if not p["spec"].get("nodeName")]
+    pending = [p for p in pods if not p["spec"].get("nodeName")]
     lines += ["", f"Pods left pending: {len(pending)}"]
     reasons: Counter[str] = Counter()
     for p in pending:
@@ -178,9 +157,9 @@ def _summary(srv: Any, tracker: _Tracker, pods: list[dict[str, Any]], started: f
     lat = np.array([tracker.bound[k] - tracker.created[k] for k in tracker.bound if k in tracker.created])
     if len(tracker.bound):
         span = max(tracker.bound.values()) - started
-        lines += ["", f"Bound {len(tracker.bound)} pods in {span:.2f} s from the first create: "
+        lines += ["", f"Bound {len(tracker.bound)} pods in {span:.2f} s from the first workload created: "
                       f"{len(tracker.bound) / span:.0f} pods/s",
-                  f"Latency from creation to binding: p50 {1000 * np.percentile(lat, 50):.1f} ms, "
+                  f"Latency from pod creation to binding: p50 {1000 * np.percentile(lat, 50):.1f} ms, "
                   f"p99 {1000 * np.percentile(lat, 99):.1f} ms"]
     lines += ["", f"Scheduler metrics were served at {metrics_url}/metrics (use --keep-running to look)"]
     return "\n".join(lines)
@@ -235,47 +214,65 @@ async def _stop_scheduler(proc: asyncio.subprocess.Process) -> None:
             await proc.wait()
 
 
+def _kubectl() -> str:
+    """The kubectl the project installs beside vecsched (``.venv/bin/kubectl``), else the one on PATH."""
+    here = Path(sys.executable).with_name("kubectl")
+    return str(here) if here.exists() else "kubectl"
+
+
 async def _demo(args: argparse.Namespace) -> int:
     load_config(args.config)  # fail here, with the config's own message, not in the child
-    pods = demo_workload(scale=args.scale, seed=args.seed)
+    objs = manifests(scale=args.scale)
+    node_total = sum(s.count for s in DEMO_SHAPES)
+    total = expected_pods(scale=args.scale, nodes=node_total)
     out = sys.stdout
-    async with serve_apiserver(nodes=list(DEMO_SHAPES), port=args.port, kubelet_delay=0.05) as srv:
-        srv.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}})
+    # Deleted pods stop within a second (a real kubelet honours the full grace period).
+    async with serve_apiserver(nodes=list(DEMO_SHAPES), port=args.port, kubelet_delay=0.05,
+                               kubelet_max_grace_seconds=1.0) as srv:
         tracker = _Tracker(node_field=srv.store.type("pods").field_index("spec.nodeName"))
         srv.store.add_listener("pods", tracker)
         shapes = ", ".join(f"{s.count} x {s.instance_type}" for s in DEMO_SHAPES)
-        print(f"API server {srv.url} with {sum(s.count for s in DEMO_SHAPES)} simulated nodes ({shapes})", file=out)
+        print(f"API server {srv.url} with {node_total} simulated nodes ({shapes}) and its controllers", file=out)
         metrics_port = args.metrics_port or _free_port()
         sched = await _start_scheduler(kubeconfig=str(srv.kubeconfig_path), port=metrics_port, config=args.config)
         metrics_url = f"http://127.0.0.1:{metrics_port}"
         try:
-            print(f"vecsched (pid {sched.pid}) scheduling; creating {len(pods)} pods", file=out)
+            kinds = Counter(o["kind"] for o in objs)
+            listed = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in kinds.items())
+            print(f"vecsched (pid {sched.pid}) scheduling; applying {listed} ({total} pods)", file=out)
             started = time.perf_counter()
-            creating = asyncio.create_task(_create_all(srv.url, pods), name="demo workload")
+            await _apply(srv.url, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEMO_NAMESPACE}},
+                                   *priority_classes(), *objs])
             deadline = started + args.timeout
             last_change, last_count, last_shown = time.perf_counter(), -1, -1
             while time.perf_counter() < deadline:
                 await asyncio.sleep(0.2)
                 done = len(tracker.bound)
                 if out.isatty():
-                    print(f"\r{_bar(done, len(pods))}", end="", file=out, flush=True)
-                elif done * 10 // len(pods) != last_shown:  # a log, not a terminal: a line per 10%
-                    last_shown = done * 10 // len(pods)
-                    print(_bar(done, len(pods)), file=out, flush=True)
+                    print(f"\r{_bar(done, total)}", end="", file=out, flush=True)
+                elif done * 10 // total != last_shown:  # a log, not a terminal: a line per 10%
+                    last_shown = done * 10 // total
+                    print(_bar(done, total), file=out, flush=True)
                 if done != last_count:
                     last_change, last_count = time.perf_counter(), done
-                # Finished: everything is created, and nothing was bound for a second.
-                if creating.done() and time.perf_counter() - last_change > 1.0:
+                # Finished: the controllers have nothing queued, nothing was bound for a second,
+                # and the Jobs meant to finish during the demo have finished.
+                if (srv.controllers.idle() and time.perf_counter() - last_change > 1.0
+                        and all(_finished(srv, w.name) for w in WORKLOADS if w.kind == "Job" and w.run_seconds)):
                     break
             if out.isatty():
                 print(file=out)
             else:
-                print(_bar(len(tracker.bound), len(pods)), file=out)
-            await creating
-            print(_summary(srv, tracker, pods, started, metrics_url), file=out)
+                print(_bar(len(tracker.bound), total), file=out)
+            print(_summary(srv, tracker, started, metrics_url), file=out)
             if args.keep_running:
-                print(f"\nStill running. Try:\n  kubectl --kubeconfig {srv.kubeconfig_path} get pods -n demo -o wide\n"
-                      f"  kubectl --kubeconfig {srv.kubeconfig_path} describe pod -n demo too-big-00000\n"
+                k = f"{_kubectl()} --kubeconfig {srv.kubeconfig_path} -n {DEMO_NAMESPACE}"
+                print(f"\nStill running. Try:\n"
+                      f"  {k} get deployments,statefulsets,daemonsets,jobs\n"
+                      f"  {k} get pods -o wide\n"
+                      f"  {k} scale deployment/web --replicas=1300 && {k} rollout status deployment/web\n"
+                      f"  {k} set image deployment/api api=registry.example/api:1.1 && {k} rollout status deployment/api\n"
+                      f"  {k} describe pods -l app=too-big\n"
                       f"  curl -s {metrics_url}/metrics | grep scheduler_schedule_attempts_total\n"
                       "Press Ctrl-C to stop.", file=out)
                 stop = asyncio.Event()
