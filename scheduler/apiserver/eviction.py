@@ -29,7 +29,10 @@ The answer is the ``Status`` kube-apiserver sends (201 ``Success``), and a
 refusal is the ``ApiError`` with its code, message and causes. Everything runs
 in one step of the event loop, so the budget read, its decrement and the pod
 deletion cannot interleave with another request; the conflict retries only
-matter for a caller that wrote the budget in between.
+matter for a caller that wrote the budget in between. Which pods a budget
+selects, which are Ready and how its ``DisruptionAllowed`` condition follows
+``disruptionsAllowed`` are read as the disruption controller reads them
+(``pdbhelper.py``).
 """
 
 from __future__ import annotations
@@ -38,9 +41,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from . import errors
-from .controllers.disruption import SelectorError, compile_selector, is_pod_ready, update_disruption_allowed_condition
 from .objects import now_rfc3339
 from .operations import Operations, WriteOptions
+from .pdbhelper import SelectorError, compile_selector, is_pod_ready, update_disruption_allowed_condition
 from .resources import builtin
 from .store import Entry, Store
 

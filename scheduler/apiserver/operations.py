@@ -16,7 +16,6 @@ finalizers stays, marked for deletion, until the last finalizer is removed;
 
 from __future__ import annotations
 
-import calendar
 import time
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -64,11 +63,6 @@ class WriteOptions:
 
 def _rfc3339(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-def parse_rfc3339(text: str) -> float:
-    """Seconds since the epoch of an RFC 3339 timestamp with second precision."""
-    return float(calendar.timegm(time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")))
 
 
 class Operations:

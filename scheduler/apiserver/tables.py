@@ -58,13 +58,8 @@ def _age(obj: dict[str, Any]) -> str:
 
 
 def _since(ts: Any) -> str:
-    if not ts:
-        return "<unknown>"
-    try:
-        t = calendar.timegm(time.strptime(str(ts)[:19], "%Y-%m-%dT%H:%M:%S"))
-    except ValueError:
-        return "<unknown>"
-    return human_duration(time.time() - t)
+    t = _epoch(ts) if ts else None
+    return "<unknown>" if t is None else human_duration(time.time() - t)
 
 
 def _pod_row(pod: dict[str, Any]) -> list[Any]:
@@ -192,16 +187,18 @@ def _job_row(o: dict[str, Any]) -> list[Any]:
     if st.get("startTime"):
         start = _epoch(st["startTime"])
         end = _epoch(st["completionTime"]) if st.get("completionTime") else time.time()
-        duration = human_duration(end - start)
+        if start is not None and end is not None:
+            duration = human_duration(end - start)
     return [o["metadata"]["name"], status, completions, duration, _age(o), *_containers_images(_template_spec(o)),
             _selector(o)]
 
 
-def _epoch(ts: Any) -> float:
+def _epoch(ts: Any) -> float | None:
+    """Seconds since the epoch of an RFC 3339 timestamp (second precision); None when it is not one."""
     try:
         return float(calendar.timegm(time.strptime(str(ts)[:19], "%Y-%m-%dT%H:%M:%S")))
     except ValueError:
-        return time.time()
+        return None
 
 
 def _pdb_row(o: dict[str, Any]) -> list[Any]:

@@ -5,9 +5,11 @@ drain``, the cluster autoscaler, a descheduler): only evict a pod of this
 application while enough of its pods stay healthy. The promise is kept in two
 places, as in Kubernetes: this controller counts the healthy pods and writes
 ``status.disruptionsAllowed``, and the Eviction API (``eviction.py``) refuses
-an eviction when that number is zero and decrements it when it approves one.
-A scheduler that preempts or rebalances pods on this control plane therefore
-meets the same budgets as on a real cluster.
+an eviction when that number is zero and decrements it when it approves one;
+what both must read the same way (selectors, pod readiness, percentages, the
+``DisruptionAllowed`` condition) is in ``pdbhelper.py``. A scheduler that
+preempts or rebalances pods on this control plane therefore meets the same
+budgets as on a real cluster.
 
 What it reproduces of kube-controller-manager's disruption controller: the
 pods of a budget are those of its namespace that its selector matches (an
@@ -48,122 +50,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from ..objects import now_rfc3339
+from ..pdbhelper import (DELETION_TIMEOUT, SelectorError, compile_selector, conditions_up_to_date, is_pod_ready,
+                         scaled_value, set_condition, update_disruption_allowed_condition)
 from ..store import Entry
 from .base import Controller, ControllerContext, Key, Mapper
-from .pods import LabelMatcher, parse_time, selector_matcher
+from .pods import LabelMatcher, parse_time
 
-__all__ = [
-    "DisruptionController",
-    "SelectorError",
-    "compile_selector",
-    "is_pod_ready",
-    "scaled_value",
-    "set_condition",
-    "update_disruption_allowed_condition",
-    "DELETION_TIMEOUT",
-]
+__all__ = ["DisruptionController"]
 
 PDBS: Final = "poddisruptionbudgets.policy"
 PODS: Final = "pods"
-DELETION_TIMEOUT: Final = 120.0
-"""Upstream's ``DeletionTimeout``: seconds an eviction's ``disruptedPods`` entry waits for the pod's deletion."""
 _EVENT_SOURCE: Final = "controllermanager"  # upstream's recorder component for this controller
 _BATCH: Final = 1000  # member pods read between yields to the event loop, so the API server keeps answering
-
-
-class SelectorError(ValueError):
-    """A label selector or an int-or-percent that cannot be evaluated (upstream's wording in ``str``)."""
-
-
-def compile_selector(selector: Any) -> LabelMatcher:
-    """``metav1.LabelSelectorAsSelector`` (None matches nothing, ``{}`` everything), with its refusals.
-
-    Raises ``SelectorError`` with upstream's message for a requirement it cannot convert.
-    """
-    if selector is not None and not isinstance(selector, dict):
-        raise SelectorError(f"invalid label selector: {selector!r}")
-    for expr in (selector or {}).get("matchExpressions") or []:
-        if not isinstance(expr, dict):
-            raise SelectorError(f"invalid label selector requirement: {expr!r}")
-        op, values = expr.get("operator"), list(expr.get("values") or [])
-        if op in ("In", "NotIn") and not values:
-            raise SelectorError("values: Invalid value: []string{}: for 'in', 'notin' operators, "
-                                "values set can't be empty")
-        if op in ("Exists", "DoesNotExist") and values:
-            raise SelectorError("values: Invalid value: []string{" + ", ".join(f'"{v}"' for v in values)
-                                + "}: values set must be empty for exists and does not exist")
-    try:
-        return selector_matcher(selector)
-    except ValueError as e:
-        raise SelectorError(str(e)) from None
-
-
-def is_pod_ready(pod: Mapping[str, Any]) -> bool:
-    """``podutil.IsPodReady``: the pod's ``Ready`` condition is ``True``."""
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if isinstance(c, dict) and c.get("type") == "Ready":
-            return c.get("status") == "True"
-    return False
-
-
-def scaled_value(value: Any, *, total: int, round_up: bool) -> int:
-    """``intstr.GetScaledValueFromIntOrPercent``: an int as is, ``"N%"`` of ``total``.
-
-    ``"34%"`` of 3 is 1.02, so 2 rounding up and 1 rounding down.
-    """
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise SelectorError("invalid value for IntOrString: invalid type: neither int nor percentage")
-    if isinstance(value, int):
-        return value
-    if not value.endswith("%"):
-        raise SelectorError("invalid value for IntOrString: invalid type: string is not a percentage")
-    try:
-        pct = int(value[:-1])
-    except ValueError:
-        raise SelectorError(f'invalid value for IntOrString: invalid value "{value}": '
-                            f'strconv.Atoi: parsing "{value[:-1]}": invalid syntax') from None
-    return -((-pct * total) // 100) if round_up else (pct * total) // 100  # exact integer ceil / floor
-
-
-def set_condition(conditions: list[dict[str, Any]], *, type: str, status: str, reason: str, message: str,
-                  observed_generation: int) -> bool:
-    """``meta.SetStatusCondition``: add or update a ``metav1.Condition``; the transition time moves with status."""
-    for c in conditions:
-        if c.get("type") == type:
-            changed = False
-            if c.get("status") != status:
-                c["status"] = status
-                c["lastTransitionTime"] = now_rfc3339()
-                changed = True
-            for k, v in (("reason", reason), ("message", message), ("observedGeneration", observed_generation)):
-                if c.get(k) != v:
-                    c[k] = v
-                    changed = True
-            return changed
-    conditions.append({"type": type, "status": status, "observedGeneration": observed_generation,
-                       "lastTransitionTime": now_rfc3339(), "reason": reason, "message": message})
-    return True
-
-
-def update_disruption_allowed_condition(status: dict[str, Any]) -> None:
-    """``pdbhelper.UpdateDisruptionAllowedCondition``: the condition follows ``disruptionsAllowed``."""
-    conditions = status.setdefault("conditions", [])
-    allowed = int(status.get("disruptionsAllowed") or 0) > 0
-    set_condition(conditions, type="DisruptionAllowed", status="True" if allowed else "False",
-                  reason="SufficientPods" if allowed else "InsufficientPods", message="",
-                  observed_generation=int(status.get("observedGeneration") or 0))
-
-
-def _conditions_up_to_date(pdb: Mapping[str, Any]) -> bool:
-    """``pdbhelper.ConditionsAreUpToDate``."""
-    status = pdb.get("status") or {}
-    cond = next((c for c in status.get("conditions") or [] if c.get("type") == "DisruptionAllowed"), None)
-    if cond is None or int(status.get("observedGeneration") or 0) != int(pdb["metadata"].get("generation") or 0):
-        return False
-    if int(status.get("disruptionsAllowed") or 0) > 0:
-        return bool(cond.get("status") == "True" and cond.get("reason") == "SufficientPods")
-    return bool(cond.get("status") == "False" and cond.get("reason") == "InsufficientPods")
 
 
 def _group_of(api_version: str) -> str:
@@ -186,12 +84,8 @@ class _PodState:
 
 def _pod_state(entry: Entry) -> _PodState:
     pod = entry.obj()
-    ref = next((r for r in pod["metadata"].get("ownerReferences") or [] if isinstance(r, dict) and r.get("controller")),
-               None)
-    ctrl = (str(ref.get("apiVersion", "")), str(ref.get("kind", "")), str(ref.get("name", "")),
-            str(ref.get("uid", ""))) if ref is not None else None
     terminating = bool(pod["metadata"].get("deletionTimestamp"))
-    return _PodState(entry.uid, entry.rv, is_pod_ready(pod) and not terminating, terminating, ctrl)
+    return _PodState(entry.uid, entry.rv, is_pod_ready(pod) and not terminating, terminating, _controller_ref(pod))
 
 
 @dataclass
@@ -473,7 +367,7 @@ class DisruptionController(Controller):
         if (status.get("currentHealthy") == healthy and status.get("desiredHealthy") == desired
                 and status.get("expectedPods") == expected and status.get("disruptionsAllowed") == allowed
                 and (status.get("disruptedPods") or {}) == disrupted
-                and int(status.get("observedGeneration") or 0) == generation and _conditions_up_to_date(pdb)):
+                and int(status.get("observedGeneration") or 0) == generation and conditions_up_to_date(pdb)):
             return
         new: dict[str, Any] = {"observedGeneration": generation}
         if disrupted:
@@ -501,6 +395,7 @@ def _replicas(obj: Mapping[str, Any]) -> int:
 
 
 def _controller_ref(obj: Mapping[str, Any]) -> tuple[str, str, str, str] | None:
+    """(apiVersion, kind, name, uid) of the owner reference marked ``controller``."""
     for r in obj["metadata"].get("ownerReferences") or []:
         if isinstance(r, dict) and r.get("controller"):
             return str(r.get("apiVersion", "")), str(r.get("kind", "")), str(r.get("name", "")), str(r.get("uid", ""))

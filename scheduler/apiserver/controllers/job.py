@@ -52,6 +52,9 @@ batched by ``job.sync_batch_seconds`` (upstream's 1 s); ``podFailurePolicy``,
 ``successPolicy``, ``backoffLimitPerIndex`` and ``managedBy`` are not
 interpreted; while a replacement waits for its backoff ``active`` shows the
 pods that run (upstream reports 0).
+
+What a sync reads of the pods (``JobPod``, parsed once per pod version) and
+the completion-index bookkeeping of Indexed Jobs are in ``jobutil.py``.
 """
 
 from __future__ import annotations
@@ -67,61 +70,17 @@ from .. import errors
 from ..objects import now_rfc3339
 from ..store import Entry
 from .base import Controller, ControllerContext, Key, Mapper
-from .pods import parse_time, pod_from_template
+from .jobutil import (COMPLETION_INDEX, Intervals, JobPod, JobPods, first_pending_indexes, format_intervals, job_pod,
+                      merge_intervals, parse_intervals, pods_for_removal)
+from .pods import parse_time
 
 __all__ = ["JobController", "COMPLETION_INDEX"]
 
 JOBS: Final = "jobs.batch"
 PODS: Final = "pods"
-COMPLETION_INDEX: Final = "batch.kubernetes.io/job-completion-index"
 _TERMINAL: Final = frozenset({"Succeeded", "Failed"})
 _MAX_PER_SYNC: Final = 500  # upstream's MaxPodCreateDeletePerSync
-_MAX_GENERATED_NAME: Final = 58  # 63-character names minus the 5 random characters generateName adds
-_PHASE_RANK: Final = {"Pending": 0, "Unknown": 1, "Running": 2}  # controller.ActivePods: earlier stages go first
 _COMPLETIONS_REACHED: Final = ("CompletionsReached", "Reached expected number of succeeded pods")
-
-
-@dataclass(frozen=True)
-class _Pod:
-    """What a Job sync reads of one pod version (parsed once per version)."""
-
-    name: str
-    uid: str
-    rv: int
-    phase: str
-    node: str
-    terminating: bool
-    ready: bool
-    index: int  # -1 when the pod has no valid completion index
-    restarts: int
-    created: float
-    finished: float  # upstream's getFinishedTime, for the pod-failure backoff
-
-
-def _pod_info(e: Entry) -> _Pod:
-    pod = e.obj()
-    meta, status = pod["metadata"], pod.get("status") or {}
-    conds = {c.get("type"): c for c in status.get("conditions") or [] if isinstance(c, dict)}
-    ready_cond = conds.get("Ready") or {}
-    try:
-        index = int((meta.get("annotations") or {}).get(COMPLETION_INDEX, "-1"))
-    except ValueError:
-        index = -1
-    statuses = status.get("containerStatuses") or []
-    restarts = sum(int(c.get("restartCount") or 0) for c in statuses + (status.get("initContainerStatuses") or []))
-    ends = [parse_time(((c.get("state") or {}).get("terminated") or {}).get("finishedAt")) for c in statuses]
-    created = parse_time(meta.get("creationTimestamp")) or 0.0
-    if statuses and all(t is not None for t in ends):
-        finished = max(t for t in ends if t is not None)
-    elif ready_cond.get("status") == "False" and parse_time(ready_cond.get("lastTransitionTime")) is not None:
-        finished = parse_time(ready_cond.get("lastTransitionTime")) or 0.0
-    elif meta.get("deletionTimestamp"):
-        finished = (parse_time(meta["deletionTimestamp"]) or 0.0) - int(meta.get("deletionGracePeriodSeconds") or 0)
-    else:
-        finished = created
-    return _Pod(e.name, e.uid, e.rv, str(status.get("phase") or ""), str((pod.get("spec") or {}).get("nodeName") or ""),
-                bool(meta.get("deletionTimestamp")), ready_cond.get("status") == "True", max(index, -1), restarts,
-                created, finished)
 
 
 @dataclass
@@ -142,56 +101,6 @@ class _Finish:
     message: str
 
 
-# ---- completed indexes as ordered intervals ("1,3-5,7") -------------------------------------------
-
-
-def _parse_intervals(text: str, completions: int) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for part in (text or "").split(","):
-        lo, _, hi = part.partition("-")
-        try:
-            first, last = int(lo), int(hi or lo)
-        except ValueError:
-            continue  # upstream logs a corrupted interval and ignores it
-        if first >= completions:
-            break
-        out = _merge(out, [(first, min(last, completions - 1))])
-    return out
-
-
-def _merge(a: list[tuple[int, int]], b: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for first, last in sorted([*a, *b]):
-        if out and first <= out[-1][1] + 1:
-            out[-1] = (out[-1][0], max(out[-1][1], last))
-        else:
-            out.append((first, last))
-    return out
-
-
-def _format_intervals(intervals: list[tuple[int, int]]) -> str:
-    """Upstream's ``orderedIntervals.String``: two adjacent indexes as ``a,b``, longer runs as ``a-b``."""
-    return ",".join(str(f) if f == l else f"{f},{l}" if l == f + 1 else f"{f}-{l}" for f, l in intervals)
-
-
-def _first_pending(count: int, completions: int, taken: list[tuple[int, int]]) -> list[int]:
-    out: list[int] = []
-    candidate = 0
-    for first, last in taken + [(completions, completions)]:
-        while candidate < min(first, completions) and len(out) < count:
-            out.append(candidate)
-            candidate += 1
-        candidate = max(candidate, last + 1)
-        if len(out) >= count or candidate >= completions:
-            break
-    return out
-
-
-def _removal_order(p: _Pod) -> tuple[bool, int, bool, int, float]:
-    """controller.ActivePods: unassigned, then earlier phase, unready, more restarts, newer pods go first."""
-    return bool(p.node), _PHASE_RANK.get(p.phase, 1), p.ready, -p.restarts, -p.created
-
-
 class JobController(Controller):
     """Reconciles batch/v1 Jobs against their pods."""
 
@@ -208,8 +117,7 @@ class JobController(Controller):
         self.max_backoff = float(s.get("job.pod_failure_backoff_max_seconds", 600.0))
         """Cap of that doubling delay (``job.pod_failure_backoff_max_seconds``; upstream 10 min)."""
         self._jobs = self.store.type(JOBS)
-        self._pod_type = self.store.type(PODS)
-        self._infos: dict[str, _Pod] = {}
+        self._pods = JobPods(store=self.store, view=self.view)
         self._tracking: dict[str, _Tracking] = {}
         self._uid_of: dict[Key, str] = {}
 
@@ -218,23 +126,11 @@ class JobController(Controller):
 
     def _on_pod(self, old: Entry | None, new: Entry | None) -> Iterable[Key]:
         if new is None and old is not None:
-            self._infos.pop(old.uid, None)
+            self._pods.forget(old.uid)
         for e in (old, new):
             if e is not None and e.controller is not None and e.controller[0] == "Job":
                 self.queue.add_after((e.namespace, e.controller[1]), self.batch)
         return ()
-
-    def _pods_of(self, uid: str) -> list[_Pod]:
-        out = []
-        for ref in self.view.owned(uid, PODS):
-            e = self.store.find(self._pod_type, ref.namespace, ref.name)
-            if e is None or e.controller is None or e.controller[2] != uid:
-                continue
-            info = self._infos.get(e.uid)
-            if info is None or info.rv != e.rv:
-                info = self._infos[e.uid] = _pod_info(e)
-            out.append(info)
-        return out
 
     async def reconcile(self, key: Key) -> float | None:
         entry = self.store.find(self._jobs, *key)
@@ -261,7 +157,7 @@ class JobController(Controller):
     async def _sync(self, job: dict[str, Any], uid: str, *, indexed: bool) -> float | None:
         meta, spec, status = job["metadata"], job.get("spec") or {}, job["status"]
         before = copy.deepcopy(status)
-        pods = self._pods_of(uid)
+        pods = self._pods.controlled_by(uid)
         t = self._tracking.get(uid)
         if t is None:
             t = self._tracking[uid] = _Tracking()
@@ -272,10 +168,10 @@ class JobController(Controller):
         only_failed = spec.get("podReplacementPolicy") == "Failed"
         suspended = bool(spec.get("suspend"))
 
-        def failed_pod(p: _Pod) -> bool:  # upstream's isPodFailed
+        def failed_pod(p: JobPod) -> bool:  # upstream's isPodFailed
             return p.phase == "Failed" or (not only_failed and p.terminating and p.phase != "Succeeded")
 
-        def valid(p: _Pod) -> bool:
+        def valid(p: JobPod) -> bool:
             return not indexed or 0 <= p.index < int(completions or 0)
 
         active_pods = [p for p in pods if p.phase not in _TERMINAL and not p.terminating]
@@ -308,10 +204,11 @@ class JobController(Controller):
                                      "Job was active longer than specified deadline")
                 else:
                     requeue.append(started + int(deadline) - now)
-        done_idx: list[tuple[int, int]] = []
+        done_idx: Intervals = []
         if indexed:
-            done_idx = _merge(_parse_intervals(str(status.get("completedIndexes") or ""), int(completions or 0)),
-                              [(p.index, p.index) for p in new_ok])
+            done_idx = merge_intervals(parse_intervals(str(status.get("completedIndexes") or ""),
+                                                       completions=int(completions or 0)),
+                                       add=[(p.index, p.index) for p in new_ok])
             succeeded = sum(last - first + 1 for first, last in done_idx)
         if finish is not None:
             gone, gone_ready = self._delete(job, active_pods, t, release=False, events=events)
@@ -363,7 +260,7 @@ class JobController(Controller):
             else:
                 events.append(("Warning", finish.reason, finish.message))
         _set_counts(status, active=active, ready=ready, terminating=terminating,
-                    completed=_format_intervals(done_idx) if indexed else None)
+                    completed=format_intervals(done_idx) if indexed else None)
         if status != before:
             job = self.client.update_status(JOBS, job)
         t.done |= counted
@@ -376,8 +273,8 @@ class JobController(Controller):
                 requeue.append(expire)
         return max(min(requeue), 0.0) if requeue else None
 
-    async def _manage(self, job: dict[str, Any], t: _Tracking, active_pods: list[_Pod], pods: list[_Pod],
-                      done_idx: list[tuple[int, int]], *, succeeded: int, terminating: int, ready: int,
+    async def _manage(self, job: dict[str, Any], t: _Tracking, active_pods: list[JobPod], pods: list[JobPod],
+                      done_idx: Intervals, *, succeeded: int, terminating: int, ready: int,
                       backoff: tuple[int, float | None], now: float, requeue: list[float],
                       events: list[tuple[str, str, str]], indexed: bool) -> tuple[int, int, int]:
         """``manageJob``: delete the pods too many, or create the pods missing; (active, terminating, ready)."""
@@ -392,7 +289,8 @@ class JobController(Controller):
             want = active if succeeded > 0 else parallelism
         else:
             want = max(min(int(completions) - succeeded, parallelism), 0)
-        extra = _for_removal(active_pods, max(active - want, 0), int(completions or 0) if indexed else None)
+        extra = pods_for_removal(active_pods, at_least=max(active - want, 0),
+                                 completions=int(completions or 0) if indexed else None)
         if extra:
             gone, gone_ready = self._delete(job, extra[:_MAX_PER_SYNC], t, release=True, events=events)
             return active - gone, terminating + gone, ready - gone_ready
@@ -406,11 +304,11 @@ class JobController(Controller):
         missing = min(missing, _MAX_PER_SYNC)
         indexes: list[int] = []
         if indexed:
-            taken = _merge(done_idx, [(p.index, p.index) for p in active_pods if p.index >= 0])
+            taken = merge_intervals(done_idx, add=[(p.index, p.index) for p in active_pods if p.index >= 0])
             if spec.get("podReplacementPolicy") == "Failed":
-                taken = _merge(taken, [(p.index, p.index) for p in pods
-                                       if p.terminating and p.phase not in _TERMINAL and p.index >= 0])
-            indexes = _first_pending(missing, int(completions or 0), taken)
+                taken = merge_intervals(taken, add=[(p.index, p.index) for p in pods
+                                                    if p.terminating and p.phase not in _TERMINAL and p.index >= 0])
+            indexes = first_pending_indexes(count=missing, completions=int(completions or 0), taken=taken)
             missing = len(indexes)
         return active + await self._create(job, missing, indexes, events), terminating, ready
 
@@ -423,7 +321,7 @@ class JobController(Controller):
             for _ in range(batch):
                 index = indexes.pop(0) if indexes else None
                 try:
-                    pod = self.client.create(PODS, _job_pod(job, index))
+                    pod = self.client.create(PODS, job_pod(job, index=index))
                 except errors.ApiError as e:
                     failed = True
                     if not (e.code == 403 and "being terminated" in e.message):  # a namespace going away: stay quiet
@@ -438,7 +336,7 @@ class JobController(Controller):
             await asyncio.sleep(0)  # let the API server answer between batches
         return created
 
-    def _delete(self, job: dict[str, Any], pods: list[_Pod], t: _Tracking, *, release: bool,
+    def _delete(self, job: dict[str, Any], pods: list[JobPod], t: _Tracking, *, release: bool,
                 events: list[tuple[str, str, str]]) -> tuple[int, int]:
         """Delete pods (gracefully, as a DELETE would); ``release`` means they are never counted."""
         gone = gone_ready = 0
@@ -456,7 +354,7 @@ class JobController(Controller):
         return gone, gone_ready
 
     @staticmethod
-    def _next_backoff(t: _Tracking, ok: list[_Pod], bad: list[_Pod]) -> tuple[int, float | None]:
+    def _next_backoff(t: _Tracking, ok: list[JobPod], bad: list[JobPod]) -> tuple[int, float | None]:
         """``newBackoffRecord``: failures since the last success and the time of the latest one."""
         if not ok:
             if not bad:
@@ -514,51 +412,12 @@ def _ensure(conds: list[dict[str, Any]], type_: str, status: str, reason: str, m
     return True
 
 
-def _past_restart_limit(spec: Mapping[str, Any], pods: list[_Pod], limit: int) -> bool:
+def _past_restart_limit(spec: Mapping[str, Any], pods: list[JobPod], limit: int) -> bool:
     """``pastBackoffLimitOnFailure``: container restarts of running ``OnFailure`` pods count as failures."""
     if ((spec.get("template") or {}).get("spec") or {}).get("restartPolicy") != "OnFailure":
         return False
     restarts = sum(p.restarts for p in pods if p.phase in ("Running", "Pending"))
     return restarts > 0 if limit == 0 else restarts >= limit
-
-
-def _for_removal(active: list[_Pod], at_least: int, completions: int | None) -> list[_Pod]:
-    """``activePodsForRemoval``: for Indexed Jobs duplicated, unindexed and out-of-range pods first."""
-    rm: list[_Pod] = []
-    left = active
-    if completions is not None:
-        left = []
-        by_index: dict[int, list[_Pod]] = {}
-        for p in active:
-            if p.index < 0 or p.index >= completions:
-                rm.append(p)
-            else:
-                by_index.setdefault(p.index, []).append(p)
-        for same in by_index.values():
-            same.sort(key=_removal_order)
-            rm.extend(same[:-1])
-            left.append(same[-1])
-    if len(rm) < at_least:
-        rm.extend(sorted(left, key=_removal_order)[:at_least - len(rm)])
-    return rm
-
-
-def _job_pod(job: Mapping[str, Any], index: int | None) -> dict[str, Any]:
-    """A pod of the Job from its template; an Indexed Job's pod carries its index (and a hostname from it)."""
-    pod = pod_from_template((job.get("spec") or {}).get("template") or {}, owner=job)
-    if index is None:
-        return pod
-    name, meta, spec = job["metadata"]["name"], pod["metadata"], pod["spec"]
-    meta.setdefault("annotations", {})[COMPLETION_INDEX] = meta["labels"][COMPLETION_INDEX] = str(index)
-    suffix = f"-{index}-"
-    meta["generateName"] = name[:_MAX_GENERATED_NAME - len(suffix)] + suffix
-    spec["hostname"] = f"{name}-{index}"
-    for c in (spec.get("initContainers") or []) + (spec.get("containers") or []):
-        env = c.setdefault("env", [])
-        if not any(v.get("name") == "JOB_COMPLETION_INDEX" for v in env):
-            env.append({"name": "JOB_COMPLETION_INDEX",
-                        "valueFrom": {"fieldRef": {"fieldPath": f"metadata.labels['{COMPLETION_INDEX}']"}}})
-    return pod
 
 
 def _set_counts(status: dict[str, Any], *, active: int, ready: int, terminating: int, completed: str | None) -> None:
