@@ -31,7 +31,7 @@ import aiohttp
 
 from scheduler.apiserver.kubelet import NodeShape, build_node
 
-__all__ = ["main", "run_benchmark", "Result"]
+__all__ = ["main", "run_benchmark", "Result", "start_apiserver", "stop_process"]
 
 # An ADDED pod event as the server writes it: fields in the order the benchmark sent them.
 _ADDED = re.compile(rb'\{"type":"ADDED","object":\{"apiVersion":"v1","kind":"Pod","metadata":\{"name":"(p-\d+)"')
@@ -90,17 +90,33 @@ async def _pool(concurrency: int, count: int, job: Callable[[int], Awaitable[Non
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-async def run_benchmark(*, nodes: int, pods: int, watchers: int, concurrency: int, server_args: tuple[str, ...] = ()) -> Result:
+async def start_apiserver(*args: str, timeout: float = 30.0) -> tuple[asyncio.subprocess.Process, str, str]:
+    """``vecsched apiserver --port 0 ARGS`` as its own process; returns it, its URL and its kubeconfig path."""
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "scheduler.cli", "apiserver", "--port", "0", "--nodes", "0",
-        "--kubelet-delay", "0.05", *server_args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        sys.executable, "-m", "scheduler.cli", "apiserver", "--port", "0", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()
-    m = re.search(r"serving (\S+)", line)
+    line = (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode()
+    m = re.search(r"serving (\S+) \(kubeconfig: (\S+)\)", line)
     if not m:
         proc.kill()
         raise RuntimeError(f"apiserver did not start: {line!r}")
-    url = m.group(1)
+    return proc, m.group(1), m.group(2)
+
+
+async def stop_process(proc: asyncio.subprocess.Process, *, timeout: float = 60.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), timeout)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+async def run_benchmark(*, nodes: int, pods: int, watchers: int, concurrency: int, server_args: tuple[str, ...] = ()) -> Result:
+    proc, url, _ = await start_apiserver("--nodes", "0", "--kubelet-delay", "0.05", *server_args)
     acked: dict[bytes, float] = {}
     lags: list[float] = []
     latencies: list[float] = []
@@ -185,9 +201,7 @@ async def run_benchmark(*, nodes: int, pods: int, watchers: int, concurrency: in
                 t.cancel()
             await asyncio.gather(*watch_tasks, return_exceptions=True)
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(proc.wait(), 60)
+        await stop_process(proc)
     writes = nodes + 2 * pods
     return Result(
         nodes=nodes, pods=pods, watchers=watchers, concurrency=concurrency, writes=writes, seconds=round(seconds, 2),
