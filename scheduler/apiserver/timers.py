@@ -21,6 +21,7 @@ its constructor), and only arm their timer between ``start()`` and
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import heapq
 import itertools
@@ -52,7 +53,42 @@ def _loop() -> asyncio.AbstractEventLoop | None:
         return None  # constructed before the loop runs; start() arms the timer
 
 
-class Timeline:
+class _LoopTimer(abc.ABC):
+    """One ``call_later`` handle at a time, re-armed by the subclass's ``_arm``; started and stopped as a whole."""
+
+    def __init__(self) -> None:
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._running = False
+
+    def start(self) -> None:
+        self._running = True
+        self._arm()
+
+    def stop(self) -> None:
+        self._running = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    @abc.abstractmethod
+    def _arm(self) -> None:
+        """Schedule the next firing (with ``_schedule``) if there is one and none is pending."""
+
+    @abc.abstractmethod
+    def _fire(self) -> None:
+        """The timer's work; it must set ``_timer`` to None and call ``_arm`` again."""
+
+    def _schedule(self, at: float) -> None:
+        """Fire at monotonic time ``at`` (no-op without a running event loop: ``start`` arms it)."""
+        loop = _loop()
+        if loop is None:
+            return
+        self._timer_at = at
+        self._timer = loop.call_later(max(at - time.monotonic(), 0.0), self._fire)
+
+
+class Timeline(_LoopTimer):
     """One-shot actions at monotonic due times, run by a single shared loop timer.
 
     Actions must check that what they act on is still current (the pod may
@@ -61,11 +97,9 @@ class Timeline:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self._heap: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
-        self._running = False
 
     def __len__(self) -> int:
         return len(self._heap)
@@ -82,24 +116,10 @@ class Timeline:
             self._timer = None
         self._arm()
 
-    def start(self) -> None:
-        self._running = True
-        self._arm()
-
-    def stop(self) -> None:
-        self._running = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
     def _arm(self) -> None:
         if not self._running or self._timer is not None or not self._heap:
             return
-        loop = _loop()
-        if loop is None:
-            return
-        self._timer_at = self._heap[0][0] + _SLACK
-        self._timer = loop.call_later(max(self._timer_at - time.monotonic(), 0.0), self._fire)
+        self._schedule(self._heap[0][0] + _SLACK)
 
     def _fire(self) -> None:
         self._timer = None
@@ -117,7 +137,7 @@ class Timeline:
         self._arm()
 
 
-class Rota:
+class Rota(_LoopTimer):
     """Members renewed every ``interval`` seconds, spread evenly over the interval, by one timer.
 
     ``renew(name)`` is called for each member when its turn comes; members
@@ -134,15 +154,13 @@ class Rota:
         # A twentieth of the interval, at most half a second: 5,000 leases renewed every
         # 10 s are written 250 at a time, and no renewal is late by more than 5 %.
         self.batch = min(interval / 20, 0.5) if batch is None else batch
+        super().__init__()
         self._renew = renew
         # (due, token, name, delay of the turn after this one when not a whole interval)
         self._heap: list[tuple[float, int, str, float | None]] = []
         self._token: dict[str, int] = {}
         self._seq = itertools.count()
         self._added = 0
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
-        self._running = False
 
     def __contains__(self, name: object) -> bool:
         return name in self._token
@@ -163,16 +181,6 @@ class Rota:
     def remove(self, name: str) -> None:
         self._token.pop(name, None)  # its heap entry is skipped when it comes up
 
-    def start(self) -> None:
-        self._running = True
-        self._arm()
-
-    def stop(self) -> None:
-        self._running = False
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
     def _push(self, name: str, due: float, *, then: float | None = None, arm: bool = True) -> None:
         seq = next(self._seq)
         self._token[name] = seq
@@ -191,11 +199,7 @@ class Rota:
             heapq.heappop(self._heap)  # removed or re-added members
         if not self._heap:
             return
-        loop = _loop()
-        if loop is None:
-            return
-        self._timer_at = max(self._heap[0][0], time.monotonic()) + self.batch
-        self._timer = loop.call_later(max(self._timer_at - time.monotonic(), 0.0), self._fire)
+        self._schedule(max(self._heap[0][0], time.monotonic()) + self.batch)
 
     def _fire(self) -> None:
         self._timer = None

@@ -15,6 +15,7 @@ Events).
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import logging
 import time
@@ -343,7 +344,7 @@ class ControllerContext:
     """Per-run knobs a controller reads by name (documented where it reads them)."""
 
 
-class Controller:
+class Controller(abc.ABC):
     """One control loop: a primary kind, the writes that concern it, and ``reconcile``.
 
     Subclasses set ``name`` (the Event source component, e.g.
@@ -370,8 +371,9 @@ class Controller:
         """Other store keys whose writes map to primary keys (e.g. pods -> their owner)."""
         return {}
 
+    @abc.abstractmethod
     async def reconcile(self, key: Key) -> float | None:
-        raise NotImplementedError  # every concrete controller defines its own
+        """Move the world one step towards ``key``'s spec; seconds to look again, or None."""
 
     def event(self, obj: Mapping[str, Any], *, reason: str, message: str, type: str = "Normal") -> None:
         self.ctx.recorder.event(obj, component=self.name, type=type, reason=reason, message=message)
