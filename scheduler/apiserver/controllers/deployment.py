@@ -60,7 +60,7 @@ from typing import Any, ClassVar, Final
 from .. import errors
 from ..resources import builtin
 from ..store import Entry
-from .base import Controller, ControllerContext, Key, Mapper, owner_ref
+from .base import Controller, ControllerContext, Key, Mapper, controller_of, owner_ref
 from .deploymentutil import (
     DESIRED_REPLICAS, HASH_LABEL, MAX_REPLICAS, PAUSED_REASON, PROGRESSING, RESUMED_REASON, REVISION,
     TIMED_OUT_REASON, active_sets, annotations_of, calculate_status, canonical_template,
@@ -292,8 +292,7 @@ class DeploymentController(Controller):
         except errors.ApiError as e:
             if e.reason == "AlreadyExists":
                 other = self.client.get(REPLICA_SETS.key, meta.get("namespace", ""), name)
-                ref = next((r for r in (other or {}).get("metadata", {}).get("ownerReferences") or []
-                            if r.get("controller")), None)
+                ref = controller_of(other) if other is not None else None
                 if other is not None and ref is not None and ref.get("uid") == meta["uid"] and \
                         canonical_template(spec_of(other).get("template") or {}) == canonical_template(template):
                     created, existed = other, True
