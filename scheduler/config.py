@@ -25,7 +25,8 @@ from typing import Any, Final
 import yaml
 
 from scoring.args import ArgsError, boolean, integer, known_fields, mapping, sequence, string
-from scoring.framework import FilterPlugin, Plugin, PreFilterPlugin, Profile, Registry, ReservePlugin, ScorePlugin
+from scoring.framework import (FilterPlugin, Plugin, PostFilterPlugin, PreFilterPlugin, Profile, Registry, ReservePlugin,
+                               ScorePlugin)
 from scoring.plugins import REGISTRY
 
 __all__ = [
@@ -74,7 +75,7 @@ _RUNTIME_PLUGINS: Final = frozenset({"PrioritySort", "SchedulingGates", "Default
 # Upstream plugins vecsched does not implement: accepted with a warning so
 # that an upstream profile loads, but they take no part in decisions.
 _UNIMPLEMENTED: Final = frozenset({
-    "VolumeRestrictions", "NodeVolumeLimits", "VolumeBinding", "VolumeZone", "DefaultPreemption",
+    "VolumeRestrictions", "NodeVolumeLimits", "VolumeBinding", "VolumeZone",
     "EBSLimits", "GCEPDLimits", "AzureDiskLimits", "CinderLimits", "NodeDeclaredFeatures",
     "DynamicResources",
 })
@@ -116,6 +117,7 @@ class ProfileConfig:
     prefilters: tuple[str, ...]
     filters: tuple[str, ...]
     scores: tuple[tuple[str, int], ...]
+    postfilters: tuple[str, ...]
     plugin_args: Mapping[str, Mapping[str, Any]]
     args_paths: Mapping[str, str]
     percentage_of_nodes_to_score: int | None
@@ -135,10 +137,11 @@ class ProfileConfig:
         prefilters = [p for p in map(get, self.prefilters) if isinstance(p, PreFilterPlugin)]
         filters = [p for p in map(get, self.filters) if isinstance(p, FilterPlugin)]
         scorers = [(p, w) for p, w in ((get(n), w) for n, w in self.scores) if isinstance(p, ScorePlugin)]
+        postfilters = [p for p in map(get, self.postfilters) if isinstance(p, PostFilterPlugin)]
         # Reserve follows the filters: a plugin that filters on node-local devices also claims them.
         reservers = [p for p in instances.values() if isinstance(p, ReservePlugin)]
         return Profile(name=self.scheduler_name, prefilters=prefilters, filters=filters, scorers=scorers,
-                       reservers=reservers,
+                       reservers=reservers, postfilters=postfilters,
                        percentage_of_nodes_to_score=self.percentage_of_nodes_to_score, seed=seed)
 
 
@@ -259,6 +262,8 @@ def _points_of(name: str, registry: Registry) -> set[str]:
         points.add("filter")
     if isinstance(plugin, ScorePlugin):
         points.add("score")
+    if isinstance(plugin, PostFilterPlugin):
+        points.add("postFilter")
     return points
 
 
@@ -282,13 +287,13 @@ def _profile(raw: Any, path: str, registry: Registry, global_pct: int | None, wa
     known_fields(plugins, _EXTENSION_POINTS, f"{path}.plugins")
     sets = {p: _plugin_set(plugins.get(p), f"{path}.plugins.{p}", known) for p in _EXTENSION_POINTS}
     multipoint = _merge_multipoint(sets["multiPoint"])
-    for point in ("preFilter", "filter", "score"):
+    for point in ("preFilter", "filter", "postFilter", "score"):
         for n, _ in sets[point].enabled:
             if n not in registry:
                 raise ConfigError(f"{path}.plugins.{point}", f"plugin {n!r} is not a {point} plugin in vecsched")
     implements = {n: _points_of(n, registry) for n, _ in multipoint}
     points = {}
-    for point in ("preFilter", "filter", "score"):
+    for point in ("preFilter", "filter", "postFilter", "score"):
         names = {n for n, pts in implements.items() if point in pts}
         points[point] = _expand(point, multipoint, sets[point], names, f"{path}.plugins")
     mentioned = {n for s in sets.values() for n, _ in s.enabled} | {n for n, _ in multipoint}
@@ -325,6 +330,7 @@ def _profile(raw: Any, path: str, registry: Registry, global_pct: int | None, wa
         prefilters=tuple(n for n, _ in points["preFilter"] if n in registry),
         filters=tuple(n for n, _ in points["filter"] if n in registry),
         scores=tuple((n, weight(w)) for n, w in points["score"] if n in registry),
+        postfilters=tuple(n for n, _ in points["postFilter"] if n in registry),
         plugin_args=args,
         args_paths=args_paths,
         percentage_of_nodes_to_score=pct if pct is not None else global_pct,

@@ -23,6 +23,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from scoring.nominations import Nominations
 from scoring.objects import PodInfo, with_annotations
 from scoring.table import BoolArray, IntArray, NodeTable
 
@@ -41,6 +42,12 @@ __all__ = [
     "ScorePlugin",
     "ScoreExtensions",
     "ReservePlugin",
+    "PostFilterPlugin",
+    "PostFilterResult",
+    "Remaining",
+    "DryRunFilter",
+    "NodeOnlyFilter",
+    "ALL_CANDIDATES",
     "PluginFactory",
     "Registry",
     "Profile",
@@ -64,6 +71,9 @@ PREFILTER_REJECTION: Final = "framework/prefilter-rejection"
 """CycleState key: the message of the PreFilter plugin that rejected the pod."""
 SKIPPED_SCORES: Final = "framework/skipped-scores"
 """CycleState key: names of the score plugins that skipped (added nothing) this cycle."""
+ALL_CANDIDATES: Final = "framework/all-candidates"
+"""CycleState key: set (by ``explain``) to make PostFilter plugins consider every node
+instead of upstream's sample of candidates."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +171,68 @@ class ReservePlugin(Protocol):
     def name(self) -> str: ...
 
     def reserve(self, pod: PodInfo, table: NodeTable, row: int, state: CycleState) -> Mapping[str, str] | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Remaining:
+    """Nodes ``rows`` as they would be with some of their pods gone (the preemption dry
+    run): ``requested`` stands for ``table.requested[rows]`` and ``port_counts`` for
+    ``table.port_counts[rows]``; the table itself is not changed."""
+
+    rows: npt.NDArray[np.intp]
+    requested: IntArray
+    port_counts: npt.NDArray[np.int32]
+
+
+@runtime_checkable
+class DryRunFilter(Protocol):
+    """A filter that sees a node's pods only through the table's summed columns
+    (requested resources, pod count, used host ports), so that it can judge nodes as
+    they would be without some pods, for many nodes at once and without changing the
+    table. Returns reasons whose masks are aligned with ``remaining.rows``."""
+
+    @property
+    def name(self) -> str: ...
+
+    def filter_remaining(self, pod: PodInfo, table: NodeTable, state: CycleState,
+                         remaining: Remaining) -> Sequence[Reason] | None: ...
+
+
+class NodeOnlyFilter:
+    """Mixed into a filter whose verdict depends on the node alone, never on the pods
+    placed there (taints, node affinity, ...): the preemption dry run keeps its verdict
+    instead of running it again. A filter that can say so per pod defines
+    ``depends_on_pods`` itself."""
+
+    def depends_on_pods(self, pod: PodInfo, table: NodeTable, state: CycleState) -> bool:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class PostFilterResult:
+    """What a PostFilter plugin concluded when no node fits (upstream's PostFilterResult
+    with its Status). ``message`` is appended to the FailedScheduling text (empty when
+    the plugin succeeded); ``nominated_node`` is the node to nominate the pod to, ``""``
+    to clear its nomination, or None to leave it as it is; ``detail`` is the plugin's
+    own account (for DefaultPreemption, its ``Preemption`` plan)."""
+
+    plugin: str
+    success: bool
+    message: str
+    nominated_node: str | None = None
+    detail: Any = None
+
+
+@runtime_checkable
+class PostFilterPlugin(Protocol):
+    """Runs when no node fits (upstream's PostFilter), with the filters' verdict:
+    the feasibility mask (all False) and the reasons. Must leave the table as it was."""
+
+    @property
+    def name(self) -> str: ...
+
+    def postfilter(self, pod: PodInfo, table: NodeTable, state: CycleState, reasons: Sequence[Reason],
+                   profile: Profile) -> PostFilterResult: ...
 
 
 PluginFactory = Callable[[Mapping[str, Any], str], Plugin]
@@ -275,6 +347,8 @@ class Decision:
     node_names: Sequence[str] = ()
     annotations: dict[str, str] = field(default_factory=dict)
     """What reserve plugins recorded for the chosen node; ``assumed_pod()`` carries them."""
+    post_filter: PostFilterResult | None = None
+    """What the PostFilter plugins concluded when nothing fits (None when none ran)."""
 
     def assumed_pod(self) -> PodInfo:
         """The pod as it is assumed and bound: with the reserve plugins' annotations."""
@@ -299,6 +373,7 @@ class Profile:
         filters: Sequence[FilterPlugin],
         scorers: Sequence[tuple[ScorePlugin, int]],
         reservers: Sequence[ReservePlugin] = (),
+        postfilters: Sequence[PostFilterPlugin] = (),
         percentage_of_nodes_to_score: int | None = None,
         seed: int = 0,
     ) -> None:
@@ -307,6 +382,7 @@ class Profile:
         self.filters = list(filters)
         self.scorers = list(scorers)
         self.reservers = list(reservers)
+        self.postfilters = list(postfilters)
         self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
         self._rng = np.random.default_rng(seed)
         self._next_start = 0
@@ -314,6 +390,7 @@ class Profile:
     @property
     def plugin_names(self) -> list[str]:
         names = [p.name for p in self.prefilters] + [p.name for p in self.filters] + [p.name for p, _ in self.scorers]
+        names += [p.name for p in self.postfilters]
         return list(dict.fromkeys(names))
 
     # Phases -------------------------------------------------------------------------
@@ -352,6 +429,35 @@ class Profile:
             if not feasible.all():
                 reasons.append(Reason(f"node(s) didn't satisfy plugin(s) [{' '.join(sorted(limiting))}]",
                                       ~feasible, unresolvable=True))
+        return feasible, self.filter_with_nominated(pod, table, state, feasible, reasons)
+
+    def filter_with_nominated(self, pod: PodInfo, table: NodeTable, state: CycleState, feasible: BoolArray,
+                              reasons: list[Reason]) -> list[Reason]:
+        """The Filter plugins over the nodes still ``feasible`` (updated in place), as
+        upstream's RunFilterPluginsWithNominatedPods: a node must take the pod both with
+        the pods nominated to it (of equal or higher priority) and -- for filters such as
+        inter-pod affinity, which fewer pods can fail -- without them. Returns ``reasons``
+        with the rejected nodes' reasons appended."""
+        nominated = Nominations.of(table).add_to(table, pod) if Nominations.KEY in table.extensions else ()
+        if not nominated:
+            return self.run_filter_plugins(pod, table, state, feasible, reasons)
+        try:
+            reasons = self.run_filter_plugins(pod, table, state, feasible, reasons)
+        finally:
+            for key, _ in nominated:
+                table.remove_pod(key)
+        touched = np.zeros(table.n, np.bool_)
+        touched[[row for _, row in nominated]] = True
+        second = feasible & touched
+        reasons = self.run_filter_plugins(pod, table, state, second, reasons)
+        feasible &= ~touched | second
+        return reasons
+
+    def run_filter_plugins(self, pod: PodInfo, table: NodeTable, state: CycleState, feasible: BoolArray,
+                           reasons: list[Reason]) -> list[Reason]:
+        """The Filter plugins over the nodes still ``feasible`` (updated in place); the
+        reasons of the nodes each rejects are appended to ``reasons``, which is returned."""
+        n = table.n
         # (np.count_nonzero is the cheapest "any" on a bool array; this loop runs per decision.)
         alive = np.count_nonzero(feasible) > 0
         for plugin in self.filters:
@@ -369,7 +475,7 @@ class Profile:
             if np.count_nonzero(rejected):
                 feasible &= ~rejected
                 alive = np.count_nonzero(feasible) > 0
-        return feasible, reasons
+        return reasons
 
     def run_scores(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> dict[str, IntArray]:
         """Score and NormalizeScore per plugin, each checked to lie in 0..MAX_NODE_SCORE.
@@ -417,9 +523,37 @@ class Profile:
         self._next_start = (last + 1) % n
         return np.sort(chosen)
 
-    def schedule(self, pod: PodInfo, table: NodeTable) -> Decision:
-        """Decide where ``pod`` goes. Nothing is changed; the caller assumes the result."""
+    def run_post_filters(self, pod: PodInfo, table: NodeTable, state: CycleState,
+                         reasons: Sequence[Reason]) -> PostFilterResult | None:
+        """Upstream's RunPostFilterPlugins: the first plugin that succeeds wins; otherwise
+        the failures' messages are joined and the last result that nominates (or clears
+        a nomination) is kept."""
+        if not self.postfilters:
+            return None
+        messages: list[str] = []
+        kept: PostFilterResult | None = None
+        first: PostFilterResult | None = None
+        for plugin in self.postfilters:
+            result = plugin.postfilter(pod, table, state, reasons, self)
+            if result.success:
+                return result
+            first = first or result
+            if result.message:
+                messages.append(result.message)
+            if result.nominated_node is not None or result.detail is not None:
+                kept = result
+        base = kept or first
+        assert base is not None
+        return PostFilterResult(base.plugin, False, ", ".join(messages), base.nominated_node, base.detail)
+
+    def schedule(self, pod: PodInfo, table: NodeTable, *, all_candidates: bool = False) -> Decision:
+        """Decide where ``pod`` goes. Nothing is changed; the caller assumes the result.
+
+        When no node fits, the PostFilter plugins run (DefaultPreemption plans which pods
+        to evict); ``all_candidates`` makes them consider every node (for ``explain``)."""
         state: CycleState = {}
+        if all_candidates:
+            state[ALL_CANDIDATES] = True
         # Filter: a verdict for every node.
         feasible, reasons = self.run_filters(pod, table, state)
         if not feasible.any():
@@ -427,8 +561,11 @@ class Profile:
             for r in reasons:
                 counts[r.message] = counts.get(r.message, 0) + int(r.nodes.sum())
             message = fit_error_message(table.n, counts, prefilter=state.get(PREFILTER_REJECTION, ""))
+            post = self.run_post_filters(pod, table, state, reasons) if table.n else None
+            if post is not None and post.message:
+                message = f"{message} {post.message}"
             return Decision(pod, self.name, None, message, feasible, reasons,
-                            np.zeros(0, np.intp), node_names=table.names)
+                            np.zeros(0, np.intp), node_names=table.names, post_filter=post)
         # Score: every feasible node (or upstream's sample when configured).
         rows = self._to_score(feasible)
         scores = self.run_scores(pod, table, rows, state)

@@ -448,11 +448,19 @@ class NodeTable:
             self.port_counts = np.hstack([self.port_counts, np.zeros((self.capacity, 1), np.int32)])
         return col
 
-    def port_conflicts(self, hp: HostPort) -> BoolArray:
-        """Nodes where ``hp`` clashes with a used port: same protocol and port, and the
-        same IP or either side the wildcard 0.0.0.0 (upstream's HostPortInfo.CheckConflict)."""
+    def port_column(self, hp: HostPort) -> int:
+        """The ``port_counts`` column of ``hp`` (added, zero everywhere, if new)."""
+        return self._port_column(hp)
+
+    def port_conflict_columns(self, hp: HostPort) -> list[int]:
+        """The ``port_counts`` columns whose use clashes with ``hp``: same protocol and port,
+        and the same IP or either side the wildcard 0.0.0.0 (upstream's HostPortInfo.CheckConflict)."""
         by_ip = self._ports.get((hp.protocol, hp.port), {})
-        cols = [c for ip, c in by_ip.items() if hp.ip == _WILDCARD_IP or ip == _WILDCARD_IP or ip == hp.ip]
+        return [c for ip, c in by_ip.items() if hp.ip == _WILDCARD_IP or ip == _WILDCARD_IP or ip == hp.ip]
+
+    def port_conflicts(self, hp: HostPort) -> BoolArray:
+        """Nodes where ``hp`` clashes with a used port (see ``port_conflict_columns``)."""
+        cols = self.port_conflict_columns(hp)
         if not cols:
             return np.zeros(self.n, np.bool_)
         return cast(BoolArray, (self.port_counts[: self.n, cols] > 0).any(axis=1))

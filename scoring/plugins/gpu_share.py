@@ -81,6 +81,12 @@ class GpuShare:
             return f"{INVALID_REQUEST}: {e}"
         return None
 
+    node_local: Final = True
+    """For the preemption dry run: the verdict on a node depends on that node's pods only."""
+
+    def depends_on_pods(self, pod: PodInfo, table: NodeTable, state: CycleState) -> bool:
+        return request_of(pod, state).count > 0
+
     def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None:
         req = request_of(pod, state)
         if req.count == 0:

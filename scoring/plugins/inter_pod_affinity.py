@@ -127,6 +127,18 @@ class InterPodAffinity:
         terms = self._terms(pod, state)
         return f"parsing pod: {terms.error}" if terms.error else None
 
+    def depends_on_pods(self, pod: PodInfo, table: NodeTable, state: CycleState) -> bool:
+        """For the preemption dry run: whether removing pods can change the verdict -- the
+        pod has required (anti-)affinity terms, or placed pods have anti-affinity to it."""
+        terms = self._terms(pod, state)
+        if terms.error:
+            return False
+        if terms.required_affinity or terms.required_anti_affinity:
+            return True
+        counters = PodCounters.of(table)
+        namespaces = Namespaces.of(table)
+        return any(True for _ in counters.terms_matching(REQUIRED_ANTI_AFFINITY, pod, namespaces.get(pod.namespace)))
+
     def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None:
         terms = self._terms(pod, state)
         n = table.n

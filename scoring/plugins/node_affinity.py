@@ -39,8 +39,8 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring.args import ArgsError, known_fields, mapping
-from scoring.framework import (CycleState, FilterPlugin, NodeSubset, PreFilterPlugin, Reason, ScorePlugin,
-                               default_normalize_score)
+from scoring.framework import (CycleState, FilterPlugin, NodeOnlyFilter, NodeSubset, PreFilterPlugin, Reason,
+                               ScorePlugin, default_normalize_score)
 from scoring.objects import PodInfo
 from scoring.table import BoolArray, IntArray, NodeTable, parse_go_int64, read_only
 
@@ -440,7 +440,7 @@ def preferred_score(terms: Sequence[PreferredTerm], table: NodeTable, nodes: npt
 # ---- the plugin ---------------------------------------------------------------------------
 
 
-class NodeAffinity:
+class NodeAffinity(NodeOnlyFilter):
     name: Final = NAME
 
     def __init__(self, *, added_required: tuple[Term, ...] | None = None,

@@ -9,7 +9,7 @@ from typing import Any, Final
 import numpy as np
 
 from scoring.args import known_fields, mapping
-from scoring.framework import CycleState, FilterPlugin, Reason
+from scoring.framework import CycleState, FilterPlugin, NodeOnlyFilter, Reason
 from scoring.objects import PodInfo
 from scoring.table import NodeTable
 
@@ -17,7 +17,7 @@ NAME: Final = "NodeName"
 REASON: Final = "node(s) didn't match the requested node name"
 
 
-class NodeName:
+class NodeName(NodeOnlyFilter):
     name: Final = NAME
 
     def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None:

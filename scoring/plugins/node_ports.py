@@ -18,7 +18,7 @@ from typing import Any, Final
 import numpy as np
 
 from scoring.args import known_fields, mapping
-from scoring.framework import CycleState, FilterPlugin, Reason
+from scoring.framework import CycleState, DryRunFilter, FilterPlugin, Reason, Remaining
 from scoring.objects import HostPort, PodInfo
 from scoring.table import BoolArray, NodeTable
 
@@ -46,10 +46,23 @@ class NodePorts:
         # Unschedulable, not unresolvable: evicting the pod that holds the port frees it.
         return [Reason(ERR_REASON, mask)] if mask.any() else None
 
+    def depends_on_pods(self, pod: PodInfo, table: NodeTable, state: CycleState) -> bool:
+        return bool(pod.host_ports)
+
+    def filter_remaining(self, pod: PodInfo, table: NodeTable, state: CycleState,
+                         remaining: Remaining) -> Sequence[Reason] | None:
+        """The filter over ``remaining.rows`` as they would be with ``remaining.port_counts``."""
+        mask = np.zeros(len(remaining.rows), np.bool_)
+        for hp in pod.host_ports:
+            cols = table.port_conflict_columns(hp)
+            if cols:
+                mask |= (remaining.port_counts[:, cols] > 0).any(axis=1)
+        return [Reason(ERR_REASON, mask)] if mask.any() else None
+
 
 def new(args: Mapping[str, Any], path: str) -> NodePorts:
     known_fields(mapping(args, path), (), path)
     return NodePorts()
 
 
-_: type[FilterPlugin] = NodePorts
+_: tuple[type[FilterPlugin], type[DryRunFilter]] = (NodePorts, NodePorts)

@@ -24,7 +24,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from scoring.framework import CycleState, FilterPlugin, Reason, ScorePlugin, score_source
+from scoring.framework import CycleState, DryRunFilter, FilterPlugin, Reason, Remaining, ScorePlugin, score_source
 from scoring.objects import CPU, EPHEMERAL_STORAGE, MEMORY, PODS, PodInfo
 from scoring.plugins.resource_args import (
     LEAST_ALLOCATED,
@@ -61,12 +61,14 @@ def insufficient(request: int, allocatable: IntArray, requested: IntArray) -> tu
 
 
 def fit_masks(table: NodeTable, rows: npt.NDArray[np.intp] | slice, resources: Sequence[str],
-              requests: Sequence[int]) -> BoolArray:
+              requests: Sequence[int], requested: IntArray | None = None) -> BoolArray:
     """fitsRequest for ``rows`` (indices, or a slice of ``[:n]``) as a column-major
     ``len(rows) x (len(resources) + 2)`` matrix: too many pods (the node already holds
     its allowed count), short of each resource (request > allocatable - requested),
-    and unresolvable (some request > the whole allocatable, where also short)."""
-    alloc, used = table.allocatable[rows], table.requested[rows]  # views for a slice, else one gather each
+    and unresolvable (some request > the whole allocatable, where also short).
+    ``requested``, when given, stands for ``table.requested[rows]``."""
+    alloc = table.allocatable[rows]  # a view for a slice, else one gather
+    used = table.requested[rows] if requested is None else requested
     pods = table.resource_index[PODS]
     out = np.empty((len(alloc), len(resources) + 2), np.bool_, order="F")
     np.greater_equal(used[:, pods], alloc[:, pods], out=out[:, 0])  # used + 1 > allocatable
@@ -150,6 +152,14 @@ class NodeResourcesFit:
             masks = masks_of(slice(0, table.n))
         return fit_reasons(checked, masks)  # type: ignore[arg-type]
 
+    def filter_remaining(self, pod: PodInfo, table: NodeTable, state: CycleState,
+                         remaining: Remaining) -> Sequence[Reason] | None:
+        """The filter over ``remaining.rows`` as they would be with ``remaining.requested``."""
+        checked = tuple(self.checked_resources(pod))
+        requests = tuple(pod.requests[r] for r in checked)
+        masks = fit_masks(table, remaining.rows, checked, requests, remaining.requested)
+        return fit_reasons(checked, masks)
+
     def score(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> IntArray:
         requests = pod_request_list(pod, self._resources, use_requested=False)
 
@@ -168,4 +178,4 @@ def new(args: Mapping[str, Any], path: str) -> NodeResourcesFit:
     return NodeResourcesFit(parse_fit_args(args, path))
 
 
-_: tuple[type[FilterPlugin], type[ScorePlugin]] = (NodeResourcesFit, NodeResourcesFit)
+_: tuple[type[FilterPlugin], type[ScorePlugin], type[DryRunFilter]] = (NodeResourcesFit, NodeResourcesFit, NodeResourcesFit)

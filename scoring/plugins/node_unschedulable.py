@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from scoring.args import known_fields, mapping
-from scoring.framework import CycleState, FilterPlugin, Reason
+from scoring.framework import CycleState, FilterPlugin, NodeOnlyFilter, Reason
 from scoring.objects import PodInfo, Taint
 from scoring.plugins.tolerations import tolerates
 from scoring.table import NodeTable
@@ -18,7 +18,7 @@ REASON: Final = "node(s) were unschedulable"
 UNSCHEDULABLE_TAINT: Final = Taint(key="node.kubernetes.io/unschedulable", value="", effect="NoSchedule")
 
 
-class NodeUnschedulable:
+class NodeUnschedulable(NodeOnlyFilter):
     name: Final = NAME
 
     def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None:

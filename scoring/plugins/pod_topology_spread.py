@@ -322,6 +322,11 @@ class PodTopologySpread:
     def prefilter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> str | None:
         return self._parsed(pod, table, state).error
 
+    def depends_on_pods(self, pod: PodInfo, table: NodeTable, state: CycleState) -> bool:
+        """For the preemption dry run: only hard constraints can change with the pods."""
+        p = self._parsed(pod, table, state)
+        return bool(p.hard) and not p.error
+
     def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None:
         p = self._parsed(pod, table, state)
         n = table.n

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring.args import known_fields, mapping
-from scoring.framework import CycleState, FilterPlugin, Reason, ScorePlugin, default_normalize_score
+from scoring.framework import CycleState, FilterPlugin, NodeOnlyFilter, Reason, ScorePlugin, default_normalize_score
 from scoring.objects import PodInfo, Taint
 from scoring.plugins.tolerations import tolerates
 from scoring.table import BoolArray, IntArray, NodeTable, read_only
@@ -83,7 +83,7 @@ def filter_reasons(table: NodeTable, ids: Sequence[int]) -> list[Reason]:
     return [Reason(msg, read_only(mask), unresolvable=True) for msg, mask in masks.items()]
 
 
-class TaintToleration:
+class TaintToleration(NodeOnlyFilter):
     name: Final = NAME
 
     # Which taints a pod does not tolerate depends on its tolerations; which nodes

@@ -79,4 +79,6 @@ def test_failed_scheduling_message() -> None:
     # A 2-GPU T4 pod: four nodes have no T4 (unresolvable), n-one has a T4 but only one GPU.
     d = gpu_profile("GpuPacking").schedule(gpu_pod("big", count=2, models="T4"), table_of(NODES, PLACED))
     assert d.node is None
-    assert d.message == "0/5 nodes are available: 1 Insufficient GPU, 4 node(s) didn't match GPU model."
+    # Both reasons are unresolvable (n-one has one GPU in all), so preemption cannot help.
+    assert d.message == ("0/5 nodes are available: 1 Insufficient GPU, 4 node(s) didn't match GPU model. "
+                         "preemption: 0/5 nodes are available: 5 Preemption is not helpful for scheduling.")

@@ -57,6 +57,9 @@ async def test_required_anti_affinity_never_puts_two_replicas_on_a_node() -> Non
             await wait_for(lambda: all(events_for(srv, n, reason="FailedScheduling") for n in pending),
                            what="FailedScheduling for the two left over")
             message = events_for(srv, pending[0], reason="FailedScheduling")[0]["message"]
-            assert message == "0/6 nodes are available: 6 node(s) didn't match pod anti-affinity rules."
+            # Anti-affinity is resolvable by preemption, but every replica has the same
+            # priority (0), so no node has a victim of lower priority.
+            assert message == ("0/6 nodes are available: 6 node(s) didn't match pod anti-affinity rules. "
+                               "preemption: 0/6 nodes are available: 6 No preemption victims found for incoming pod.")
         nodes = [p["spec"]["nodeName"] for p in pods_of(srv).values() if p["spec"].get("nodeName")]
         assert len(nodes) == len(set(nodes)) == 6

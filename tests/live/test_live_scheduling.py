@@ -79,7 +79,9 @@ async def test_unschedulable_pod_is_reported_then_placed_when_a_node_arrives(api
         await wait_for(lambda: bool(events_for(apiserver, "big", reason="FailedScheduling")), what="FailedScheduling")
         [ev] = events_for(apiserver, "big", reason="FailedScheduling")
         assert ev["type"] == "Warning"
-        assert ev["message"] == "0/4 nodes are available: 4 Insufficient cpu."
+        # 16 CPUs is more than any node's allocatable: no eviction can help (unresolvable).
+        assert ev["message"] == ("0/4 nodes are available: 4 Insufficient cpu. "
+                                 "preemption: 0/4 nodes are available: 4 Preemption is not helpful for scheduling.")
         await wait_for(lambda: condition(pods_of(apiserver)["big"]) is not None, what="PodScheduled condition")
         cond = condition(pods_of(apiserver)["big"])
         assert cond is not None

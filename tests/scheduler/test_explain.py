@@ -58,7 +58,9 @@ def test_nothing_fits_exits_zero_with_the_message(tmp_path: Path, capsys: pytest
     doc = json.loads(out)
     assert code == 0
     assert doc["selected"] is None
-    assert doc["message"] == "0/2 nodes are available: 2 node(s) were unschedulable."
+    # Unschedulable nodes are unresolvable: preemption cannot help on either.
+    assert doc["message"] == ("0/2 nodes are available: 2 node(s) were unschedulable. "
+                              "preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.")
 
 
 def test_table_view_sorts_best_first_and_marks_the_choice(capsys: pytest.CaptureFixture[str]) -> None:
