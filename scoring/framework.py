@@ -23,7 +23,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from scoring.nominations import Nominations
+from scoring.nominations import Nominations, nominated_node
 from scoring.objects import PodInfo, with_annotations
 from scoring.table import BoolArray, IntArray, NodeTable
 
@@ -566,14 +566,23 @@ class Profile:
                 message = f"{message} {post.message}"
             return Decision(pod, self.name, None, message, feasible, reasons,
                             np.zeros(0, np.intp), node_names=table.names, post_filter=post)
-        # Score: every feasible node (or upstream's sample when configured).
-        rows = self._to_score(feasible)
-        scores = self.run_scores(pod, table, rows, state)
-        totals = self.weighted_total(scores, len(rows))
-        # Select: the best total, ties broken by a seeded random draw.
-        ties = np.flatnonzero(totals == totals.max())
-        pick = ties[0] if len(ties) == 1 else ties[self._rng.integers(len(ties))]
-        row = int(rows[pick])
+        nominated = table.index.get(nominated_node(pod, table), -1)
+        if nominated >= 0 and feasible[nominated]:
+            # The node an earlier preemption freed for the pod, if it fits there, is taken
+            # without scoring (upstream's evaluateNominatedNode).
+            row = nominated
+            rows = np.array([row], np.intp)
+            scores: dict[str, IntArray] = {}
+            totals = np.zeros(1, np.int64)
+        else:
+            # Score: every feasible node (or upstream's sample when configured).
+            rows = self._to_score(feasible)
+            scores = self.run_scores(pod, table, rows, state)
+            totals = self.weighted_total(scores, len(rows))
+            # Select: the best total, ties broken by a seeded random draw.
+            ties = np.flatnonzero(totals == totals.max())
+            pick = ties[0] if len(ties) == 1 else ties[self._rng.integers(len(ties))]
+            row = int(rows[pick])
         # Reserve: node-local choices (e.g. GPU indices) recorded as annotations.
         annotations: dict[str, str] = {}
         for plugin in self.reservers:

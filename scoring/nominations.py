@@ -10,14 +10,21 @@ table extension in step with the API; ``explain`` fills it from the snapshot.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from scoring.objects import PodInfo
 from scoring.table import NodeTable
 
-__all__ = ["Nominations"]
+__all__ = ["Nominations", "status_nominated_node", "nominated_node"]
+
+
+def status_nominated_node(raw: Mapping[str, Any] | None) -> str:
+    """A Pod's ``status.nominatedNodeName`` ("" when it has none)."""
+    status = raw.get("status") if raw else None
+    node = status.get("nominatedNodeName") if isinstance(status, Mapping) else None
+    return node if isinstance(node, str) else ""
 
 
 @dataclass
@@ -68,3 +75,14 @@ class Nominations:
             added.append((other.key, row))
         return added
 
+
+
+def nominated_node(pod: PodInfo, table: NodeTable) -> str:
+    """The node ``pod`` is nominated to: the scheduler's own record (in ``table``), else
+    the pod's status."""
+    ext = table.extensions.get(Nominations.KEY)
+    if isinstance(ext, Nominations):
+        node = ext.node_of(pod.key)
+        if node:
+            return node
+    return status_nominated_node(pod.raw)

@@ -20,6 +20,7 @@ import copy
 from collections.abc import Iterator
 from typing import Any, Final
 
+from scoring.priorities import SYSTEM_CLASSES
 from scoring.quantity import QuantityError, parse_quantity
 
 from . import errors
@@ -37,15 +38,15 @@ PRIORITY_CLASSES: Final = builtin("priorityclasses.scheduling.k8s.io")
 
 HIGHEST_USER_PRIORITY: Final = 1_000_000_000
 """Upstream's ``HighestUserDefinablePriority``: larger values are for ``system-`` classes only."""
-_SYSTEM_CRITICAL: Final = 2 * HIGHEST_USER_PRIORITY  # upstream's SystemCriticalPriority
-
-# The PriorityClasses every cluster has (kube-apiserver creates them at start).
-_SYSTEM_CLASSES: Final = (
-    ("system-node-critical", _SYSTEM_CRITICAL + 1000,
-     "Used for system critical pods that must not be moved from their current node."),
-    ("system-cluster-critical", _SYSTEM_CRITICAL,
-     "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."),
-)
+_SYSTEM_DESCRIPTIONS: Final = {
+    "system-node-critical": "Used for system critical pods that must not be moved from their current node.",
+    "system-cluster-critical":
+        "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary.",
+}
+# The PriorityClasses every cluster has (kube-apiserver creates them at start); their values are
+# scoring.priorities', which the scheduler's own readers of PriorityClasses use too.
+_SYSTEM_CLASSES: Final = tuple((c.name, c.value, c.preemption_policy, _SYSTEM_DESCRIPTIONS[c.name])
+                               for c in SYSTEM_CLASSES)
 
 # Fields of a Pod's spec that an update may change (pod validation's ValidatePodUpdate); others are
 # immutable, so the node a pod is bound to and the resources it was placed with stay what they were.
@@ -64,8 +65,8 @@ _QUANTITY_HINT: Final = "quantities must match the regular expression '^([+-]?[0
 def system_priority_classes() -> list[dict[str, Any]]:
     """The built-in PriorityClass objects, as a new cluster has them."""
     return [{"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass", "metadata": {"name": name},
-             "value": value, "description": text, "preemptionPolicy": "PreemptLowerPriority"}
-            for name, value, text in _SYSTEM_CLASSES]
+             "value": value, "description": text, "preemptionPolicy": policy}
+            for name, value, policy, text in _SYSTEM_CLASSES]
 
 
 def admit_create(store: Store, rt: ResourceType, obj: dict[str, Any]) -> None:
@@ -155,7 +156,7 @@ def _validate_priority_class(store: Store, pc: dict[str, Any], *, old: dict[str,
     if isinstance(value, bool) or not isinstance(value, int):
         causes.append(("value", f"Invalid value: {value!r}: must be an integer"))
     elif name.startswith("system-"):
-        if old is None and name not in {n for n, _, _ in _SYSTEM_CLASSES}:
+        if old is None and name not in _SYSTEM_DESCRIPTIONS:
             causes.append(("metadata.name", f'Invalid value: "{name}": priority class names with \'system-\' '
                                             "prefix are reserved for system use only"))
     elif value > HIGHEST_USER_PRIORITY:

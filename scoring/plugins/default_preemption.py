@@ -7,11 +7,11 @@ the pod and evicts the victims). Its steps, upstream's:
 1. eligibility (``PodEligibleToPreemptOthers``): ``preemptionPolicy: Never`` never
    preempts; a pod nominated to a node where a lower-priority pod is still
    terminating because of a preemption waits, unless that node is now unresolvable;
-2. candidates: the dry run of ``scoring.preemption`` over the nodes whose filter
+2. candidates: the dry run of ``scoring.plugins.preemption`` over the nodes whose filter
    verdict was resolvable, from a random offset, until ``numCandidates`` --
    ``max(nodes x minCandidateNodesPercentage / 100, minCandidateNodesAbsolute)``,
    at most the nodes -- are found;
-3. the best candidate by upstream's chain (``scoring.preemption.pick_one``).
+3. the best candidate by upstream's chain (``scoring.plugins.pick_one``).
 
 The message on failure is upstream's: ``preemption: `` and a FitError over the
 nodes (``No preemption victims found for incoming pod`` where no pod has lower
@@ -30,10 +30,10 @@ from typing import Any, Final
 from scoring.args import ArgsError, integer, known_fields, mapping
 from scoring.framework import (ALL_CANDIDATES, CycleState, PostFilterPlugin, PostFilterResult, Profile, Reason,
                                fit_error_message)
-from scoring.nominations import Nominations
+from scoring.nominations import nominated_node
 from scoring.objects import PodInfo
-from scoring.preemption import (NOT_HELPFUL, Candidate, Candidates, find_candidates, pick_one,
-                                terminating_by_preemption)
+from scoring.plugins.preemption import NOT_HELPFUL, find_candidates
+from scoring.plugins.victims import Candidate, Candidates, pick_one, terminating_by_preemption
 from scoring.table import NodeTable
 
 __all__ = ["NAME", "NOW", "DefaultPreemptionArgs", "DefaultPreemption", "Preemption", "parse_args", "new"]
@@ -104,18 +104,6 @@ def _preemption_policy(pod: PodInfo) -> Any:
     return spec.get("preemptionPolicy") if isinstance(spec, Mapping) else None
 
 
-def nominated_node(pod: PodInfo, table: NodeTable) -> str:
-    """The node ``pod`` is nominated to: the scheduler's own record, else its status."""
-    ext = table.extensions.get(Nominations.KEY)
-    if isinstance(ext, Nominations):
-        node = ext.node_of(pod.key)
-        if node:
-            return node
-    status = pod.raw.get("status")
-    node = status.get("nominatedNodeName") if isinstance(status, Mapping) else None
-    return node if isinstance(node, str) else ""
-
-
 class DefaultPreemption:
     name: Final = NAME
 
@@ -154,8 +142,8 @@ class DefaultPreemption:
             return PostFilterResult(NAME, False, msg, None, Preemption(None, (), None, msg, eligible=False))
         now = float(state.get(NOW) or time.time())
         dry = find_candidates(profile, pod, table, state, reasons, offset=self.offset,
-                              num_candidates=self.args.num_candidates, now=now,
-                              every_node=bool(state.get(ALL_CANDIDATES)))
+                                         num_candidates=self.args.num_candidates, now=now,
+                                         every_node=bool(state.get(ALL_CANDIDATES)))
         if not len(dry.candidates):
             counts: dict[str, int] = {}
             for messages in dry.failed.values():

@@ -26,48 +26,37 @@ what the profile's filters read of a node's pods, asked of each filter for this 
   across a topology domain) gets upstream's node-by-node dry run on the real table.
 
 Every way leaves the table as it found it and gives upstream's answer; tests
-compare them with each other and with upstream's cases. Candidates are visited from
-a random offset and the search stops at upstream's ``numCandidates`` (or visits
-every node for ``explain``).
+compare them with each other, with upstream's cases and with a per-node reference
+(``benchmarks/reference/preemption.py``). Candidates are visited from a random
+offset and the search stops where upstream's does for ``numCandidates`` (or visits
+every node for ``explain``); as in upstream's candidate lists, at most
+``numCandidates`` violating and as many non-violating candidates are kept -- none
+when it is 0. Victims of one node with equal priority and start time are taken in
+pod key order, where upstream leaves them to Go's unstable sort.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, ClassVar, Final
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from scoring.framework import CycleState, DryRunFilter, Profile, Reason, Remaining
 from scoring.nominations import Nominations
-from scoring.objects import ObjectError, PodInfo
-from scoring.plugins.pod_selectors import Selector, SelectorError, parse_selector
+from scoring.plugins.budgets import Budgets
+from scoring.objects import PodInfo
 from scoring.table import BoolArray, IntArray, NodeTable
+from scoring.plugins.victims import PRIORITY_SHIFT, Candidates, PlacedPods
 
-__all__ = [
-    "NO_VICTIMS",
-    "NOT_HELPFUL",
-    "Budget",
-    "Budgets",
-    "PlacedPods",
-    "Candidate",
-    "Candidates",
-    "budget_from_json",
-    "find_candidates",
-    "pick_one",
-    "pod_start_time",
-    "terminating_by_preemption",
-    "dry_run_mode",
-]
+__all__ = ["NO_VICTIMS", "NOT_HELPFUL", "STATIC", "COLUMNS", "NODE_LOCAL", "GLOBAL", "DryRun", "find_candidates",
+           "dry_run_mode"]
 
 NO_VICTIMS: Final = "No preemption victims found for incoming pod"
 NOT_HELPFUL: Final = "Preemption is not helpful for scheduling"
-_PRIORITY_SHIFT: Final = 2**31
-"""Upstream adds MaxInt32+1 to each victim priority before summing, so that all are >= 0."""
 
 # Dry-run modes, from cheapest to most general.
 STATIC: Final = 0
@@ -94,297 +83,6 @@ def dry_run_mode(plugin: Any, pod: PodInfo, table: NodeTable, state: CycleState)
     return GLOBAL
 
 
-# ---- pod facts -------------------------------------------------------------------------------
-
-
-def pod_start_time(pod: PodInfo) -> float:
-    """``status.startTime`` in seconds since the epoch; NaN when the pod has none (or it
-    does not parse): upstream's GetPodStartTime then uses "now"."""
-    status = pod.raw.get("status")
-    raw = status.get("startTime") if isinstance(status, Mapping) else None
-    if not isinstance(raw, str):
-        return math.nan
-    try:
-        return datetime.fromisoformat(raw).timestamp()
-    except ValueError:
-        return math.nan
-
-
-def terminating_by_preemption(pod: PodInfo) -> bool:
-    """Upstream's podTerminatingByPreemption: being deleted, with the DisruptionTarget
-    condition True for reason PreemptionByScheduler."""
-    meta = pod.raw.get("metadata")
-    if not isinstance(meta, Mapping) or not meta.get("deletionTimestamp"):
-        return False
-    status = pod.raw.get("status")
-    conditions = status.get("conditions") if isinstance(status, Mapping) else None
-    for c in conditions if isinstance(conditions, list) else ():
-        if isinstance(c, Mapping) and c.get("type") == "DisruptionTarget":
-            return c.get("status") == "True" and c.get("reason") == "PreemptionByScheduler"
-    return False
-
-
-# ---- PodDisruptionBudgets ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Budget:
-    """What preemption reads of a PodDisruptionBudget."""
-
-    namespace: str
-    name: str
-    selector: Selector | None
-    """None when the selector is missing, empty or invalid: it then matches no pod."""
-    allowed: int
-    """``status.disruptionsAllowed``."""
-    disrupted: frozenset[str]
-    """Names in ``status.disruptedPods``: already counted by the API server."""
-
-    def selects(self, pod: PodInfo) -> bool:
-        """Whether the budget covers ``pod`` (disrupted pods included)."""
-        return (self.selector is not None and pod.namespace == self.namespace and bool(pod.labels)
-                and self.selector.matches(pod.labels))
-
-
-def budget_from_json(obj: Mapping[str, Any]) -> Budget:
-    """A ``policy/v1`` PodDisruptionBudget; ObjectError names a field preemption cannot read."""
-    meta = obj.get("metadata")
-    if not isinstance(meta, Mapping):
-        raise ObjectError("PodDisruptionBudget", "metadata", "expected a mapping")
-    ns, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
-    ref = f"PodDisruptionBudget {ns}/{name}"
-    spec = obj.get("spec") or {}
-    if not isinstance(spec, Mapping):
-        raise ObjectError(ref, "spec", "expected a mapping")
-    status = obj.get("status") or {}
-    if not isinstance(status, Mapping):
-        raise ObjectError(ref, "status", "expected a mapping")
-    selector: Selector | None = None
-    if spec.get("selector") is not None:
-        try:
-            selector = parse_selector(spec.get("selector"), "spec.selector")
-        except SelectorError:
-            selector = None  # upstream: an invalid selector matches nothing
-        if selector is not None and selector.empty:
-            selector = None  # ... and so does an empty one, for a PDB
-    allowed = status.get("disruptionsAllowed", 0) or 0
-    if not isinstance(allowed, int) or isinstance(allowed, bool):
-        raise ObjectError(ref, "status.disruptionsAllowed", f"expected an integer, got {allowed!r}")
-    disrupted = status.get("disruptedPods") or {}
-    if not isinstance(disrupted, Mapping):
-        raise ObjectError(ref, "status.disruptedPods", "expected a mapping of pod names to times")
-    return Budget(ns, name, selector, allowed, frozenset(str(k) for k in disrupted))
-
-
-@dataclass
-class Budgets:
-    """The cluster's PodDisruptionBudgets, kept as a table extension by the cache (live)
-    or the snapshot (``explain``). ``selector_generation`` changes only when which pods a
-    budget selects may change, not when its status does."""
-
-    KEY: ClassVar[str] = "preemption/budgets"
-    items: dict[tuple[str, str], Budget] = field(default_factory=dict)
-    selector_generation: int = 0
-
-    @classmethod
-    def of(cls, table: NodeTable) -> Budgets:
-        ext = table.extensions.get(cls.KEY)
-        if not isinstance(ext, Budgets):
-            ext = table.extensions[cls.KEY] = Budgets()
-        return ext
-
-    def apply(self, obj: Mapping[str, Any]) -> Budget:
-        b = budget_from_json(obj)
-        key = (b.namespace, b.name)
-        old = self.items.get(key)
-        if old is None or old.selector != b.selector:
-            self.selector_generation += 1
-            if old is not None:
-                del self.items[key]  # keep ``order`` stable for the others
-        self.items[key] = b
-        return b
-
-    def delete(self, namespace: str, name: str) -> None:
-        if self.items.pop((namespace, name), None) is not None:
-            self.selector_generation += 1
-
-    @property
-    def order(self) -> list[Budget]:
-        return list(self.items.values())
-
-
-# ---- placed pods as arrays -----------------------------------------------------------------
-
-
-class PlacedPods:
-    """Every pod placed in the table as rows of arrays -- node row, priority, start time,
-    request vector, host-port use, and which budgets select it -- kept in step with the
-    table as a listener, so that a dry run finds a priority's potential victims on all
-    nodes with array operations."""
-
-    KEY: ClassVar[str] = "preemption/placed-pods"
-
-    def __init__(self, table: NodeTable) -> None:
-        cap = max(64, len(table.pods))
-        self.count = 0
-        self.node = np.zeros(cap, np.intp)
-        self.priority = np.zeros(cap, np.int64)
-        self.start = np.zeros(cap, np.float64)
-        self.ports = np.zeros(cap, np.bool_)
-        self.req: IntArray = np.zeros((cap, len(table.resources)), np.int64)
-        self.infos: list[PodInfo] = []
-        self.pos: dict[str, int] = {}
-        self._budget_generation = -1
-        self.selected: BoolArray = np.zeros((cap, 0), np.bool_)
-        """Per pod and budget (in ``Budgets.order``): whether the budget selects the pod."""
-
-    @classmethod
-    def of(cls, table: NodeTable) -> PlacedPods:
-        ext = table.extensions.get(cls.KEY)
-        if not isinstance(ext, PlacedPods):
-            ext = table.extensions[cls.KEY] = PlacedPods(table)
-            table.listeners.append(ext)
-            for placed in list(table.pods.values()):
-                ext.pod_added(table, placed.pod, table.index[placed.node])
-        return ext
-
-    def _grow(self, rows: int, cols: int) -> None:
-        cap = len(self.node)
-        if rows > cap:
-            new = max(rows, 2 * cap)
-            for attr in ("node", "priority", "start", "ports"):
-                old = getattr(self, attr)
-                grown = np.zeros(new, old.dtype)
-                grown[:cap] = old
-                setattr(self, attr, grown)
-            req = np.zeros((new, self.req.shape[1]), np.int64)
-            req[:cap] = self.req
-            self.req = req
-            sel = np.zeros((new, self.selected.shape[1]), np.bool_)
-            sel[:cap] = self.selected
-            self.selected = sel
-        if cols > self.req.shape[1]:
-            self.req = np.hstack([self.req, np.zeros((len(self.req), cols - self.req.shape[1]), np.int64)])
-
-    # TableListener ------------------------------------------------------------------------
-
-    def pod_added(self, table: NodeTable, pod: PodInfo, node: int) -> None:
-        vec = table.pods[pod.key].vector
-        self._grow(self.count + 1, len(vec))
-        i = self.count
-        self.count += 1
-        self.node[i] = node
-        self.priority[i] = pod.priority
-        self.start[i] = pod_start_time(pod)
-        self.ports[i] = bool(pod.host_ports)
-        self.req[i] = 0
-        self.req[i, : len(vec)] = vec
-        if self.selected.shape[1]:
-            budgets = table.extensions.get(Budgets.KEY)
-            order = budgets.order if isinstance(budgets, Budgets) else []
-            self.selected[i] = False
-            for j, b in enumerate(order[: self.selected.shape[1]]):
-                self.selected[i, j] = b.selects(pod)
-        self.infos.append(pod)
-        self.pos[pod.key] = i
-
-    def pod_removed(self, table: NodeTable, pod: PodInfo, node: int) -> None:
-        i = self.pos.pop(pod.key, None)
-        if i is None:
-            return
-        last = self.count - 1
-        if i != last:
-            for a in (self.node, self.priority, self.start, self.ports, self.req, self.selected):
-                a[i] = a[last]
-            moved = self.infos[last]
-            self.infos[i] = moved
-            self.pos[moved.key] = i
-        self.infos.pop()
-        self.count -= 1
-
-    def node_moved(self, table: NodeTable, src: int, dst: int) -> None:
-        for p in table.node_pods(table.names[dst]):
-            i = self.pos.get(p.key)
-            if i is not None:
-                self.node[i] = dst
-
-    def node_set(self, table: NodeTable, node: int) -> None:
-        pass
-
-    # Budgets ----------------------------------------------------------------------------------
-
-    def budget_selection(self, budgets: Budgets) -> BoolArray:
-        """``selected[:count]`` for ``budgets.order``, recomputed when selectors changed."""
-        order = budgets.order
-        if self._budget_generation != budgets.selector_generation or self.selected.shape[1] != len(order):
-            sel = np.zeros((len(self.node), len(order)), np.bool_)
-            for j, b in enumerate(order):
-                if b.selector is None:
-                    continue
-                for i in range(self.count):
-                    sel[i, j] = b.selects(self.infos[i])
-            self.selected = sel
-            self._budget_generation = budgets.selector_generation
-        return self.selected[: self.count]
-
-
-# ---- candidates ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Candidate:
-    """A node where preemption lets the pod fit, with its victims (most important first)."""
-
-    node: str
-    victims: tuple[PodInfo, ...]
-    pdb_violations: int
-
-
-@dataclass(slots=True)
-class Candidates:
-    """Candidates as arrays, in upstream's order (the non-violating ones in the order the
-    nodes were visited, then the violating ones), with what selection compares."""
-
-    rows: npt.NDArray[np.intp]
-    pdb_violations: IntArray
-    highest: IntArray
-    """Priority of each candidate's most important victim."""
-    priority_sum: IntArray
-    """Sum over victims of priority + 2^31."""
-    victims: IntArray
-    """Number of victims."""
-    earliest: npt.NDArray[np.float64]
-    """Earliest start among the highest-priority victims (missing start: now)."""
-    members: list[tuple[PodInfo, ...]]
-    names: Sequence[str]
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def candidate(self, i: int) -> Candidate:
-        return Candidate(self.names[int(self.rows[i])], self.members[i], int(self.pdb_violations[i]))
-
-    def __iter__(self) -> Iterator[Candidate]:
-        return (self.candidate(i) for i in range(len(self)))
-
-    def take(self, idx: npt.NDArray[np.intp]) -> Candidates:
-        return Candidates(self.rows[idx], self.pdb_violations[idx], self.highest[idx], self.priority_sum[idx],
-                          self.victims[idx], self.earliest[idx], [self.members[int(i)] for i in idx], self.names)
-
-
-def pick_one(c: Candidates) -> int | None:
-    """Upstream's pickOneNodeForPreemption over the candidates: the index of the chosen one."""
-    if len(c) == 0:
-        return None
-    alive = np.arange(len(c))
-    for key in (-c.pdb_violations, -c.highest, -c.priority_sum, -c.victims, c.earliest):
-        vals = key[alive]
-        alive = alive[vals == vals.max()]
-        if len(alive) == 1:
-            break
-    return int(alive[0])
-
-
 # ---- the dry run ----------------------------------------------------------------------------------
 
 
@@ -408,6 +106,32 @@ class _Victims:
     """Per reprieve step k: the k-th victim (in reprieve order: violating first) of every group."""
 
 
+def _break_ties(placed: PlacedPods, idx: npt.NDArray[np.intp], node: npt.NDArray[np.intp], prio: IntArray,
+                start: npt.NDArray[np.float64]) -> npt.NDArray[np.intp] | None:
+    """The order that puts victims of one node with equal priority and start time (sorted
+    next to each other) in pod key order, or None when there are no such ties. Upstream
+    leaves their order to Go's unstable sort; a fixed one makes decisions reproducible.
+    Only the tied pods' keys are read."""
+    if len(idx) < 2:
+        return None
+    tie = (node[1:] == node[:-1]) & (prio[1:] == prio[:-1]) & (start[1:] == start[:-1])
+    if not tie.any():
+        return None
+    tied = np.zeros(len(idx), np.bool_)
+    tied[1:] |= tie
+    tied[:-1] |= tie
+    pos = np.flatnonzero(tied)
+    infos = placed.infos
+    keys = np.array([infos[i].key for i in idx[pos].tolist()], dtype=object)
+    rank = np.argsort(np.argsort(keys, kind="stable"), kind="stable")
+    # Reorder each run of tied victims by key, leaving everything else where it is.
+    run_start = np.ones(len(pos), np.bool_)
+    run_start[1:] = ~tie[pos[1:] - 1]
+    order = np.arange(len(idx))
+    order[pos] = pos[np.lexsort((rank, np.cumsum(run_start)))]
+    return order
+
+
 def _potential_victims(placed: PlacedPods, table: NodeTable, pod: PodInfo, on: BoolArray, budgets: Budgets | None,
                        now: float) -> _Victims:
     m = placed.count
@@ -416,8 +140,15 @@ def _potential_victims(placed: PlacedPods, table: NodeTable, pod: PodInfo, on: B
     node, prio = node_all[idx], placed.priority[idx]
     start = placed.start[idx]
     start = np.where(np.isnan(start), now, start)
-    order = np.lexsort((idx, start, -prio, node))
+    # By node, then priority descending, then start: a stable sort on start, then one on
+    # an integer key of node and priority (np.lexsort is several times slower here).
+    by_start = np.argsort(start, kind="stable")
+    key = (node[by_start].astype(np.int64) << 33) + (PRIORITY_SHIFT - 1 - prio[by_start])
+    order = by_start[np.argsort(key, kind="stable")]
     idx, node, prio, start = idx[order], node[order], prio[order], start[order]
+    tied = _break_ties(placed, idx, node, prio, start)
+    if tied is not None:
+        idx, node, prio, start = idx[tied], node[tied], prio[tied], start[tied]
     k = len(idx)
     if k:
         groups = np.flatnonzero(np.concatenate(([True], node[1:] != node[:-1])))
@@ -441,7 +172,7 @@ def _potential_victims(placed: PlacedPods, table: NodeTable, pod: PodInfo, on: B
             before: IntArray = (seen - hit)[groups]
             violating |= hit & (seen - np.repeat(before, sizes) > b.allowed)
     # Reprieve order within a node: violating victims first, each part most important first.
-    rep = np.lexsort((np.arange(k), ~violating, node))
+    rep = np.argsort((node.astype(np.int64) << 1) + ~violating, kind="stable")
     rank = np.empty(k, np.intp)
     rank[rep] = np.arange(k) - np.repeat(groups, sizes)
     by_rank = rep[np.argsort(rank[rep], kind="stable")]
@@ -472,15 +203,19 @@ def _messages(reasons: Sequence[Reason], pick: npt.NDArray[np.intp]) -> dict[int
     return out
 
 
-def _nominated_load(table: NodeTable, pod: PodInfo, rows: npt.NDArray[np.intp], req: IntArray,
-                    ports: npt.NDArray[np.int32]) -> None:
-    """Charge, into the dry run's columns for ``rows``, the nominated pods the pod must
-    make room for (upstream's addGENominatedPods). Resource filters are monotone, so
-    this first pass is the one that can fail."""
+def _nominated_load(table: NodeTable, pod: PodInfo, rows: npt.NDArray[np.intp]
+                    ) -> list[tuple[int, IntArray, list[int]]]:
+    """The nominated pods the pod must make room for on ``rows`` (upstream's
+    addGENominatedPods: equal or higher priority, not the pod itself, not yet placed),
+    as (position in ``rows``, request vector, ``port_counts`` columns). Read before the
+    dry run's arrays are sized: a nominated pod may bring a resource or port column the
+    table has not seen yet. Resource and port filters are monotone, so charging these
+    in the first pass is all upstream's two passes amount to for them."""
     nominations = table.extensions.get(Nominations.KEY)
     if not isinstance(nominations, Nominations) or not nominations.pods:
-        return
+        return []
     where = {int(r): i for i, r in enumerate(rows)}
+    out: list[tuple[int, IntArray, list[int]]] = []
     for other, node in nominations.pods.values():
         if other.priority < pod.priority or other.key == pod.key or other.key in table.pods:
             continue
@@ -489,9 +224,8 @@ def _nominated_load(table: NodeTable, pod: PodInfo, rows: npt.NDArray[np.intp], 
             continue
         vec = table.vector(other.requests)
         vec[table.resource_index["pods"]] = 1
-        req[i, : len(vec)] += vec
-        for hp in other.host_ports:
-            ports[i, table.port_column(hp)] += 1
+        out.append((i, vec, [table.port_column(hp) for hp in other.host_ports]))
+    return out
 
 
 def _columns_dry_run(profile: Profile, pod: PodInfo, table: NodeTable, state: CycleState, v: _Victims,
@@ -499,6 +233,7 @@ def _columns_dry_run(profile: Profile, pod: PodInfo, table: NodeTable, state: Cy
     """The dry run for filters that are STATIC or COLUMNS: array arithmetic over all nodes."""
     rows = v.group_nodes
     k = len(v.idx)
+    nominated = _nominated_load(table, pod, rows)
     r = len(table.resources)
     placed._grow(placed.count, r)
     vreq = placed.req[v.idx, :r]
@@ -511,10 +246,10 @@ def _columns_dry_run(profile: Profile, pod: PodInfo, table: NodeTable, state: Cy
     else:
         port_counts = np.zeros((len(rows), table.port_counts.shape[1]), np.int32)
     req = table.requested[rows, :r] - (np.add.reduceat(vreq, v.groups, axis=0) if k else 0)
-    _nominated_load(table, pod, rows, req, port_counts)
-    if port_counts.shape[1] < table.port_counts.shape[1]:  # a nominated pod's port added a column
-        port_counts = np.hstack([port_counts, np.zeros((len(rows), table.port_counts.shape[1] - port_counts.shape[1]),
-                                                       np.int32)])
+    for at, vec, cols in nominated:
+        req[at, : len(vec)] += vec
+        for col in cols:
+            port_counts[at, col] += 1
     fits = np.ones(len(rows), np.bool_)
     failed: dict[int, list[str]] = {}
     columns = []
@@ -634,22 +369,21 @@ def find_candidates(profile: Profile, pod: PodInfo, table: NodeTable, state: Cyc
     potential_rows = np.flatnonzero(rejected & ~unresolvable)
     names = table.names
     none = np.zeros(0, np.int64)
-    empty = Candidates(np.zeros(0, np.intp), none, none, none, none, np.zeros(0, np.float64), [], names)
+    empty = Candidates(np.zeros(0, np.intp), none, none, none, none, np.zeros(0, np.float64), none, [], names)
     if not len(potential_rows):
         return DryRun(empty, {}, 0, 0)
     start = 0 if every_node else offset(len(potential_rows))
     order = np.roll(potential_rows, -start)
     wanted = len(order) if every_node else num_candidates(len(order))
-    modes = [dry_run_mode(p, pod, table, state) for p in profile.filters]
+    modes = _modes(profile, pod, table, state)
     mode = max(modes, default=STATIC)
     placed = PlacedPods.of(table)
     budgets_ext = table.extensions.get(Budgets.KEY)
     budgets = budgets_ext if isinstance(budgets_ext, Budgets) else None
-    if mode <= COLUMNS:
-        chunks = [order]
-    else:
-        size = max(1, wanted) if mode == NODE_LOCAL else 1
-        chunks = [order[i:i + size] for i in range(0, len(order), size)]
+    # Nodes are dry-run ``wanted`` at a time (one at a time where filters look across
+    # nodes) until the search may stop, as upstream's search stops at numCandidates.
+    size = 1 if mode == GLOBAL else max(1, wanted)
+    chunks = [order[i:i + size] for i in range(0, len(order), size)]
     found: list[tuple[int, Candidates]] = []  # (visit position, candidates of a chunk)
     failed: dict[int, list[str]] = {}
     visited = 0
@@ -671,24 +405,41 @@ def find_candidates(profile: Profile, pod: PodInfo, table: NodeTable, state: Cyc
             good += int(np.count_nonzero(got.pdb_violations == 0))
             bad += int(np.count_nonzero(got.pdb_violations > 0))
         visited += len(chunk)
-        if not every_node and good > 0 and good + bad >= wanted:
+        if not every_node and _full(min(good, wanted), min(bad, wanted), wanted):
             break
     every = _concat(found, empty)
-    # In visiting order, stop where upstream's search would have stopped.
+    # In visiting order, stop where upstream's search would have stopped: after the
+    # candidate that fills its lists. Each list holds at most ``wanted`` candidates
+    # (upstream's candidateList drops the rest), so with ``wanted`` 0 none is kept.
     visit = every.take(np.argsort(rank_of[every.rows], kind="stable"))
+    ok = visit.pdb_violations == 0
     if not every_node:
-        ok = visit.pdb_violations == 0
-        n_good = np.cumsum(ok)
-        n_all = np.arange(1, len(visit) + 1)
-        done = np.flatnonzero((n_good > 0) & (n_all >= wanted))
+        done = np.flatnonzero(_full(np.minimum(np.cumsum(ok), wanted), np.minimum(np.cumsum(~ok), wanted), wanted))
         if len(done):
             cut = int(done[0]) + 1
-            visit = visit.take(np.arange(cut))
+            visit, ok = visit.take(np.arange(cut)), ok[:cut]
             visited = int(rank_of[visit.rows[-1]]) + 1
             failed = {r: m for r, m in failed.items() if rank_of[r] < visited}
-    ok = visit.pdb_violations == 0
-    ordered = visit.take(np.concatenate((np.flatnonzero(ok), np.flatnonzero(~ok))))
+    ordered = visit.take(np.concatenate((np.flatnonzero(ok)[:wanted], np.flatnonzero(~ok)[:wanted])))
     return DryRun(ordered, failed, len(potential_rows), visited)
+
+
+def _full(good: Any, bad: Any, wanted: int) -> Any:
+    """DryRunPreemption's stop rule over the (capped) sizes of its two candidate lists:
+    a candidate that violates no budget, and ``wanted`` in all."""
+    return (good > 0) & (good + bad >= wanted)
+
+
+def _modes(profile: Profile, pod: PodInfo, table: NodeTable, state: CycleState) -> list[int]:
+    """``dry_run_mode`` of each filter, asked with the nominated pods the pod must make
+    room for charged to their nodes (as the dry run's filters see them): a filter such
+    as inter-pod affinity can depend on the pods only through a nominated one."""
+    nominated = Nominations.of(table).add_to(table, pod) if Nominations.KEY in table.extensions else []
+    try:
+        return [dry_run_mode(p, pod, table, state) for p in profile.filters]
+    finally:
+        for key, _ in nominated:
+            table.remove_pod(key)
 
 
 def _candidates(v: _Victims, outcome: _Outcome, placed: PlacedPods, names: Sequence[str],
@@ -710,20 +461,19 @@ def _candidates(v: _Victims, outcome: _Outcome, placed: PlacedPods, names: Seque
     cnt = np.diff(np.append(first, len(idx))).astype(np.int64)
     if len(first):
         viol = np.add.reduceat(v.violating[chosen].astype(np.int64), first)
-        psum = np.add.reduceat(prio + _PRIORITY_SHIFT, first)
+        psum = np.add.reduceat(prio + PRIORITY_SHIFT, first)
         highest = prio[first]
         top = prio == np.repeat(highest, cnt)
         earliest = np.minimum.reduceat(np.where(top, v.start[chosen], np.inf), first)
     else:
         viol = psum = highest = np.zeros(0, np.int64)
         earliest = np.zeros(0, np.float64)
-    bounds = np.append(first, len(idx))
     if outcome.infos is None:
         infos, at = placed.infos, idx
     else:
         infos, at = outcome.infos, np.flatnonzero(chosen)
-    members = [tuple(infos[int(i)] for i in at[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
-    return Candidates(v.group_nodes[cg], viol, highest, psum, cnt, earliest, members, names)
+    pods = list(itemgetter(*at.tolist())(infos)) if len(at) > 1 else [infos[i] for i in at.tolist()]
+    return Candidates(v.group_nodes[cg], viol, highest, psum, cnt, earliest, first.astype(np.int64), pods, names)
 
 
 def _concat(parts: list[tuple[int, Candidates]], empty: Candidates) -> Candidates:
@@ -732,7 +482,9 @@ def _concat(parts: list[tuple[int, Candidates]], empty: Candidates) -> Candidate
     if len(parts) == 1:
         return parts[0][1]
     cs = [c for _, c in parts]
+    shift = np.cumsum([0] + [len(c.pods) for c in cs[:-1]])
     return Candidates(np.concatenate([c.rows for c in cs]), np.concatenate([c.pdb_violations for c in cs]),
                       np.concatenate([c.highest for c in cs]), np.concatenate([c.priority_sum for c in cs]),
                       np.concatenate([c.victims for c in cs]), np.concatenate([c.earliest for c in cs]),
-                      [m for c in cs for m in c.members], cs[0].names)
+                      np.concatenate([c.first + s for c, s in zip(cs, shift)]), [p for c in cs for p in c.pods],
+                      cs[0].names)
