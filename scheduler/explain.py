@@ -3,6 +3,9 @@
 Given a snapshot of nodes and pods and one pending Pod, run the profile that
 would schedule it and report, for every node, whether it is feasible (and
 why not), each score plugin's normalised score, and the weighted total.
+When no node fits and the profile preempts (DefaultPreemption), it reports the
+plan too: the node the pod would be nominated to, the pods evicted for it, and
+every node where preemption would let it fit, each with its fewest victims.
 The JSON shape is a contract (DESIGN.md); the table is for people.
 """
 
@@ -17,13 +20,16 @@ from scheduler.config import ConfigError, SchedulerConfig, load_config
 from scheduler.snapshot import SnapshotError, load_pod, load_snapshot
 from scoring.framework import Decision, Profile
 from scoring.objects import PodInfo
+from scoring.plugins.default_preemption import Preemption
 from scoring.table import NodeTable
 
-__all__ = ["configure", "run", "explain", "decision_json", "render_table", "pick_profile"]
+__all__ = ["configure", "run", "explain", "decision_json", "preemption_json", "render_table", "pick_profile"]
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--snapshot", required=True, help="a List of Nodes and Pods (kubectl get nodes,pods -A -o json)")
+    parser.add_argument("--snapshot", required=True,
+                        help="a List of Nodes and Pods, and optionally PodDisruptionBudgets and PriorityClasses "
+                             "(kubectl get nodes,pods,pdb,priorityclasses -A -o json)")
     parser.add_argument("--pod", required=True, help="the Pod manifest to place")
     parser.add_argument("--config", help="a KubeSchedulerConfiguration file (default: vecsched's default profile)")
     parser.add_argument("--profile", help="the profile (schedulerName) to use instead of the pod's")
@@ -47,11 +53,21 @@ def pick_profile(config: SchedulerConfig, pod: PodInfo, override: str | None) ->
 
 
 def explain(*, table: NodeTable, pod: PodInfo, profile: Profile) -> Decision:
-    return profile.schedule(pod, table)
+    """The profile's decision for ``pod``; when nothing fits, preemption looks at every
+    node (not upstream's sample), so that the plan lists every candidate."""
+    return profile.schedule(pod, table, all_candidates=True)
+
+
+def preemption_json(d: Decision) -> dict[str, Any] | None:
+    """The contract's ``"preemption"``: DefaultPreemption's plan, or None when it did not
+    run (a node fits, or the profile does not preempt)."""
+    detail = d.post_filter.detail if d.post_filter is not None else None
+    return detail.to_json() if isinstance(detail, Preemption) else None
 
 
 def decision_json(d: Decision, table: NodeTable) -> dict[str, Any]:
-    """The contract's JSON: pod, profile, selected, message, and per-node detail."""
+    """The contract's JSON: pod, profile, selected, message, per-node detail, and the
+    preemption plan."""
     nodes: dict[str, Any] = {}
     pos = {int(r): i for i, r in enumerate(d.scored)}
     for row, name in enumerate(table.names):
@@ -61,11 +77,13 @@ def decision_json(d: Decision, table: NodeTable) -> dict[str, Any]:
                            "scores": {p: int(s[i]) for p, s in d.scores.items()}, "total": int(d.totals[i])}
         else:
             nodes[name] = {"feasible": bool(d.feasible[row]), "reasons": d.reasons_of(row), "scores": {}, "total": None}
-    return {"pod": d.pod.key, "profile": d.profile, "selected": d.node, "message": d.message, "nodes": nodes}
+    return {"pod": d.pod.key, "profile": d.profile, "selected": d.node, "message": d.message, "nodes": nodes,
+            "preemption": preemption_json(d)}
 
 
 def render_table(doc: dict[str, Any]) -> str:
-    """One row per node, best first: feasibility, reason, each plugin's score, total."""
+    """One row per node, best first: feasibility, reason, each plugin's score, total;
+    then the message, and the preemption plan when preemption ran."""
     plugins: list[str] = []
     for n in doc["nodes"].values():
         for p in n["scores"]:
@@ -80,20 +98,47 @@ def render_table(doc: dict[str, Any]) -> str:
         body.append([f"{mark}{name}", "yes" if n["feasible"] else "no",
                      *(str(n["scores"].get(p, "")) for p in plugins),
                      "" if n["total"] is None else str(n["total"]), "; ".join(n["reasons"])])
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     lines = [f"pod {doc['pod']}  profile {doc['profile']}  selected {doc['selected'] or '(none)'}", ""]
-    for r in [header, *body]:
-        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    lines += _columns([header, *body])
     if doc["message"]:
         lines += ["", doc["message"]]
+    if doc.get("preemption") is not None:
+        lines += ["", *_render_preemption(doc["preemption"])]
     return "\n".join(lines)
+
+
+def _columns(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+
+
+def _render_preemption(plan: dict[str, Any]) -> list[str]:
+    """The plan: the node and its victims, how many candidates, the message, then one
+    row per candidate (the chosen one first and marked, the others by name)."""
+    candidates = plan["candidates"]
+    summary = [["PREEMPTION", f"nominate {plan['node']}" if plan["node"] else "no node"],
+               ["VICTIMS", ", ".join(plan["victims"]) or "(none)"],
+               ["CANDIDATES", str(len(candidates))]]
+    if plan["message"]:
+        summary.append(["MESSAGE", plan["message"]])
+    lines = _columns(summary)
+    if candidates:
+        rows = [["CANDIDATE", "PDB VIOLATIONS", "VICTIMS"]]
+        for name in sorted(candidates, key=lambda n: (n != plan["node"], n)):
+            c = candidates[name]
+            rows.append([f"{'*' if name == plan['node'] else ' '}{name}", str(c["pdb_violations"]),
+                         ", ".join(c["victims"])])
+        lines += ["", *_columns(rows)]
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         config = load_config(args.config)
-        pod = load_pod(args.pod)
-        table, _, _ = load_snapshot(args.snapshot, exclude=pod.key)
+        snapshot = load_snapshot(args.snapshot)
+        pod = load_pod(args.pod, priority_classes=snapshot.priority_classes)
+        table = snapshot.table
+        table.remove_pod(pod.key)  # the pod being placed does not occupy a node already
         name = pick_profile(config, pod, args.profile)
         profile = config.profile(name).build(seed=args.seed)
     except (ConfigError, SnapshotError) as e:

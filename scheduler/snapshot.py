@@ -8,30 +8,53 @@ Namespaces (their labels serve pod-affinity ``namespaceSelector``s) and
 Services, ReplicaSets, StatefulSets and ReplicationControllers (their
 selectors give PodTopologySpread its default constraints) may be included
 too, as ``kubectl get nodes,pods,namespaces,services,rs,sts -A -o json``
-writes them. Every error names the file, the object and the field.
+writes them.
+
+What preemption reads may be included as well (``kubectl get
+nodes,pods,pdb,priorityclasses -A -o json``): PodDisruptionBudgets, and
+PriorityClasses, from which a Pod gets its priority as the API server's
+Priority admission would give it (``scoring.priorities``). A pending Pod with
+``status.nominatedNodeName`` is a nominated pod: it holds room on that node
+for the pods it outranks. Every error names the file, the object and the
+field.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
 import yaml
 
+from scoring.nominations import Nominations, status_nominated_node
 from scoring.objects import NodeInfo, ObjectError, PodInfo, node_from_json, pod_from_json
 from scoring.plugins.workloads import Namespaces, Workloads
+from scoring.plugins.budgets import Budgets, budget_from_json
+from scoring.priorities import PriorityClasses, priority_class_from_json
 from scoring.table import NodeTable
 
-__all__ = ["SnapshotError", "read_documents", "read_objects", "load_snapshot", "load_pod"]
+__all__ = [
+    "SnapshotError",
+    "Snapshot",
+    "read_documents",
+    "read_objects",
+    "load_snapshot",
+    "load_pod",
+]
 
 
 _CONTEXT_KINDS: Final = ("Namespace", "Service", "ReplicaSet", "StatefulSet", "ReplicationController")
+_KINDS: Final = ("Node", "Pod", *_CONTEXT_KINDS, "PodDisruptionBudget", "PriorityClass")
 
 
 class SnapshotError(ValueError):
     """An unreadable or invalid snapshot or manifest file; the message names file, object and field."""
+
+
+# ---- files -------------------------------------------------------------------------------------
 
 
 def read_documents(path: str | Path) -> list[Any]:
@@ -75,34 +98,88 @@ def read_objects(path: str | Path) -> list[tuple[str, Mapping[str, Any]]]:
     return out
 
 
-def load_snapshot(path: str | Path, *, exclude: str | None = None) -> tuple[NodeTable, list[NodeInfo], list[PodInfo]]:
-    """A NodeTable holding the snapshot's nodes and the pods that occupy them.
+# ---- snapshots ---------------------------------------------------------------------------------
 
-    ``exclude`` is a pod key (``ns/name``) left out: the pod being explained.
-    """
-    nodes: list[NodeInfo] = []
-    pods: list[PodInfo] = []
-    context: list[Mapping[str, Any]] = []
-    for where, obj in read_objects(path):
-        kind = obj.get("kind")
+
+@dataclass
+class Snapshot:
+    """A snapshot read into a NodeTable: its nodes, the pods that occupy them, the
+    PodDisruptionBudgets and nominated pods as table extensions, and the PriorityClasses
+    that resolve the priority of a pod to be placed in it."""
+
+    table: NodeTable
+    nodes: list[NodeInfo]
+    pods: list[PodInfo]
+    priority_classes: PriorityClasses
+
+
+def _pod_ref(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, Mapping) else {}
+    name = meta.get("name") or meta.get("generateName") or "<unnamed>"
+    ns = meta.get("namespace")
+    return f"pod {ns}/{name}" if ns else f"pod {name}"
+
+
+def _priority_classes(objs: list[tuple[str, Mapping[str, Any]]]) -> PriorityClasses:
+    classes = PriorityClasses()
+    for where, obj in objs:
         try:
-            if kind == "Node":
-                nodes.append(node_from_json(obj))
-            elif kind == "Pod":
-                pods.append(pod_from_json(obj))
-            elif kind in _CONTEXT_KINDS:
-                context.append(obj)
-            else:
-                raise SnapshotError(f"{where}: kind: expected {', '.join(('Node', 'Pod', *_CONTEXT_KINDS))}, "
-                                    f"got {kind!r}")
+            classes.add(priority_class_from_json(obj))
         except ObjectError as e:
             raise SnapshotError(f"{where}: {e}") from None
+    return classes
+
+
+def _budgets(table: NodeTable, objs: list[tuple[str, Mapping[str, Any]]]) -> None:
+    """The PodDisruptionBudgets, into the table extension preemption reads."""
+    for where, obj in objs:
+        try:
+            b = budget_from_json(obj)
+        except ObjectError as e:
+            raise SnapshotError(f"{where}: {e}") from None
+        budgets = Budgets.of(table)
+        if (b.namespace, b.name) in budgets.items:
+            raise SnapshotError(f"{where}: PodDisruptionBudget {b.namespace}/{b.name}: metadata.name: "
+                                "duplicate PodDisruptionBudget")
+        budgets.apply(obj)
+
+
+def load_snapshot(path: str | Path) -> Snapshot:
+    """The snapshot in ``path``, every object checked."""
+    by_kind: dict[str, list[tuple[str, Mapping[str, Any]]]] = {k: [] for k in _KINDS}
+    for where, obj in read_objects(path):
+        kind = obj.get("kind")
+        if not isinstance(kind, str) or kind not in by_kind:
+            raise SnapshotError(f"{where}: kind: expected {', '.join(_KINDS)}, got {kind!r}")
+        by_kind[kind].append((where, obj))
+    # PriorityClasses first: kubectl lists them after the pods whose priority they give.
+    classes = _priority_classes(by_kind["PriorityClass"])
+    nodes: list[NodeInfo] = []
+    pods: list[PodInfo] = []
+    nominated: list[tuple[PodInfo, str]] = []
+    for where, obj in by_kind["Node"]:
+        try:
+            nodes.append(node_from_json(obj))
+        except ObjectError as e:
+            raise SnapshotError(f"{where}: {e}") from None
+    for where, obj in by_kind["Pod"]:
+        try:
+            pod = pod_from_json(classes.resolve(obj, _pod_ref(obj)))
+        except ObjectError as e:
+            raise SnapshotError(f"{where}: {e}") from None
+        pods.append(pod)
+        node = status_nominated_node(obj)
+        if node and not pod.node_name and not pod.terminated:
+            nominated.append((pod, node))
     table = NodeTable(capacity=max(64, len(nodes)))
-    for obj in context:
-        if obj.get("kind") == "Namespace":
-            Namespaces.of(table).apply(obj)
-        else:
-            Workloads.of(table).apply(obj)
+    for kind in _CONTEXT_KINDS:
+        for _, obj in by_kind[kind]:
+            if kind == "Namespace":
+                Namespaces.of(table).apply(obj)
+            else:
+                Workloads.of(table).apply(obj)
+    _budgets(table, by_kind["PodDisruptionBudget"])
     seen: set[str] = set()
     for n in nodes:
         if n.name in seen:
@@ -110,20 +187,24 @@ def load_snapshot(path: str | Path, *, exclude: str | None = None) -> tuple[Node
         seen.add(n.name)
         table.set_node(n)
     for pod in pods:
-        if pod.node_name and not pod.terminated and pod.key != exclude:
+        if pod.node_name and not pod.terminated:
             table.add_pod(pod, pod.node_name)
-    return table, nodes, pods
+    for pod, node in nominated:
+        Nominations.of(table).set(pod, node)
+    return Snapshot(table, nodes, pods, classes)
 
 
-def load_pod(path: str | Path) -> PodInfo:
-    """The single Pod manifest in ``path``."""
+def load_pod(path: str | Path, *, priority_classes: PriorityClasses | None = None) -> PodInfo:
+    """The single Pod manifest in ``path``, its priority resolved as admission does it among
+    ``priority_classes`` (the built-in ones when None)."""
     objs = read_objects(path)
     if len(objs) != 1:
         raise SnapshotError(f"{path}: expected exactly one Pod, found {len(objs)} objects")
     where, obj = objs[0]
     if obj.get("kind", "Pod") != "Pod":
         raise SnapshotError(f"{where}: kind: expected Pod, got {obj.get('kind')!r}")
+    classes = priority_classes if priority_classes is not None else PriorityClasses()
     try:
-        return pod_from_json(obj)
+        return pod_from_json(classes.resolve(obj, _pod_ref(obj)))
     except ObjectError as e:
         raise SnapshotError(f"{where}: {e}") from None
