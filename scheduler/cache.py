@@ -13,6 +13,14 @@ capacity forever.
 Pods bound by any scheduler, deleted, or finished (Succeeded/Failed) update
 the table too. A malformed Node is skipped with a log line; it never crashes
 the runtime.
+
+Preemption reads two more things the cache keeps in the table: the cluster's
+PodDisruptionBudgets (``scoring.plugins.budgets.Budgets``, from their informer) and
+the pending pods nominated to a node (``scoring.nominations.Nominations``): set
+by the scheduling cycle the moment it nominates a pod and by the watch from
+``status.nominatedNodeName``, dropped when the pod is assumed, bound or deleted,
+or its nomination is cleared in the API -- upstream's nominator. A malformed
+budget is skipped with one log line, as a malformed Node is.
 """
 
 from __future__ import annotations
@@ -23,13 +31,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from scheduler.kube.informer import NAMESPACES, NODES, PODS, WORKLOADS, Backoff, Delta, Informer
+from scheduler.kube.informer import (NAMESPACES, NODES, PODS, POD_DISRUPTION_BUDGETS, WORKLOADS, Backoff, Delta,
+                                     Informer)
 from scheduler.kube.client import KubeClient
+from scoring.nominations import Nominations, status_nominated_node
 from scoring.objects import NodeInfo, ObjectError, PodInfo, node_from_json
 from scoring.plugins.workloads import Namespaces, Workloads
+from scoring.plugins.budgets import Budgets
 from scoring.table import NodeTable
 
-__all__ = ["SchedulerCache", "ASSUMED_POD_TTL_SECONDS"]
+__all__ = ["SchedulerCache", "ASSUMED_POD_TTL_SECONDS", "preemption_facts", "start_informers"]
 
 log = logging.getLogger("vecsched.cache")
 
@@ -57,6 +68,10 @@ class SchedulerCache:
         self._assumed: dict[str, _Assumed] = {}
         self.skipped_nodes: dict[str, str] = {}
         """Nodes left out because they could not be read: name -> the error."""
+        self.skipped_budgets: dict[str, str] = {}
+        """PodDisruptionBudgets left out because they could not be read: ns/name -> the error."""
+        self._status_nominated: dict[str, str] = {}
+        """Pending pods' ``status.nominatedNodeName`` as last seen by the watch."""
 
     # ---- nodes -----------------------------------------------------------------------------
 
@@ -121,6 +136,72 @@ class SchedulerCache:
                 self.set_workload(kind, delta.obj)
         return handle
 
+    # ---- PodDisruptionBudgets (preemption prefers victims whose budgets allow it) -------------
+
+    @property
+    def budgets(self) -> Budgets:
+        return Budgets.of(self.table)
+
+    def on_budget(self, delta: Delta) -> None:
+        """Informer handler for PodDisruptionBudgets; a malformed one is logged once and left out."""
+        if delta.type == "SYNCED":
+            return
+        raw = delta.obj
+        m = raw.get("metadata") if isinstance(raw, Mapping) else None
+        meta: Mapping[str, Any] = m if isinstance(m, Mapping) else {}
+        ns, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
+        key = f"{ns}/{name}"
+        if delta.type == "DELETED":
+            self.skipped_budgets.pop(key, None)
+            self.budgets.delete(ns, name)
+            return
+        try:
+            self.budgets.apply(raw)
+        except ObjectError as e:
+            if self.skipped_budgets.get(key) != str(e):
+                log.warning("skipping malformed PodDisruptionBudget: %s", e)
+            self.skipped_budgets[key] = str(e)
+            self.budgets.delete(ns, name)  # what an earlier, readable version said no longer holds
+            return
+        self.skipped_budgets.pop(key, None)
+
+    # ---- nominations (pending pods waiting for the room their preemption makes) --------------
+
+    @property
+    def nominations(self) -> Nominations:
+        return Nominations.of(self.table)
+
+    def nominate(self, pod: PodInfo, node: str) -> None:
+        """The scheduling cycle nominated ``pod`` to ``node`` ("" clears): the next cycles see it
+        at once, before the API has the status."""
+        self.nominations.set(pod, node)
+
+    def observe_pending(self, pod: PodInfo) -> None:
+        """A pending pod of ours as the watch shows it: follow its ``status.nominatedNodeName``.
+        As upstream's UpdateNominatedPod, an update with no nomination in the status before or
+        after keeps the one the cycle made in memory (its status patch may still be on the way)."""
+        if pod.key in self._assumed:
+            return  # placed already, the binding under way: it waits for no room
+        node = status_nominated_node(pod.raw)
+        had = self._status_nominated.get(pod.key, "")
+        if node:
+            self._status_nominated[pod.key] = node
+            self.nominations.set(pod, node)
+            return
+        self._status_nominated.pop(pod.key, None)
+        kept = self.nominations.node_of(pod.key)
+        if had or not kept:
+            self.nominations.clear(pod.key)  # cleared in the API
+        else:
+            self.nominations.set(pod, kept)  # the newer pod, the same node
+
+    def drop_nomination(self, key: str) -> None:
+        """The pod was assumed, bound or deleted: it no longer waits for room."""
+        noms = self.table.extensions.get(Nominations.KEY)
+        if isinstance(noms, Nominations):  # (a cache that never nominated keeps the table without them)
+            noms.clear(key)
+        self._status_nominated.pop(key, None)
+
     # ---- pods observed by the watch --------------------------------------------------------
 
     def update_pod(self, pod: PodInfo) -> bool:
@@ -129,19 +210,22 @@ class SchedulerCache:
             return self.delete_pod(pod.key)
         if not pod.node_name:
             return False  # pending: charges nothing, unless assumed (then kept as assumed)
+        self.drop_nomination(pod.key)
         assumed = self._assumed.pop(pod.key, None)
         if assumed is not None and assumed.node != pod.node_name:
             log.info("pod %s assumed on %s was bound to %s by someone else", pod.key, assumed.node, pod.node_name)
         placed = self.table.pods.get(pod.key)
         if (assumed is None and placed is not None and placed.node == pod.node_name
                 and placed.pod.requests == pod.requests and placed.pod.labels == pod.labels
-                and placed.pod.host_ports == pod.host_ports):
+                and placed.pod.host_ports == pod.host_ports
+                and preemption_facts(placed.pod.raw) == preemption_facts(pod.raw)):
             return False  # a status update of a running pod: nothing the table holds has changed
         self.table.add_pod(pod, pod.node_name)
         return False
 
     def delete_pod(self, key: str) -> bool:
         """The pod was deleted or finished. Returns True when it had been charged to a node."""
+        self.drop_nomination(key)
         self._assumed.pop(key, None)
         return self.table.remove_pod(key) is not None
 
@@ -155,6 +239,7 @@ class SchedulerCache:
             raise RuntimeError(f"cannot assume pod {pod.key} on unknown node {node}")
         self.table.add_pod(pod, node)
         self._assumed[pod.key] = _Assumed(pod, node)
+        self.drop_nomination(pod.key)  # upstream: an assumed pod is no longer nominated
 
     def finish_binding(self, key: str) -> None:
         """The binding call succeeded: start the clock for the watch to confirm it."""
@@ -189,17 +274,39 @@ class SchedulerCache:
         return self.table.node_of(key)
 
 
+def preemption_facts(raw: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    """What preemption reads of a placed pod besides its requests: ``deletionTimestamp`` and
+    the DisruptionTarget condition (a victim already terminating) and ``status.startTime``
+    (victims are ranked by it). A change of any of them must reach the table."""
+    meta, status = raw.get("metadata"), raw.get("status")
+    deleting = meta.get("deletionTimestamp") if isinstance(meta, Mapping) else None
+    if not isinstance(status, Mapping):
+        return deleting, None, None
+    conditions = status.get("conditions")
+    target = next(((c.get("status"), c.get("reason")) for c in conditions
+                   if isinstance(c, Mapping) and c.get("type") == "DisruptionTarget"), None) \
+        if isinstance(conditions, list) else None
+    return deleting, target, status.get("startTime")
+
+
 def start_informers(*, client: KubeClient, cache: SchedulerCache, on_node: Callable[[Delta], None],
-                    on_pod: Callable[[Delta], None], backoff: Backoff) -> list[Informer]:
+                    on_pod: Callable[[Delta], None], backoff: Backoff,
+                    on_budget: Callable[[Delta], None] | None = None) -> list[Informer]:
     """List-and-watch everything that placement depends on, as `vecsched run` and the
     extender both need it: Nodes and Pods (first in the list: the two that must sync
     before scheduling), Namespaces (labels for namespaceSelectors) and the workload
     owners whose selectors give PodTopologySpread its default constraints (optional:
-    a server or an RBAC role without them still serves)."""
+    a server or an RBAC role without them still serves). Given ``on_budget`` (`vecsched run`,
+    which preempts, and the extender, whose ``preempt`` verb counts budget violations),
+    PodDisruptionBudgets too -- optional as well (``SchedulerCache.on_budget`` is the
+    handler's core)."""
     informers = [Informer(client=client, path=path, handler=handler, backoff=backoff)
                  for path, handler in ((NODES, on_node), (PODS, on_pod), (NAMESPACES, cache.on_namespace))]
     informers += [Informer(client=client, path=path, handler=cache.workload_handler(kind), backoff=backoff,
                            optional=True) for path, kind in WORKLOADS]
+    if on_budget is not None:
+        informers.append(Informer(client=client, path=POD_DISRUPTION_BUDGETS, handler=on_budget,
+                                  backoff=backoff, optional=True))
     for inf in informers:
         inf.start()
     return informers

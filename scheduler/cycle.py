@@ -15,6 +15,14 @@ Several profiles run side by side, each its own ``schedulerName``. A failure
 is reported (FailedScheduling Event + PodScheduled=False) and the pod goes
 back to the queue: parked when nothing fits, backed off on errors. The loop
 never dies on a bad pod or a failing plugin.
+
+When nothing fits, the profile's PostFilter plugins have run (DefaultPreemption).
+A preemption plan is acted on as upstream's schedulingCycle and
+handleSchedulingFailure do: the pod is nominated to the plan's node in the cache
+at once (so that the next cycles leave that room to it), the victims go to the
+``Preemptor``, which evicts them in the background, and the failure report sets
+``status.nominatedNodeName`` in the same patch as PodScheduled=False. The pod
+then waits in the unschedulable pool; its victims' deletions move it back.
 """
 
 from __future__ import annotations
@@ -28,11 +36,13 @@ from typing import Any, Final
 
 from scoring.framework import Decision, Profile
 from scoring.objects import ObjectError
+from scoring.plugins.default_preemption import NAME as DEFAULT_PREEMPTION
 from scheduler.cache import SchedulerCache
 from scheduler.instrument import Trace, instrument
 from scheduler.kube.binder import Binder, Outcome
 from scheduler.kube.events import EventRecorder, PodRef
 from scheduler.metrics import Metrics
+from scheduler.preemptor import Preemptor
 from scheduler.queue import QueuedPod, SchedulingQueue
 
 __all__ = ["SchedulingCycle"]
@@ -50,7 +60,7 @@ class SchedulingCycle:
     """Pops pods and schedules them; bindings run as background tasks."""
 
     def __init__(self, *, profiles: Mapping[str, Profile], cache: SchedulerCache, queue: SchedulingQueue,
-                 binder: Binder, recorder: EventRecorder, metrics: Metrics,
+                 binder: Binder, recorder: EventRecorder, metrics: Metrics, preemptor: Preemptor,
                  is_leader: Callable[[], bool] = lambda: True,
                  plugin_metrics_sample: float = PLUGIN_METRICS_SAMPLE) -> None:
         self.profiles = dict(profiles)
@@ -60,6 +70,7 @@ class SchedulingCycle:
         self.binder = binder
         self.recorder = recorder
         self.metrics = metrics
+        self.preemptor = preemptor
         self.is_leader = is_leader
         self._binding: set[asyncio.Task[None]] = set()
         self._sample = random.Random()
@@ -114,8 +125,10 @@ class SchedulingCycle:
         self.metrics.algorithm_duration.observe(algorithm)
         if decision.node is None:
             self._observe_points(profile.name, trace, "Unschedulable")
+            # PostFilter: act on a preemption plan (nominate, evict in the background).
+            nominated = self._post_filter(qp, profile, decision)
             self._failed(qp, profile.name, started, decision.message, result=_UNSCHEDULABLE,
-                         plugins=frozenset(trace.rejected_by))
+                         plugins=frozenset(trace.rejected_by), nominated=nominated)
             return
         self._observe_points(profile.name, trace, "Success")
         if log.isEnabledFor(logging.DEBUG):
@@ -127,6 +140,35 @@ class SchedulingCycle:
         task = asyncio.create_task(self._bind(qp, decision, started, algorithm), name=f"bind {pod.key}")
         self._binding.add(task)
         task.add_done_callback(self._binding.discard)
+
+    # ---- preemption ------------------------------------------------------------------------
+
+    def _post_filter(self, qp: QueuedPod, profile: Profile, decision: Decision) -> str | None:
+        """What the PostFilter plugins concluded, acted on. Returns the pod's nomination for
+        its status: the node it now waits for, "" to clear it, None to leave it as it is."""
+        post = decision.post_filter
+        if post is None:
+            return None
+        if post.plugin == DEFAULT_PREEMPTION or (
+                not post.success and any(p.name == DEFAULT_PREEMPTION for p in profile.postfilters)):
+            self.metrics.preemption_attempts.inc()  # upstream counts every run of DefaultPreemption's PostFilter
+        pod = qp.pod
+        if post.success and post.nominated_node:
+            node = post.nominated_node
+            victims = tuple(getattr(post.detail, "victims", ()) or ())
+            # Nominate now: the next cycles see the pod on the node before the API hears of it.
+            self.cache.nominate(pod, node)
+            self.metrics.preemption_victims.observe(len(victims))
+            evicting = self.preemptor.preempt(pod=pod, node=node, victims=victims)
+            log.info("preempting", extra={"fields": {
+                "pod": pod.key, "node": node, "victims": ",".join(v.key for v in victims),
+                "evicting": len(evicting), "profile": profile.name}})
+            return node
+        if post.nominated_node == "":
+            if self.cache.nominations.node_of(pod.key) is not None:
+                self.cache.nominate(pod, "")  # preemption cannot help on its node any more
+            return ""
+        return None
 
     # ---- binding ---------------------------------------------------------------------------
 
@@ -141,7 +183,7 @@ class SchedulingCycle:
                 # The node left while the pod waited for its binding: choose again.
                 self.cache.forget(pod.key)
                 self._failed(qp, decision.profile, started, f"node {node} was deleted before binding",
-                             result=_ERROR, reason="SchedulerError")
+                             result=_ERROR, reason="SchedulerError", nominated="")
                 return
             t = time.perf_counter()
             result = await self.binder.bind(pod=pod, node=node, annotations=decision.annotations)
@@ -178,24 +220,31 @@ class SchedulingCycle:
             self.metrics.schedule_attempts.labels(_ERROR, decision.profile).inc()
             return
         log.warning("binding %s to %s failed, will retry: %s", pod.key, node, result.error)
+        # As upstream's binding-cycle failure: the nomination, if any, is cleared with the report.
         self._failed(qp, decision.profile, started, f"Binding rejected: {result.error}", result=_ERROR,
-                     reason="SchedulerError", not_before=self.queue.clock() + result.retry_after)
+                     reason="SchedulerError", not_before=self.queue.clock() + result.retry_after, nominated="")
 
     # ---- outcomes --------------------------------------------------------------------------
 
     def _failed(self, qp: QueuedPod, profile: str, started: float, message: str, *, result: str,
-                reason: str = "Unschedulable", plugins: frozenset[str] = frozenset(), not_before: float = 0.0) -> None:
+                reason: str = "Unschedulable", plugins: frozenset[str] = frozenset(), not_before: float = 0.0,
+                nominated: str | None = None) -> None:
         took = time.perf_counter() - started
         self.metrics.schedule_attempts.labels(result, profile).inc()
         self.metrics.attempt_duration.labels(result, profile).observe(took)
         log.info("pod not scheduled", extra={"fields": {
             "pod": qp.key, "profile": profile, "result": result, "message": message, "attempts": qp.attempts}})
-        self.recorder.failed(PodRef.of(qp.pod), message, reason=reason, current=qp.pod.raw)
+        self.recorder.failed(PodRef.of(qp.pod), message, reason=reason, current=qp.pod.raw, nominated=nominated)
         self.queue.requeue(qp, unschedulable=result == _UNSCHEDULABLE, plugins=plugins, not_before=not_before)
 
     def _observe_points(self, profile: str, trace: Trace, status: str) -> None:
         for point, seconds in trace.seconds.items():
-            point_status = "Error" if trace.failed else (status if point in ("PreFilter", "Filter") else "Success")
+            if trace.failed:
+                point_status = "Error"
+            elif point in ("PreFilter", "Filter"):
+                point_status = status
+            else:
+                point_status = trace.post_filter if point == "PostFilter" else "Success"
             self.metrics.extension_point_duration.labels(point, point_status, profile).observe(seconds)
 
     async def drain(self, *, timeout: float) -> int:

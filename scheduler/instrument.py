@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scoring.framework import (CycleState, FilterPlugin, PreFilterPlugin, Profile, Reason, ReservePlugin,
-                               ScoreExtensions, ScorePlugin)
+from scoring.framework import (CycleState, FilterPlugin, PostFilterPlugin, PostFilterResult, PreFilterPlugin, Profile,
+                               Reason, ReservePlugin, ScoreExtensions, ScorePlugin)
 from scoring.objects import PodInfo
 from scoring.table import IntArray, NodeTable
 from scheduler.metrics import Metrics
@@ -38,12 +38,15 @@ class Trace:
     failed: bool = False
     sampled: bool = True
     """Whether this cycle's per-plugin durations are observed (upstream samples 10% of cycles)."""
+    post_filter: str = ""
+    """The PostFilter extension point's status when it ran (Success, Unschedulable, Error)."""
 
     def reset(self, *, sampled: bool = True) -> None:
         self.seconds.clear()
         self.rejected_by.clear()
         self.failed = False
         self.sampled = sampled
+        self.post_filter = ""
 
 
 class _Timed:
@@ -54,7 +57,7 @@ class _Timed:
         self._trace = trace
         self._children: dict[tuple[str, str], Any] = {}
 
-    def _record(self, point: str, started: float, status: str) -> None:
+    def _record(self, point: str, started: float, status: str, *, rejects: bool = True) -> None:
         took = perf_counter() - started
         if self._trace.sampled:
             child = self._children.get((point, status))
@@ -64,7 +67,7 @@ class _Timed:
         self._trace.seconds[point] = self._trace.seconds.get(point, 0.0) + took
         if status == "Error":
             self._trace.failed = True
-        elif status == "Unschedulable":
+        elif status == "Unschedulable" and rejects:
             self._trace.rejected_by.add(self.name)
 
     def __getattr__(self, attr: str) -> Any:  # anything else a caller reads from the plugin
@@ -131,6 +134,24 @@ class _Reserve(_Timed):
         return out
 
 
+class _PostFilter(_Timed):
+    def postfilter(self, pod: PodInfo, table: NodeTable, state: CycleState, reasons: Sequence[Reason],
+                   profile: Profile) -> PostFilterResult:
+        t = perf_counter()
+        try:
+            out: PostFilterResult = self.inner.postfilter(pod, table, state, reasons, profile)
+        except Exception:
+            self._trace.post_filter = "Error"
+            self._record("PostFilter", t, "Error")
+            raise
+        status = "Success" if out.success else "Unschedulable"
+        if self._trace.post_filter != "Success":
+            self._trace.post_filter = status
+        # A PostFilter plugin that cannot help did not reject the pod: it is not one of its unschedulable plugins.
+        self._record("PostFilter", t, status, rejects=False)
+        return out
+
+
 def instrument(profile: Profile, *, metrics: Metrics) -> Trace:
     """Wrap ``profile``'s plugins in place with timing proxies; returns the Trace they write to."""
     trace = Trace()
@@ -139,8 +160,9 @@ def instrument(profile: Profile, *, metrics: Metrics) -> Trace:
     profile.scorers = [((_ScoreNormalize if isinstance(p, ScoreExtensions) else _Score)(p, metrics, trace), w)
                        for p, w in profile.scorers]
     profile.reservers = [_Reserve(p, metrics, trace) for p in profile.reservers]
+    profile.postfilters = [_PostFilter(p, metrics, trace) for p in profile.postfilters]
     return trace
 
 
-_: tuple[type[PreFilterPlugin], type[FilterPlugin], type[ScorePlugin], type[ReservePlugin]] = (
-    _PreFilter, _Filter, _Score, _Reserve)
+_: tuple[type[PreFilterPlugin], type[FilterPlugin], type[ScorePlugin], type[ReservePlugin],
+         type[PostFilterPlugin]] = (_PreFilter, _Filter, _Score, _Reserve, _PostFilter)

@@ -37,6 +37,7 @@ _ATTEMPTS_BUCKETS: Final = exponential_buckets(1, 2, 5)
 _EXTENSION_POINT_BUCKETS: Final = exponential_buckets(0.0001, 2, 12)
 _PLUGIN_BUCKETS: Final = exponential_buckets(0.00001, 1.5, 20)
 _VICTIM_BUCKETS: Final = exponential_buckets(1, 2, 7)
+_GOROUTINE_BUCKETS: Final = exponential_buckets(0.01, 2, 20)
 
 
 class _Snapshot:
@@ -114,6 +115,13 @@ class Metrics:
             "scheduler_preemption_attempts", "Total preemption attempts in the cluster till now", registry=r)
         self.preemption_victims = Histogram(
             "scheduler_preemption_victims", "Number of selected preemption victims", buckets=_VICTIM_BUCKETS, registry=r)
+        # Upstream's names for its asynchronous preemption, which vecsched's preemptor is.
+        self.preemption_goroutines = Counter(
+            "scheduler_preemption_goroutines_execution", "Number of preemption goroutines executed.", ["result"],
+            registry=r)
+        self.preemption_goroutine_duration = Histogram(
+            "scheduler_preemption_goroutines_duration_seconds", "Duration in seconds for running goroutines for the "
+            "preemption.", ["result"], buckets=_GOROUTINE_BUCKETS, registry=r)
         self.snapshot = _Snapshot()
         r.register(self.snapshot)
         # vecsched's own.
@@ -130,6 +138,9 @@ class Metrics:
                                registry=r)
         self.malformed_objects = Counter(
             "vecsched_malformed_objects", "Pods and nodes that could not be read, by kind.", ["kind"], registry=r)
+        self.preemption_api_errors = Counter(
+            "vecsched_preemption_api_errors", "Failed API calls of preemption, by call (disruption_condition, delete, "
+            "clear_nomination); transient ones are retried.", ["call"], registry=r)
 
     def incoming(self, queue: str, event: str) -> None:
         self.queue_incoming.labels(queue, event).inc()

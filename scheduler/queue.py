@@ -8,8 +8,9 @@ kube-scheduler's queue, reduced to what a single scheduling loop needs:
   seconds (1 s doubling to 10 s by default: ``podInitialBackoffSeconds`` /
   ``podMaxBackoffSeconds``) before it returns to activeQ;
 - **unschedulable**: pods that fit nowhere, parked until a cluster event that
-  could help them (a node added or changed, a pod deleted or finished) or for
-  at most 5 minutes (upstream's podMaxInUnschedulablePodsDuration);
+  could help them (a node added or changed, a pod deleted or finished -- such as
+  the victims a preemptor waits for) or for at most 5 minutes (upstream's
+  podMaxInUnschedulablePodsDuration), or until activated (upstream's Activate);
 - **gated**: pods with ``spec.schedulingGates``, which wait until the gates
   are removed.
 
@@ -38,6 +39,7 @@ UNSCHEDULABLE: Final = "unschedulable"
 GATED: Final = "gated"
 MAX_IN_UNSCHEDULABLE_SECONDS: Final = 300.0
 """Upstream's podMaxInUnschedulablePodsDuration: a parked pod is retried after 5 minutes anyway."""
+_FORCE_ACTIVATE: Final = "ForceActivate"
 
 Clock = Callable[[], float]
 
@@ -70,6 +72,8 @@ class _InFlight:
     deleted: bool = False
     newer: PodInfo | None = None
     """A different pod (new UID) under the same name that arrived while this one was in flight."""
+    activate: bool = False
+    """``activate`` was called meanwhile: the attempt's failure sends it to activeQ."""
 
 
 @dataclass(slots=True)
@@ -310,6 +314,8 @@ class SchedulingQueue:
         if qp.pod.scheduling_gates:
             self._gated[qp.key] = qp
             self._incoming(GATED, "ScheduleAttemptFailure")
+        elif flight is not None and flight.activate:
+            self._to_active(qp, _FORCE_ACTIVATE)
         elif unschedulable and self._move_request_cycle < qp.cycle:
             self._unschedulable[qp.key] = qp
             self._incoming(UNSCHEDULABLE, "ScheduleAttemptFailure")
@@ -328,6 +334,21 @@ class SchedulingQueue:
         for qp in parked:
             self._to_backoff_or_active(qp, event)
         return len(parked)
+
+    def activate(self, key: str) -> bool:
+        """Upstream's Activate: a parked or backing-off pod goes to activeQ now (a preemptor whose
+        victims could not be evicted must not wait in the unschedulable pool for an event that
+        will never come); a pod in flight goes there when its attempt fails. Returns whether
+        the queue holds the pod."""
+        flight = self._in_flight.get(key)
+        if flight is not None:
+            flight.activate = True
+            return True
+        qp = self._unschedulable.pop(key, None) or self._backoff.remove(key)
+        if qp is None:
+            return key in self._active
+        self._to_active(qp, _FORCE_ACTIVATE)
+        return True
 
     def flush(self) -> None:
         """Move pods whose backoff is over to activeQ, and pods parked too long back to the queue."""

@@ -10,8 +10,8 @@ all run the same thing in-process::
         ...
 
 Stopping is graceful, as kube-scheduler's SIGTERM handling: no new pod is
-taken, bindings in flight finish (for at most ``drain_seconds``), the lease
-is released, then the watches close.
+taken, bindings and evictions in flight finish (for at most ``drain_seconds``),
+the lease is released, then the watches close.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 from scoring.framework import Profile
 from scoring.objects import ObjectError, pod_from_json
-from scheduler.cache import ASSUMED_POD_TTL_SECONDS, SchedulerCache, start_informers
+from scheduler.cache import ASSUMED_POD_TTL_SECONDS, SchedulerCache, preemption_facts, start_informers
 from scheduler.config import SchedulerConfig, default_config
 from scheduler.cycle import SchedulingCycle
 from scheduler.kube.binder import Binder
@@ -35,6 +35,7 @@ from scheduler.kube.events import EventLimiter, EventRecorder, PodRef
 from scheduler.kube.informer import Backoff, Delta, Informer
 from scheduler.leader import LeaderElector, LeaseSettings
 from scheduler.metrics import Metrics, MetricsServer
+from scheduler.preemptor import Preemptor, PreemptorSettings
 from scheduler.queue import SchedulingQueue
 
 __all__ = ["RuntimeSettings", "Scheduler", "run_scheduler"]
@@ -70,13 +71,15 @@ class RuntimeSettings:
     assumed_ttl: float = ASSUMED_POD_TTL_SECONDS
     """Seconds an assumed pod may stay unconfirmed after its binding (upstream: 30)."""
     drain_seconds: float = 10.0
-    """On stop, how long bindings in flight may take to finish."""
+    """On stop, how long bindings and evictions in flight may take to finish."""
     event_min_interval: float = 5.0
     """Seconds between two FailedScheduling reports of one pod."""
     event_repeat_interval: float = 60.0
     """Seconds before an unchanged FailedScheduling message is reported again."""
     plugin_metrics_sample: float = 0.1
     """Fraction of cycles whose per-plugin durations are observed (upstream: 10%)."""
+    preemptor: PreemptorSettings = field(default_factory=PreemptorSettings)
+    """Retries of preemption's API calls (DisruptionTarget condition, delete, nominations)."""
 
 
 class Scheduler:
@@ -102,6 +105,7 @@ class Scheduler:
         self.cycle: SchedulingCycle | None = None
         self.server: MetricsServer | None = None
         self.recorder: EventRecorder | None = None
+        self.preemptor: Preemptor | None = None
         self._unreadable: set[str] = set()
         self._started = False
         self.stopped = asyncio.Event()
@@ -145,8 +149,11 @@ class Scheduler:
                                          on_change=lambda v: self.metrics.is_leader.set(1 if v else 0))
         else:
             self.metrics.is_leader.set(1)
+        self.preemptor = Preemptor(client=self.client, recorder=recorder, cache=self.cache, queue=self.queue,
+                                   metrics=self.metrics, settings=s.preemptor)
         self.cycle = SchedulingCycle(profiles=self._profiles, cache=self.cache, queue=self.queue,
                                      binder=Binder(client=self.client), recorder=recorder, metrics=self.metrics,
+                                     preemptor=self.preemptor,
                                      is_leader=self.elector.is_leader if self.elector else (lambda: True),
                                      plugin_metrics_sample=s.plugin_metrics_sample)
         snap = self.metrics.snapshot
@@ -159,7 +166,7 @@ class Scheduler:
                                         tls_cert_file=s.tls_cert_file, tls_key_file=s.tls_key_file)
             await self.server.start()
         self._informers = start_informers(client=self.client, cache=self.cache, on_node=self._on_node,
-                                          on_pod=self._on_pod, backoff=s.informer_backoff)
+                                          on_pod=self._on_pod, backoff=s.informer_backoff, on_budget=self._on_budget)
         self._spawn(self.queue.run_flusher(), "queue flusher")
         self._spawn(self._housekeeping(), "cache housekeeping")
         if self.elector is not None:
@@ -223,7 +230,11 @@ class Scheduler:
                 cut = await self.cycle.drain(timeout=self.settings.drain_seconds)
                 if cut:
                     log.warning("%d bindings did not finish within %.1fs", cut, self.settings.drain_seconds)
-            # Only now give up the lease: a successor must not bind while our bindings still run.
+            if self.preemptor is not None:
+                cut = await self.preemptor.drain(timeout=self.settings.drain_seconds)
+                if cut:
+                    log.warning("%d preemptions did not finish within %.1fs", cut, self.settings.drain_seconds)
+            # Only now give up the lease: a successor must not bind or evict while ours still run.
             self._stop_leading.set()
             if self.recorder is not None:
                 await self.recorder.drain(timeout=2.0)
@@ -263,11 +274,22 @@ class Scheduler:
         elif str((delta.obj.get("metadata") or {}).get("name")) in self.cache.skipped_nodes:
             self.metrics.malformed_objects.labels("node").inc()
 
+    def _on_budget(self, delta: Delta) -> None:
+        self.metrics.informer_events.labels("poddisruptionbudgets", delta.type).inc()
+        self.cache.on_budget(delta)
+        if delta.type in ("ADDED", "MODIFIED"):
+            meta = _section(delta.obj, "metadata")
+            if f"{meta.get('namespace') or 'default'}/{meta.get('name') or ''}" in self.cache.skipped_budgets:
+                self.metrics.malformed_objects.labels("poddisruptionbudget").inc()
+
     def _forget_pod(self, key: str) -> None:
         self._unreadable.discard(key)
         if self.cache.delete_pod(key):
+            # Room was freed (upstream's AssignedPodDelete): preemptors waiting for their victims among others.
             self.queue.move_all("AssignedPodDelete")
         self.queue.delete(key)
+        if self.preemptor is not None:
+            self.preemptor.forget(key)
         if self.recorder is not None:
             self.recorder.forget(key)
 
@@ -291,12 +313,14 @@ class Scheduler:
             self._forget_pod(pod.key)
         elif not pod.node_name and _section(raw, "metadata").get("deletionTimestamp"):
             self.queue.delete(pod.key)  # being deleted: upstream's skipPodSchedule does not place it
+            self.cache.drop_nomination(pod.key)
         elif pod.node_name:
             self.cache.update_pod(pod)
             self.queue.delete(pod.key)
             if self.recorder is not None:
                 self.recorder.forget(pod.key)
         elif pod.scheduler_name in self._profiles:
+            self.cache.observe_pending(pod)
             self.queue.add(pod)
 
     def _unchanged_running_pod(self, key: str, raw: Mapping[str, Any]) -> bool:
@@ -309,7 +333,8 @@ class Scheduler:
             return False
         old = placed.pod.raw
         return (spec.get("nodeName") == placed.node and status.get("phase") not in ("Succeeded", "Failed")
-                and old.get("spec") == spec and (old.get("metadata") or {}).get("labels") == meta.get("labels"))
+                and old.get("spec") == spec and (old.get("metadata") or {}).get("labels") == meta.get("labels")
+                and preemption_facts(old) == preemption_facts(raw))
 
     def _malformed_pod(self, raw: Mapping[str, Any], ref: PodRef, e: ObjectError) -> None:
         self.metrics.malformed_objects.labels("pod").inc()

@@ -4,8 +4,11 @@
 reported as kube-scheduler reports it: a ``Scheduled`` Event (type Normal,
 "Successfully assigned ns/name to node") on success; on failure a
 ``FailedScheduling`` Event (type Warning) and the pod condition
-``PodScheduled=False`` with the same message. Events are core/v1 objects
-with ``source.component`` and ``reportingComponent`` set to ``vecsched``.
+``PodScheduled=False`` with the same message -- in the same ``pods/status``
+patch as the ``nominatedNodeName`` that preemption sets or clears, as upstream's
+updatePod; and on a pod evicted to make room, a ``Preempted`` Event (type
+Normal, "Preempted by pod <preemptor UID> on node <node>"). Events are core/v1
+objects with ``source.component`` and ``reportingComponent`` set to ``vecsched``.
 
 A pod that fits nowhere is retried again and again; reporting every attempt
 would flood the API. ``EventLimiter`` lets at most one FailedScheduling per
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Final
 
+from scoring.nominations import status_nominated_node
 from scoring.objects import PodInfo
 from scheduler.kube.client import STRATEGIC_MERGE_PATCH, KubeClient
 from scheduler.kube.errors import KubeError, NotFoundError, retryable
@@ -129,29 +133,40 @@ class EventRecorder:
         self._spawn(f"event Scheduled {pod.key}", self._event(pod, "Normal", "Scheduled", "Binding", msg))
 
     def failed(self, pod: PodRef, message: str, *, reason: str = "Unschedulable",
-               current: Mapping[str, Any] | None = None) -> bool:
+               current: Mapping[str, Any] | None = None, nominated: str | None = None) -> bool:
         """The attempt failed: FailedScheduling Event + PodScheduled=False (unless rate limited).
 
         ``current`` is the pod's JSON as last seen, so an unchanged condition is not patched again.
-        Returns whether anything was sent.
+        ``nominated`` is the node preemption nominated the pod to (``""``: clear the nomination;
+        None: leave it); it is written whenever it differs from ``current``, rate limit or not.
+        Returns whether the Event was sent.
         """
         why = self.limiter.allow(pod.key, message)
-        if why is not None:
-            if self._on_suppressed:
-                self._on_suppressed(why)
-            return False
-        self._spawn(f"event FailedScheduling {pod.key}", self._event(pod, "Warning", "FailedScheduling", "Scheduling", message))
-        if not _has_condition(current, reason, message):
-            self._spawn(f"condition {pod.key}", self._condition(pod, reason, message))
-        return True
+        if why is not None and self._on_suppressed:
+            self._on_suppressed(why)
+        if why is None:
+            self._spawn(f"event FailedScheduling {pod.key}",
+                        self._event(pod, "Warning", "FailedScheduling", "Scheduling", message))
+        condition = why is None and not _has_condition(current, reason, message)
+        nominate = nominated is not None and nominated != status_nominated_node(current)
+        if condition or nominate:
+            self._spawn(f"condition {pod.key}", self._condition(
+                pod, reason if condition else None, message, nominated if nominate else None))
+        return why is None
+
+    def preempted(self, victim: PodRef, *, by: PodRef, node: str) -> None:
+        """``victim`` was deleted to make room for ``by`` on ``node`` (upstream's text, the preemptor's UID)."""
+        self._spawn(f"event Preempted {victim.key}", self._event(
+            victim, "Normal", "Preempted", "Preempting", f"Preempted by pod {by.uid} on node {node}", related=by))
 
     def forget(self, key: str) -> None:
         """The pod left (bound or deleted): drop its rate-limit state."""
         self.limiter.forget(key)
 
-    async def _event(self, pod: PodRef, type_: str, reason: str, action: str, message: str) -> None:
+    async def _event(self, pod: PodRef, type_: str, reason: str, action: str, message: str,
+                     related: PodRef | None = None) -> None:
         now = _now()
-        body = {
+        body: dict[str, Any] = {
             "apiVersion": "v1", "kind": "Event",
             # client-go's naming (<object>.<unique hex>), kept within the 253 characters of a name.
             "metadata": {"name": f"{pod.name[:236]}.{time.time_ns():x}", "namespace": pod.namespace},
@@ -162,24 +177,32 @@ class EventRecorder:
             "reportingInstance": self.instance[:128],  # the API's ReportingInstanceLengthLimit
             "firstTimestamp": now, "lastTimestamp": now, "eventTime": _micro_now(), "count": 1,
         }
+        if related is not None:
+            body["related"] = {"apiVersion": "v1", "kind": "Pod", "namespace": related.namespace,
+                               "name": related.name, "uid": related.uid}
         try:
             await _retrying(lambda: self.client.request("POST", f"/api/v1/namespaces/{pod.namespace}/events", body=body))
             self.sent += 1
         except KubeError as e:
             log.info("could not record event %s for pod %s: %s", reason, pod.key, e)
 
-    async def _condition(self, pod: PodRef, reason: str, message: str) -> None:
-        patch = {"metadata": {"uid": pod.uid} if pod.uid else {},
-                 "status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": reason,
-                                            "message": message, "lastProbeTime": None,
-                                            "lastTransitionTime": _now()}]}}
+    async def _condition(self, pod: PodRef, reason: str | None, message: str, nominated: str | None = None) -> None:
+        """One ``pods/status`` patch: PodScheduled=False (when ``reason``) and ``nominatedNodeName``
+        (when not None; ``""`` removes it)."""
+        status: dict[str, Any] = {}
+        if reason is not None:
+            status["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": reason, "message": message,
+                                     "lastProbeTime": None, "lastTransitionTime": _now()}]
+        if nominated is not None:
+            status["nominatedNodeName"] = nominated or None
+        patch = {"metadata": {"uid": pod.uid} if pod.uid else {}, "status": status}
         try:
             await _retrying(lambda: self.client.patch(f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/status",
                                                       body=patch, content_type=STRATEGIC_MERGE_PATCH))
         except NotFoundError:
             pass  # deleted meanwhile
         except KubeError as e:
-            log.info("could not set PodScheduled condition on %s: %s", pod.key, e)
+            log.info("could not patch the scheduling status (PodScheduled, nominatedNodeName) of %s: %s", pod.key, e)
 
     async def drain(self, *, timeout: float) -> None:
         """Wait (at most ``timeout`` seconds) for reports in flight; cancel the rest."""

@@ -1,4 +1,4 @@
-"""Informers: the cluster's Nodes, Pods and Namespaces, kept current by list-then-watch.
+"""Informers: the cluster's Nodes, Pods, Namespaces (and more), kept current by list-then-watch.
 
 The scheduler decides from its own copy of the cluster and must never miss a
 change for long: a missed pod deletion strands capacity, a missed binding
@@ -37,13 +37,15 @@ from scheduler.kube.client import KubeClient
 from scheduler.kube.errors import (ClientError, GoneError, KubeError, NotFoundError, TooManyRequests, TransportError,
                                    status_error)
 
-__all__ = ["Backoff", "Delta", "Informer", "watch_resource", "NODES", "PODS", "NAMESPACES", "WORKLOADS"]
+__all__ = ["Backoff", "Delta", "Informer", "watch_resource", "NODES", "PODS", "NAMESPACES", "WORKLOADS",
+           "POD_DISRUPTION_BUDGETS"]
 
 log = logging.getLogger("vecsched.informer")
 
 NODES: Final = "/api/v1/nodes"
 PODS: Final = "/api/v1/pods"
 NAMESPACES: Final = "/api/v1/namespaces"
+POD_DISRUPTION_BUDGETS: Final = "/apis/policy/v1/poddisruptionbudgets"
 WORKLOADS: Final = (
     ("/api/v1/services", "Service"),
     ("/api/v1/replicationcontrollers", "ReplicationController"),

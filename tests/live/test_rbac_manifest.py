@@ -3,9 +3,11 @@
 The scheduler runs with the shipped configuration (deploy/config.yaml) as its
 ServiceAccount against the embedded API server with RBAC enforced and every
 authorization decision logged, through a scenario that exercises everything
-it does in a cluster: list and watch the cluster, win the leader Lease, bind
-pods, record a GPU pod's chosen GPU indices, report an unschedulable pod
-(Event and PodScheduled condition), and give the Lease back on shutdown.
+it does in a cluster: list and watch the cluster (PodDisruptionBudgets included),
+win the leader Lease, bind pods, record a GPU pod's chosen GPU indices, report an
+unschedulable pod (Event and PodScheduled condition), preempt (nominate a pod,
+mark and delete its victims, Preempted Events), and give the Lease back on
+shutdown.
 
 Sufficient: no request of the scheduler was denied. Minimal: every
 (group, resource, verb) the manifest grants was used -- so removing any rule
@@ -57,9 +59,9 @@ async def test_rbac_manifest_is_sufficient_and_minimal(tmp_path: Path) -> None:
                            lease=lease) as sched:
             assert sched.ready()
             for i in range(3):
-                srv.create("pods", pod(f"fits-{i}", cpu="500m"), namespace="default")
+                srv.create("pods", pod(f"fits-{i}", cpu="500m", terminationGracePeriodSeconds=1), namespace="default")
             srv.create("pods", pod("too-big", cpu="64"), namespace="default")
-            shared = pod("gpu-half", cpu="100m", scheduler="vecsched-gpu")
+            shared = pod("gpu-half", cpu="100m", scheduler="vecsched-gpu", terminationGracePeriodSeconds=1)
             shared["metadata"]["annotations"] = {"vecsched.io/gpu-milli": "500"}
             srv.create("pods", shared, namespace="default")
             await wait_for(lambda: bound_count(srv) == 4, what="four pods bound")
@@ -71,6 +73,16 @@ async def test_rbac_manifest_is_sufficient_and_minimal(tmp_path: Path) -> None:
                                        srv.get("pods", "too-big", namespace="default")["status"].get("conditions", [])),
                            what="PodScheduled condition")
             await wait_for(lambda: len(events_for(srv, "fits-0", reason="Scheduled")) == 1, what="Scheduled event")
+            # Preemption: a pod of higher priority that needs all of fits-0's node (2 CPU of 2)
+            # evicts every pod there, fits-0 among them, and is bound there when they are gone.
+            target = srv.get("pods", "fits-0", namespace="default")["spec"]["nodeName"]
+            srv.create("priorityclasses", {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                                           "metadata": {"name": "urgent"}, "value": 1000})
+            srv.create("pods", pod("urgent", cpu="2", memory="64Mi", priorityClassName="urgent",
+                                   nodeSelector={"kubernetes.io/hostname": target}), namespace="default")
+            await wait_for(lambda: bool(events_for(srv, "fits-0", reason="Preempted")), what="Preempted event")
+            await wait_for(lambda: srv.get("pods", "urgent", namespace="default")["spec"].get("nodeName") == target,
+                           timeout=15, what="the preemptor bound")
         # Stopping released the lease (an update).
         decisions = [d for d in srv.auth_log if d.user == SERVICE_ACCOUNT]
 
