@@ -3,14 +3,17 @@
 A cluster that keeps kube-scheduler as its scheduler can still use vecsched's
 placement policies: kube-scheduler's ``extenders:`` stanza sends each pod's
 candidate nodes here to filter and prioritize, and optionally the binding and
-the preemption check. The profile that answers is read from the same
+its preemption plans (vecsched keeps the nodes where kube-scheduler's victims
+satisfy its constraints too, adds the victims they still need, and drops the
+nodes where nothing helps). The profile that answers is read from the same
 KubeSchedulerConfiguration as ``vecsched run`` (``--profile``, or a URL
 prefix ``/<schedulerName>/filter``, or the first profile).
 
 Wire format: ``scheduler.extender.protocol`` (upstream's Go field names; the
 0..100 -> 0..10 rounding, ``(T + 5W) // (10W)``, is documented there). Where
 cluster state comes from: ``scheduler.extender.cluster``. The decisions:
-``scheduler.extender.verbs``. HTTP, limits, TLS and metrics:
+``scheduler.extender.verbs`` (filter, prioritize) and
+``scheduler.extender.preempt``. HTTP, limits, TLS and metrics:
 ``scheduler.extender.server``.
 """
 

@@ -21,6 +21,11 @@ policies that do not depend on load (taints, affinity, node labels).
 A pod the extender bound is *assumed* in the cache at once, as the live
 scheduler does, so that the next request sees its capacity taken before the
 watch confirms the binding.
+
+With API access the extender also watches PodDisruptionBudgets (optional: a
+server or RBAC role without them still serves), for the ``preempt`` verb:
+which victims it adds is upstream's dry run, which gives back budget-violating
+pods first, and their violations are counted in ``NumPDBViolations``.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from scheduler.cache import SchedulerCache, start_informers
+from scheduler.cache import SchedulerCache, preemption_facts, start_informers
 from scheduler.kube.client import ClientSettings, KubeClient, connect
 from scheduler.kube.informer import Backoff, Delta, Informer
 from scoring.framework import Profile
@@ -88,7 +93,7 @@ class ClusterView:
             return
         assert self._client is not None
         self._informers = start_informers(client=self._client, cache=self.cache, on_node=self._on_node,
-                                          on_pod=self._on_pod, backoff=self.backoff)
+                                          on_pod=self._on_pod, backoff=self.backoff, on_budget=self.cache.on_budget)
         self._housekeeping = asyncio.create_task(self._expire_assumed(), name="extender cache housekeeping")
 
     async def stop(self) -> None:
@@ -146,8 +151,9 @@ class ClusterView:
         placed = self.cache.table.pods.get(key)
         if (placed is not None and not self.cache.is_assumed(key) and placed.pod.raw.get("spec") == spec
                 and (placed.pod.raw.get("metadata") or {}).get("labels") == meta.get("labels")
-                and (delta.obj.get("status") or {}).get("phase") not in ("Succeeded", "Failed")):
-            return  # a kubelet status update of a pod charged as it is
+                and (delta.obj.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+                and preemption_facts(placed.pod.raw) == preemption_facts(delta.obj)):
+            return  # a kubelet status update of a pod charged as it is (and ranked as it is, as a victim)
         try:
             pod = pod_from_json(delta.obj)
         except ObjectError as e:

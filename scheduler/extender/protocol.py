@@ -252,6 +252,9 @@ def read_preemption_args(body: Any) -> PreemptionArgs:
             if not isinstance(pods, list):
                 raise BadRequest(f"{path}.Pods: expected an array, got {_kind(pods)}")
             infos = [_pod(p, f"{path}.Pods[{i}]") for i, p in enumerate(pods)]
+            for i, info in enumerate(infos):
+                if not info.uid:  # the answer names victims by UID (MetaVictims)
+                    raise BadRequest(f"{path}.Pods[{i}].metadata.uid: required")
             out[str(node)] = Victims(uids=[p.uid for p in infos], pods=infos,
                                      num_pdb_violations=_pdb(_get(v, "NumPDBViolations"), f"{path}.NumPDBViolations"))
     else:

@@ -22,8 +22,9 @@ Errors travel where kube-scheduler reads them: ``Error`` in the filter and
 bind results (HTTP 200); prioritize and preempt results have no such field,
 so their failures are HTTP 503 (over budget, cache not synced) or 500 (a
 fault) with ``{"Error": ...}``, which kube-scheduler logs -- a failed
-prioritize is ignored for that cycle, a failed preempt drops this extender's
-opinion. Bad requests are 400, oversized ones 413, an unknown profile 404,
+prioritize is ignored for that cycle; a failed preempt is skipped when the
+extender is ``ignorable`` and fails that preemption attempt otherwise. What
+preempt answers: ``scheduler.extender.preempt``. Bad requests are 400, oversized ones 413, an unknown profile 404,
 all with ``{"Error": ...}``.
 
 With ``--client-ca-file``, the four verbs require a client certificate signed
@@ -52,7 +53,8 @@ from scheduler.cache import SchedulerCache
 from scheduler.config import ConfigError, SchedulerConfig
 from scheduler.extender import protocol as wire
 from scheduler.extender.cluster import ClusterView
-from scheduler.extender.verbs import BudgetExceeded, Deadline, filter_nodes, preempt_nodes, prioritize_nodes
+from scheduler.extender.preempt import preempt_nodes
+from scheduler.extender.verbs import BudgetExceeded, Deadline, filter_nodes, prioritize_nodes
 from scheduler.kube.client import MERGE_PATCH, ClientSettings, KubeClient
 from scheduler.kube.errors import KubeError
 from scheduler.kube.informer import Backoff

@@ -1,4 +1,4 @@
-"""The extender's decisions: filter, prioritize and preempt over a NodeTable.
+"""The extender's decisions: filter and prioritize over a NodeTable (preempt: ``scheduler.extender.preempt``).
 
 Each verb runs the profile's plugins over the *whole* table once -- plugins
 that count pods across the cluster (PodTopologySpread, InterPodAffinity) need
@@ -14,19 +14,18 @@ chosen which nodes to ask about, and every one of them is answered.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-from scheduler.extender.protocol import Victims, extender_scores
+from scheduler.extender.protocol import extender_scores
 from scoring.framework import SKIPPED_SCORES, CycleState, Profile
 from scoring.objects import PodInfo
 from scoring.table import NodeTable
 
-__all__ = ["NOT_IN_CACHE", "BudgetExceeded", "Deadline", "rows_of", "filter_nodes", "prioritize_nodes",
-           "preempt_nodes"]
+__all__ = ["NOT_IN_CACHE", "BudgetExceeded", "Deadline", "rows_of", "filter_nodes", "prioritize_nodes"]
 
 NOT_IN_CACHE: Final = "node(s) not yet known to the vecsched extender's cache"
 """The reason for a requested node the cache has not seen: resolvable, since the watch will bring it."""
@@ -128,35 +127,3 @@ def _weighted_totals(profile: Profile, pod: PodInfo, table: NodeTable, rows: npt
     skipped = state.get(SKIPPED_SCORES, set())
     weight_sum = sum(w for plugin, w in profile.scorers if plugin.name not in skipped)
     return profile.weighted_total(scores, len(rows)), weight_sum
-
-
-def preempt_nodes(*, profile: Profile, pod: PodInfo, table: NodeTable, victims: Mapping[str, Victims],
-                  deadline: Deadline) -> dict[str, Victims]:
-    """The candidates where ``pod`` passes the filters once that node's victims are gone.
-
-    Each node is judged on its own, with only its own victims removed (as upstream's
-    SelectVictimsOnNode works on one node's copy); the victims are put back before
-    the next node. Nodes the table does not hold are dropped; victims it does not
-    know on that node are ignored (kube-scheduler's cache is the authority on them).
-    """
-    uid_to_key = {placed.pod.uid: key for key, placed in table.pods.items() if placed.pod.uid}
-    out: dict[str, Victims] = {}
-    for node, v in victims.items():
-        if node not in table.index:
-            continue
-        removed: list[PodInfo] = []
-        try:
-            for uid in v.uids:
-                key = uid_to_key.get(uid)
-                if key is not None and table.node_of(key) == node:
-                    gone = table.remove_pod(key)
-                    if gone is not None:
-                        removed.append(gone)
-            feasible, _ = profile.run_filters(pod, table, {})
-            if feasible[table.index[node]]:
-                out[node] = v
-        finally:
-            for p in removed:
-                table.add_pod(p, node)
-        deadline.check(f"preemption check of node {node}")
-    return out
