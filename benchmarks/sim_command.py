@@ -5,7 +5,10 @@ or built-in strategies, see ``benchmarks.strategies``) over several seeds,
 and answers "which places more, wastes less, and how far from optimal is
 it": a table on the terminal, and ``summary.json``, ``runs.csv``,
 ``runs.jsonl`` and three PNGs in ``--out``. ``--json`` prints the summary on
-stdout instead of the table (the table then goes to stderr).
+stdout instead of the table (the table then goes to stderr). With
+``--preemption`` a pod that fits nowhere may evict pods of lower priority, as
+the strategy's DefaultPreemption plans it, and the reports gain
+``preemptions`` and ``evicted`` per strategy (see ``benchmarks.sim.replay``).
 
 Inputs are validated before any run starts, so bad input costs one line and
 exit code 2, not a traceback from a worker. The machinery (SciPy, matplotlib,
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from benchmarks.sim.model import SimInputError
 
 if TYPE_CHECKING:
+    from benchmarks.sim.model import SimPod
     from benchmarks.sim.sweep import SweepOptions
 
 # Built-in strategy names for --help, without importing the plugin registry.
@@ -77,6 +82,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bound-time-limit", type=_positive_float, default=60.0, metavar="S",
                         help="seconds HiGHS may spend per bound (default 60); then its dual bound is used")
     parser.add_argument("--retry", action="store_true", help="retry failed pods after departures instead of failing them")
+    parser.add_argument("--preemption", action="store_true",
+                        help="a pod that fits nowhere evicts pods of lower priority as the strategy's DefaultPreemption "
+                             "plans it (spec.priority, a priorityClassName resolved against the PriorityClasses in "
+                             "the workload file, or a CSV priority column), then takes the nominated node; evicted "
+                             "pods are not re-queued (a replay has no controller to recreate them); reports "
+                             "preemptions and evicted pods")
     parser.add_argument("--jobs", type=_positive_int, default=2, metavar="N", help="worker processes (default 2)")
     parser.add_argument("--no-resume", action="store_true", help="rerun everything even if --out holds finished runs")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNGs")
@@ -106,6 +117,20 @@ def _bounds(args: argparse.Namespace, opts: SweepOptions, strategies: dict[str, 
     return out
 
 
+def _preemption_notes(strategies: dict[str, Any], workload: Sequence[SimPod]) -> None:
+    """Say on stderr when --preemption cannot change anything, rather than report zeros
+    silently (``workload``: seed 0's pods, a synthetic spec's first draw)."""
+    from scoring.plugins.default_preemption import NAME
+
+    for name, cfg in strategies.items():
+        if NAME not in cfg.postfilters:
+            print(f"vecsched sim: note: strategy {name} has no {NAME} PostFilter; it never preempts", file=sys.stderr)
+    priorities = {p.pod.priority for p in workload}
+    if len(priorities) == 1:
+        print(f"vecsched sim: note: every pod of the workload has priority {priorities.pop()}; "
+              "nothing can be preempted", file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from benchmarks.sim.loaders import load_cluster
     from benchmarks.sim.replay import cluster_resources
@@ -120,13 +145,15 @@ def run(args: argparse.Namespace) -> int:
         raise SimInputError("--strategies: name at least one strategy")
     strategies = resolve_strategies(names, config=config)
     opts = SweepOptions(cluster=args.cluster, workload=args.workload, inflate=args.inflate,
-                        primary=args.primary, retry=args.retry)
+                        primary=args.primary, retry=args.retry, preemption=args.preemption)
     # Validate every input here, in this process, before any worker starts.
     nodes = load_cluster(args.cluster)
     primary_resource(cluster_resources(nodes), args.primary)
     _, workload = seed_pods(replace(opts, inflate=None), 0)
     # Workload-specific built-ins (GPU policies with FGD's target workload) replace generic ones.
     strategies = resolve_strategies(names, config=config, workload=[p.pod for p in workload])
+    if args.preemption:
+        _preemption_notes(strategies, workload)
     out_dir = Path(args.out)
     records = run_sweep(opts=opts, strategies=strategies, seeds=args.seeds, jobs=args.jobs, out_dir=out_dir,
                         progress=not args.quiet, resume=not args.no_resume)
@@ -138,6 +165,8 @@ def run(args: argparse.Namespace) -> int:
     summary["cluster"] = {"source": args.cluster, "nodes": len(nodes), "capacity": cluster_resources(nodes)}
     summary["workload"] = {"source": args.workload, "pods": records[0]["pods"] if records else 0,
                            "inflate": args.inflate, "retry": args.retry, "seeds": args.seeds}
+    if args.preemption:
+        summary["workload"]["preemption"] = True
     written = write_outputs(out_dir, records=records, summary=summary, plots=not args.no_plots)
     table = format_table(summary)
     if args.json:

@@ -6,8 +6,10 @@ its machinery, one concern per module:
 - ``model``     the records passed around (SimPod) and the input error type
 - ``loaders``   clusters (node shapes, Node Lists, ``openb:``) and workloads
                 (Pod manifests, CSV, synthetic specs, ``openb:``)
+- ``priorities`` pods' priorities from PriorityClasses, as admission gives them
 - ``synthetic`` the seeded synthetic workload generator
-- ``replay``    the event-driven replay of one (strategy, seed) and its metrics
+- ``replay``    the event-driven replay of one (strategy, seed), with preemption
+                if asked, and its metrics
 - ``bound``     the MILP upper bound for small static workloads
 - ``sweep``     strategies x seeds in worker processes, streamed to disk
 - ``report``    the terminal table, CSV, JSON summary and plots

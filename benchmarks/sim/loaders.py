@@ -10,10 +10,17 @@ A cluster is either a YAML list of node *shapes* with counts::
 of Nodes as ``kubectl get nodes -o yaml`` writes it. A workload is Pod
 manifests (a ``List`` or multi-document YAML, timed by the
 ``vecsched.io/arrival-seconds`` and ``vecsched.io/duration-seconds``
-annotations; without them pods arrive in file order at t=0 and never leave),
-a CSV ``name,cpu,memory,arrival,departure[,<resource>...]`` (an empty
-departure: never leaves; a ``gpu`` column means ``nvidia.com/gpu``), or a
-synthetic spec (see ``synthetic``).
+annotations; without them pods arrive in file order at t=0 and never leave;
+PriorityClasses among them give the pods' ``priorityClassName`` its value, see
+``priorities``), a CSV ``name,cpu,memory,arrival,departure[,priority][,<resource>...]``
+(an empty departure: never leaves; ``priority`` is the pod's priority, 0 when
+empty; a ``gpu`` column means ``nvidia.com/gpu``), or a synthetic spec (see
+``synthetic``; its classes may carry a priority).
+
+The Alibaba GPU trace has no priorities: its ``qos`` column (LS, BE, Burstable,
+Guaranteed) is the class the node's agent isolates a pod by, not a scheduling
+priority, and the trace records no preemption, so its pods all get priority 0
+(and ``--preemption`` never evicts any of them).
 
 Other sources plug in by prefix: ``openb:PATH`` reads the Alibaba GPU trace
 through ``benchmarks.openb`` (``load_openb_nodes`` / ``load_openb_pods``),
@@ -35,6 +42,8 @@ from typing import Any, Final
 import yaml
 
 from benchmarks.sim.model import SimInputError, SimPod, as_sim_pod, pod_timing, seconds
+from benchmarks.sim.priorities import KIND as PRIORITY_CLASS
+from benchmarks.sim.priorities import PriorityClasses, priority_value
 from benchmarks.sim.synthetic import SyntheticSpec, generate, is_synthetic, parse_synthetic
 from scheduler.snapshot import SnapshotError, read_documents, read_objects
 from scoring.objects import CPU, MEMORY, NodeInfo, ObjectError, node_from_json, pod_from_json
@@ -44,6 +53,7 @@ __all__ = [
     "CLUSTER_LOADERS",
     "WORKLOAD_LOADERS",
     "GPU_COLUMN_ALIASES",
+    "PRIORITY_COLUMN",
     "WorkloadSource",
     "load_cluster",
     "open_workload",
@@ -54,6 +64,8 @@ _SHAPE_FIELDS: Final = ("count", "name", "cpu", "memory", "pods", "ephemeral-sto
 _DEFAULT_MAX_PODS: Final = 110  # kubelet's default --max-pods
 GPU_COLUMN_ALIASES: Final = {"gpu": "nvidia.com/gpu"}
 """CSV column -> resource name, for the columns that are not already resource names."""
+PRIORITY_COLUMN: Final = "priority"
+"""CSV column holding a pod's priority (an integer; empty: 0), not a resource."""
 
 
 def _openb(function: str) -> Callable[[str], Any]:
@@ -210,7 +222,7 @@ def _csv_workload(path: Path) -> list[SimPod]:
     for col in required:
         if col not in header:
             raise SimInputError(f"{path}: line 1: missing column {col!r} (need {','.join(required)}[,<resource>...])")
-    extra = [c for c in header if c not in required]
+    extra = [c for c in header if c not in required and c != PRIORITY_COLUMN]
     out: list[SimPod] = []
     seen: set[str] = set()
     for row in reader:
@@ -234,8 +246,11 @@ def _csv_workload(path: Path) -> list[SimPod]:
         if departure is not None and departure < arrival:
             raise SimInputError(f"{where}: departure: must not be before arrival ({departure} < {arrival}): "
                                 "negative duration")
-        obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "sim"},
-               "spec": {"containers": [{"name": "app", "resources": {"requests": requests}}]}}
+        spec: dict[str, Any] = {"containers": [{"name": "app", "resources": {"requests": requests}}]}
+        priority = (row.get(PRIORITY_COLUMN) or "").strip()
+        if priority:
+            spec["priority"] = priority_value(priority, f"{where}: {PRIORITY_COLUMN}")
+        obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "sim"}, "spec": spec}
         try:
             pod = pod_from_json(obj)
         except ObjectError as e:
@@ -249,11 +264,19 @@ def _manifest_workload(path: Path) -> list[SimPod]:
         objects = read_objects(path)
     except SnapshotError as e:
         raise SimInputError(str(e)) from None
+    classes = PriorityClasses()
+    for where, obj in objects:
+        if obj.get("kind") == PRIORITY_CLASS:
+            classes.add(obj, where)
     out: list[SimPod] = []
     seen: set[str] = set()
     for where, obj in objects:
-        if obj.get("kind", "Pod") != "Pod":
-            raise SimInputError(f"{where}: kind: expected Pod, got {obj.get('kind')!r}")
+        kind = obj.get("kind", "Pod")
+        if kind == PRIORITY_CLASS:
+            continue
+        if kind != "Pod":
+            raise SimInputError(f"{where}: kind: expected Pod, got {obj.get('kind')!r} "
+                                f"(a workload holds Pods and {PRIORITY_CLASS}es)")
         try:
             pod = pod_from_json(obj)
         except ObjectError as e:
@@ -261,6 +284,7 @@ def _manifest_workload(path: Path) -> list[SimPod]:
         if pod.key in seen:
             raise SimInputError(f"{where}: pod {pod.key}: metadata.name: duplicate pod")
         seen.add(pod.key)
+        pod = classes.resolve(pod, where)
         out.append(pod_timing(pod, f"{where}: pod {pod.key}"))
     return out
 

@@ -9,11 +9,26 @@ fits nowhere on arrival fails; with ``retry`` it waits (FIFO) and is tried
 again after every batch of departures, and it fails only if it is still
 waiting at the end.
 
+With ``preemption``, a pod that fits nowhere may take the place of pods of lower
+priority, as the live scheduler does: when the profile's PostFilter plugins
+(DefaultPreemption) return a plan, its victims are removed from the table at
+once (their departures are cancelled), and the pod is decided again on the
+nominated node alone, as the live scheduler first tries a pod's nominated node
+once the victims are gone. Victims are not queued again: a replay has no
+controller to recreate them. Every placed pod gets ``status.startTime`` at the
+replay's clock (seconds from 1970-01-01), which is what preemption reads to
+order victims and candidates. Should the nominated node refuse the pod after all
+(it does not when the dry run and the filters agree), the pod is handled as
+any pod that fits nowhere, and its victims stay evicted.
+
 Metrics (all ratios are percentages of the cluster's capacity of a resource,
 i.e. the sum of its allocatable over all nodes; resources are those with
 capacity, except the ``pods`` slot count):
 
-- ``placed`` / ``failed``: pods that got a node / that never did.
+- ``placed`` / ``failed``: pods that got a node / that never did (an evicted
+  pod got one, and counts as placed).
+- ``preemptions`` / ``evicted`` (only with ``preemption``): pods placed by
+  evicting others / the pods evicted.
 - ``alloc_ratio[r]``: allocated (requested by placed pods) amount of r, taken
   right after the last arrival is handled -- the end state of a static
   workload, and the state the last pod saw in a dynamic one.
@@ -38,16 +53,18 @@ from __future__ import annotations
 import heapq
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
 from benchmarks.sim.model import SimPod
-from scoring.framework import Profile
+from scoring.framework import CycleState, Decision, NodeSubset, Profile
 from scoring.objects import PODS, NodeInfo, PodInfo
+from scoring.plugins.default_preemption import Preemption
 from scoring.plugins.gpu_state import GPU_MILLI_RESOURCE as GPU
 from scoring.plugins.gpu_state import MILLI, NVIDIA_GPU, gpu_table, request_of
 from scoring.table import NodeTable
@@ -94,9 +111,13 @@ class RunMetrics:
     decisions: int = 0
     decision_us: float = 0.0
     seconds: float = 0.0
+    preemptions: int | None = None
+    """Pods placed by evicting others; None when the replay did not preempt."""
+    evicted: int | None = None
+    """Pods evicted for them; None when the replay did not preempt."""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "pods": self.pods, "placed": self.placed, "failed": self.failed, "retried_placed": self.retried_placed,
             "capacity": self.capacity, "alloc_ratio": self.alloc_ratio,
             "alloc_curve": {r: {str(k): v for k, v in c.items()} for r, c in self.alloc_curve.items()},
@@ -105,6 +126,10 @@ class RunMetrics:
             "frag_curve": {r: {str(k): v for k, v in c.items()} for r, c in self.frag_curve.items()},
             "decisions": self.decisions, "decision_us": self.decision_us, "seconds": self.seconds,
         }
+        if self.preemptions is not None:
+            out["preemptions"] = self.preemptions
+            out["evicted"] = self.evicted
+        return out
 
 
 def demand(pod: PodInfo, resource: str) -> int:
@@ -174,24 +199,57 @@ def build_table(nodes: Sequence[NodeInfo]) -> NodeTable:
 
 def reseed_plugins(profile: Profile, seed: int) -> None:
     """Give every plugin that draws random numbers (``reseed(seed)``) the run seed."""
-    for plugin in (*profile.prefilters, *profile.filters, *(p for p, _ in profile.scorers)):
+    for plugin in (*profile.prefilters, *profile.filters, *(p for p, _ in profile.scorers), *profile.postfilters):
         reseed = getattr(plugin, "reseed", None)
         if callable(reseed):
             reseed(seed)
 
 
 Event = tuple[float, str, str, "str | None"]
-"""(time, "place" | "fail" | "depart", pod key, node or None), in the order things happened."""
+"""(time, "place" | "fail" | "depart" | "evict", pod key, node or None), in the order things
+happened; a pod placed by preemption has its victims' "evict" events just before its "place"."""
+
+
+class _NominatedNode:
+    """A PreFilter that limits a pod to the node it was nominated to (when ``node`` is
+    set): upstream's evaluateNominatedNode, which tries that node alone first."""
+
+    name: Final = "NominatedNode"
+
+    def __init__(self) -> None:
+        self.node: str | None = None
+
+    def prefilter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> NodeSubset | None:
+        return NodeSubset(frozenset((self.node,))) if self.node else None
+
+
+def _plan(d: Decision) -> Preemption | None:
+    """The preemption plan of a decision that placed nothing, if a PostFilter made one."""
+    post = d.post_filter
+    if post is None or not post.success or not isinstance(post.detail, Preemption) or not post.detail.node:
+        return None
+    return post.detail
+
+
+def _started(pod: PodInfo, now: float) -> PodInfo:
+    """``pod`` with ``status.startTime`` at replay time ``now`` (seconds from the epoch)."""
+    stamp = datetime.fromtimestamp(now, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    status = pod.raw.get("status")
+    return replace(pod, raw={**pod.raw, "status": {**(status if isinstance(status, Mapping) else {}), "startTime": stamp}})
 
 
 def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profile, retry: bool = False,
            events: list[Event] | None = None,
-           fragmentation: Callable[[NodeTable], float] | None = None) -> RunMetrics:
+           fragmentation: Callable[[NodeTable], float] | None = None,
+           preemption: bool = False) -> RunMetrics:
     """Replay ``pods`` on a fresh cluster of ``nodes``, in arrival order (ties keep their order).
 
-    ``events``, when given, receives every placement, failure and departure in order.
+    ``events``, when given, receives every placement, failure, eviction and departure in order.
     ``fragmentation``, when given and the cluster has a ``gpu`` resource, measures the
     table's GPU fragmentation (milli-GPU) wherever the ``gpu`` allocation curve is sampled.
+    ``preemption`` carries out the plans of the profile's PostFilter plugins (see the
+    module docstring); without it they are ignored, so a profile for a replay without
+    preemption is best built without them (they cost a dry run per failed pod).
     """
     start = time.perf_counter()
     pods = sorted(pods, key=lambda p: p.arrival)  # stable: FIFO among equal arrival times
@@ -213,16 +271,54 @@ def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profil
     waiting: deque[tuple[int, SimPod, npt.NDArray[np.int64]]] = deque()
     decide_s = 0.0
     seq = 0
+    # With preemption: every pod on a node (its departure's seq, or 0 if it never leaves,
+    # and its demand), and the departures cancelled by evictions.
+    running: dict[str, tuple[int, npt.NDArray[np.int64]]] = {}
+    cancelled: set[int] = set()
+    preempted = evicted = 0
+    # The same plugins, limited to the nominated node when ``pin.node`` is set.
+    pin = _NominatedNode()
+    pinned = Profile(name=profile.name, prefilters=[*profile.prefilters, pin], filters=profile.filters,
+                     scorers=profile.scorers, reservers=profile.reservers,
+                     percentage_of_nodes_to_score=profile.percentage_of_nodes_to_score) if preemption else profile
 
     def vec(pod: PodInfo) -> npt.NDArray[np.int64]:
         return np.array([demand(pod, r) for r in res], np.int64)
 
-    def attempt(now: float, sp: SimPod, v: npt.NDArray[np.int64]) -> bool:
-        nonlocal decide_s, seq, allocated
+    def decide(p: Profile, pod: PodInfo) -> Decision:
+        nonlocal decide_s
         t0 = time.perf_counter()
-        d = profile.schedule(sp.pod, table)
+        d = p.schedule(pod, table)
         decide_s += time.perf_counter() - t0
         m.decisions += 1
+        return d
+
+    def preempt(now: float, sp: SimPod, plan: Preemption) -> Decision:
+        """Evict the plan's victims, then decide again on the nominated node."""
+        nonlocal allocated, evicted
+        for victim in plan.victims:
+            node = table.node_of(victim.key)
+            gone_seq, gone = running.pop(victim.key)
+            if gone_seq:
+                cancelled.add(gone_seq)
+            table.remove_pod(victim.key)
+            allocated = allocated - gone
+            evicted += 1
+            if events is not None:
+                events.append((now, "evict", victim.key, node))
+        pin.node = plan.node
+        try:
+            return decide(pinned, sp.pod)
+        finally:
+            pin.node = None
+
+    def attempt(now: float, sp: SimPod, v: npt.NDArray[np.int64]) -> bool:
+        nonlocal seq, allocated, preempted
+        d = decide(profile, sp.pod)
+        if d.node is None and preemption and (plan := _plan(d)) is not None:
+            d = preempt(now, sp, plan)
+            if d.node is not None:
+                preempted += 1
         if d.node is None:
             if events is not None:
                 events.append((now, "fail", sp.pod.key, None))
@@ -230,24 +326,34 @@ def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profil
         if events is not None:
             events.append((now, "place", sp.pod.key, d.node))
         assumed = d.assumed_pod() if hasattr(d, "assumed_pod") else sp.pod
+        if preemption:
+            assumed = _started(assumed, now)
         table.add_pod(assumed, d.node)
         allocated = allocated + v
         if sp.duration is not None:
             seq += 1
             heapq.heappush(departures, (now + sp.duration, seq, sp.pod.key, v))
+        if preemption:
+            running[sp.pod.key] = (seq if sp.duration is not None else 0, v)
         return True
 
     def depart_until(t: float, inclusive: bool) -> None:
         nonlocal allocated
         while departures and (departures[0][0] < t or (inclusive and departures[0][0] == t)):
             now = departures[0][0]
+            freed = False
             while departures and departures[0][0] == now:  # one batch: everything leaving at `now`
-                _, _, key, v = heapq.heappop(departures)
+                _, s, key, v = heapq.heappop(departures)
+                if s in cancelled:  # evicted before it could leave
+                    cancelled.discard(s)
+                    continue
                 if events is not None:
                     events.append((now, "depart", key, table.node_of(key)))
                 table.remove_pod(key)
+                running.pop(key, None)
                 allocated = allocated - v
-            if retry and waiting:
+                freed = True
+            if retry and waiting and freed:
                 for _ in range(len(waiting)):
                     i, sp, v = waiting.popleft()
                     if attempt(now, sp, v):
@@ -285,6 +391,8 @@ def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profil
     if retry:
         depart_until(float("inf"), inclusive=True)
         m.failed += len(waiting)
+    if preemption:
+        m.preemptions, m.evicted = preempted, evicted
     m.decision_us = decide_s / m.decisions * 1e6 if m.decisions else 0.0
     m.seconds = time.perf_counter() - start
     return m

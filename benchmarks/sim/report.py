@@ -3,7 +3,8 @@
 ``summarise`` turns the per-(strategy, seed) records into the summary whose
 shape scripts depend on (``{"strategies": {name: {"placed": {"mean", "std"},
 "failed": ..., "alloc_ratio": {res: {"mean", "std"}}, "alloc_curve": {res:
-{"<k>": mean ratio}}}}}``, plus extra keys); ``write_outputs`` writes it with
+{"<k>": mean ratio}}}}}``, plus extra keys -- ``"preemptions"`` and ``"evicted"``,
+``{"mean", "std"}``, when the runs preempted); ``write_outputs`` writes it with
 the CSV of every run and three PNGs sized for a slide: allocation against
 arrived demand per strategy, failed pods, and stranded capacity. Plots use
 matplotlib's Agg backend (no display needed). Standard deviations are
@@ -74,9 +75,13 @@ def summarise(records: Sequence[Mapping[str, Any]], *, strategies: Sequence[str]
                 if not b or not b.get("value"):
                     continue
                 obj = b["objective"]
-                got = r["placed"] if obj == "pods" else r["alloc_ratio"][obj] * r["capacity"][obj] / 100
+                # Pods still on a node at the end (an evicted pod was placed, and is gone).
+                got = r["placed"] - r.get("evicted", 0) if obj == "pods" else r["alloc_ratio"][obj] * r["capacity"][obj] / 100
                 ratios.append(got / b["value"])
             entry["bound_ratio"] = _stat(ratios) if ratios else None
+        if any("preemptions" in r for r in runs):
+            entry["preemptions"] = _stat([r.get("preemptions", 0) for r in runs])
+            entry["evicted"] = _stat([r.get("evicted", 0) for r in runs])
         out[name] = entry
     summary: dict[str, Any] = {"strategies": out}
     if bounds:
@@ -100,12 +105,13 @@ def format_table(summary: Mapping[str, Any]) -> str:
     fragmented: list[str] = []
     for s in strategies.values():
         fragmented += [r for r in s.get("fragmentation", {}) if r not in fragmented]
-    header = ["strategy", "placed", "failed"] + [f"alloc {r} %" for r in resources] + \
+    preempting = ["preemptions", "evicted"] if any("preemptions" in s for s in strategies.values()) else []
+    header = ["strategy", "placed", "failed"] + preempting + [f"alloc {r} %" for r in resources] + \
              [f"stranded {r} %" for r in resources] + [f"frag {r} %" for r in fragmented] + \
              ["empty nodes", "us/decision"] + (["vs bound"] if with_bound else [])
     rows = [header]
     for name, s in strategies.items():
-        row = [name, pm(s["placed"]), pm(s["failed"])]
+        row = [name, pm(s["placed"]), pm(s["failed"])] + [pm(s.get(k)) for k in preempting]
         row += [pm(s["alloc_ratio"].get(r)) for r in resources]
         row += [pm(s["stranded"].get(r)) for r in resources]
         row += [pm(s.get("fragmentation", {}).get(r)) for r in fragmented]
@@ -125,13 +131,17 @@ def _write_csv(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
         resources += [x for x in r["capacity"] if x not in resources]
     cols = ["strategy", "seed", "pods", "placed", "failed", "retried_placed", "empty_nodes", "nodes",
             "decision_us", "seconds"]
+    # Runs that preempted add their counts as the last columns.
+    preempting = ["preemptions", "evicted"] if any("preemptions" in r for r in records) else []
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(cols + [f"alloc_{r}_pct" for r in resources] + [f"stranded_{r}_pct" for r in resources])
+        w.writerow(cols + [f"alloc_{r}_pct" for r in resources] + [f"stranded_{r}_pct" for r in resources]
+                   + preempting)
         for r in records:
             w.writerow([r[c] if not isinstance(r[c], float) else round(r[c], 4) for c in cols]
                        + [round(r["alloc_ratio"].get(x, 0.0), 4) for x in resources]
-                       + [round(r["stranded"].get(x, 0.0), 4) for x in resources])
+                       + [round(r["stranded"].get(x, 0.0), 4) for x in resources]
+                       + [r.get(c, 0) for c in preempting])
 
 
 def _plots(out_dir: Path, summary: Mapping[str, Any]) -> list[Path]:

@@ -3,7 +3,8 @@
 Each (strategy, seed) run is independent: a worker loads the cluster and the
 workload (once per process), prepares the seed's pods (seeded tie shuffle
 and ``--inflate`` clones), builds the strategy's profile with the seed as its
-tie-break seed, and replays. Results are appended to ``runs.jsonl`` in the
+tie-break seed (without its DefaultPreemption PostFilter unless the sweep
+preempts), and replays. Results are appended to ``runs.jsonl`` in the
 output directory as soon as each run completes, so an interrupted sweep keeps
 what it finished, and a rerun with the same directory and the same inputs
 skips the runs already there (each line carries a key over the inputs and
@@ -31,8 +32,10 @@ from benchmarks.sim.replay import cluster_resources, replay, reseed_plugins
 from benchmarks.sim.replay import demand as pod_demand
 from scheduler.config import ProfileConfig
 from scoring.objects import NodeInfo
+from scoring.plugins.default_preemption import NAME as PREEMPTION
 
-__all__ = ["RUNS_FILE", "SweepOptions", "prepare_pods", "primary_resource", "run_one", "run_sweep"]
+__all__ = ["RUNS_FILE", "SweepOptions", "prepare_pods", "primary_resource", "run_one", "run_sweep",
+           "without_preemption"]
 
 RUNS_FILE: Final = "runs.jsonl"
 
@@ -51,6 +54,8 @@ class SweepOptions:
     """The resource ``inflate`` counts; None: a GPU resource when the cluster has one, else cpu."""
     retry: bool = False
     """Retry pods that fit nowhere after departures, instead of failing them at once."""
+    preemption: bool = False
+    """Carry out DefaultPreemption's plans (evict lower-priority pods) for pods that fit nowhere."""
 
 
 def primary_resource(capacity: dict[str, int], requested: str | None = None) -> str:
@@ -135,14 +140,23 @@ def seed_pods(opts: SweepOptions, seed: int) -> tuple[list[NodeInfo], list[SimPo
                                unordered=source.unordered)
 
 
+def without_preemption(config: ProfileConfig) -> ProfileConfig:
+    """``config`` without the DefaultPreemption PostFilter, whose dry run a replay without
+    preemption would pay for every pod that fits nowhere and then ignore."""
+    if PREEMPTION not in config.postfilters:
+        return config
+    return replace(config, postfilters=tuple(n for n in config.postfilters if n != PREEMPTION))
+
+
 def run_one(opts: SweepOptions, strategy: str, config: ProfileConfig, seed: int) -> dict[str, Any]:
     """Replay one (strategy, seed); returns a JSON-ready record."""
     nodes, pods = seed_pods(opts, seed)
-    profile = config.build(seed=seed)
+    profile = (config if opts.preemption else without_preemption(config)).build(seed=seed)
     reseed_plugins(profile, seed)
     # GPU clusters also get the paper's fragmentation measure against the workload's typical pods.
     measure = fragmentation_measure([p.pod for p in pods]) if "gpu" in cluster_resources(nodes) else None
-    metrics = replay(nodes=nodes, pods=pods, profile=profile, retry=opts.retry, fragmentation=measure)
+    metrics = replay(nodes=nodes, pods=pods, profile=profile, retry=opts.retry, fragmentation=measure,
+                     preemption=opts.preemption)
     return {"strategy": strategy, "seed": seed, **metrics.to_json()}
 
 
@@ -167,7 +181,10 @@ def _digest(path_spec: str) -> str:
 
 def run_key(opts: SweepOptions, strategy: str, config: ProfileConfig, seed: int) -> str:
     """Identifies a run by its inputs' content, the options, the profile and the seed."""
-    doc = json.dumps([_digest(opts.cluster), _digest(opts.workload), asdict(opts), strategy,
+    options = asdict(opts)
+    if not opts.preemption:
+        del options["preemption"]  # the keys of runs without it stay those they always were
+    doc = json.dumps([_digest(opts.cluster), _digest(opts.workload), options, strategy,
                       repr(config), seed], sort_keys=True, default=str)
     return hashlib.sha256(doc.encode()).hexdigest()[:20]
 
