@@ -16,6 +16,13 @@ machine are noisy.
 Besides the default profile it times PodTopologySpread + InterPodAffinity alone.
 
     python -m benchmarks.decision --case pod-constraints [--pods 1000] [--json]
+
+``--case preemption`` times DefaultPreemption's decision for high-priority pods that
+fit nowhere in a full cluster, against the per-node reference (see
+``benchmarks.preemption_bench``, which reads the options after it).
+
+    python -m benchmarks.decision --case preemption [--nodes 5000] [--pods 20000]
+        [--preemptors 50] [--reference-preemptors 5] [--json]
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import argparse
 import gc
 import json
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -98,17 +106,27 @@ def _opt(value: float | None, unit: str = "") -> str:
     return "-" if value is None else f"{value}{unit}"
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    # The preemption case has options of its own (--nodes, --preemptors, ...): hand it the rest.
+    case = argparse.ArgumentParser(add_help=False)
+    case.add_argument("--case")
+    first, rest = case.parse_known_args(argv)
+    if first.case == "preemption":
+        from benchmarks import preemption_bench
+
+        preemption_bench.main(rest)
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--case", default="default", choices=("default", *CASES, "pod-constraints"),
-                    help="default: the random-cluster benchmark; otherwise a pod-level constraint shape")
+    ap.add_argument("--case", default="default", choices=("default", *CASES, "pod-constraints", "preemption"),
+                    help="default: the random-cluster benchmark; preemption: DefaultPreemption's decision "
+                         "(its own options: --case preemption --help); otherwise a pod-level constraint shape")
     ap.add_argument("--existing", type=int, default=5000, help="bound pods for --case shapes (default 5000)")
     ap.add_argument("--sizes", default=None, help="node counts (default 1000,5000,15000; 5000 with --case)")
     ap.add_argument("--pods", type=int, default=2000)
     ap.add_argument("--reference-pods", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", action="store_true")
-    a = ap.parse_args()
+    a = ap.parse_args(argv)
     if a.case != "default":
         main_cases(a)
         return
