@@ -78,12 +78,13 @@ def test_the_parser_finds_series_and_skips_the_rest() -> None:
 
 def test_dashboard_covers_the_brief() -> None:
     """Attempts by result, pending pods by queue, attempt and SLI latency, per-plugin time,
-    cache size, extender requests: each appears in some panel."""
+    preemption attempts and victims, cache size, extender requests: each appears in some panel."""
     used = set().union(*(series_names(e) for w, e in EXPRS if w.startswith("dashboard")))
     assert {"scheduler_schedule_attempts_total", "scheduler_pending_pods",
             "scheduler_scheduling_attempt_duration_seconds_bucket", "scheduler_pod_scheduling_sli_duration_seconds_bucket",
             "scheduler_plugin_execution_duration_seconds_sum", "scheduler_scheduler_cache_size",
-            "vecsched_extender_requests_total", "vecsched_leader"} <= used
+            "vecsched_extender_requests_total", "vecsched_leader", "scheduler_preemption_attempts_total",
+            "scheduler_preemption_victims_bucket"} <= used
 
 
 def test_no_leader_alert_uses_an_exported_gauge() -> None:
