@@ -44,6 +44,7 @@ from scheduler.kube.events import EventRecorder, PodRef
 from scheduler.metrics import Metrics
 from scheduler.preemptor import Preemptor
 from scheduler.queue import QueuedPod, SchedulingQueue
+from scheduler.tasks import drain
 
 __all__ = ["SchedulingCycle"]
 
@@ -249,14 +250,7 @@ class SchedulingCycle:
 
     async def drain(self, *, timeout: float) -> int:
         """Wait (at most ``timeout`` seconds) for bindings in flight; returns how many were cut short."""
-        if not self._binding:
-            return 0
-        _, pending = await asyncio.wait(set(self._binding), timeout=timeout)
-        for t in pending:
-            t.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=1.0)
-        return len(pending)
+        return await drain(self._binding, timeout=timeout)
 
     @property
     def bindings_in_flight(self) -> int:

@@ -53,6 +53,7 @@ from scheduler.kube.errors import ConflictError, KubeError, NotFoundError, TooMa
 from scheduler.kube.events import EventRecorder, PodRef
 from scheduler.metrics import Metrics
 from scheduler.queue import SchedulingQueue
+from scheduler.tasks import drain
 
 __all__ = ["PreemptorSettings", "Preemptor", "DISRUPTION_TARGET", "PREEMPTION_BY_SCHEDULER"]
 
@@ -161,14 +162,7 @@ class Preemptor:
 
     async def drain(self, *, timeout: float) -> int:
         """Wait (at most ``timeout`` seconds) for evictions in flight; returns how many were cut short."""
-        if not self._tasks:
-            return 0
-        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
-        for t in pending:
-            t.cancel()
-        if pending:
-            await asyncio.wait(pending, timeout=1.0)
-        return len(pending)
+        return await drain(self._tasks, timeout=timeout)
 
     # ---- the background task -----------------------------------------------------------------
 

@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Final
 
-from scoring.nominations import status_nominated_node
-from scoring.objects import PodInfo
 from scheduler.kube.client import STRATEGIC_MERGE_PATCH, KubeClient
 from scheduler.kube.errors import KubeError, NotFoundError, retryable
+from scheduler.tasks import drain
+from scoring.nominations import status_nominated_node
+from scoring.objects import PodInfo
 
 __all__ = ["PodRef", "EventLimiter", "EventRecorder", "COMPONENT"]
 
@@ -206,11 +207,7 @@ class EventRecorder:
 
     async def drain(self, *, timeout: float) -> None:
         """Wait (at most ``timeout`` seconds) for reports in flight; cancel the rest."""
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
-        for t in pending:
-            t.cancel()
+        await drain(self._tasks, timeout=timeout)
 
 
 _ATTEMPTS: Final = 3  # client-go's recorder tries 12 times; a scheduler's report is worth less than its next bind
