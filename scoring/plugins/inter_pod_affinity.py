@@ -139,6 +139,23 @@ class InterPodAffinity:
         namespaces = Namespaces.of(table)
         return any(True for _ in counters.terms_matching(REQUIRED_ANTI_AFFINITY, pod, namespaces.get(pod.namespace)))
 
+    def pods_matter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> BoolArray:
+        """For the preemption dry run: the nodes holding pods the filter counts -- pods
+        matching all the pod's required affinity terms, or one of its required
+        anti-affinity terms, or carrying an anti-affinity term against the pod. Taking
+        pods away from any other node changes no count, so no verdict."""
+        terms = self._terms(pod, state)
+        counters = PodCounters.of(table)
+        namespaces = Namespaces.of(table)
+        out = np.zeros(table.n, np.bool_)
+        if terms.required_affinity:
+            out |= counters.counts(AllOf(tuple(t.matcher(namespaces.labels) for t in terms.required_affinity))) > 0
+        for t in terms.required_anti_affinity:
+            out |= counters.counts(t.matcher(namespaces.labels)) > 0
+        for _, _, counts in counters.terms_matching(REQUIRED_ANTI_AFFINITY, pod, namespaces.get(pod.namespace)):
+            out |= counts > 0
+        return out
+
     def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None:
         terms = self._terms(pod, state)
         n = table.n

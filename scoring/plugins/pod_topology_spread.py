@@ -327,6 +327,16 @@ class PodTopologySpread:
         p = self._parsed(pod, table, state)
         return bool(p.hard) and not p.error
 
+    def pods_matter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> BoolArray:
+        """For the preemption dry run: the nodes holding pods that a hard constraint counts.
+        Taking pods away from any other node changes no count, so no verdict."""
+        p = self._parsed(pod, table, state)
+        counters = PodCounters.of(table)
+        out = np.zeros(table.n, np.bool_)
+        for c in p.hard:
+            out |= counters.counts(PodMatcher(frozenset((pod.namespace,)), c.selector, True)) > 0
+        return out
+
     def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None:
         p = self._parsed(pod, table, state)
         n = table.n
