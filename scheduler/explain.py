@@ -20,7 +20,7 @@ from scheduler.config import ConfigError, SchedulerConfig, load_config
 from scheduler.snapshot import SnapshotError, load_pod, load_snapshot
 from scoring.framework import Decision, Profile
 from scoring.objects import PodInfo
-from scoring.plugins.default_preemption import Preemption
+from scoring.plugins.default_preemption import NAME as DEFAULT_PREEMPTION, Preemption
 from scoring.table import NodeTable
 
 __all__ = ["configure", "run", "explain", "decision_json", "preemption_json", "render_table", "pick_profile"]
@@ -61,7 +61,8 @@ def explain(*, table: NodeTable, pod: PodInfo, profile: Profile) -> Decision:
 def preemption_json(d: Decision) -> dict[str, Any] | None:
     """The contract's ``"preemption"``: DefaultPreemption's plan, or None when it did not
     run (a node fits, or the profile does not preempt)."""
-    detail = d.post_filter.detail if d.post_filter is not None else None
+    mine = d.post_filters.get(DEFAULT_PREEMPTION)
+    detail = mine.detail if mine is not None else None
     return detail.to_json() if isinstance(detail, Preemption) else None
 
 

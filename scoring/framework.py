@@ -349,6 +349,8 @@ class Decision:
     """What reserve plugins recorded for the chosen node; ``assumed_pod()`` carries them."""
     post_filter: PostFilterResult | None = None
     """What the PostFilter plugins concluded when nothing fits (None when none ran)."""
+    post_filters: dict[str, PostFilterResult] = field(default_factory=dict)
+    """Each PostFilter plugin's own result, by plugin name, in the order they ran."""
 
     def assumed_pod(self) -> PodInfo:
         """The pod as it is assumed and bound: with the reserve plugins' annotations."""
@@ -523,11 +525,11 @@ class Profile:
         self._next_start = (last + 1) % n
         return np.sort(chosen)
 
-    def run_post_filters(self, pod: PodInfo, table: NodeTable, state: CycleState,
-                         reasons: Sequence[Reason]) -> PostFilterResult | None:
+    def run_post_filters(self, pod: PodInfo, table: NodeTable, state: CycleState, reasons: Sequence[Reason],
+                         each: dict[str, PostFilterResult] | None = None) -> PostFilterResult | None:
         """Upstream's RunPostFilterPlugins: the first plugin that succeeds wins; otherwise
         the failures' messages are joined and the last result that nominates (or clears
-        a nomination) is kept."""
+        a nomination) is kept. Each plugin's own result goes into ``each`` when given."""
         if not self.postfilters:
             return None
         messages: list[str] = []
@@ -535,6 +537,8 @@ class Profile:
         first: PostFilterResult | None = None
         for plugin in self.postfilters:
             result = plugin.postfilter(pod, table, state, reasons, self)
+            if each is not None:
+                each[plugin.name] = result
             if result.success:
                 return result
             first = first or result
@@ -561,11 +565,12 @@ class Profile:
             for r in reasons:
                 counts[r.message] = counts.get(r.message, 0) + int(r.nodes.sum())
             message = fit_error_message(table.n, counts, prefilter=state.get(PREFILTER_REJECTION, ""))
-            post = self.run_post_filters(pod, table, state, reasons) if table.n else None
+            each: dict[str, PostFilterResult] = {}
+            post = self.run_post_filters(pod, table, state, reasons, each) if table.n else None
             if post is not None and post.message:
                 message = f"{message} {post.message}"
             return Decision(pod, self.name, None, message, feasible, reasons,
-                            np.zeros(0, np.intp), node_names=table.names, post_filter=post)
+                            np.zeros(0, np.intp), node_names=table.names, post_filter=post, post_filters=each)
         nominated = table.index.get(nominated_node(pod, table), -1)
         if nominated >= 0 and feasible[nominated]:
             # The node an earlier preemption freed for the pod, if it fits there, is taken

@@ -10,6 +10,7 @@ import pytest
 from scoring.framework import (
     CycleState,
     PluginError,
+    PostFilterResult,
     Profile,
     Reason,
     default_normalize_score,
@@ -182,3 +183,36 @@ def test_empty_prefilter_intersection(subsets: list[tuple[str, set[str]]], messa
     from scoring.framework import NodeSubset
     profile = Profile(name="p", prefilters=[_Pre(n, NodeSubset(frozenset(s))) for n, s in subsets], filters=[], scorers=[])
     assert profile.schedule(POD, _table(2)).message == message
+
+
+class _Post:
+    """A PostFilter plugin with a fixed answer."""
+
+    def __init__(self, name: str, success: bool, message: str, node: str | None, detail: Any = None) -> None:
+        self.name, self.result = name, PostFilterResult(name, success, message, node, detail)
+        self.calls = 0
+
+    def postfilter(self, pod: PodInfo, table: NodeTable, state: CycleState, reasons: Sequence[Reason],
+                   profile: Profile) -> PostFilterResult:
+        self.calls += 1
+        return self.result
+
+
+@pytest.mark.parametrize(("answers", "message", "node", "ran"), [
+    # Upstream's RunPostFilterPlugins: the first success wins and the later plugins do not run.
+    ([("A", True, "", "n0"), ("B", True, "", "n1")], "0/2 nodes are available: 2 full.", "n0", ["A"]),
+    # Failures' messages are joined with ", " after the FitError; the last nominating result is kept.
+    ([("A", False, "a: no", ""), ("B", False, "b: no", None)], "0/2 nodes are available: 2 full. a: no, b: no", "",
+     ["A", "B"]),
+    # A failure then a success: the success, and its (empty) message.
+    ([("A", False, "a: no", None), ("B", True, "", "n1")], "0/2 nodes are available: 2 full.", "n1", ["A", "B"]),
+])
+def test_post_filters_run_in_order_until_one_succeeds(answers: list[tuple[str, bool, str, str | None]], message: str,
+                                                      node: str | None, ran: list[str]) -> None:
+    posts = [_Post(*a) for a in answers]
+    profile = Profile(name="p", filters=[_Reject("F", "full", [0, 1])], scorers=[], postfilters=posts)
+    d = profile.schedule(POD, _table(2))
+    assert d.node is None and d.message == message
+    assert d.post_filter is not None and d.post_filter.nominated_node == node
+    # Each plugin that ran keeps its own result, by name, in order.
+    assert list(d.post_filters) == ran and all(d.post_filters[p.name] is p.result for p in posts if p.name in ran)
