@@ -16,7 +16,7 @@ same offset and stopping at the same number of candidates as upstream's default
 (10% of the nodes, at least 100); both must choose the same node and victims.
 
     python -m benchmarks.decision --case preemption [--nodes 5000] [--pods 20000]
-        [--preemptors 50] [--reference-preemptors 5] [--seed 1] [--json]
+        [--preemptors 50] [--reference-preemptors 5] [--spread APP] [--seed 1] [--json]
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def _pod(name: str, *, priority: int, cpu: str, memory: str, node: str | None = 
     return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
 
 
-def shape(*, nodes: int, pods: int, preemptors: int, seed: int
+def shape(*, nodes: int, pods: int, preemptors: int, seed: int, spread: str | None = None
           ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """(nodes, placed pods, PodDisruptionBudgets, preemptors) as Kubernetes JSON.
 
@@ -106,8 +106,15 @@ def shape(*, nodes: int, pods: int, preemptors: int, seed: int
                 "metadata": {"name": name, "namespace": "bench"},
                 "spec": {"selector": {"matchLabels": {"app": f"app-{app}"}}},
                 "status": {"disruptionsAllowed": allowed}} for name, app, allowed in _BUDGETS]
-    high = [_pod(f"high-{i:04d}", priority=_PREEMPTOR_PRIORITY, cpu=_PREEMPTOR_CPU, memory="4Gi")
+    high = [_pod(f"high-{i:04d}", priority=_PREEMPTOR_PRIORITY, cpu=_PREEMPTOR_CPU, memory="4Gi", app=spread)
             for i in range(preemptors + 1)]  # the last one warms the caches up, untimed
+    if spread is not None:
+        # A hard spread over hostnames of the pods labelled ``app: <spread>``: a filter that looks
+        # across nodes, so the dry run is exact node by node wherever such pods are placed.
+        for p in high:
+            p["spec"]["topologySpreadConstraints"] = [{
+                "maxSkew": 1, "topologyKey": "kubernetes.io/hostname", "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": {"app": spread}}}]
     return raw_nodes, placed, budgets, high
 
 
@@ -144,10 +151,11 @@ def _plan(d: Decision) -> Preemption:
 
 
 def bench_preemption(*, nodes: int, pods: int, preemptors: int, reference_preemptors: int,
-                     seed: int) -> dict[str, Any]:
+                     seed: int, spread: str | None = None) -> dict[str, Any]:
     """Time vecsched's decision for ``preemptors`` pods and the reference's for the first
     ``reference_preemptors`` of them, on one table that neither changes; compare them."""
-    raw_nodes, raw_placed, raw_budgets, raw_high = shape(nodes=nodes, pods=pods, preemptors=preemptors, seed=seed)
+    raw_nodes, raw_placed, raw_budgets, raw_high = shape(nodes=nodes, pods=pods, preemptors=preemptors, seed=seed,
+                                                         spread=spread)
     table = NodeTable(capacity=nodes)
     for n in raw_nodes:
         table.set_node(node_from_json(n))
@@ -202,7 +210,7 @@ def bench_preemption(*, nodes: int, pods: int, preemptors: int, reference_preemp
     ref_us = statistics.fmean(ref_took) * 1e6 if ref_took else None
     return {
         "benchmark": "decision", "case": "preemption",
-        "nodes": nodes, "placed_pods": pods, "budgets": len(raw_budgets),
+        "nodes": nodes, "placed_pods": pods, "budgets": len(raw_budgets), "spread": spread,
         "preemptors": preemptors, "reference_preemptors": len(ref_took),
         "num_candidates": plugin.args.num_candidates(visits[0][1]),
         "nominated": sum(p.node is not None for p in plans),
@@ -243,6 +251,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--preemptors", type=_positive, default=50, help="preemptors vecsched decides (default 50)")
     ap.add_argument("--reference-preemptors", type=_count, default=5,
                     help="of those, how many the per-node reference decides too (default 5)")
+    ap.add_argument("--spread", metavar="APP", default=None,
+                    help="give the preemptors a hard topology spread over hostnames of the pods labelled app=APP "
+                         f"(app-0 .. app-{_APPS - 1} are placed pods, 1 in {_APPS} each; any other name matches none)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
@@ -252,13 +263,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if a.reference_preemptors > a.preemptors:
         ap.error(f"--reference-preemptors: at most --preemptors ({a.preemptors}); got {a.reference_preemptors}")
     r = bench_preemption(nodes=a.nodes, pods=a.pods, preemptors=a.preemptors,
-                         reference_preemptors=a.reference_preemptors, seed=a.seed)
+                         reference_preemptors=a.reference_preemptors, seed=a.seed, spread=a.spread)
     if a.json:
         print(json.dumps(r, indent=2))
         return
     print(f"preemption: {r['nodes']} nodes full of {r['placed_pods']} pods (priority 0-3), {r['budgets']} PDBs; "
           f"{r['preemptors']} preemptors of priority {_PREEMPTOR_PRIORITY} requesting {_PREEMPTOR_CPU} CPU; "
-          f"{r['num_candidates']} candidates per decision")
+          f"{r['num_candidates']} candidates per decision"
+          + (f"; preemptors spread (hard) over hostnames of app={r['spread']}" if r["spread"] else ""))
     print(f"{'':<10} {'us/decision':>12} {'median us':>10} {'decisions':>10}")
     print(f"{'vecsched':<10} {r['us_per_decision']:>12} {r['median_us_per_decision']:>10} {r['preemptors']:>10}")
     ref = r["reference_us_per_decision"]

@@ -10,7 +10,7 @@ import pytest
 
 from benchmarks import decision
 
-KEYS = {"benchmark", "case", "nodes", "placed_pods", "budgets", "preemptors", "reference_preemptors",
+KEYS = {"benchmark", "case", "nodes", "placed_pods", "budgets", "spread", "preemptors", "reference_preemptors",
         "num_candidates", "nominated", "victims_per_decision", "victims_per_candidate",
         "pdb_violating_candidates_per_decision", "us_per_decision", "median_us_per_decision",
         "reference_us_per_decision", "speedup_vs_reference", "mismatches", "candidate_mismatches",
@@ -40,6 +40,19 @@ def test_preemption_case_json_agrees_with_the_reference(capsys: pytest.CaptureFi
     # kubernetes/kubernetes#128466: ~20 ms per decision upstream; the target is ten times faster.
     assert (doc["upstream_us"], doc["target_us"]) == (20000.0, 2000.0)
     assert doc["meets_target"] == (doc["us_per_decision"] <= 2000.0)
+    assert doc["spread"] is None
+
+
+@pytest.mark.parametrize("app", ["app-0", "urgent"])
+def test_spread_preemptors_agree_with_the_reference(app: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # app-0 labels about 1 placed pod in 20 (the nodes holding one are dry-run one by one);
+    # "urgent" labels none (every node goes the array way). Both must decide as the reference.
+    decision.main(["--case", "preemption", "--nodes", "40", "--pods", "160", "--preemptors", "4",
+                   "--reference-preemptors", "4", "--spread", app, "--seed", "5", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["spread"] == app
+    assert doc["nominated"] == doc["reference_preemptors"] == 4
+    assert doc["mismatches"] == 0 and doc["candidate_mismatches"] == 0
 
 
 def test_preemption_case_text_names_the_figures(capsys: pytest.CaptureFixture[str]) -> None:
