@@ -23,7 +23,10 @@ what the profile's filters read of a node's pods, asked of each filter for this 
   the node itself (``node_local``: GPU slots) is run on the table with the victims
   really removed and given back, many nodes per step;
 - anything else (inter-pod affinity and topology spread with hard terms, which look
-  across a topology domain) gets upstream's node-by-node dry run on the real table.
+  across a topology domain) gets upstream's node-by-node dry run on the real table --
+  on the nodes holding pods such a filter counts (its ``pods_matter``); on the others,
+  taking pods away changes none of its counts, so it keeps its verdict there and those
+  nodes go one of the cheaper ways above, together.
 
 Every way leaves the table as it found it and gives upstream's answer; tests
 compare them with each other, with upstream's cases and with a per-node reference
