@@ -10,13 +10,18 @@ cannot fit), shows a progress bar while the controllers create pods and
 vecsched places them, and prints what happened: each workload's state, pods
 per node shape, utilisation per resource, pods left pending and why,
 decisions per second, and scheduling latency from pod creation to binding as
-the API server saw it.
+the API server saw it. Then an urgent Deployment of the highest priority
+arrives in the full cluster: vecsched nominates its pods, preempts batch pods
+(the DisruptionTarget condition, a graceful delete, a Preempted Event) and
+binds them once the victims are gone, and the Job controller replaces the
+batch pods it lost; the summary ends with what preemption did.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import socket
@@ -34,10 +39,12 @@ from scheduler.config import load_config
 from scheduler.demo_workload import (
     DEMO_NAMESPACE,
     DEMO_SHAPES,
+    URGENT,
     WORKLOADS,
     expected_pods,
     manifests,
     priority_classes,
+    urgent_manifest,
 )
 from scheduler.logs import setup_logging
 from scoring.objects import pod_from_json
@@ -57,25 +64,53 @@ _PATHS = {
 
 
 class _Tracker:
-    """Watches the API server's pod writes in-process: creation and binding times."""
+    """Watches the API server's pod and Event writes in-process: creation and binding times, and
+    what preemption did (nominations, DisruptionTarget conditions, deletions, Preempted Events)."""
 
     def __init__(self, *, node_field: int) -> None:
         self._node_field = node_field
         self.created: dict[str, float] = {}
         self.bound: dict[str, float] = {}
         self.nodes: dict[str, str] = {}
+        self.app: dict[str, str] = {}
+        """Pod -> its ``app`` label (the workload that made it)."""
+        self.nominated: set[str] = set()
+        """Pods whose ``status.nominatedNodeName`` was set before they were bound."""
+        self.disrupted: set[str] = set()
+        """Pods given the ``DisruptionTarget`` condition (preemption victims)."""
+        self.gone: set[str] = set()
+        self.preempted_events = 0
 
     def __call__(self, key: Any, old: Any, new: Any) -> None:
         if new is None:
+            if old is not None:
+                self.gone.add(f"{old.namespace}/{old.name}")
             return
         name = f"{new.namespace}/{new.name}"
         now = time.perf_counter()
         if old is None:
             self.created.setdefault(name, now)
+            self.app[name] = new.labels.get("app", "")
+        if b'"DisruptionTarget"' in new.raw and name not in self.disrupted:
+            conditions = (json.loads(new.raw).get("status") or {}).get("conditions") or []
+            if any(c.get("type") == "DisruptionTarget" and c.get("status") == "True" for c in conditions):
+                self.disrupted.add(name)
         node = new.fields[self._node_field]
+        if not node and b'"nominatedNodeName"' in new.raw and name not in self.nominated:
+            if (json.loads(new.raw).get("status") or {}).get("nominatedNodeName"):
+                self.nominated.add(name)
         if node and name not in self.bound:
             self.bound[name] = now
             self.nodes[name] = node
+
+    def on_event(self, key: Any, old: Any, new: Any) -> None:
+        """A listener for core/v1 Events: counts the Preempted ones as they are created."""
+        if old is None and new is not None and b'"Preempted"' in new.raw:
+            if json.loads(new.raw).get("reason") == "Preempted":
+                self.preempted_events += 1
+
+    def of(self, app: str, keys: Any) -> list[str]:
+        return [k for k in keys if self.app.get(k) == app]
 
 
 def _bar(done: int, total: int, *, width: int = 40) -> str:
@@ -111,13 +146,52 @@ def _workload_state(srv: Any, kind: str, name: str) -> str:
         done = [c["type"] for c in st.get("conditions") or [] if c.get("status") == "True"
                 and c.get("type") in ("Complete", "Failed")]
         state = done[0] if done else "Running"
-        return f"{state}, {st.get('succeeded', 0)}/{spec.get('completions', 0)} succeeded, {st.get('active', 0)} active"
+        failed = f", {st['failed']} failed" if st.get("failed") else ""
+        return (f"{state}, {st.get('succeeded', 0)}/{spec.get('completions', 0)} succeeded{failed}, "
+                f"{st.get('active', 0)} active")
     return f"{st.get('readyReplicas', 0)}/{spec.get('replicas', 0)} ready"
 
 
-def _summary(srv: Any, tracker: _Tracker, started: float, metrics_url: str) -> str:
+def _preemption(srv: Any, tracker: _Tracker, *, applied: float, want: int) -> list[str]:
+    """The summary's Preemption block: the urgent pods, their victims (from the Preempted Events
+    the API server holds) and the victims' replacements."""
+    pods = {f"{DEMO_NAMESPACE}/{p['metadata']['name']}": p for p in srv.list("pods", namespace=DEMO_NAMESPACE)}
+    shape_of = {n["metadata"]["name"]: n["metadata"]["labels"].get("node.kubernetes.io/instance-type", "?")
+                for n in srv.list("nodes")}
+    urgent = tracker.of(URGENT.name, pods)
+    bound = [k for k in urgent if pods[k]["spec"].get("nodeName")]
+    nominated = [k for k in bound if k in tracker.nominated]
+    lines = ["", f"Preemption: Deployment {URGENT.name}, {want} pod{'s' if want > 1 else ''} of {URGENT.cpu} cpu "
+                 f"at priority class {URGENT.priority_class}, applied once the rest was placed:"]
+    took = max((tracker.bound[k] for k in bound), default=applied) - applied
+    shapes = Counter(shape_of.get(pods[k]["spec"]["nodeName"], "?") for k in bound)
+    on = ", ".join(f"{n} on {shape}" for shape, n in sorted(shapes.items()))
+    lines.append(f"  {len(bound)}/{want} bound ({on or 'none'}), {len(nominated)} of them nominated to their node "
+                 f"first; the last bound {took:.2f} s after the Deployment was applied")
+    events = [e for e in srv.list("events", namespace=DEMO_NAMESPACE) if e.get("reason") == "Preempted"]
+    if not events:
+        lines.append("  no pod preempted: there was room for them")
+        return lines
+    victims = Counter(tracker.app.get(f"{DEMO_NAMESPACE}/{e['involvedObject']['name']}", "?") for e in events)
+    owners = ", ".join(f"{n} {app}" for app, n in victims.most_common())
+    lines.append(f"  {len(events)} pods preempted ({owners}; Preempted Events), "
+                 f"{len(tracker.disrupted)} given the DisruptionTarget condition before their graceful delete")
+    kinds = {w.name: w.kind for w in WORKLOADS}
+    for app in victims:
+        new = [k for k, t in tracker.created.items() if t >= applied and tracker.app.get(k) == app]
+        placed = sum(1 for k in new if k in pods and pods[k]["spec"].get("nodeName"))
+        waiting = sum(1 for k in new if k in pods and not pods[k]["spec"].get("nodeName"))
+        lines.append(f"  {kinds.get(app, 'the owner of')} {app} made {len(new)} pods in their place: "
+                     f"{placed} bound elsewhere, {waiting} pending")
+    return lines
+
+
+def _summary(srv: Any, tracker: _Tracker, started: float, metrics_url: str, *, placed: dict[str, float],
+             applied: float, want: int) -> str:
+    """What the demo did. ``placed``: binding times of the pods bound before the urgent Deployment came,
+    for the throughput and latency lines; ``applied``: when it came; ``want``: its replicas."""
     lines = ["", f"Workloads in namespace {DEMO_NAMESPACE} (pods made by the controllers, placed by vecsched):"]
-    for w in WORKLOADS:
+    for w in (*WORKLOADS, URGENT):
         lines.append(f"  {w.kind:<12} {w.name:<15} {_workload_state(srv, w.kind, w.name)}")
 
     nodes = {n["metadata"]["name"]: n for n in srv.list("nodes")}
@@ -154,11 +228,13 @@ def _summary(srv: Any, tracker: _Tracker, started: float, metrics_url: str) -> s
     for msg, count in reasons.most_common():
         lines.append(f"  {count:>4} x {msg}")
 
-    lat = np.array([tracker.bound[k] - tracker.created[k] for k in tracker.bound if k in tracker.created])
-    if len(tracker.bound):
-        span = max(tracker.bound.values()) - started
-        lines += ["", f"Bound {len(tracker.bound)} pods in {span:.2f} s from the first workload created: "
-                      f"{len(tracker.bound) / span:.0f} pods/s",
+    lines += _preemption(srv, tracker, applied=applied, want=want)
+
+    lat = np.array([placed[k] - tracker.created[k] for k in placed if k in tracker.created])
+    if len(placed):
+        span = max(placed.values()) - started
+        lines += ["", f"Bound {len(placed)} pods in {span:.2f} s from the first workload created: "
+                      f"{len(placed) / span:.0f} pods/s",
                   f"Latency from pod creation to binding: p50 {1000 * np.percentile(lat, 50):.1f} ms, "
                   f"p99 {1000 * np.percentile(lat, 99):.1f} ms"]
     lines += ["", f"Scheduler metrics were served at {metrics_url}/metrics (use --keep-running to look)"]
@@ -171,8 +247,28 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=0, help="API server port (default: a free one)")
     parser.add_argument("--metrics-port", type=int, default=0, help="scheduler metrics port (default: a free one)")
     parser.add_argument("--keep-running", action="store_true", help="keep everything up afterwards for kubectl")
-    parser.add_argument("--timeout", type=float, default=120.0, help="give up waiting after this many seconds")
+    parser.add_argument("--timeout", type=float, default=120.0,
+                        help="give up waiting for either phase after this many seconds")
     parser.add_argument("--seed", type=int, default=0)
+
+
+async def _settle(srv: Any, tracker: _Tracker, *, applied: float, want: int, timeout: float) -> None:
+    """Wait until the urgent pods are bound, their victims are gone with their Preempted Events
+    written, the Jobs have replaced what they lost, and nothing was bound for a second."""
+    deadline = applied + timeout
+    last_change, last_count = time.perf_counter(), -1
+    while time.perf_counter() < deadline:
+        await asyncio.sleep(0.2)
+        count = len(tracker.bound) + len(tracker.created)
+        if count != last_count:
+            last_change, last_count = time.perf_counter(), count
+        jobs = [srv.get("jobs", w.name, namespace=DEMO_NAMESPACE) for w in WORKLOADS if w.kind == "Job"]
+        replaced = all((j.get("status") or {}).get("active", 0) >= (j.get("spec") or {}).get("parallelism", 0)
+                       or _finished(srv, j["metadata"]["name"]) for j in jobs)
+        if (len(tracker.of(URGENT.name, tracker.bound)) >= want and tracker.disrupted <= tracker.gone
+                and tracker.preempted_events >= len(tracker.disrupted) and replaced and srv.controllers.idle()
+                and time.perf_counter() - last_change > 1.0):
+            return
 
 
 def _free_port() -> int:
@@ -226,11 +322,14 @@ async def _demo(args: argparse.Namespace) -> int:
     node_total = sum(s.count for s in DEMO_SHAPES)
     total = expected_pods(scale=args.scale, nodes=node_total)
     out = sys.stdout
-    # Deleted pods stop within a second (a real kubelet honours the full grace period).
+    # Deleted pods stop within a second (a real kubelet honours the full grace period), and the Job
+    # controller replaces a preempted pod at once (upstream waits 10 s, doubling with each failure).
     async with serve_apiserver(nodes=list(DEMO_SHAPES), port=args.port, kubelet_delay=0.05,
-                               kubelet_max_grace_seconds=1.0) as srv:
+                               kubelet_max_grace_seconds=1.0,
+                               controller_settings={"job.pod_failure_backoff_seconds": 0.0}) as srv:
         tracker = _Tracker(node_field=srv.store.type("pods").field_index("spec.nodeName"))
         srv.store.add_listener("pods", tracker)
+        srv.store.add_listener("events", tracker.on_event)
         shapes = ", ".join(f"{s.count} x {s.instance_type}" for s in DEMO_SHAPES)
         print(f"API server {srv.url} with {node_total} simulated nodes ({shapes}) and its controllers", file=out)
         metrics_port = args.metrics_port or _free_port()
@@ -264,7 +363,15 @@ async def _demo(args: argparse.Namespace) -> int:
                 print(file=out)
             else:
                 print(_bar(len(tracker.bound), total), file=out)
-            print(_summary(srv, tracker, started, metrics_url), file=out)
+            placed = dict(tracker.bound)
+            urgent = urgent_manifest(scale=args.scale)
+            want = int(urgent["spec"]["replicas"])
+            print(f"Then Deployment {URGENT.name} ({want} pod{'s' if want > 1 else ''} of {URGENT.cpu} cpu, "
+                  f"priority class {URGENT.priority_class}), once the rest is placed", file=out)
+            applied = time.perf_counter()
+            await _apply(srv.url, [urgent])
+            await _settle(srv, tracker, applied=applied, want=want, timeout=args.timeout)
+            print(_summary(srv, tracker, started, metrics_url, placed=placed, applied=applied, want=want), file=out)
             if args.keep_running:
                 k = f"{_kubectl()} --kubeconfig {srv.kubeconfig_path} -n {DEMO_NAMESPACE}"
                 print(f"\nStill running. Try:\n"
@@ -273,7 +380,8 @@ async def _demo(args: argparse.Namespace) -> int:
                       f"  {k} scale deployment/web --replicas=1300 && {k} rollout status deployment/web\n"
                       f"  {k} set image deployment/api api=registry.example/api:1.1 && {k} rollout status deployment/api\n"
                       f"  {k} describe pods -l app=too-big\n"
-                      f"  curl -s {metrics_url}/metrics | grep scheduler_schedule_attempts_total\n"
+                      f"  {k} get events --field-selector reason=Preempted\n"
+                      f"  curl -s {metrics_url}/metrics | grep -E 'scheduler_(schedule|preemption)_attempts_total'\n"
                       "Press Ctrl-C to stop.", file=out)
                 stop = asyncio.Event()
                 loop = asyncio.get_running_loop()

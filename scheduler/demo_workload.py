@@ -5,7 +5,9 @@ workload objects -- Deployments, a StatefulSet, a DaemonSet, Jobs -- with
 priorities, node selectors, tolerations and topology spreading, applied to
 a cluster of mixed node shapes, a few of them impossible to place. The
 controllers of the embedded control plane turn them into pods and vecsched
-places the pods. This module only describes that workload; ``demo`` runs it.
+places the pods. Once they are placed, an urgent Deployment of the highest
+priority arrives in the full cluster and vecsched preempts batch pods to make
+room for it. This module only describes that workload; ``demo`` runs it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from typing import Any, Final
 
 from scheduler.apiserver import NodeShape
 
-__all__ = ["DEMO_SHAPES", "DEMO_NAMESPACE", "Workload", "WORKLOADS", "priority_classes", "manifests", "expected_pods"]
+__all__ = ["DEMO_SHAPES", "DEMO_NAMESPACE", "Workload", "WORKLOADS", "URGENT", "priority_classes", "manifests",
+           "expected_pods", "urgent_manifest", "urgent_pods"]
 
 DEMO_NAMESPACE: Final = "demo"
 GPU_TAINT: Final = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
@@ -30,6 +33,7 @@ DEMO_SHAPES: Final = (
 
 # Priorities as a cluster would define them; the Priority admission plugin gives pods their values.
 _CLASSES: Final = (
+    ("demo-urgent", 10000, "incident response: may preempt anything else"),
     ("demo-training", 1000, "GPU training: may preempt serving and batch"),
     ("demo-serving", 100, "user-facing services"),
     ("demo-batch", -10, "batch work that yields to everything else"),
@@ -54,6 +58,10 @@ class Workload:
     """For Jobs: how long each pod runs (the simulated kubelet finishes it); 0 runs past the demo."""
     parallelism: int = 0
     """For Jobs: pods at a time (0: all completions at once)."""
+    backoff_limit: int = 0
+    """For Jobs: failed pods tolerated before the Job fails (``spec.backoffLimit``)."""
+    grace_seconds: int | None = None
+    """The pods' ``terminationGracePeriodSeconds`` (None: Kubernetes' default, 30 s)."""
 
     def pods(self, *, nodes: int) -> int:
         """Pods this workload creates in the demo (a DaemonSet: one per node)."""
@@ -65,7 +73,9 @@ WORKLOADS: Final = (
     Workload("Deployment", "web", 1200, "250m", "512Mi", spread=True),
     Workload("Deployment", "api", 600, "500m", "1Gi", priority_class="demo-serving", spread=True),
     Workload("StatefulSet", "cache", 150, "1", "8Gi", node_selector=(("workload-class", "memory"),)),
-    Workload("Job", "batch", 500, "1", "2Gi", priority_class="demo-batch"),
+    # Preemptible: a preempted pod counts as a failed one (the embedded Job controller does not interpret a
+    # podFailurePolicy that would ignore DisruptionTarget), and URGENT preempts at most 4 x 8 = 32 of them.
+    Workload("Job", "batch", 500, "1", "2Gi", priority_class="demo-batch", backoff_limit=50, grace_seconds=1),
     Workload("Job", "nightly-report", 10, "100m", "128Mi", priority_class="demo-batch", run_seconds=1.0,
              parallelism=5),
     Workload("Deployment", "trainer", 16, "6", "24Gi", priority_class="demo-training", gpu=1, tolerate_gpu=True),
@@ -73,6 +83,19 @@ WORKLOADS: Final = (
     Workload("Deployment", "too-big", 3, "100", "1Gi"),  # no node has 100 cores: Insufficient cpu
     Workload("Deployment", "lost", 2, "100m", "64Mi", node_selector=(("topology.kubernetes.io/zone", "zone-x"),)),
 )
+
+# Applied once WORKLOADS are placed. At full scale those ask for 1,349.4 of the 1,536 cores (87.9%); the
+# 64 nodes without the GPU taint have 1,408 cores, of which 1,253.2 are asked for, and vecsched spreads
+# that: the 56 16-core nodes keep about a core free each (0.2 to 1.2), and each large-64 node, holding four
+# times the pods of a 16-core node at the same fill, reaches its limit of 110 pods with 9 to 27 cores free.
+# So an 8-core pod fits nowhere -- Insufficient cpu on the 16-core nodes, Too many pods on the large ones,
+# the untolerated taint on the GPU nodes -- unless pods of lower priority leave. Evicting one batch pod
+# (1 core, priority -10, the lowest) on a large node frees the pod slot it needs; on a 16-core node it would
+# take 7 or 8 batch pods (each holds 6 to 9), so DefaultPreemption, which picks the fewest victims,
+# preempts one batch pod per urgent pod: 4 in all. Scaled down, the cluster has room and the urgent pods
+# are bound without preemption; no size could force one then: at --scale 0.1 (224.4 cores asked for, 15%)
+# a large node keeps about 58 cores free, more than the 50 all batch pods hold together.
+URGENT: Final = Workload("Deployment", "urgent", 4, "8", "16Gi", priority_class="demo-urgent")
 
 
 def priority_classes() -> list[dict[str, Any]]:
@@ -92,6 +115,8 @@ def _pod_template(w: Workload) -> dict[str, Any]:
     }
     if w.priority_class:
         spec["priorityClassName"] = w.priority_class
+    if w.grace_seconds is not None:
+        spec["terminationGracePeriodSeconds"] = w.grace_seconds
     if w.node_selector:
         spec["nodeSelector"] = dict(w.node_selector)
     if w.tolerate_gpu:
@@ -127,7 +152,8 @@ def _manifest(w: Workload) -> dict[str, Any]:
                 "spec": {"selector": selector, "template": template}}
     if w.kind == "Job":
         return {"apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
-                "spec": {"completions": w.replicas, "parallelism": w.parallelism or w.replicas, "backoffLimit": 0,
+                "spec": {"completions": w.replicas, "parallelism": w.parallelism or w.replicas,
+                         "backoffLimit": w.backoff_limit,
                          "template": template}}
     raise ValueError(f"unknown demo workload kind {w.kind!r}")
 
@@ -146,3 +172,12 @@ def manifests(*, scale: float = 1.0) -> list[dict[str, Any]]:
 def expected_pods(*, scale: float = 1.0, nodes: int) -> int:
     """How many pods the workload objects create (each Job completion is one pod)."""
     return sum(_scaled(w, scale).pods(nodes=nodes) for w in WORKLOADS)
+
+
+def urgent_manifest(*, scale: float = 1.0) -> dict[str, Any]:
+    """The urgent Deployment, its replicas multiplied by ``scale`` (at least one)."""
+    return _manifest(Workload(**{**URGENT.__dict__, "replicas": urgent_pods(scale=scale)}))
+
+
+def urgent_pods(*, scale: float = 1.0) -> int:
+    return max(1, round(URGENT.replicas * scale))
