@@ -36,6 +36,7 @@ from scheduler.kube.informer import (NAMESPACES, NODES, PODS, POD_DISRUPTION_BUD
 from scheduler.kube.client import KubeClient
 from scoring.nominations import Nominations, status_nominated_node
 from scoring.objects import NodeInfo, ObjectError, PodInfo, node_from_json
+from scoring.plugins.victims import disruption_target
 from scoring.plugins.workloads import Namespaces, Workloads
 from scoring.plugins.budgets import Budgets
 from scoring.table import NodeTable
@@ -280,13 +281,9 @@ def preemption_facts(raw: Mapping[str, Any]) -> tuple[Any, Any, Any]:
     (victims are ranked by it). A change of any of them must reach the table."""
     meta, status = raw.get("metadata"), raw.get("status")
     deleting = meta.get("deletionTimestamp") if isinstance(meta, Mapping) else None
-    if not isinstance(status, Mapping):
-        return deleting, None, None
-    conditions = status.get("conditions")
-    target = next(((c.get("status"), c.get("reason")) for c in conditions
-                   if isinstance(c, Mapping) and c.get("type") == "DisruptionTarget"), None) \
-        if isinstance(conditions, list) else None
-    return deleting, target, status.get("startTime")
+    c = disruption_target(raw)
+    target = (c.get("status"), c.get("reason")) if c is not None else None
+    return deleting, target, status.get("startTime") if isinstance(status, Mapping) else None
 
 
 def start_informers(*, client: KubeClient, cache: SchedulerCache, on_node: Callable[[Delta], None],

@@ -47,6 +47,7 @@ from datetime import datetime, timezone
 from typing import Any, Final
 
 from scoring.objects import PodInfo
+from scoring.plugins.victims import DISRUPTION_TARGET, PREEMPTION_BY_SCHEDULER, disruption_target
 from scheduler.cache import SchedulerCache
 from scheduler.kube.client import STRATEGIC_MERGE_PATCH, KubeClient
 from scheduler.kube.errors import ConflictError, KubeError, NotFoundError, TooManyRequests, retryable
@@ -55,12 +56,10 @@ from scheduler.metrics import Metrics
 from scheduler.queue import SchedulingQueue
 from scheduler.tasks import drain
 
-__all__ = ["PreemptorSettings", "Preemptor", "DISRUPTION_TARGET", "PREEMPTION_BY_SCHEDULER"]
+__all__ = ["PreemptorSettings", "Preemptor"]
 
 log = logging.getLogger("vecsched.preemptor")
 
-DISRUPTION_TARGET: Final = "DisruptionTarget"
-PREEMPTION_BY_SCHEDULER: Final = "PreemptionByScheduler"
 _SUCCESS: Final = "success"
 _ERROR: Final = "error"
 
@@ -95,13 +94,9 @@ def _deleting(pod: PodInfo) -> bool:
 
 def _has_target_condition(pod: PodInfo, message: str) -> bool:
     """Upstream's UpdatePodCondition is a no-op when the condition is already there as it would write it."""
-    status = pod.raw.get("status")
-    conditions = status.get("conditions") if isinstance(status, Mapping) else None
-    for c in conditions if isinstance(conditions, list) else ():
-        if isinstance(c, Mapping) and c.get("type") == DISRUPTION_TARGET:
-            return (c.get("status") == "True" and c.get("reason") == PREEMPTION_BY_SCHEDULER
-                    and c.get("message") == message)
-    return False
+    c = disruption_target(pod.raw)
+    return (c is not None and c.get("status") == "True" and c.get("reason") == PREEMPTION_BY_SCHEDULER
+            and c.get("message") == message)
 
 
 def _now() -> str:

@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar, Final
+from typing import Any, ClassVar, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -21,9 +21,11 @@ from scoring.plugins.budgets import Budgets
 from scoring.objects import PodInfo
 from scoring.table import BoolArray, IntArray, NodeTable
 
-__all__ = ["PRIORITY_SHIFT", "PlacedPods", "Candidate", "Candidates", "pick_one", "pod_start_time",
-           "terminating_by_preemption"]
+__all__ = ["DISRUPTION_TARGET", "PREEMPTION_BY_SCHEDULER", "PRIORITY_SHIFT", "PlacedPods", "Candidate", "Candidates",
+           "pick_one", "pod_start_time", "disruption_target", "terminating_by_preemption"]
 
+DISRUPTION_TARGET: Final = "DisruptionTarget"
+PREEMPTION_BY_SCHEDULER: Final = "PreemptionByScheduler"
 PRIORITY_SHIFT: Final = 2**31
 """Upstream adds MaxInt32+1 to each victim priority before summing, so that all are >= 0."""
 
@@ -44,18 +46,24 @@ def pod_start_time(pod: PodInfo) -> float:
         return math.nan
 
 
+def disruption_target(raw: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """A Pod's ``DisruptionTarget`` condition (the one preemption writes on its victims), or None."""
+    status = raw.get("status")
+    conditions = status.get("conditions") if isinstance(status, Mapping) else None
+    for c in conditions if isinstance(conditions, list) else ():
+        if isinstance(c, Mapping) and c.get("type") == DISRUPTION_TARGET:
+            return c
+    return None
+
+
 def terminating_by_preemption(pod: PodInfo) -> bool:
     """Upstream's podTerminatingByPreemption: being deleted, with the DisruptionTarget
     condition True for reason PreemptionByScheduler."""
     meta = pod.raw.get("metadata")
     if not isinstance(meta, Mapping) or not meta.get("deletionTimestamp"):
         return False
-    status = pod.raw.get("status")
-    conditions = status.get("conditions") if isinstance(status, Mapping) else None
-    for c in conditions if isinstance(conditions, list) else ():
-        if isinstance(c, Mapping) and c.get("type") == "DisruptionTarget":
-            return c.get("status") == "True" and c.get("reason") == "PreemptionByScheduler"
-    return False
+    c = disruption_target(pod.raw)
+    return c is not None and c.get("status") == "True" and c.get("reason") == PREEMPTION_BY_SCHEDULER
 
 
 # ---- placed pods as arrays -----------------------------------------------------------------
