@@ -25,7 +25,8 @@ from typing import Any, Final
 import yaml
 
 from scoring.args import ArgsError, boolean, integer, known_fields, mapping, sequence, string
-from scoring.framework import (FilterPlugin, Plugin, PostFilterPlugin, PreFilterPlugin, Profile, Registry, ReservePlugin,
+from scoring.framework import (FilterPlugin, PermitPlugin, Plugin, PostFilterPlugin, PreFilterPlugin, Profile,
+                               QueueSortPlugin, Registry, ReservePlugin,
                                ScorePlugin)
 from scoring.plugins import REGISTRY
 
@@ -68,6 +69,12 @@ DEFAULT_MULTIPOINT: Final[tuple[tuple[str, int], ...]] = (
     ("ImageLocality", 1),
     ("DefaultBinder", 0),
 )
+
+# vecsched's additions to the default set: gang scheduling for pods that name a PodGroup
+# (a pod without the label is not affected). Its QueueSort is not enabled by default:
+# the queue keeps upstream's PrioritySort unless a profile chooses otherwise.
+VECSCHED_DEFAULT_MULTIPOINT: Final[tuple[tuple[str, int], ...]] = (("Coscheduling", 0),)
+_PRIORITY_SORT: Final = "PrioritySort"
 
 # Upstream plugins whose work vecsched's runtime does itself (queue order,
 # scheduling gates, binding): accepted in a config, nothing to build.
@@ -121,6 +128,10 @@ class ProfileConfig:
     plugin_args: Mapping[str, Mapping[str, Any]]
     args_paths: Mapping[str, str]
     percentage_of_nodes_to_score: int | None
+    permits: tuple[str, ...] = ()
+    reserves: tuple[str, ...] = ()
+    queue_sort: str = _PRIORITY_SORT
+    """The profile's QueueSort plugin (PrioritySort: the queue's own order)."""
 
     def build(self, *, registry: Registry = REGISTRY, seed: int = 0) -> Profile:
         """Instantiate the plugins (one instance per name) and assemble the Profile."""
@@ -138,10 +149,15 @@ class ProfileConfig:
         filters = [p for p in map(get, self.filters) if isinstance(p, FilterPlugin)]
         scorers = [(p, w) for p, w in ((get(n), w) for n, w in self.scores) if isinstance(p, ScorePlugin)]
         postfilters = [p for p in map(get, self.postfilters) if isinstance(p, PostFilterPlugin)]
+        permits = [p for p in map(get, self.permits) if isinstance(p, PermitPlugin)]
+        for name in self.reserves:
+            get(name)
+        sort = get(self.queue_sort) if self.queue_sort in registry else None
         # Reserve follows the filters: a plugin that filters on node-local devices also claims them.
         reservers = [p for p in instances.values() if isinstance(p, ReservePlugin)]
         return Profile(name=self.scheduler_name, prefilters=prefilters, filters=filters, scorers=scorers,
-                       reservers=reservers, postfilters=postfilters,
+                       reservers=reservers, postfilters=postfilters, permits=permits,
+                       queue_sort=sort if isinstance(sort, QueueSortPlugin) else None,
                        percentage_of_nodes_to_score=self.percentage_of_nodes_to_score, seed=seed)
 
 
@@ -216,6 +232,9 @@ def _merge_multipoint(custom: _PluginSet) -> list[tuple[str, int | None]]:
         else:
             merged.append((name, weight or None))
     merged.extend(p for i, p in enumerate(custom.enabled) if i not in replaced)
+    listed = {name for name, _ in merged}
+    merged.extend((name, weight or None) for name, weight in VECSCHED_DEFAULT_MULTIPOINT
+                  if name not in listed and "*" not in disabled and name not in disabled)
     return merged
 
 
@@ -264,6 +283,12 @@ def _points_of(name: str, registry: Registry) -> set[str]:
         points.add("score")
     if isinstance(plugin, PostFilterPlugin):
         points.add("postFilter")
+    if isinstance(plugin, PermitPlugin):
+        points.add("permit")
+    if isinstance(plugin, ReservePlugin):
+        points.add("reserve")
+    if isinstance(plugin, QueueSortPlugin):
+        points.add("queueSort")
     return points
 
 
@@ -287,15 +312,30 @@ def _profile(raw: Any, path: str, registry: Registry, global_pct: int | None, wa
     known_fields(plugins, _EXTENSION_POINTS, f"{path}.plugins")
     sets = {p: _plugin_set(plugins.get(p), f"{path}.plugins.{p}", known) for p in _EXTENSION_POINTS}
     multipoint = _merge_multipoint(sets["multiPoint"])
-    for point in ("preFilter", "filter", "postFilter", "score"):
+    for point in ("preFilter", "filter", "postFilter", "score", "permit", "reserve"):
         for n, _ in sets[point].enabled:
             if n not in registry:
                 raise ConfigError(f"{path}.plugins.{point}", f"plugin {n!r} is not a {point} plugin in vecsched")
+    for n, _ in sets["queueSort"].enabled:
+        if n != _PRIORITY_SORT and "queueSort" not in _points_of(n, registry):
+            raise ConfigError(f"{path}.plugins.queueSort", f"plugin {n!r} is not a queueSort plugin in vecsched")
     implements = {n: _points_of(n, registry) for n, _ in multipoint}
+    implements[_PRIORITY_SORT] = {"queueSort"}
     points = {}
-    for point in ("preFilter", "filter", "postFilter", "score"):
+    for point in ("preFilter", "filter", "postFilter", "score", "permit", "reserve"):
         names = {n for n, pts in implements.items() if point in pts}
         points[point] = _expand(point, multipoint, sets[point], names, f"{path}.plugins")
+    # vecsched's own default additions never take the queue: only PrioritySort and the
+    # plugins the profile lists itself may sort it.
+    own = {n for n, _ in sets["multiPoint"].enabled}
+    sorting = {n for n, pts in implements.items() if "queueSort" in pts and (n == _PRIORITY_SORT or n in own)}
+    points["queueSort"] = _expand("queueSort", multipoint, sets["queueSort"], sorting, f"{path}.plugins")
+    if not points["queueSort"]:
+        # The queue always has an order: with every plugin disabled it is PrioritySort's.
+        points["queueSort"] = [(_PRIORITY_SORT, None)]
+    if len(points["queueSort"]) > 1:
+        raise ConfigError(f"{path}.plugins.queueSort", "only one queue sort plugin can be enabled, got "
+                          + ", ".join(n for n, _ in points["queueSort"]))
     mentioned = {n for s in sets.values() for n, _ in s.enabled} | {n for n, _ in multipoint}
     for n in sorted(mentioned & (_UNIMPLEMENTED - set(registry))):
         if any(n == e for s in sets.values() for e, _ in s.enabled):
@@ -334,6 +374,9 @@ def _profile(raw: Any, path: str, registry: Registry, global_pct: int | None, wa
         plugin_args=args,
         args_paths=args_paths,
         percentage_of_nodes_to_score=pct if pct is not None else global_pct,
+        permits=tuple(n for n, _ in points["permit"] if n in registry),
+        reserves=tuple(n for n, _ in points["reserve"] if n in registry),
+        queue_sort=points["queueSort"][0][0],
     )
 
 
@@ -396,6 +439,10 @@ def parse_config(doc: Any, *, source: str = "<config>", registry: Registry = REG
             if p.scheduler_name in seen:
                 raise ConfigError(f"profiles[{i}].schedulerName", f"duplicate profile {p.scheduler_name!r}")
             seen.add(p.scheduler_name)
+            if p.queue_sort != profiles[0].queue_sort:
+                # One queue serves every profile (upstream's rule and message).
+                raise ConfigError(f"profiles[{i}].plugins.queueSort", f"different queue sort plugins for profile "
+                                  f"{p.scheduler_name!r}: {p.queue_sort!r}, first: {profiles[0].queue_sort!r}")
         # Build once so that plugin args are validated now, not at the first pod.
         cfg = SchedulerConfig(
             profiles=tuple(profiles),

@@ -42,6 +42,17 @@ __all__ = [
     "ScorePlugin",
     "ScoreExtensions",
     "ReservePlugin",
+    "UnreservePlugin",
+    "QueueSortPlugin",
+    "PermitPlugin",
+    "PermitResult",
+    "WaitingPod",
+    "WaitingPods",
+    "PERMIT_SUCCESS",
+    "PERMIT_WAIT",
+    "PERMIT_REJECT",
+    "MAX_PERMIT_TIMEOUT_SECONDS",
+    "NO_WAITING_PODS",
     "PostFilterPlugin",
     "PostFilterResult",
     "Remaining",
@@ -171,6 +182,97 @@ class ReservePlugin(Protocol):
     def name(self) -> str: ...
 
     def reserve(self, pod: PodInfo, table: NodeTable, row: int, state: CycleState) -> Mapping[str, str] | None: ...
+
+
+@runtime_checkable
+class UnreservePlugin(Protocol):
+    """Undoes what Reserve did for a pod that will not be bound after all (rejected at Permit,
+    timed out waiting, or its binding failed): upstream's Unreserve, called in the reverse
+    order of Reserve. Must not change the table (the caller forgets the assumed pod)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def unreserve(self, pod: PodInfo, table: NodeTable, node: str, state: CycleState, waiting: WaitingPods) -> None: ...
+
+
+@runtime_checkable
+class QueueSortPlugin(Protocol):
+    """Orders the scheduling queue (upstream's QueueSort ``Less``, as a sort key: smaller
+    goes first). ``timestamp`` is when the pod last entered the queue and ``first_seen``
+    when it first did, both in wall-clock seconds. One per profile, the same in all."""
+
+    @property
+    def name(self) -> str: ...
+
+    def queue_key(self, pod: PodInfo, table: NodeTable, *, timestamp: float, first_seen: float) -> tuple[Any, ...]: ...
+
+
+PERMIT_SUCCESS: Final = "Success"
+PERMIT_WAIT: Final = "Wait"
+PERMIT_REJECT: Final = "Unschedulable"
+MAX_PERMIT_TIMEOUT_SECONDS: Final = 15 * 60.0
+"""Upstream's maxTimeout: no pod waits at Permit longer than 15 minutes, whatever a plugin asks."""
+
+
+@dataclass(frozen=True, slots=True)
+class PermitResult:
+    """A Permit verdict: ``status`` is PERMIT_SUCCESS, PERMIT_WAIT (``timeout`` seconds at
+    most) or PERMIT_REJECT (``message`` says why)."""
+
+    status: str
+    message: str = ""
+    timeout: float = 0.0
+
+
+class WaitingPod(Protocol):
+    """A pod assumed on its node and held at Permit until every plugin that asked it to
+    wait allows it, or one rejects it (upstream's WaitingPod)."""
+
+    @property
+    def pod(self) -> PodInfo: ...
+
+    @property
+    def node(self) -> str: ...
+
+    def allow(self, plugin: str) -> None: ...
+
+    def reject(self, plugin: str, message: str) -> None: ...
+
+
+class WaitingPods(Protocol):
+    """The profile's waiting pods, as Permit, PostFilter and Unreserve plugins see them
+    (upstream's IterateOverWaitingPods / GetWaitingPod). Allowing or rejecting one takes
+    effect when the caller next runs: never inside the plugin's call."""
+
+    def __iter__(self) -> Iterator[WaitingPod]: ...
+
+    def get(self, key: str) -> WaitingPod | None: ...
+
+
+class _NoWaitingPods:
+    """No pod waits (``explain``, the simulator, a scheduler without Permit plugins)."""
+
+    def __iter__(self) -> Iterator[WaitingPod]:
+        return iter(())
+
+    def get(self, key: str) -> WaitingPod | None:
+        return None
+
+
+NO_WAITING_PODS: Final[WaitingPods] = _NoWaitingPods()
+
+
+@runtime_checkable
+class PermitPlugin(Protocol):
+    """Decides, once the pod is assumed on ``node``, whether it may be bound now, must wait,
+    or is rejected (upstream's Permit). A waiting pod keeps its capacity until allowed."""
+
+    @property
+    def name(self) -> str: ...
+
+    def permit(self, pod: PodInfo, table: NodeTable, node: str, state: CycleState,
+               waiting: WaitingPods) -> PermitResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,6 +453,8 @@ class Decision:
     """What the PostFilter plugins concluded when nothing fits (None when none ran)."""
     post_filters: dict[str, PostFilterResult] = field(default_factory=dict)
     """Each PostFilter plugin's own result, by plugin name, in the order they ran."""
+    state: CycleState = field(default_factory=dict)
+    """The cycle's scratch space, which Permit and Unreserve receive as upstream's plugins do."""
 
     def assumed_pod(self) -> PodInfo:
         """The pod as it is assumed and bound: with the reserve plugins' annotations."""
@@ -376,6 +480,8 @@ class Profile:
         scorers: Sequence[tuple[ScorePlugin, int]],
         reservers: Sequence[ReservePlugin] = (),
         postfilters: Sequence[PostFilterPlugin] = (),
+        permits: Sequence[PermitPlugin] = (),
+        queue_sort: QueueSortPlugin | None = None,
         percentage_of_nodes_to_score: int | None = None,
         seed: int = 0,
     ) -> None:
@@ -384,7 +490,14 @@ class Profile:
         self.filters = list(filters)
         self.scorers = list(scorers)
         self.reservers = list(reservers)
+        self.unreservers = [p for p in self.reservers if isinstance(p, UnreservePlugin)]
         self.postfilters = list(postfilters)
+        self.permits = list(permits)
+        self.queue_sort = queue_sort
+        """None: upstream's PrioritySort (higher priority first, then earlier in the queue)."""
+        self.waiting: WaitingPods = NO_WAITING_PODS
+        """The pods waiting at Permit, as PostFilter plugins reach them (upstream's framework
+        handle); the live scheduler sets its own."""
         self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
         self._rng = np.random.default_rng(seed)
         self._next_start = 0
@@ -392,7 +505,7 @@ class Profile:
     @property
     def plugin_names(self) -> list[str]:
         names = [p.name for p in self.prefilters] + [p.name for p in self.filters] + [p.name for p, _ in self.scorers]
-        names += [p.name for p in self.postfilters]
+        names += [p.name for p in self.postfilters] + [p.name for p in self.permits]
         return list(dict.fromkeys(names))
 
     # Phases -------------------------------------------------------------------------
@@ -550,11 +663,35 @@ class Profile:
         assert base is not None
         return PostFilterResult(base.plugin, False, ", ".join(messages), base.nominated_node, base.detail)
 
-    def schedule(self, pod: PodInfo, table: NodeTable, *, all_candidates: bool = False) -> Decision:
+    def run_permit(self, pod: PodInfo, table: NodeTable, node: str, state: CycleState,
+                   waiting: WaitingPods) -> tuple[PermitResult, dict[str, float]]:
+        """Upstream's RunPermitPlugins for ``pod`` assumed on ``node``: the first rejection
+        wins; otherwise the pod waits when any plugin asks it to, each such plugin with its
+        own timeout (at most MAX_PERMIT_TIMEOUT_SECONDS), returned by plugin name."""
+        waits: dict[str, float] = {}
+        for plugin in self.permits:
+            got = plugin.permit(pod, table, node, state, waiting)
+            if got.status == PERMIT_REJECT:
+                return got, {}
+            if got.status == PERMIT_WAIT:
+                waits[plugin.name] = min(got.timeout, MAX_PERMIT_TIMEOUT_SECONDS)
+        if waits:
+            return PermitResult(PERMIT_WAIT, timeout=min(waits.values())), waits
+        return PermitResult(PERMIT_SUCCESS), {}
+
+    def run_unreserve(self, pod: PodInfo, table: NodeTable, node: str, state: CycleState,
+                      waiting: WaitingPods) -> None:
+        """Upstream's RunReservePluginsUnreserve: every Reserve plugin's Unreserve, in reverse order."""
+        for plugin in reversed(self.unreservers):
+            plugin.unreserve(pod, table, node, state, waiting)
+
+    def schedule(self, pod: PodInfo, table: NodeTable, *, all_candidates: bool = False,
+                 post_filter: bool = True) -> Decision:
         """Decide where ``pod`` goes. Nothing is changed; the caller assumes the result.
 
         When no node fits, the PostFilter plugins run (DefaultPreemption plans which pods
-        to evict); ``all_candidates`` makes them consider every node (for ``explain``)."""
+        to evict) unless ``post_filter`` is False; ``all_candidates`` makes them consider
+        every node (for ``explain``)."""
         state: CycleState = {}
         if all_candidates:
             state[ALL_CANDIDATES] = True
@@ -566,11 +703,12 @@ class Profile:
                 counts[r.message] = counts.get(r.message, 0) + int(r.nodes.sum())
             message = fit_error_message(table.n, counts, prefilter=state.get(PREFILTER_REJECTION, ""))
             each: dict[str, PostFilterResult] = {}
-            post = self.run_post_filters(pod, table, state, reasons, each) if table.n else None
+            post = self.run_post_filters(pod, table, state, reasons, each) if table.n and post_filter else None
             if post is not None and post.message:
                 message = f"{message} {post.message}"
             return Decision(pod, self.name, None, message, feasible, reasons,
-                            np.zeros(0, np.intp), node_names=table.names, post_filter=post, post_filters=each)
+                            np.zeros(0, np.intp), node_names=table.names, post_filter=post, post_filters=each,
+                            state=state)
         nominated = table.index.get(nominated_node(pod, table), -1)
         if nominated >= 0 and feasible[nominated]:
             # The node an earlier preemption freed for the pod, if it fits there, is taken
@@ -595,4 +733,4 @@ class Profile:
             if got:
                 annotations.update(got)
         return Decision(pod, self.name, table.names[row], "", feasible, reasons, rows,
-                        scores, totals, node_names=table.names, annotations=annotations)
+                        scores, totals, node_names=table.names, annotations=annotations, state=state)

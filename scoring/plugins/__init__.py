@@ -17,7 +17,7 @@ from scoring.plugins import image_locality, node_affinity, node_ports, taint_tol
 from scoring.plugins import best_fit, dot_product, first_fit, random_score, worst_fit
 from scoring.plugins import inter_pod_affinity, pod_topology_spread
 from scoring.plugins import fgd, gpu_best_fit, gpu_clustering, gpu_dot_product, gpu_packing, gpu_share
-from scoring.plugins import default_preemption
+from scoring.plugins import coscheduling, default_preemption
 
 __all__ = ["REGISTRY", "build_registry"]
 
@@ -44,6 +44,7 @@ _MODULES: tuple[ModuleType, ...] = (
     gpu_best_fit,
     gpu_dot_product,
     default_preemption,
+    coscheduling,
 )
 
 

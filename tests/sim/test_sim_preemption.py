@@ -229,9 +229,10 @@ def test_replay_preemption(nodes: list[NodeInfo], pods: list[SimPod], expected: 
 
 def test_without_preemption_costs_nothing_and_keeps_run_keys(tmp_path: Path) -> None:
     default = builtin_profile("default")
-    assert default.postfilters == ("DefaultPreemption",)
-    assert without_preemption(default).postfilters == ()
-    assert without_preemption(default).build(seed=0).postfilters == []   # no dry run for failed pods
+    assert default.postfilters == ("DefaultPreemption", "Coscheduling")
+    assert without_preemption(default).postfilters == ("Coscheduling",)
+    # No dry run for failed pods (Coscheduling's PostFilter only looks at the pod's group).
+    assert [p.name for p in without_preemption(default).build(seed=0).postfilters] == ["Coscheduling"]
     # A sweep without --preemption keys its runs exactly as before the option existed, so
     # an output directory written then still resumes.
     opts = SweepOptions(cluster=write(tmp_path / "c.yaml", CLUSTER), workload=write(tmp_path / "w.yaml", WORKLOAD))
