@@ -31,14 +31,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from scheduler.kube.informer import (NAMESPACES, NODES, PODS, POD_DISRUPTION_BUDGETS, WORKLOADS, Backoff, Delta,
-                                     Informer)
+from scheduler.kube.informer import (NAMESPACES, NODES, PODGROUPS, PODS, POD_DISRUPTION_BUDGETS, WORKLOADS, Backoff,
+                                     Delta, Informer)
 from scheduler.kube.client import KubeClient
 from scoring.nominations import Nominations, status_nominated_node
 from scoring.objects import NodeInfo, ObjectError, PodInfo, node_from_json
 from scoring.plugins.victims import disruption_target
 from scoring.plugins.workloads import Namespaces, Workloads
 from scoring.plugins.budgets import Budgets
+from scoring.plugins.podgroups import PodGroups, group_of
 from scoring.table import NodeTable
 
 __all__ = ["SchedulerCache", "ASSUMED_POD_TTL_SECONDS", "preemption_facts", "start_informers"]
@@ -71,6 +72,8 @@ class SchedulerCache:
         """Nodes left out because they could not be read: name -> the error."""
         self.skipped_budgets: dict[str, str] = {}
         """PodDisruptionBudgets left out because they could not be read: ns/name -> the error."""
+        self.skipped_podgroups: dict[str, str] = {}
+        """PodGroups left out because they could not be read: ns/name -> the error."""
         self._status_nominated: dict[str, str] = {}
         """Pending pods' ``status.nominatedNodeName`` as last seen by the watch."""
 
@@ -165,6 +168,55 @@ class SchedulerCache:
             self.budgets.delete(ns, name)  # what an earlier, readable version said no longer holds
             return
         self.skipped_budgets.pop(key, None)
+
+    # ---- PodGroups (gang scheduling reads the groups and every pod's membership) --------------
+
+    @property
+    def podgroups(self) -> PodGroups:
+        return PodGroups.of(self.table)
+
+    def on_podgroup(self, delta: Delta) -> str:
+        """Informer handler for PodGroups; returns the group's key ("" for SYNCED). A malformed
+        one is logged once and left out, as a malformed budget is."""
+        if delta.type == "SYNCED":
+            return ""
+        raw = delta.obj
+        m = raw.get("metadata") if isinstance(raw, Mapping) else None
+        meta: Mapping[str, Any] = m if isinstance(m, Mapping) else {}
+        ns, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
+        key = f"{ns}/{name}"
+        if delta.type == "DELETED":
+            self.skipped_podgroups.pop(key, None)
+            self.podgroups.delete(ns, name)
+            return key
+        try:
+            self.podgroups.apply(raw)
+        except ObjectError as e:
+            if self.skipped_podgroups.get(key) != str(e):
+                log.warning("skipping malformed PodGroup: %s", e)
+            self.skipped_podgroups[key] = str(e)
+            self.podgroups.delete(ns, name)
+            return key
+        self.skipped_podgroups.pop(key, None)
+        return key
+
+    def observe_member(self, pod: PodInfo) -> str:
+        """Any pod as the watch shows it: its PodGroup membership (upstream counts every pod
+        carrying the label, whatever its phase or scheduler). Returns its group's key or ""."""
+        key = group_of(pod)
+        groups = self.table.extensions.get(PodGroups.KEY)
+        if key or (isinstance(groups, PodGroups) and pod.key in groups.member_of):
+            self.podgroups.observe(pod)
+        return key
+
+    def forget_member(self, key: str) -> str:
+        """The pod was deleted; returns the group it left ("" when none)."""
+        groups = self.table.extensions.get(PodGroups.KEY)
+        if not isinstance(groups, PodGroups):
+            return ""
+        group = groups.member_of.get(key, "")
+        groups.forget(key)
+        return group
 
     # ---- nominations (pending pods waiting for the room their preemption makes) --------------
 
@@ -288,7 +340,8 @@ def preemption_facts(raw: Mapping[str, Any]) -> tuple[Any, Any, Any]:
 
 def start_informers(*, client: KubeClient, cache: SchedulerCache, on_node: Callable[[Delta], None],
                     on_pod: Callable[[Delta], None], backoff: Backoff,
-                    on_budget: Callable[[Delta], None] | None = None) -> list[Informer]:
+                    on_budget: Callable[[Delta], None] | None = None,
+                    on_podgroup: Callable[[Delta], None] | None = None) -> list[Informer]:
     """List-and-watch everything that placement depends on, as `vecsched run` and the
     extender both need it: Nodes and Pods (first in the list: the two that must sync
     before scheduling), Namespaces (labels for namespaceSelectors) and the workload
@@ -296,7 +349,8 @@ def start_informers(*, client: KubeClient, cache: SchedulerCache, on_node: Calla
     a server or an RBAC role without them still serves). Given ``on_budget`` (`vecsched run`,
     which preempts, and the extender, whose ``preempt`` verb counts budget violations),
     PodDisruptionBudgets too -- optional as well (``SchedulerCache.on_budget`` is the
-    handler's core)."""
+    handler's core). Given ``on_podgroup`` (`vecsched run`), scheduler-plugins' PodGroups,
+    optional: without their CRD installed (before vecsched starts) there is no gang scheduling."""
     informers = [Informer(client=client, path=path, handler=handler, backoff=backoff)
                  for path, handler in ((NODES, on_node), (PODS, on_pod), (NAMESPACES, cache.on_namespace))]
     informers += [Informer(client=client, path=path, handler=cache.workload_handler(kind), backoff=backoff,
@@ -304,6 +358,8 @@ def start_informers(*, client: KubeClient, cache: SchedulerCache, on_node: Calla
     if on_budget is not None:
         informers.append(Informer(client=client, path=POD_DISRUPTION_BUDGETS, handler=on_budget,
                                   backoff=backoff, optional=True))
+    if on_podgroup is not None:
+        informers.append(Informer(client=client, path=PODGROUPS, handler=on_podgroup, backoff=backoff, optional=True))
     for inf in informers:
         inf.start()
     return informers

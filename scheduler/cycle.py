@@ -34,14 +34,18 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Final
 
-from scoring.framework import Decision, Profile
-from scoring.objects import ObjectError
+from scoring.framework import PERMIT_REJECT, Decision, Profile
+from scoring.objects import ObjectError, PodInfo
+from scoring.plugins.coscheduling import PODS_TO_ACTIVATE, Coscheduling
 from scoring.plugins.default_preemption import NAME as DEFAULT_PREEMPTION
+from scoring.plugins.gang import group_need, place_group
+from scoring.plugins.podgroups import PodGroup, PodGroups, group_of
 from scheduler.cache import SchedulerCache
 from scheduler.instrument import Trace, instrument
 from scheduler.kube.binder import Binder, Outcome
 from scheduler.kube.events import EventRecorder, PodRef
 from scheduler.metrics import Metrics
+from scheduler.permit import STOPPING, Waiting, WaitingPodsMap
 from scheduler.preemptor import Preemptor
 from scheduler.queue import QueuedPod, SchedulingQueue
 from scheduler.tasks import drain
@@ -63,8 +67,14 @@ class SchedulingCycle:
     def __init__(self, *, profiles: Mapping[str, Profile], cache: SchedulerCache, queue: SchedulingQueue,
                  binder: Binder, recorder: EventRecorder, metrics: Metrics, preemptor: Preemptor,
                  is_leader: Callable[[], bool] = lambda: True,
-                 plugin_metrics_sample: float = PLUGIN_METRICS_SAMPLE) -> None:
+                 plugin_metrics_sample: float = PLUGIN_METRICS_SAMPLE,
+                 on_group_failed: Callable[[PodGroup, str], None] | None = None) -> None:
         self.profiles = dict(profiles)
+        self.waiting = WaitingPodsMap()
+        for p in self.profiles.values():
+            p.waiting = self.waiting
+        self.on_group_failed = on_group_failed
+        """Told when a PodGroup could not be placed (the PodGroup operator records an Event)."""
         self.traces: dict[str, Trace] = {name: instrument(p, metrics=metrics) for name, p in self.profiles.items()}
         self.cache = cache
         self.queue = queue
@@ -106,6 +116,10 @@ class SchedulingCycle:
         trace = self.traces[profile.name]
         trace.reset(sampled=self._sample.random() < self.plugin_metrics_sample)
         started = time.perf_counter()
+        gang = self._gang(profile, pod)
+        if gang is not None:
+            self._schedule_group(qp, profile, trace, started, *gang)
+            return
         try:
             # Snapshot: the live table; nothing can change it until the pod is assumed below.
             table = self.cache.table
@@ -134,13 +148,130 @@ class SchedulingCycle:
         self._observe_points(profile.name, trace, "Success")
         if log.isEnabledFor(logging.DEBUG):
             _log_nodes(decision)
-        # Assume: the capacity is taken now, before the API hears of it.
-        assumed = decision.assumed_pod()
-        self.cache.assume(assumed, decision.node)
-        # Bind: in the background; the next cycle starts at once.
-        task = asyncio.create_task(self._bind(qp, decision, started, algorithm), name=f"bind {pod.key}")
+        # Assume (Reserve): the capacity is taken now, before the API hears of it; then Permit.
+        if self._reserve_and_permit(qp, profile, decision, started, algorithm) is None:
+            self._observe_permit_rejection(profile.name)
+
+    def _reserve_and_permit(self, qp: QueuedPod, profile: Profile, decision: Decision, started: float,
+                            algorithm: float) -> Waiting | bool | None:
+        """Assume ``decision`` and run Permit. Allowed or waiting, the binding starts as a
+        background task (a waiting one first waits); rejected, the pod is unreserved and
+        reported. Returns the Waiting, True when allowed at once, None when rejected."""
+        pod, node = qp.pod, str(decision.node)
+        self.cache.assume(decision.assumed_pod(), node)
+        verdict, waits = profile.run_permit(decision.assumed_pod(), self.cache.table, node, decision.state,
+                                            self.waiting)
+        self._activate(decision.state)
+        if verdict.status == PERMIT_REJECT:
+            self._unreserve(profile, decision)
+            self._failed(qp, profile.name, started, verdict.message, result=_UNSCHEDULABLE)
+            return None
+        waiter = self.waiting.add(pod=decision.assumed_pod(), node=node, waits=waits) if waits else None
+        # Bind: in the background (after any wait at Permit); the next cycle starts at once.
+        task = asyncio.create_task(self._bind(qp, decision, started, algorithm, waiter), name=f"bind {pod.key}")
         self._binding.add(task)
         task.add_done_callback(self._binding.discard)
+        return waiter if waiter is not None else True
+
+    def _unreserve(self, profile: Profile, decision: Decision) -> None:
+        """Upstream's Unreserve then forget: the pod gives its node back."""
+        pod, node = decision.assumed_pod(), str(decision.node)
+        try:
+            profile.run_unreserve(pod, self.cache.table, node, decision.state, self.waiting)
+        except Exception:
+            log.exception("unreserving %s failed in a plugin", pod.key)
+        self.cache.forget(pod.key)
+
+    def _activate(self, state: Mapping[str, Any]) -> None:
+        """Pods a plugin asked to be tried now (upstream's PodsToActivate)."""
+        for key in state.get(PODS_TO_ACTIVATE, ()):
+            self.queue.activate(key)
+
+    def _observe_permit_rejection(self, profile: str) -> None:
+        self.metrics.extension_point_duration.labels("Permit", "Unschedulable", profile).observe(0.0)
+
+    # ---- gangs -----------------------------------------------------------------------------
+
+    def _gang(self, profile: Profile, pod: PodInfo) -> tuple[Coscheduling, PodGroup] | None:
+        """(Coscheduling, the pod's PodGroup) when the pod's group must be placed as a whole:
+        the profile runs Coscheduling, the group exists, more than this one member is still
+        needed, and Coscheduling's PreFilter lets the group through (otherwise the pod fails
+        alone, with that message, as upstream's members do)."""
+        key = group_of(pod)
+        if not key:
+            return None
+        plugin = next((p for p in profile.permits if isinstance(p, Coscheduling)), None)
+        groups = self.cache.table.extensions.get(PodGroups.KEY)
+        group = groups.group(key) if isinstance(groups, PodGroups) else None
+        if plugin is None or group is None or group_need(group, self.cache.table)[1] <= 1:
+            return None
+        if plugin.prefilter(pod, self.cache.table, {}) is not None:
+            return None
+        return plugin, group
+
+    def _schedule_group(self, qp: QueuedPod, profile: Profile, trace: Trace, started: float,
+                        plugin: Coscheduling, group: PodGroup) -> None:
+        """Place ``qp``'s PodGroup as a whole: its pending members are taken from the queue
+        into this cycle and planned together (``place_group``). When the plan holds the
+        quorum, every planned member is assumed and goes through Permit in turn -- the one
+        that completes the quorum allows the others -- and is bound; otherwise nothing is
+        assumed, every member is reported unschedulable with the group's reason, and
+        Coscheduling's PostFilter rejects the group."""
+        table = self.cache.table
+        members = [qp]
+        for key in PodGroups.of(table).pending_members(group.key, table):
+            if key == qp.key:
+                continue
+            sibling = self.queue.take(key)
+            if sibling is None:
+                continue
+            if sibling.pod.scheduler_name != profile.name:
+                self.queue.put_back(sibling)  # another profile's pod: its own cycles place it
+                continue
+            members.append(sibling)
+        try:
+            plan = place_group(profile, group, [m.pod for m in members], table)
+        except Exception as e:
+            log.exception("planning pod group %s failed in a plugin", group.key)
+            self._observe_points(profile.name, trace, "Error")
+            for m in members:
+                self._failed(m, profile.name, started, f"scheduler error: {type(e).__name__}: {e}", result=_ERROR,
+                             reason="SchedulerError")
+            return
+        algorithm = time.perf_counter() - started
+        self.metrics.algorithm_duration.observe(algorithm)
+        planned = dict(zip((m.key for m in members), plan.decisions))
+        if not plan.fits:
+            self._observe_points(profile.name, trace, "Unschedulable")
+            failed = plan.failed or plan.decisions[-1]
+            post = plugin.postfilter(failed.pod, table, failed.state, failed.reasons, profile)
+            message = f"{plan.message} {post.message}" if post.message else plan.message
+            rejecting = frozenset(trace.rejected_by) | {plugin.name}
+            for m in members:
+                self._failed(m, profile.name, started, message, result=_UNSCHEDULABLE, plugins=rejecting)
+            log.info("pod group not placed", extra={"fields": {
+                "group": group.key, "members": len(members), "placed_in_plan": len(plan.placed), "need": plan.need,
+                "profile": profile.name}})
+            if self.on_group_failed is not None:
+                self.on_group_failed(group, message)
+            return
+        self._observe_points(profile.name, trace, "Success")
+        log.info("pod group placed", extra={"fields": {
+            "group": group.key, "members": len(plan.placed), "need": plan.need, "profile": profile.name,
+            "algorithm_ms": round(algorithm * 1000, 3)}})
+        rejected = False
+        for m in members:
+            d = planned.get(m.key)
+            if d is None or rejected:
+                # Not tried (the plan stopped early), or its group was rejected at Permit meanwhile.
+                self.queue.requeue(m, unschedulable=False)
+                continue
+            if d.node is None:
+                self._failed(m, profile.name, started, d.message, result=_UNSCHEDULABLE)
+                continue
+            if self._reserve_and_permit(m, profile, d, started, algorithm) is None:
+                self._observe_permit_rejection(profile.name)
+                rejected = True
 
     # ---- preemption ------------------------------------------------------------------------
 
@@ -173,16 +304,28 @@ class SchedulingCycle:
 
     # ---- binding ---------------------------------------------------------------------------
 
-    async def _bind(self, qp: QueuedPod, decision: Decision, started: float, algorithm: float) -> None:
+    async def _bind(self, qp: QueuedPod, decision: Decision, started: float, algorithm: float,
+                    waiter: Waiting | None = None) -> None:
         pod, node = qp.pod, str(decision.node)
+        profile = self.profiles[decision.profile]
         try:
+            if waiter is not None:
+                # WaitOnPermit: the pod holds its node until its Permit plugins allow or reject it.
+                outcome = await waiter.wait()
+                self.metrics.permit_wait_duration.labels("success" if outcome.allowed else "unschedulable").observe(
+                    time.perf_counter() - waiter.started)
+                if not outcome.allowed:
+                    self._unreserve(profile, decision)
+                    self._failed(qp, decision.profile, started, outcome.message, result=_UNSCHEDULABLE,
+                                 plugins=frozenset({outcome.plugin}))
+                    return
             if not self.is_leader():
-                self.cache.forget(pod.key)
+                self._unreserve(profile, decision)
                 self.queue.requeue(qp, unschedulable=False)
                 return
             if node not in self.cache.table:
                 # The node left while the pod waited for its binding: choose again.
-                self.cache.forget(pod.key)
+                self._unreserve(profile, decision)
                 self._failed(qp, decision.profile, started, f"node {node} was deleted before binding",
                              result=_ERROR, reason="SchedulerError", nominated="")
                 return
@@ -191,7 +334,7 @@ class SchedulingCycle:
             status = "Success" if result.outcome is Outcome.BOUND else "Error"
             self.metrics.extension_point_duration.labels("Bind", status, decision.profile).observe(time.perf_counter() - t)
         except asyncio.CancelledError:
-            self.cache.forget(pod.key)
+            self._unreserve(profile, decision)
             self.queue.requeue(qp, unschedulable=False)
             raise
         if result.outcome is Outcome.BOUND:
@@ -212,7 +355,7 @@ class SchedulingCycle:
                 "algorithm_ms": round(algorithm * 1000, 3), "duration_ms": round(took * 1000, 3),
                 "attempts": qp.attempts}})
             return
-        self.cache.forget(pod.key)
+        self._unreserve(profile, decision)
         self.metrics.binding_failures.labels(result.outcome.value).inc()
         if result.outcome is Outcome.GONE:
             # Deleted, or bound by someone else: the watch tells the rest. Never retried.
@@ -249,7 +392,9 @@ class SchedulingCycle:
             self.metrics.extension_point_duration.labels(point, point_status, profile).observe(seconds)
 
     async def drain(self, *, timeout: float) -> int:
-        """Wait (at most ``timeout`` seconds) for bindings in flight; returns how many were cut short."""
+        """Reject the pods waiting at Permit (none is bound in part of its group), then wait (at
+        most ``timeout`` seconds) for bindings in flight; returns how many were cut short."""
+        self.waiting.reject_all("", STOPPING)
         return await drain(self._binding, timeout=timeout)
 
     @property

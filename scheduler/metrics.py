@@ -122,6 +122,9 @@ class Metrics:
         self.preemption_goroutine_duration = Histogram(
             "scheduler_preemption_goroutines_duration_seconds", "Duration in seconds for running goroutines for the "
             "preemption.", ["result"], buckets=_GOROUTINE_BUCKETS, registry=r)
+        self.permit_wait_duration = Histogram(
+            "scheduler_permit_wait_duration_seconds", "Duration of waiting on permit.", ["result"],
+            buckets=_ATTEMPT_BUCKETS, registry=r)
         self.snapshot = _Snapshot()
         r.register(self.snapshot)
         # vecsched's own.
@@ -141,6 +144,12 @@ class Metrics:
         self.preemption_api_errors = Counter(
             "vecsched_preemption_api_errors", "Failed API calls of preemption, by call (disruption_condition, delete, "
             "clear_nomination); transient ones are retried.", ["call"], registry=r)
+        self.podgroups = Gauge(
+            "vecsched_podgroups", "PodGroups the PodGroup operator knows, by status.phase (Pending, Scheduling, "
+            "Running, Finished, Failed, Unknown; a group with no phase yet is in none).", ["phase"], registry=r)
+        self.podgroup_schedule_duration = Histogram(
+            "vecsched_podgroup_schedule_duration_seconds", "Time from a PodGroup's creation to the moment its "
+            "minMember-th member was seen bound to a node, once per group.", buckets=_SLI_BUCKETS, registry=r)
 
     def incoming(self, queue: str, event: str) -> None:
         self.queue_incoming.labels(queue, event).inc()

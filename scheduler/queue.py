@@ -3,7 +3,8 @@
 kube-scheduler's queue, reduced to what a single scheduling loop needs:
 
 - **activeQ**, ordered as upstream's PrioritySort: higher ``spec.priority``
-  first, then earlier arrival;
+  first, then earlier arrival -- or by the profiles' QueueSort plugin
+  (Coscheduling's: a group's members by the group's time, together);
 - **backoffQ**: pods whose attempt failed, each waiting ``initial * 2^(attempts-1)``
   seconds (1 s doubling to 10 s by default: ``podInitialBackoffSeconds`` /
   ``podMaxBackoffSeconds``) before it returns to activeQ;
@@ -24,13 +25,13 @@ from __future__ import annotations
 import asyncio
 import heapq
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from scoring.objects import PodInfo
 
-__all__ = ["QueuedPod", "SchedulingQueue", "ACTIVE", "BACKOFF", "UNSCHEDULABLE", "GATED",
+__all__ = ["QueuedPod", "SchedulingQueue", "priority_sort", "ACTIVE", "BACKOFF", "UNSCHEDULABLE", "GATED",
            "MAX_IN_UNSCHEDULABLE_SECONDS"]
 
 ACTIVE: Final = "active"
@@ -60,6 +61,8 @@ class QueuedPod:
     """An earliest retry time imposed from outside (e.g. a 429's Retry-After)."""
     cycle: int = 0
     """The scheduling cycle that last popped it."""
+    first_seen: float = field(default_factory=time.time)
+    """Wall-clock time the queue first saw it (a QueueSort plugin may order by it)."""
 
     @property
     def key(self) -> str:
@@ -80,10 +83,10 @@ class _InFlight:
 class _Heap:
     """A heap with lazy deletion: entries whose sequence number is stale are skipped."""
 
-    items: list[tuple[tuple[float, ...], int, str]] = field(default_factory=list)
+    items: list[tuple[tuple[Any, ...], int, str]] = field(default_factory=list)
     live: dict[str, tuple[int, QueuedPod]] = field(default_factory=dict)
 
-    def push(self, order: tuple[float, ...], seq: int, qp: QueuedPod) -> None:
+    def push(self, order: tuple[Any, ...], seq: int, qp: QueuedPod) -> None:
         self.live[qp.key] = (seq, qp)
         heapq.heappush(self.items, (order, seq, qp.key))
 
@@ -95,7 +98,7 @@ class _Heap:
                 return
             heapq.heappop(self.items)
 
-    def peek(self) -> tuple[tuple[float, ...], QueuedPod] | None:
+    def peek(self) -> tuple[tuple[Any, ...], QueuedPod] | None:
         self._clean()
         if not self.items:
             return None
@@ -121,6 +124,11 @@ class _Heap:
         return key in self.live
 
 
+def priority_sort(qp: QueuedPod) -> tuple[Any, ...]:
+    """Upstream's PrioritySort: higher priority first, then earlier in the queue."""
+    return -float(qp.pod.priority), qp.timestamp
+
+
 def _same_request(a: PodInfo, b: PodInfo) -> bool:
     """Upstream's isPodUpdated, inverted: equal but for status and resourceVersion."""
     return a.raw.get("spec") == b.raw.get("spec") and a.labels == b.labels and a.annotations == b.annotations
@@ -137,6 +145,7 @@ class SchedulingQueue:
         max_in_unschedulable: float = MAX_IN_UNSCHEDULABLE_SECONDS,
         clock: Clock = time.monotonic,
         on_incoming: Callable[[str, str], None] | None = None,
+        sort_key: Callable[[QueuedPod], tuple[Any, ...]] | None = None,
     ) -> None:
         if initial_backoff <= 0 or max_backoff < initial_backoff:
             raise ValueError(f"backoff must satisfy 0 < initial ({initial_backoff}) <= max ({max_backoff})")
@@ -145,6 +154,8 @@ class SchedulingQueue:
         self.max_in_unschedulable = max_in_unschedulable
         self.clock = clock
         self._on_incoming = on_incoming
+        self.sort_key: Callable[[QueuedPod], tuple[Any, ...]] = sort_key or priority_sort
+        """activeQ's order (smaller first): PrioritySort unless the profiles' QueueSort plugin says otherwise."""
         self._active = _Heap()
         self._backoff = _Heap()
         self._unschedulable: dict[str, QueuedPod] = {}
@@ -179,7 +190,7 @@ class SchedulingQueue:
         return max(qp.timestamp + self.backoff_duration(qp.attempts), qp.min_backoff_until)
 
     def _to_active(self, qp: QueuedPod, event: str) -> None:
-        self._active.push((-float(qp.pod.priority), qp.timestamp), self._next(), qp)
+        self._active.push(self.sort_key(qp), self._next(), qp)
         self._incoming(ACTIVE, event)
         self._wake.set()
 
@@ -257,12 +268,23 @@ class SchedulingQueue:
             return None
         qp = self._active.pop()
         self.scheduling_cycle += 1
+        return self._attempt(qp)
+
+    def _attempt(self, qp: QueuedPod) -> QueuedPod:
         qp.cycle = self.scheduling_cycle
         qp.attempts += 1
         if qp.initial_attempt is None:
             qp.initial_attempt = self.clock()
         self._in_flight[qp.key] = _InFlight(qp)
         return qp
+
+    def take(self, key: str) -> QueuedPod | None:
+        """Pop ``key`` out of turn into the current scheduling cycle (a group's members are
+        placed with the pod that was popped), from activeQ, backoffQ or the unschedulable
+        pool; None when the queue holds it nowhere it could be taken from (gated, in
+        flight, unknown)."""
+        qp = self._active.remove(key) or self._backoff.remove(key) or self._unschedulable.pop(key, None)
+        return self._attempt(qp) if qp is not None else None
 
     async def pop(self) -> QueuedPod | None:
         """Wait for the next pod; None once the queue is closed."""
@@ -294,7 +316,7 @@ class SchedulingQueue:
             self.add(flight.newer)
             return
         qp.attempts -= 1
-        self._active.push((-float(qp.pod.priority), qp.timestamp), self._next(), qp)
+        self._active.push(self.sort_key(qp), self._next(), qp)
         self._wake.set()
 
     def requeue(self, qp: QueuedPod, *, unschedulable: bool, plugins: frozenset[str] = frozenset(),
@@ -334,6 +356,17 @@ class SchedulingQueue:
         for qp in parked:
             self._to_backoff_or_active(qp, event)
         return len(parked)
+
+    def move(self, keys: Iterable[str], event: str) -> int:
+        """A cluster event that may help these parked pods only (e.g. their PodGroup's members
+        arrived): retry them after their backoff. Returns how many moved."""
+        moved = 0
+        for key in keys:
+            qp = self._unschedulable.pop(key, None)
+            if qp is not None:
+                self._to_backoff_or_active(qp, event)
+                moved += 1
+        return moved
 
     def activate(self, key: str) -> bool:
         """Upstream's Activate: a parked or backing-off pod goes to activeQ now (a preemptor whose

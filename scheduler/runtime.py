@@ -95,6 +95,11 @@ class Scheduler:
                                      max_backoff=self.config.pod_max_backoff_seconds,
                                      on_incoming=self.metrics.incoming)
         self._profiles = dict(profiles) if profiles is not None else self.config.build()
+        sort = next(iter(self._profiles.values())).queue_sort if self._profiles else None
+        if sort is not None:
+            # The profiles' QueueSort plugin orders the one queue (the config checks they agree).
+            self.queue.sort_key = lambda qp: sort.queue_key(qp.pod, self.cache.table, timestamp=qp.timestamp,
+                                                           first_seen=qp.first_seen)
         self._client = client
         self._own_client = client is None
         self._stop = asyncio.Event()
@@ -166,7 +171,8 @@ class Scheduler:
                                         tls_cert_file=s.tls_cert_file, tls_key_file=s.tls_key_file)
             await self.server.start()
         self._informers = start_informers(client=self.client, cache=self.cache, on_node=self._on_node,
-                                          on_pod=self._on_pod, backoff=s.informer_backoff, on_budget=self._on_budget)
+                                          on_pod=self._on_pod, backoff=s.informer_backoff, on_budget=self._on_budget,
+                                          on_podgroup=self._on_podgroup)
         self._spawn(self.queue.run_flusher(), "queue flusher")
         self._spawn(self._housekeeping(), "cache housekeeping")
         if self.elector is not None:
@@ -282,7 +288,22 @@ class Scheduler:
             if f"{meta.get('namespace') or 'default'}/{meta.get('name') or ''}" in self.cache.skipped_budgets:
                 self.metrics.malformed_objects.labels("poddisruptionbudget").inc()
 
+    def _on_podgroup(self, delta: Delta) -> None:
+        self.metrics.informer_events.labels("podgroups", delta.type).inc()
+        key = self.cache.on_podgroup(delta)
+        if key in self.cache.skipped_podgroups and delta.type != "DELETED":
+            self.metrics.malformed_objects.labels("podgroup").inc()
+        if key:
+            # Coscheduling registers PodGroup Add/Update: the group's parked members may fit now.
+            self.queue.move(self.cache.podgroups.member_keys(key), "PodGroupUpdate")
+
     def _forget_pod(self, key: str) -> None:
+        self.cache.forget_member(key)
+        self._forget_terminated(key)
+
+    def _forget_terminated(self, key: str) -> None:
+        """The pod finished or was deleted: it no longer charges a node or waits in the queue
+        (a finished pod stays a member of its PodGroup until deleted, as upstream lists it)."""
         self._unreadable.discard(key)
         if self.cache.delete_pod(key):
             # Room was freed (upstream's AssignedPodDelete): preemptors waiting for their victims among others.
@@ -309,8 +330,12 @@ class Scheduler:
         except ObjectError as e:
             self._malformed_pod(raw, ref, e)
             return
+        group = self.cache.observe_member(pod)
+        if group and delta.type == "ADDED":
+            # Coscheduling registers Pod Add: a new member may complete its group's quorum.
+            self.queue.move(self.cache.podgroups.member_keys(group), "PodAdd")
         if pod.terminated:
-            self._forget_pod(pod.key)
+            self._forget_terminated(pod.key)
         elif not pod.node_name and _section(raw, "metadata").get("deletionTimestamp"):
             self.queue.delete(pod.key)  # being deleted: upstream's skipPodSchedule does not place it
             self.cache.drop_nomination(pod.key)

@@ -46,6 +46,8 @@ NODES: Final = "/api/v1/nodes"
 PODS: Final = "/api/v1/pods"
 NAMESPACES: Final = "/api/v1/namespaces"
 POD_DISRUPTION_BUDGETS: Final = "/apis/policy/v1/poddisruptionbudgets"
+PODGROUPS: Final = "/apis/scheduling.x-k8s.io/v1alpha1/podgroups"
+"""scheduler-plugins' PodGroups (a CRD: served only where it is installed)."""
 WORKLOADS: Final = (
     ("/api/v1/services", "Service"),
     ("/api/v1/replicationcontrollers", "ReplicationController"),

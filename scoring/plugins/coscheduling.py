@@ -53,6 +53,9 @@ DEFAULT_WAIT_SECONDS: Final = 60
 """scheduler-plugins' DefaultWaitTime: the Permit timeout when nothing else sets one."""
 REJECTED_IN_POSTFILTER: Final = "optimistic rejection in PostFilter"
 REJECTED_IN_UNRESERVE: Final = "rejection in Unreserve"
+_PERMITTED_DEFAULT_SECONDS: Final = 3
+"""How long a passed minResources check holds when ``permitWaitingTimeSeconds`` is 0:
+upstream's permittedPG cache takes a 0 expiry as its default, 3 seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +91,12 @@ def parse_args(args: Mapping[str, Any], path: str) -> CoschedulingArgs:
 
 
 def go_duration(seconds: float) -> str:
-    """Go's ``time.Duration.String()`` for whole and fractional seconds: ``10s``, ``1m0s``, ``1h0m0s``, ``1.5s``."""
+    """Go's ``time.Duration.String()``: ``300ms``, ``1.5s``, ``10s``, ``1m0s``, ``1h0m0s``."""
+    if seconds == 0:
+        return "0s"
+    for scale, unit in ((1e-6, "ns"), (1e-3, "µs"), (1.0, "ms")):
+        if seconds < scale:
+            return f"{round(seconds / scale * 1000, 9):g}{unit}"
     if seconds < 60:
         return f"{seconds:g}s"
     whole = int(seconds)
@@ -175,7 +183,7 @@ class Coscheduling:
         gap = resource_gap(table, {**pg.min_resources, PODS: pg.min_member}, key)
         if gap:
             return gap
-        groups.permit(key, self.args.permit_waiting_time_seconds)
+        groups.permit(key, self.args.permit_waiting_time_seconds or _PERMITTED_DEFAULT_SECONDS)
         return None
 
     # ---- PostFilter -----------------------------------------------------------------------------
@@ -209,9 +217,14 @@ class Coscheduling:
     # ---- Permit, Reserve, Unreserve ---------------------------------------------------------------
 
     def timeout(self, pg: PodGroup) -> float:
-        """Upstream's GetWaitTimeDuration (a zero from either source falls through)."""
+        """Upstream's Permit wait: ``scheduleTimeoutSeconds`` when set and not 0; else
+        ``permitWaitingTimeSeconds``, or DEFAULT_WAIT_SECONDS when that is 0 -- unless the
+        group sets ``scheduleTimeoutSeconds: 0``, where upstream keeps the args' value as
+        it is, 0 included (GetWaitTimeDuration returns 0 and Permit ignores a 0)."""
         if pg.schedule_timeout:
             return float(pg.schedule_timeout)
+        if pg.schedule_timeout == 0:
+            return float(self.args.permit_waiting_time_seconds)
         return float(self.args.permit_waiting_time_seconds or DEFAULT_WAIT_SECONDS)
 
     def permit(self, pod: PodInfo, table: NodeTable, node: str, state: CycleState,

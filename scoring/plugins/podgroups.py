@@ -106,6 +106,8 @@ class PodGroups:
     groups: dict[str, PodGroup] = field(default_factory=dict)
     members: dict[str, dict[str, _Member]] = field(default_factory=dict)
     """Group key -> pod key -> member: every pod in the API carrying the group's label."""
+    member_of: dict[str, str] = field(default_factory=dict)
+    """Pod key -> its group key, for every pod in ``members``."""
     placed: dict[str, set[str]] = field(default_factory=dict)
     """Group key -> keys of members charged to a node in the table (bound or assumed)."""
     clock: Callable[[], float] = time.time
@@ -146,22 +148,26 @@ class PodGroups:
     def observe(self, pod: PodInfo) -> None:
         """A pod as the API has it now (any phase); it joins, stays in or leaves its group."""
         key = group_of(pod)
-        for g, members in list(self.members.items()):
-            if g != key and pod.key in members:
-                del members[pod.key]
-                if not members:
-                    del self.members[g]
+        before = self.member_of.get(pod.key)
+        if before is not None and before != key:
+            self._leave(before, pod.key)
         if key:
             self.members.setdefault(key, {})[pod.key] = _Member(bool(pod.scheduling_gates))
+            self.member_of[pod.key] = key
 
-    def forget(self, namespace: str, name: str, labels: Mapping[str, str]) -> None:
-        """The pod was deleted from the API."""
-        group = labels.get(POD_GROUP_LABEL, "")
-        members = self.members.get(f"{namespace}/{group}") if group else None
+    def forget(self, key: str) -> None:
+        """The pod ``namespace/name`` was deleted from the API."""
+        group = self.member_of.get(key)
+        if group is not None:
+            self._leave(group, key)
+
+    def _leave(self, group: str, key: str) -> None:
+        self.member_of.pop(key, None)
+        members = self.members.get(group)
         if members is not None:
-            members.pop(f"{namespace}/{name}", None)
+            members.pop(key, None)
             if not members:
-                del self.members[f"{namespace}/{group}"]
+                del self.members[group]
 
     def member_keys(self, group: str) -> list[str]:
         """Keys of every pod carrying the group's label, sorted."""
@@ -183,30 +189,33 @@ class PodGroups:
 
     # ---- the scheduler's memory of each group --------------------------------------------------
 
+    # Upstream keeps backedOffPG and permittedPG in go-caches: an entry is gone only once
+    # the clock is past its expiry (at the expiry itself it still holds), and Add does
+    # not replace an entry that still holds -- a group rejected again while backed off
+    # is not backed off for longer.
+
     def backed_off(self, group: str) -> bool:
-        until = self.backoff_until.get(group)
-        if until is None:
-            return False
-        if until <= self.clock():
-            del self.backoff_until[group]
-            return False
-        return True
+        return self._holds(self.backoff_until, group)
 
     def back_off(self, group: str, seconds: float) -> None:
-        if seconds > 0:
+        if seconds > 0 and not self.backed_off(group):
             self.backoff_until[group] = self.clock() + seconds
 
     def permitted(self, group: str) -> bool:
-        until = self.permitted_until.get(group)
-        if until is None:
-            return False
-        if until <= self.clock():
-            del self.permitted_until[group]
-            return False
-        return True
+        return self._holds(self.permitted_until, group)
 
     def permit(self, group: str, seconds: float) -> None:
-        self.permitted_until[group] = self.clock() + seconds
+        if not self.permitted(group):
+            self.permitted_until[group] = self.clock() + seconds
+
+    def _holds(self, entries: dict[str, float], group: str) -> bool:
+        until = entries.get(group)
+        if until is None:
+            return False
+        if until < self.clock():
+            del entries[group]
+            return False
+        return True
 
     def mark_failure(self, group: str) -> None:
         self.last_failure[group] = self.clock()
