@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Final
 
-from scoring.framework import PERMIT_REJECT, Decision, Profile
+from scoring.framework import PERMIT_REJECT, Decision, Profile, fit_error_message
 from scoring.objects import ObjectError, PodInfo
 from scoring.plugins.coscheduling import PODS_TO_ACTIVATE, Coscheduling
 from scoring.plugins.default_preemption import NAME as DEFAULT_PREEMPTION
@@ -164,7 +164,9 @@ class SchedulingCycle:
         self._activate(decision.state)
         if verdict.status == PERMIT_REJECT:
             self._unreserve(profile, decision)
-            self._failed(qp, profile.name, started, verdict.message, result=_UNSCHEDULABLE)
+            # Upstream reports a Permit rejection as a FitError over the one node it was assumed on.
+            self._failed(qp, profile.name, started, fit_error_message(1, {verdict.message: 1}),
+                         result=_UNSCHEDULABLE)
             return None
         waiter = self.waiting.add(pod=decision.assumed_pod(), node=node, waits=waits) if waits else None
         # Bind: in the background (after any wait at Permit); the next cycle starts at once.
@@ -316,8 +318,8 @@ class SchedulingCycle:
                     time.perf_counter() - waiter.started)
                 if not outcome.allowed:
                     self._unreserve(profile, decision)
-                    self._failed(qp, decision.profile, started, outcome.message, result=_UNSCHEDULABLE,
-                                 plugins=frozenset({outcome.plugin}))
+                    self._failed(qp, decision.profile, started, fit_error_message(1, {outcome.message: 1}),
+                                 result=_UNSCHEDULABLE, plugins=frozenset({outcome.plugin}))
                     return
             if not self.is_leader():
                 self._unreserve(profile, decision)

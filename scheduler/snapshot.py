@@ -15,8 +15,13 @@ nodes,pods,pdb,priorityclasses -A -o json``): PodDisruptionBudgets, and
 PriorityClasses, from which a Pod gets its priority as the API server's
 Priority admission would give it (``scoring.priorities``). A pending Pod with
 ``status.nominatedNodeName`` is a nominated pod: it holds room on that node
-for the pods it outranks. Every error names the file, the object and the
-field.
+for the pods it outranks.
+
+Gang scheduling reads scheduler-plugins' PodGroups (``scheduling.x-k8s.io/v1alpha1``,
+``kubectl get nodes,pods,podgroups -A -o json``): they go into the table's
+``PodGroups`` extension, and every pod of the snapshot -- pending, placed or
+finished -- is one of its group's pods, as the API server's pod list would have it
+for Coscheduling. Every error names the file, the object and the field.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from scoring.nominations import Nominations, status_nominated_node
 from scoring.objects import NodeInfo, ObjectError, PodInfo, node_from_json, pod_from_json
 from scoring.plugins.workloads import Namespaces, Workloads
 from scoring.plugins.budgets import Budgets, budget_from_json
+from scoring.plugins.podgroups import PodGroups, podgroup_from_json
 from scoring.priorities import PriorityClasses, priority_class_from_json
 from scoring.table import NodeTable
 
@@ -47,7 +53,8 @@ __all__ = [
 
 
 _CONTEXT_KINDS: Final = ("Namespace", "Service", "ReplicaSet", "StatefulSet", "ReplicationController")
-_KINDS: Final = ("Node", "Pod", *_CONTEXT_KINDS, "PodDisruptionBudget", "PriorityClass")
+_KINDS: Final = ("Node", "Pod", *_CONTEXT_KINDS, "PodDisruptionBudget", "PriorityClass", "PodGroup")
+_PODGROUP_API: Final = "scheduling.x-k8s.io/v1alpha1"
 
 
 class SnapshotError(ValueError):
@@ -104,8 +111,9 @@ def read_objects(path: str | Path) -> list[tuple[str, Mapping[str, Any]]]:
 @dataclass
 class Snapshot:
     """A snapshot read into a NodeTable: its nodes, the pods that occupy them, the
-    PodDisruptionBudgets and nominated pods as table extensions, and the PriorityClasses
-    that resolve the priority of a pod to be placed in it."""
+    PodDisruptionBudgets, nominated pods and PodGroups (with every pod as a member) as
+    table extensions, and the PriorityClasses that resolve the priority of a pod to be
+    placed in it. ``pods`` is every pod of the file, pending and finished ones too."""
 
     table: NodeTable
     nodes: list[NodeInfo]
@@ -145,6 +153,25 @@ def _budgets(table: NodeTable, objs: list[tuple[str, Mapping[str, Any]]]) -> Non
         budgets.apply(obj)
 
 
+def _podgroups(table: NodeTable, objs: list[tuple[str, Mapping[str, Any]]]) -> None:
+    """The PodGroups, into the table extension Coscheduling reads. Another API's PodGroup
+    (Volcano's has the same kind) is refused rather than read as scheduler-plugins' one."""
+    groups = PodGroups.of(table)
+    for where, obj in objs:
+        try:
+            pg = podgroup_from_json(obj)
+        except ObjectError as e:
+            raise SnapshotError(f"{where}: {e}") from None
+        api = obj.get("apiVersion")
+        if api is not None and api != _PODGROUP_API:
+            raise SnapshotError(f"{where}: PodGroup {pg.key}: apiVersion: expected {_PODGROUP_API}, got {api!r}")
+        if not pg.name:
+            raise SnapshotError(f"{where}: PodGroup {pg.key}: metadata.name: required")
+        if groups.group(pg.key) is not None:
+            raise SnapshotError(f"{where}: PodGroup {pg.key}: metadata.name: duplicate PodGroup")
+        groups.apply(obj)
+
+
 def load_snapshot(path: str | Path) -> Snapshot:
     """The snapshot in ``path``, every object checked."""
     by_kind: dict[str, list[tuple[str, Mapping[str, Any]]]] = {k: [] for k in _KINDS}
@@ -180,13 +207,16 @@ def load_snapshot(path: str | Path) -> Snapshot:
             else:
                 Workloads.of(table).apply(obj)
     _budgets(table, by_kind["PodDisruptionBudget"])
+    _podgroups(table, by_kind["PodGroup"])
     seen: set[str] = set()
     for n in nodes:
         if n.name in seen:
             raise SnapshotError(f"{path}: node {n.name}: metadata.name: duplicate node")
         seen.add(n.name)
         table.set_node(n)
+    groups = PodGroups.of(table)
     for pod in pods:
+        groups.observe(pod)  # a group's pods as the API lists them: any phase, placed or not
         if pod.node_name and not pod.terminated:
             table.add_pod(pod, pod.node_name)
     for pod, node in nominated:

@@ -76,7 +76,10 @@ def podgroup_from_json(obj: Mapping[str, Any]) -> PodGroup:
         raise ObjectError("PodGroup", "metadata", "expected a mapping")
     ns, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
     ref = f"PodGroup {ns}/{name}"
-    spec = obj.get("spec") or {}
+    if not name:
+        raise ObjectError(ref, "metadata.name", "required")
+    spec = obj.get("spec")
+    spec = {} if spec is None else spec
     if not isinstance(spec, Mapping):
         raise ObjectError(ref, "spec", "expected a mapping")
     # The CRD's schema says minMember >= 1 but does not require it; unset reads as 0, as in Go.

@@ -127,7 +127,7 @@ async def test_a_member_whose_podgroup_does_not_exist_is_rejected_at_permit() ->
         async with running(srv) as s:
             srv.create("pods", member("lost", "nowhere", cpu="1"))
             await wait_for(lambda: bool(events_for(srv, "lost", reason="FailedScheduling")), what="reported")
-            assert events_for(srv, "lost", reason="FailedScheduling")[-1]["message"] == "PodGroup not found"
+            assert events_for(srv, "lost", reason="FailedScheduling")[-1]["message"] == "0/1 nodes are available: 1 PodGroup not found."
             # Unreserved: the capacity it was assumed on is given back.
             assert bound(srv, "lost")["lost"] == "" and s.cache.sizes()["assumed_pods"] == 0
             assert s.cache.table.pods.get("default/lost") is None
@@ -191,9 +191,9 @@ async def test_a_pod_that_times_out_at_permit_is_unreserved_and_tried_again() ->
         async with with_barrier(srv, timeout=0.3) as s:
             srv.create("pods", held("slow", cpu="3"))
             await wait_for(lambda: bool(events_for(srv, "slow", reason="FailedScheduling")), what="timed out")
-            # Upstream's text for a plugin's timer (Go's duration: 300ms).
+            # Upstream's text for a plugin's timer (Go's duration: 300ms), as a FitError over the one node.
             assert (events_for(srv, "slow", reason="FailedScheduling")[0]["message"]
-                    == "rejected due to timeout after waiting 300ms at plugin Barrier")
+                    == "0/1 nodes are available: 1 rejected due to timeout after waiting 300ms at plugin Barrier.")
             assert bound(srv, "slow")["slow"] == ""
             # Its capacity came back: a pod that needs it is bound.
             srv.create("pods", pod("next", cpu="3"))
@@ -228,8 +228,8 @@ async def test_a_member_rejected_at_permit_releases_its_waiting_siblings() -> No
             srv.create("pods", member("m2", "g", cpu="2", deny="true"))
             await wait_for(lambda: all(events_for(srv, n, reason="FailedScheduling") for n in ("m0", "m1", "m2")),
                            what="all three reported")
-            assert events_for(srv, "m2", reason="FailedScheduling")[0]["message"] == "denied by the test's Barrier"
+            assert events_for(srv, "m2", reason="FailedScheduling")[0]["message"] == "0/1 nodes are available: 1 denied by the test's Barrier."
             for n in ("m0", "m1"):
-                assert events_for(srv, n, reason="FailedScheduling")[0]["message"] == "rejection in Unreserve"
+                assert events_for(srv, n, reason="FailedScheduling")[0]["message"] == "0/1 nodes are available: 1 rejection in Unreserve."
             assert bound_count(srv) == 0
             assert s.cache.sizes()["assumed_pods"] == 0 and s.cycle is not None and len(s.cycle.waiting) == 0

@@ -41,9 +41,10 @@ def test_json_contract_on_the_shipped_example(capsys: pytest.CaptureFixture[str]
                             "--pod", str(EXAMPLES / "pod.yaml"), "--output", "json")
     assert code == 0
     doc = json.loads(out)
-    assert set(doc) == {"pod", "profile", "selected", "message", "nodes", "preemption"}
+    assert set(doc) == {"pod", "profile", "selected", "message", "nodes", "preemption", "gang"}
     assert (doc["pod"], doc["profile"], doc["message"]) == ("shop/web-7f9c", "vecsched", "")
     assert doc["preemption"] is None  # a node fits: preemption does not run
+    assert doc["gang"] is None  # the pod names no PodGroup
     assert set(doc["nodes"]) == {"general-a", "general-b", "general-c", "gpu-a", "cordoned-a"}
     cordoned = doc["nodes"]["cordoned-a"]
     assert cordoned == {"feasible": False, "reasons": ["node(s) were unschedulable"], "scores": {}, "total": None}
@@ -87,7 +88,7 @@ def test_table_view_sorts_best_first_and_marks_the_choice(capsys: pytest.Capture
                      id="bad-pod-quantity"),
         pytest.param({"kind": "List", "items": [{"kind": "Deployment", "metadata": {"name": "x"}}]}, _pod(),
                      "s.yaml: items[0]: kind: expected Node, Pod, Namespace, Service, ReplicaSet, StatefulSet, "
-                     "ReplicationController, PodDisruptionBudget, PriorityClass, got 'Deployment'", id="wrong-kind"),
+                     "ReplicationController, PodDisruptionBudget, PriorityClass, PodGroup, got 'Deployment'", id="wrong-kind"),
         pytest.param({"kind": "List", "items": [_node("a"), _node("a")]}, _pod(),
                      "s.yaml: node a: metadata.name: duplicate node", id="duplicate-node"),
         pytest.param({"kind": "List", "items": "nope"}, _pod(), "s.yaml: items: expected a list", id="items-not-list"),
