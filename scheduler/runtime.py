@@ -35,6 +35,7 @@ from scheduler.kube.events import EventLimiter, EventRecorder, PodRef
 from scheduler.kube.informer import Backoff, Delta, Informer
 from scheduler.leader import LeaderElector, LeaseSettings
 from scheduler.metrics import Metrics, MetricsServer
+from scheduler.podgroup_operator import PodGroupOperator
 from scheduler.preemptor import Preemptor, PreemptorSettings
 from scheduler.queue import SchedulingQueue
 
@@ -111,6 +112,8 @@ class Scheduler:
         self.server: MetricsServer | None = None
         self.recorder: EventRecorder | None = None
         self.preemptor: Preemptor | None = None
+        self.podgroup_operator: PodGroupOperator | None = None
+        """Keeps PodGroups' status and Events (leader only); idle where the CRD is not installed."""
         self._unreadable: set[str] = set()
         self._started = False
         self.stopped = asyncio.Event()
@@ -156,11 +159,16 @@ class Scheduler:
             self.metrics.is_leader.set(1)
         self.preemptor = Preemptor(client=self.client, recorder=recorder, cache=self.cache, queue=self.queue,
                                    metrics=self.metrics, settings=s.preemptor)
+        operator = self.podgroup_operator = PodGroupOperator(
+            client=self.client, recorder=recorder, metrics=self.metrics,
+            limiter=EventLimiter(min_interval=s.event_min_interval, repeat_interval=s.event_repeat_interval))
         self.cycle = SchedulingCycle(profiles=self._profiles, cache=self.cache, queue=self.queue,
                                      binder=Binder(client=self.client), recorder=recorder, metrics=self.metrics,
                                      preemptor=self.preemptor,
                                      is_leader=self.elector.is_leader if self.elector else (lambda: True),
-                                     plugin_metrics_sample=s.plugin_metrics_sample)
+                                     plugin_metrics_sample=s.plugin_metrics_sample,
+                                     on_group_failed=lambda g, message: operator.group_failed(
+                                         namespace=g.namespace, name=g.name, message=message))
         snap = self.metrics.snapshot
         snap.pending = self.queue.counts
         snap.cache_sizes = self.cache.sizes
@@ -173,6 +181,8 @@ class Scheduler:
         self._informers = start_informers(client=self.client, cache=self.cache, on_node=self._on_node,
                                           on_pod=self._on_pod, backoff=s.informer_backoff, on_budget=self._on_budget,
                                           on_podgroup=self._on_podgroup)
+        self._spawn(operator.run(stop=self._stop, is_leader=self.elector.is_leader if self.elector else (lambda: True)),
+                    "podgroup operator")
         self._spawn(self.queue.run_flusher(), "queue flusher")
         self._spawn(self._housekeeping(), "cache housekeeping")
         if self.elector is not None:
@@ -290,9 +300,9 @@ class Scheduler:
 
     def _on_podgroup(self, delta: Delta) -> None:
         self.metrics.informer_events.labels("podgroups", delta.type).inc()
-        key = self.cache.on_podgroup(delta)
-        if key in self.cache.skipped_podgroups and delta.type != "DELETED":
-            self.metrics.malformed_objects.labels("podgroup").inc()
+        if self.podgroup_operator is not None:
+            self.podgroup_operator.on_podgroup(delta)
+        key = self.cache.on_podgroup(delta)  # (a malformed one is counted by the operator, once)
         if key:
             # Coscheduling registers PodGroup Add/Update: the group's parked members may fit now.
             self.queue.move(self.cache.podgroups.member_keys(key), "PodGroupUpdate")
@@ -316,6 +326,8 @@ class Scheduler:
 
     def _on_pod(self, delta: Delta) -> None:
         self.metrics.informer_events.labels("pods", delta.type).inc()
+        if self.podgroup_operator is not None:
+            self.podgroup_operator.on_pod(delta)  # every pod, SYNCED included: it counts the groups' members
         if delta.type == "SYNCED":
             return
         raw = delta.obj

@@ -9,6 +9,8 @@ patch as the ``nominatedNodeName`` that preemption sets or clears, as upstream's
 updatePod; and on a pod evicted to make room, a ``Preempted`` Event (type
 Normal, "Preempted by pod <preemptor UID> on node <node>"). Events are core/v1
 objects with ``source.component`` and ``reportingComponent`` set to ``vecsched``.
+Events about other objects (a PodGroup's ``Scheduled`` and ``FailedScheduling``) are
+built the same way by ``object_event``.
 
 A pod that fits nowhere is retried again and again; reporting every attempt
 would flood the API. ``EventLimiter`` lets at most one FailedScheduling per
@@ -65,6 +67,25 @@ class PodRef:
         return cls(str(meta.get("namespace") or "default"), str(meta.get("name") or ""), str(meta.get("uid") or ""))
 
 
+@dataclass(frozen=True, slots=True)
+class _Involved:
+    """The object an Event is about (its ``involvedObject``, or its ``related`` object)."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+    uid: str
+
+    @classmethod
+    def pod(cls, pod: PodRef) -> _Involved:
+        return cls("v1", "Pod", pod.namespace, pod.name, pod.uid)
+
+    def reference(self) -> dict[str, str]:
+        return {"apiVersion": self.api_version, "kind": self.kind, "namespace": self.namespace, "name": self.name,
+                "uid": self.uid}
+
+
 class EventLimiter:
     """Per-pod rate limit and deduplication of failure reports."""
 
@@ -112,7 +133,7 @@ class EventRecorder:
                  on_suppressed: Callable[[str], None] | None = None) -> None:
         self.client = client
         self.instance = instance
-        self.limiter = limiter or EventLimiter()
+        self.limiter = limiter if limiter is not None else EventLimiter()  # an empty limiter is falsy (__len__)
         self._on_suppressed = on_suppressed
         self._tasks: set[asyncio.Task[None]] = set()
         self.sent = 0
@@ -164,28 +185,38 @@ class EventRecorder:
         """The pod left (bound or deleted): drop its rate-limit state."""
         self.limiter.forget(key)
 
+    def object_event(self, *, api_version: str, kind: str, namespace: str, name: str, uid: str, type_: str,
+                     reason: str, action: str, message: str) -> None:
+        """An Event about any namespaced object (a PodGroup, ...), sent in the background; not rate
+        limited here (callers that repeat themselves keep their own ``EventLimiter``)."""
+        obj = _Involved(api_version, kind, namespace, name, uid)
+        self._spawn(f"event {reason} {kind} {namespace}/{name}", self._send(obj, type_, reason, action, message))
+
     async def _event(self, pod: PodRef, type_: str, reason: str, action: str, message: str,
                      related: PodRef | None = None) -> None:
+        await self._send(_Involved.pod(pod), type_, reason, action, message,
+                         related=_Involved.pod(related) if related is not None else None)
+
+    async def _send(self, obj: _Involved, type_: str, reason: str, action: str, message: str,
+                    related: _Involved | None = None) -> None:
         now = _now()
         body: dict[str, Any] = {
             "apiVersion": "v1", "kind": "Event",
             # client-go's naming (<object>.<unique hex>), kept within the 253 characters of a name.
-            "metadata": {"name": f"{pod.name[:236]}.{time.time_ns():x}", "namespace": pod.namespace},
-            "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": pod.namespace, "name": pod.name,
-                               "uid": pod.uid},
+            "metadata": {"name": f"{obj.name[:236]}.{time.time_ns():x}", "namespace": obj.namespace},
+            "involvedObject": obj.reference(),
             "reason": reason, "message": message[:1024], "type": type_, "action": action,
             "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
             "reportingInstance": self.instance[:128],  # the API's ReportingInstanceLengthLimit
             "firstTimestamp": now, "lastTimestamp": now, "eventTime": _micro_now(), "count": 1,
         }
         if related is not None:
-            body["related"] = {"apiVersion": "v1", "kind": "Pod", "namespace": related.namespace,
-                               "name": related.name, "uid": related.uid}
+            body["related"] = related.reference()
         try:
-            await _retrying(lambda: self.client.request("POST", f"/api/v1/namespaces/{pod.namespace}/events", body=body))
+            await _retrying(lambda: self.client.request("POST", f"/api/v1/namespaces/{obj.namespace}/events", body=body))
             self.sent += 1
         except KubeError as e:
-            log.info("could not record event %s for pod %s: %s", reason, pod.key, e)
+            log.info("could not record event %s for %s %s/%s: %s", reason, obj.kind.lower(), obj.namespace, obj.name, e)
 
     async def _condition(self, pod: PodRef, reason: str | None, message: str, nominated: str | None = None) -> None:
         """One ``pods/status`` patch: PodScheduled=False (when ``reason``) and ``nominatedNodeName``

@@ -20,6 +20,7 @@ def test_scheduler_kustomization() -> None:
         ("RoleBinding", "vecsched-leader-election"), ("ConfigMap", "vecsched-config"),
         ("ConfigMap", "vecsched-grafana-dashboard"), ("Deployment", "vecsched"), ("PodDisruptionBudget", "vecsched"),
         ("Service", "vecsched-metrics"), ("ServiceMonitor", "vecsched"), ("PrometheusRule", "vecsched"),
+        ("CustomResourceDefinition", "podgroups.scheduling.x-k8s.io"),
     }
     dashboard = objs[("ConfigMap", "vecsched-grafana-dashboard")]
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsonschema
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
+import yaml
 
 from tests.deploy.support import DEPLOY, kustomize, manifests
 
 VERSION = kubernetes_validate.latest_version()
-CRDS = {"ServiceMonitor", "PrometheusRule"}
+CRDS = {"ServiceMonitor", "PrometheusRule", "PodGroup"}
+PODGROUP_CRD = next(d for d in yaml.safe_load_all((DEPLOY / "crds" / "scheduling.x-k8s.io_podgroups.yaml").read_text())
+                    if d)
 ALL = manifests() + [(f"kustomize {d.name}#{i}", o) for d in (DEPLOY, DEPLOY / "extender")
                      for i, o in enumerate(kustomize(d))]
 
@@ -31,6 +35,13 @@ def test_the_validator_catches_mistakes() -> None:
 
 
 def _check_crd(obj: dict[str, Any]) -> None:
+    if obj["kind"] == "PodGroup":  # against the CRD vecsched ships, unknown spec fields refused
+        version = PODGROUP_CRD["spec"]["versions"][0]
+        assert obj["apiVersion"] == f"{PODGROUP_CRD['spec']['group']}/{version['name']}"
+        schema = version["schema"]["openAPIV3Schema"]
+        jsonschema.validate(obj, schema)
+        assert set(obj["spec"]) <= set(schema["properties"]["spec"]["properties"])
+        return
     assert obj["apiVersion"] == "monitoring.coreos.com/v1"
     assert obj["metadata"]["name"] and obj["metadata"]["namespace"]
     spec = obj["spec"]

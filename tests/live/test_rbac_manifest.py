@@ -6,8 +6,9 @@ authorization decision logged, through a scenario that exercises everything
 it does in a cluster: list and watch the cluster (PodDisruptionBudgets included),
 win the leader Lease, bind pods, record a GPU pod's chosen GPU indices, report an
 unschedulable pod (Event and PodScheduled condition), preempt (nominate a pod,
-mark and delete its victims, Preempted Events), and give the Lease back on
-shutdown.
+mark and delete its victims, Preempted Events), keep a PodGroup's status and
+report a gang that cannot fit on it (the PodGroup operator runs in the scheduler), and give
+the Lease back on shutdown.
 
 Sufficient: no request of the scheduler was denied. Minimal: every
 (group, resource, verb) the manifest grants was used -- so removing any rule
@@ -21,11 +22,13 @@ from scheduler.apiserver.auth import read_rbac_file
 import yaml
 
 from scheduler.config import parse_config
+from scheduler.kube.client import ClientSettings
 from scheduler.leader import LeaseSettings
 from tests.live.support import bound_count, events_for, pod, running, wait_for
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 RBAC = DEPLOY / "rbac.yaml"
+CRD = DEPLOY / "crds" / "scheduling.x-k8s.io_podgroups.yaml"
 SERVICE_ACCOUNT = "system:serviceaccount:vecsched:vecsched"
 
 
@@ -52,6 +55,7 @@ async def test_rbac_manifest_is_sufficient_and_minimal(tmp_path: Path) -> None:
                                rbac=read_rbac_file(RBAC),
                                tokens={"sched-token": SERVICE_ACCOUNT}) as srv:
         srv.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "vecsched"}})
+        srv.create("customresourcedefinitions", next(d for d in yaml.safe_load_all(CRD.read_text()) if d))
         kubeconfig = srv.kubeconfig_for(token="sched-token", path=tmp_path / "sa.kubeconfig")
         lease = LeaseSettings(namespace="vecsched", name="vecsched", identity="replica-a",
                               lease_duration=2.0, renew_deadline=1.5, retry_period=0.2)
@@ -83,6 +87,19 @@ async def test_rbac_manifest_is_sufficient_and_minimal(tmp_path: Path) -> None:
             await wait_for(lambda: bool(events_for(srv, "fits-0", reason="Preempted")), what="Preempted event")
             await wait_for(lambda: srv.get("pods", "urgent", namespace="default")["spec"].get("nodeName") == target,
                            timeout=15, what="the preemptor bound")
+            # Gang scheduling: a PodGroup whose two members cannot fit at once. The scheduler's
+            # PodGroup operator writes the group's status, and the cycle reports the failure on it.
+            srv.create("podgroups", {"apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup",
+                                     "metadata": {"name": "gang"}, "spec": {"minMember": 2}}, namespace="default")
+            for i in range(2):
+                member = pod(f"gang-{i}", cpu="64")
+                member["metadata"]["labels"] = {"scheduling.x-k8s.io/pod-group": "gang"}
+                srv.create("pods", member, namespace="default")
+            await wait_for(lambda: (srv.get("podgroups", "gang", namespace="default").get("status") or {})
+                           .get("phase") == "Scheduling", what="the PodGroup's status")
+            await wait_for(lambda: any(e["involvedObject"]["kind"] == "PodGroup" for e in
+                                       events_for(srv, "gang", reason="FailedScheduling")),
+                           what="FailedScheduling on the PodGroup")
         # Stopping released the lease (an update).
         decisions = [d for d in srv.auth_log if d.user == SERVICE_ACCOUNT]
 
@@ -94,6 +111,6 @@ async def test_rbac_manifest_is_sufficient_and_minimal(tmp_path: Path) -> None:
     assert unused == [], f"the manifest grants what the scheduler never uses: {unused}"
 
 
-def _client(kubeconfig: Path):  # noqa: ANN202 - a ClientSettings
-    from scheduler.kube.client import ClientSettings
+def _client(kubeconfig: Path) -> ClientSettings:
     return ClientSettings(kubeconfig=str(kubeconfig))
+
