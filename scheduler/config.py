@@ -441,8 +441,9 @@ def parse_config(doc: Any, *, source: str = "<config>", registry: Registry = REG
             seen.add(p.scheduler_name)
             if p.queue_sort != profiles[0].queue_sort:
                 # One queue serves every profile (upstream's rule and message).
-                raise ConfigError(f"profiles[{i}].plugins.queueSort", f"different queue sort plugins for profile "
-                                  f"{p.scheduler_name!r}: {p.queue_sort!r}, first: {profiles[0].queue_sort!r}")
+                raise ConfigError(f"profiles[{i}].plugins.queueSort", f'different queue sort plugins for profile '
+                                  f'"{p.scheduler_name}": "{p.queue_sort}", first: "{profiles[0].queue_sort}"')
+
         # Build once so that plugin args are validated now, not at the first pod.
         cfg = SchedulerConfig(
             profiles=tuple(profiles),
@@ -452,7 +453,12 @@ def parse_config(doc: Any, *, source: str = "<config>", registry: Registry = REG
             warnings=tuple(warnings),
             source=source,
         )
-        cfg.build(registry=registry)
+        built = list(cfg.build(registry=registry).values())
+        for i, b in enumerate(built):
+            if getattr(b.queue_sort, "args", None) != getattr(built[0].queue_sort, "args", None):
+                # Upstream's rule too: one queue, so one way of ordering it.
+                raise ConfigError(f"profiles[{i}].pluginConfig",
+                                  f'different queue sort plugin args for profile "{b.name}"')
         return cfg
     except ArgsError as e:
         raise ConfigError(f"{source}: {e.path}" if e.path else source, e.problem) from None

@@ -111,6 +111,9 @@ class PodGroups:
     """Group key -> pod key -> member: every pod in the API carrying the group's label."""
     member_of: dict[str, str] = field(default_factory=dict)
     """Pod key -> its group key, for every pod in ``members``."""
+    gated: dict[str, int] = field(default_factory=dict)
+    """Group key -> how many of its members are scheduling-gated (kept as they change, so that
+    PreFilter's count does not walk a large group for each member)."""
     placed: dict[str, set[str]] = field(default_factory=dict)
     """Group key -> keys of members charged to a node in the table (bound or assumed)."""
     clock: Callable[[], float] = time.time
@@ -155,7 +158,11 @@ class PodGroups:
         if before is not None and before != key:
             self._leave(before, pod.key)
         if key:
-            self.members.setdefault(key, {})[pod.key] = _Member(bool(pod.scheduling_gates))
+            members = self.members.setdefault(key, {})
+            old = members.get(pod.key)
+            gated = bool(pod.scheduling_gates)
+            self.gated[key] = self.gated.get(key, 0) - (1 if old is not None and old.gated else 0) + gated
+            members[pod.key] = _Member(gated)
             self.member_of[pod.key] = key
 
     def forget(self, key: str) -> None:
@@ -168,9 +175,12 @@ class PodGroups:
         self.member_of.pop(key, None)
         members = self.members.get(group)
         if members is not None:
-            members.pop(key, None)
+            gone = members.pop(key, None)
+            if gone is not None and gone.gated:
+                self.gated[group] -= 1
             if not members:
                 del self.members[group]
+                self.gated.pop(group, None)
 
     def member_keys(self, group: str) -> list[str]:
         """Keys of every pod carrying the group's label, sorted."""
@@ -178,8 +188,7 @@ class PodGroups:
 
     def counts(self, group: str) -> tuple[int, int]:
         """(pods carrying the label, of which scheduling-gated) -- what upstream's PreFilter lists."""
-        members = self.members.get(group, {})
-        return len(members), sum(1 for m in members.values() if m.gated)
+        return len(self.members.get(group, ())), self.gated.get(group, 0)
 
     def assigned(self, group: str) -> int:
         """Members charged to a node (bound or assumed): upstream's GetAssignedPodCount."""

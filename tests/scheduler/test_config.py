@@ -128,3 +128,112 @@ def test_unreadable_files(tmp_path: Any, content: str | None, problem: str) -> N
         path.write_text(content)
     with pytest.raises(ConfigError, match=problem):
         load_config(path)
+
+
+# ---- gang scheduling: Coscheduling's extension points and the queue sort ----------------------
+
+# scheduler-plugins' manifests/coscheduling/scheduler-config.yaml, as published.
+COSCHEDULING_SAMPLE = """\
+apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+leaderElection:
+  leaderElect: false
+clientConnection:
+  kubeconfig: "REPLACE_ME_WITH_KUBE_CONFIG_PATH"
+profiles:
+- schedulerName: default-scheduler
+  plugins:
+    multiPoint:
+      enabled:
+      - name: Coscheduling
+    queueSort:
+      enabled:
+      - name: Coscheduling
+      disabled:
+      - name: "*"
+  pluginConfig:
+  - name: Coscheduling
+    args:
+      permitWaitingTimeSeconds: 10
+"""
+_COSCHEDULING_QUEUE_SORT = {"queueSort": {"enabled": [{"name": "Coscheduling"}], "disabled": [{"name": "*"}]}}
+
+
+def test_default_profile_enables_coscheduling_but_keeps_priority_sort() -> None:
+    p = default_config().profiles[0]
+    # vecsched's default addition, after upstream's defaults at each point it implements.
+    assert p.prefilters[-1] == "Coscheduling" and p.postfilters == ("DefaultPreemption", "Coscheduling")
+    assert (p.permits, p.reserves) == (("Coscheduling",), ("Coscheduling",))
+    assert p.queue_sort == "PrioritySort"
+    built = p.build()
+    assert built.queue_sort is None  # the queue's own PrioritySort
+    assert [x.name for x in built.permits] == ["Coscheduling"]
+    assert [x.name for x in built.unreservers] == ["Coscheduling"]
+
+
+def test_scheduler_plugins_sample_config(tmp_path: Any) -> None:
+    from scoring.plugins.coscheduling import CoschedulingArgs
+
+    path = tmp_path / "scheduler-config.yaml"
+    path.write_text(COSCHEDULING_SAMPLE)
+    cfg = load_config(path)
+    p = cfg.profiles[0]
+    assert (p.scheduler_name, p.queue_sort) == ("default-scheduler", "Coscheduling")
+    # Enabled by multiPoint and by vecsched's defaults alike: once at each point.
+    assert p.prefilters.count("Coscheduling") == 1 and p.postfilters.count("Coscheduling") == 1
+    assert (p.permits, p.reserves) == (("Coscheduling",), ("Coscheduling",))
+    assert p.plugin_args == {"Coscheduling": {"permitWaitingTimeSeconds": 10}}
+    assert cfg.leader_election.leader_elect is False
+    assert "clientConnection: accepted but not used by vecsched" in cfg.warnings
+    built = p.build()
+    assert built.queue_sort is not None and built.queue_sort.name == "Coscheduling"
+    # The queue sort is the same instance as the other points', with the file's args
+    # (permitWaitingTimeSeconds 10; the others at their defaults 0 and 10).
+    assert built.queue_sort is built.permits[0]
+    assert getattr(built.queue_sort, "args") == CoschedulingArgs(10, 0, 10)
+
+
+@pytest.mark.parametrize(
+    ("plugins", "got"),
+    [
+        # Coscheduling added beside the default PrioritySort (upstream's framework refuses
+        # this too: "only one queue sort plugin required ..., but got 2").
+        ({"queueSort": {"enabled": [{"name": "Coscheduling"}]}}, "PrioritySort, Coscheduling"),
+        # multiPoint brings Coscheduling's QueueSort in with the default PrioritySort.
+        ({"multiPoint": {"enabled": [{"name": "Coscheduling"}]}}, "PrioritySort, Coscheduling"),
+        # Both listed after "*".
+        ({"queueSort": {"disabled": [{"name": "*"}], "enabled": [{"name": "Coscheduling"}, {"name": "PrioritySort"}]}},
+         "Coscheduling, PrioritySort"),
+    ],
+)
+def test_two_queue_sorts_are_an_error(plugins: dict[str, Any], got: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(_cfg(profiles=[{"plugins": plugins}]), source="sched.yaml")
+    assert err.value.path == "sched.yaml: profiles[0].plugins.queueSort"
+    assert err.value.problem == f"only one queue sort plugin can be enabled, got {got}"
+
+
+def test_profiles_with_different_queue_sorts_are_an_error() -> None:
+    import re
+
+    doc = _cfg(profiles=[{"schedulerName": "a"}, {"schedulerName": "b", "plugins": _COSCHEDULING_QUEUE_SORT}])
+    with pytest.raises(ConfigError) as err:
+        parse_config(doc, source="sched.yaml")
+    assert err.value.path == "sched.yaml: profiles[1].plugins.queueSort"
+    # upstream's profile validator: different queue sort plugins for profile %q: %q, first: %q
+    assert re.fullmatch(r"""different queue sort plugins for profile (["'])b\1: (["'])Coscheduling\2, """
+                        r"""first: (["'])PrioritySort\3""", err.value.problem), err.value.problem
+    # The same queue sort in every profile is fine.
+    cfg = parse_config(_cfg(profiles=[{"schedulerName": "a", "plugins": _COSCHEDULING_QUEUE_SORT},
+                                      {"schedulerName": "b", "plugins": _COSCHEDULING_QUEUE_SORT}]))
+    assert [p.queue_sort for p in cfg.profiles] == ["Coscheduling", "Coscheduling"]
+
+
+def test_multipoint_disable_removes_coscheduling_everywhere() -> None:
+    cfg = parse_config(_cfg(profiles=[{"plugins": {"multiPoint": {"disabled": [{"name": "Coscheduling"}]}}}]))
+    p = cfg.profiles[0]
+    assert "Coscheduling" not in p.prefilters + p.filters + p.postfilters + p.permits + p.reserves
+    assert p.queue_sort == "PrioritySort"
+    built = p.build()
+    assert "Coscheduling" not in built.plugin_names
+    assert (built.permits, built.unreservers, built.queue_sort) == ([], [], None)
