@@ -9,6 +9,10 @@ stdout instead of the table (the table then goes to stderr). With
 ``--preemption`` a pod that fits nowhere may evict pods of lower priority, as
 the strategy's DefaultPreemption plans it, and the reports gain
 ``preemptions`` and ``evicted`` per strategy (see ``benchmarks.sim.replay``).
+A workload with pod groups (``benchmarks.sim.gangs``) is placed group by
+group, and the reports gain ``groups`` and ``gpus_held_by_partial_groups``;
+a strategy listed as ``<name>:no-gang`` is ``<name>`` placing the members one
+by one, for comparison.
 
 Inputs are validated before any run starts, so bad input costs one line and
 exit code 2, not a traceback from a worker. The machinery (SciPy, matplotlib,
@@ -65,7 +69,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="Pod manifests, a CSV (name,cpu,memory,arrival,departure[,...]), a synthetic spec, "
                              "or openb:PATH")
     parser.add_argument("--strategies", required=True, metavar="A,B,...",
-                        help=f"profile schedulerNames from --config or built-ins ({_BUILTINS}, ...)")
+                        help=f"profile schedulerNames from --config or built-ins ({_BUILTINS}, ...); "
+                             "NAME:no-gang is NAME placing pod groups' members one by one")
     parser.add_argument("--config", metavar="F", help="a KubeSchedulerConfiguration whose profiles are strategies")
     parser.add_argument("--seeds", type=_positive_int, default=1, metavar="N",
                         help="run seeds 0..N-1 (arrival-tie shuffle, synthetic draws, tie-breaks); default 1")
@@ -131,19 +136,33 @@ def _preemption_notes(strategies: dict[str, Any], workload: Sequence[SimPod]) ->
               "nothing can be preempted", file=sys.stderr)
 
 
+def _resolve(names: Sequence[str], *, config: Any, workload: Sequence[SimPod] | None = None) -> dict[str, Any]:
+    """Each strategy name's profile; ``<name>:no-gang`` gets ``<name>``'s."""
+    from benchmarks.sim.gangs import strategy_gang
+    from benchmarks.strategies import UnknownStrategyError, resolve_strategies
+
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise UnknownStrategyError(f"strategy {name!r} is listed twice")
+    bases = list(dict.fromkeys(strategy_gang(n)[0] for n in names))
+    profiles = resolve_strategies(bases, config=config,
+                                  workload=None if workload is None else [p.pod for p in workload])
+    return {name: profiles[strategy_gang(name)[0]] for name in names}
+
+
 def run(args: argparse.Namespace) -> int:
+    from benchmarks.sim.gangs import NO_GANG_SUFFIX
     from benchmarks.sim.loaders import load_cluster
     from benchmarks.sim.replay import cluster_resources
     from benchmarks.sim.report import format_table, summarise, write_outputs
     from benchmarks.sim.sweep import SweepOptions, primary_resource, run_sweep, seed_pods
-    from benchmarks.strategies import resolve_strategies
     from scheduler.config import load_config
 
     config = load_config(args.config) if args.config else None
     names = [s.strip() for s in args.strategies.split(",") if s.strip()]
     if not names:
         raise SimInputError("--strategies: name at least one strategy")
-    strategies = resolve_strategies(names, config=config)
+    strategies = _resolve(names, config=config)
     opts = SweepOptions(cluster=args.cluster, workload=args.workload, inflate=args.inflate,
                         primary=args.primary, retry=args.retry, preemption=args.preemption)
     # Validate every input here, in this process, before any worker starts.
@@ -151,7 +170,12 @@ def run(args: argparse.Namespace) -> int:
     primary_resource(cluster_resources(nodes), args.primary)
     _, workload = seed_pods(replace(opts, inflate=None), 0)
     # Workload-specific built-ins (GPU policies with FGD's target workload) replace generic ones.
-    strategies = resolve_strategies(names, config=config, workload=[p.pod for p in workload])
+    strategies = _resolve(names, config=config, workload=workload)
+    if not any(p.pod_group is not None for p in workload):
+        for name in names:
+            if name.endswith(NO_GANG_SUFFIX):
+                print(f"vecsched sim: note: the workload has no pod groups; {name} replays as "
+                      f"{name[: -len(NO_GANG_SUFFIX)]}", file=sys.stderr)
     if args.preemption:
         _preemption_notes(strategies, workload)
     out_dir = Path(args.out)

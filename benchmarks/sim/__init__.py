@@ -8,8 +8,9 @@ its machinery, one concern per module:
                 (Pod manifests, CSV, synthetic specs, ``openb:``)
 - ``priorities`` pods' priorities from PriorityClasses, as admission gives them
 - ``synthetic`` the seeded synthetic workload generator
+- ``gangs``     pod groups: how a workload names them, what a replay keeps of them
 - ``replay``    the event-driven replay of one (strategy, seed), with preemption
-                if asked, and its metrics
+                if asked, pod groups placed together, and its metrics
 - ``bound``     the MILP upper bound for small static workloads
 - ``sweep``     strategies x seeds in worker processes, streamed to disk
 - ``report``    the terminal table, CSV, JSON summary and plots

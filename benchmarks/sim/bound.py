@@ -16,7 +16,8 @@ many of them go to node ``n``::
 
 Only resource capacity couples pods; taints, selectors and affinity enter
 through the feasibility matrix (the profile's filters run on the empty
-cluster), and inter-pod constraints are ignored -- so this is an upper
+cluster), and inter-pod constraints and pod groups are ignored (a group's
+all-or-nothing placement can only lower the optimum) -- so this is an upper
 bound on what the profile can reach, which is what a ratio needs. When
 HiGHS stops at its time limit, the bound reported is its dual bound (still an
 upper bound) and ``optimal`` is false.

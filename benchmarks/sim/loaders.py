@@ -14,8 +14,11 @@ annotations; without them pods arrive in file order at t=0 and never leave;
 PriorityClasses among them give the pods' ``priorityClassName`` its value, see
 ``priorities``), a CSV ``name,cpu,memory,arrival,departure[,priority][,<resource>...]``
 (an empty departure: never leaves; ``priority`` is the pod's priority, 0 when
-empty; a ``gpu`` column means ``nvidia.com/gpu``), or a synthetic spec (see
-``synthetic``; its classes may carry a priority).
+empty; a ``gpu`` column means ``nvidia.com/gpu``; ``pod_group`` and
+``pod_group_min_member`` put the pod in a gang), or a synthetic spec (see
+``synthetic``; its classes may carry a priority). Manifests name gangs by the
+``vecsched.io/pod-group`` annotations or by scheduler-plugins' label and
+``PodGroup`` objects in the same file; ``gangs`` describes every form.
 
 The Alibaba GPU trace has no priorities: its ``qos`` column (LS, BE, Burstable,
 Guaranteed) is the class the node's agent isolates a pod by, not a scheduling
@@ -41,12 +44,14 @@ from typing import Any, Final
 
 import yaml
 
+from benchmarks.sim.gangs import GROUP_COLUMN, MIN_MEMBER_COLUMN, PODGROUP_KIND, GroupSizes
 from benchmarks.sim.model import SimInputError, SimPod, as_sim_pod, pod_timing, seconds
 from benchmarks.sim.priorities import KIND as PRIORITY_CLASS
 from benchmarks.sim.priorities import PriorityClasses, priority_value
 from benchmarks.sim.synthetic import SyntheticSpec, generate, is_synthetic, parse_synthetic
 from scheduler.snapshot import SnapshotError, read_documents, read_objects
 from scoring.objects import CPU, MEMORY, NodeInfo, ObjectError, node_from_json, pod_from_json
+from scoring.plugins.podgroups import POD_GROUP_LABEL
 from scoring.quantity import QuantityError, milli_value, value
 
 __all__ = [
@@ -222,9 +227,10 @@ def _csv_workload(path: Path) -> list[SimPod]:
     for col in required:
         if col not in header:
             raise SimInputError(f"{path}: line 1: missing column {col!r} (need {','.join(required)}[,<resource>...])")
-    extra = [c for c in header if c not in required and c != PRIORITY_COLUMN]
+    extra = [c for c in header if c not in required and c not in (PRIORITY_COLUMN, GROUP_COLUMN, MIN_MEMBER_COLUMN)]
     out: list[SimPod] = []
     seen: set[str] = set()
+    groups = GroupSizes()
     for row in reader:
         where = f"{path}: line {reader.line_num}"
         name = (row.get("name") or "").strip()
@@ -250,13 +256,22 @@ def _csv_workload(path: Path) -> list[SimPod]:
         priority = (row.get(PRIORITY_COLUMN) or "").strip()
         if priority:
             spec["priority"] = priority_value(priority, f"{where}: {PRIORITY_COLUMN}")
-        obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": "sim"}, "spec": spec}
+        meta: dict[str, Any] = {"name": name, "namespace": "sim"}
+        group = (row.get(GROUP_COLUMN) or "").strip()
+        size = (row.get(MIN_MEMBER_COLUMN) or "").strip()
+        if group:
+            meta["labels"] = {POD_GROUP_LABEL: group}
+        elif size:
+            raise SimInputError(f"{where}: {MIN_MEMBER_COLUMN}: the pod names no group ({GROUP_COLUMN} is empty)")
+        obj = {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
         try:
             pod = pod_from_json(obj)
         except ObjectError as e:
             raise SimInputError(f"{where}: {e.field.rsplit('.', 1)[-1]}: {e.problem}") from None
+        if group:
+            groups.member(f"sim/{group}", size, f"{where} (pod {name})", MIN_MEMBER_COLUMN)
         out.append(SimPod(pod, arrival, None if departure is None else departure - arrival))
-    return out
+    return groups.attach(out)
 
 
 def _manifest_workload(path: Path) -> list[SimPod]:
@@ -265,18 +280,21 @@ def _manifest_workload(path: Path) -> list[SimPod]:
     except SnapshotError as e:
         raise SimInputError(str(e)) from None
     classes = PriorityClasses()
+    groups = GroupSizes()
     for where, obj in objects:
         if obj.get("kind") == PRIORITY_CLASS:
             classes.add(obj, where)
+        elif obj.get("kind") == PODGROUP_KIND:
+            groups.podgroup(obj, where)
     out: list[SimPod] = []
     seen: set[str] = set()
     for where, obj in objects:
         kind = obj.get("kind", "Pod")
-        if kind == PRIORITY_CLASS:
+        if kind in (PRIORITY_CLASS, PODGROUP_KIND):
             continue
         if kind != "Pod":
             raise SimInputError(f"{where}: kind: expected Pod, got {obj.get('kind')!r} "
-                                f"(a workload holds Pods and {PRIORITY_CLASS}es)")
+                                f"(a workload holds Pods, {PRIORITY_CLASS}es and {PODGROUP_KIND}s)")
         try:
             pod = pod_from_json(obj)
         except ObjectError as e:
@@ -284,9 +302,12 @@ def _manifest_workload(path: Path) -> list[SimPod]:
         if pod.key in seen:
             raise SimInputError(f"{where}: pod {pod.key}: metadata.name: duplicate pod")
         seen.add(pod.key)
+        labelled = groups.manifest_member(pod, obj, f"{where}: pod {pod.key}")
+        if labelled is not None:
+            pod = pod_from_json(labelled)  # read once already: only the label is new
         pod = classes.resolve(pod, where)
         out.append(pod_timing(pod, f"{where}: pod {pod.key}"))
-    return out
+    return groups.attach(out)
 
 
 class WorkloadSource:

@@ -6,6 +6,11 @@ the Alibaba GPU trace) produce this one shape, so the replay never cares
 where a workload came from. ``SimInputError`` is the one error type for bad
 cluster or workload input; its message names the file, the line or object,
 and the field, and the CLI prints it as one line (exit 2).
+
+A pod of a gang also carries its group: the pod has scheduler-plugins' label
+``scheduling.x-k8s.io/pod-group: <name>`` and its SimPod the group's PodGroup
+object (``pod_group``), whichever way the workload named the group (see
+``benchmarks.sim.gangs``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ class SimPod:
     """Seconds from the start of the replay at which the pod is submitted."""
     duration: float | None = None
     """Seconds it runs once placed; None: it never leaves."""
+    pod_group: Mapping[str, Any] | None = None
+    """The ``scheduling.x-k8s.io/v1alpha1`` PodGroup the pod belongs to (the pod's label names
+    it); None: a pod on its own. Every member of a group holds the same object."""
 
 
 def seconds(v: Any, where: str, *, allow_none: bool = False) -> float | None:

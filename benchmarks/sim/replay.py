@@ -1,4 +1,4 @@
-"""The event-driven replay of one workload through one profile, and what it measures.
+"""The event-driven replay of one workload through one profile.
 
 Events are pod arrivals and departures in time order; at equal times every
 departure comes before any arrival, and arrivals keep their workload order
@@ -21,54 +21,59 @@ order victims and candidates. Should the nominated node refuse the pod after all
 (it does not when the dry run and the filters agree), the pod is handled as
 any pod that fits nowhere, and its victims stay evicted.
 
-Metrics (all ratios are percentages of the cluster's capacity of a resource,
-i.e. the sum of its allocatable over all nodes; resources are those with
-capacity, except the ``pods`` slot count):
+Pod groups (gangs; ``benchmarks.sim.gangs`` has the workload forms) are placed as
+vecsched places them live: all the members a group needs at once, or none. Members
+arrive at their own times; while fewer than ``minMember`` have arrived the group is
+not tried (upstream's Coscheduling PreFilter turns its pods away until ``minMember``
+pods exist). The arrival that completes ``minMember`` tries the group: ``place_group``
+with the strategy's own profile, on a table whose ``PodGroups`` extension holds the
+group's PodGroup and every member that arrived (its clock is the replay's). If the plan
+fits, every member it placed is placed at that moment, in the plan's order; a member
+that did not fit beyond the quorum fails (with ``retry``, it waits as a single pod).
+If the plan does not fit, no member is placed: without ``retry`` the group fails, its
+members and every later one with it; with ``retry`` it waits as a group in the same
+FIFO as single pods, and is tried again after departures and whenever another member
+arrives. Members arriving after the group was placed no longer need a quorum: each is
+placed on its own, as a single pod. A member that never saw ``minMember`` members
+arrive fails when the last pod of the workload has arrived. Departures of members are
+any pod's. Group members never preempt and run no PostFilter plugins (vecsched does
+not preempt for a gang); single pods keep the behaviour above. A strategy run with
+groups off (``gang=False``: the ``<name>:no-gang`` strategies) places members one by
+one as independent pods, each where it fits -- its PodGroups are not in the table, so
+Coscheduling lets every member through, and members still never preempt -- which is
+what ``gpus_held_by_partial_groups`` shows the cost of. A workload without groups
+replays the same either way.
 
-- ``placed`` / ``failed``: pods that got a node / that never did (an evicted
-  pod got one, and counts as placed).
-- ``preemptions`` / ``evicted`` (only with ``preemption``): pods placed by
-  evicting others / the pods evicted.
-- ``alloc_ratio[r]``: allocated (requested by placed pods) amount of r, taken
-  right after the last arrival is handled -- the end state of a static
-  workload, and the state the last pod saw in a dynamic one.
-- ``alloc_curve[r][k]``: the allocation ratio of r at the moment the arrived
-  demand of r first reaches k percent of capacity, for each whole k
-  (arrived demand = requests of all pods that have arrived so far, placed or
-  not). Values past 100% appear when the workload asks for more than fits.
-- ``stranded[r]``: free capacity that no *typical* pod can use, at the same
-  moment as ``alloc_ratio``. The typical shapes are the workload's most
-  frequent request vectors (over the tracked resources), taken in order of
-  frequency until they cover ``TYPICAL_COVERAGE`` of its pods, at most
-  ``MAX_TYPICAL_SHAPES``. A node is *stranded* when none of those shapes fits
-  into its free vector (free amounts of every tracked resource and at least
-  one free pod slot); ``stranded[r]`` is the sum of free r over stranded
-  nodes. Selectors and taints are ignored: this is about resource shapes.
-- ``empty_nodes``: nodes with no pod at that moment.
-- ``decision_us``: mean wall time of ``Profile.schedule`` per decision.
+What a replay measures, and how, is ``benchmarks.sim.metrics``'s to say.
 """
 
 from __future__ import annotations
 
 import heapq
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
+from benchmarks.sim.gangs import FAILED, GATHERING, PLACED, WAITING, Gang, Gangs
+from benchmarks.sim.metrics import (MAX_TYPICAL_SHAPES, TYPICAL_COVERAGE, RunMetrics, cluster_resources, demand,
+                                    snapshot, stranded_capacity, typical_shapes)
 from benchmarks.sim.model import SimPod
 from scoring.framework import CycleState, Decision, NodeSubset, Profile
-from scoring.objects import PODS, NodeInfo, PodInfo
+from scoring.objects import NodeInfo, PodInfo
 from scoring.plugins.default_preemption import Preemption
+from scoring.plugins.gang import place_group
 from scoring.plugins.gpu_state import GPU_MILLI_RESOURCE as GPU
-from scoring.plugins.gpu_state import MILLI, NVIDIA_GPU, gpu_table, request_of
+from scoring.plugins.gpu_state import MILLI, NVIDIA_GPU, gpu_table
+from scoring.plugins.podgroups import PodGroups
 from scoring.table import NodeTable
 
+# The metrics' names stay importable from here, where they were first defined.
 __all__ = [
     "TYPICAL_COVERAGE",
     "MAX_TYPICAL_SHAPES",
@@ -82,108 +87,6 @@ __all__ = [
     "replay",
     "reseed_plugins",
 ]
-
-TYPICAL_COVERAGE: Final = 0.9
-"""Typical shapes cover this share of the workload's pods (rare outliers are not 'typical')."""
-MAX_TYPICAL_SHAPES: Final = 16
-"""At most this many typical shapes: enough for realistic request mixes, cheap to test per node."""
-
-
-@dataclass(slots=True)
-class RunMetrics:
-    """What one replay measured (see the module docstring for definitions)."""
-
-    pods: int = 0
-    placed: int = 0
-    failed: int = 0
-    retried_placed: int = 0
-    capacity: dict[str, int] = field(default_factory=dict)
-    alloc_ratio: dict[str, float] = field(default_factory=dict)
-    alloc_curve: dict[str, dict[int, float]] = field(default_factory=dict)
-    stranded: dict[str, float] = field(default_factory=dict)
-    empty_nodes: int = 0
-    fragmentation: dict[str, float] = field(default_factory=dict)
-    """GPU fragmentation (FGD's measure against the workload's typical pods) after the last
-    arrival, in percent of GPU capacity; empty unless the cluster has GPUs."""
-    frag_curve: dict[str, dict[int, float]] = field(default_factory=dict)
-    """The same, sampled like ``alloc_curve`` at each whole percent of arrived GPU request."""
-    nodes: int = 0
-    decisions: int = 0
-    decision_us: float = 0.0
-    seconds: float = 0.0
-    preemptions: int | None = None
-    """Pods placed by evicting others; None when the replay did not preempt."""
-    evicted: int | None = None
-    """Pods evicted for them; None when the replay did not preempt."""
-
-    def to_json(self) -> dict[str, Any]:
-        out = {
-            "pods": self.pods, "placed": self.placed, "failed": self.failed, "retried_placed": self.retried_placed,
-            "capacity": self.capacity, "alloc_ratio": self.alloc_ratio,
-            "alloc_curve": {r: {str(k): v for k, v in c.items()} for r, c in self.alloc_curve.items()},
-            "stranded": self.stranded, "empty_nodes": self.empty_nodes, "nodes": self.nodes,
-            "fragmentation": self.fragmentation,
-            "frag_curve": {r: {str(k): v for k, v in c.items()} for r, c in self.frag_curve.items()},
-            "decisions": self.decisions, "decision_us": self.decision_us, "seconds": self.seconds,
-        }
-        if self.preemptions is not None:
-            out["preemptions"] = self.preemptions
-            out["evicted"] = self.evicted
-        return out
-
-
-def demand(pod: PodInfo, resource: str) -> int:
-    """What ``pod`` asks of ``resource``: its request, and for the lab's ``gpu`` resource
-    (milli-GPU) also a share given by vecsched's GPU annotations or whole ``nvidia.com/gpu``."""
-    amount = pod.requests.get(resource)
-    if amount is None:
-        return request_of(pod).total if resource == GPU else 0
-    return amount
-
-
-def cluster_resources(nodes: Iterable[NodeInfo]) -> dict[str, int]:
-    """Total capacity per resource the cluster has (> 0), without ``pods``; cpu, memory first.
-    Nodes with ``nvidia.com/gpu`` also count toward ``gpu``, 1,000 milli-GPU each."""
-    total: Counter[str] = Counter()
-    for n in nodes:
-        total.update(n.allocatable)
-        if GPU not in n.allocatable and n.allocatable.get(NVIDIA_GPU):
-            total[GPU] += n.allocatable[NVIDIA_GPU] * MILLI
-    order = ["cpu", "memory"] + sorted(r for r in total if r not in ("cpu", "memory"))
-    return {r: int(total[r]) for r in order if total.get(r, 0) > 0 and r != PODS}
-
-
-def typical_shapes(pods: Sequence[PodInfo], resources: Sequence[str]) -> npt.NDArray[np.int64]:
-    """The workload's typical request vectors over ``resources`` (rows), most frequent first."""
-    if not pods:
-        return np.zeros((0, len(resources)), np.int64)
-    counts = Counter(tuple(demand(p, r) for r in resources) for p in pods)
-    shapes: list[tuple[int, ...]] = []
-    covered = 0
-    for shape, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
-        shapes.append(shape)
-        covered += c
-        if covered >= TYPICAL_COVERAGE * len(pods) or len(shapes) == MAX_TYPICAL_SHAPES:
-            break
-    return np.array(shapes, np.int64).reshape(len(shapes), len(resources))
-
-
-def stranded_capacity(free: npt.NDArray[np.int64], free_slots: npt.NDArray[np.int64],
-                      shapes: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
-    """(stranded amount per resource, stranded mask per node).
-
-    ``free`` is (nodes x resources), ``free_slots`` the free pod slots per
-    node, ``shapes`` (k x resources). A node is stranded when no shape fits:
-    ``not any_k(all_r(shape[k, r] <= free[n, r]) and free_slots[n] >= 1)``.
-    With no shapes (an empty workload) nothing is stranded.
-    """
-    if len(shapes) == 0:
-        mask = np.zeros(len(free), np.bool_)
-    else:
-        fits_shape = np.all(shapes[None, :, :] <= free[:, None, :], axis=2)
-        fits = np.any(fits_shape, axis=1) & (free_slots >= 1)
-        mask = ~fits
-    return free[mask].sum(axis=0).astype(np.int64), mask
 
 
 def build_table(nodes: Sequence[NodeInfo]) -> NodeTable:
@@ -241,7 +144,7 @@ def _started(pod: PodInfo, now: float) -> PodInfo:
 def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profile, retry: bool = False,
            events: list[Event] | None = None,
            fragmentation: Callable[[NodeTable], float] | None = None,
-           preemption: bool = False) -> RunMetrics:
+           preemption: bool = False, gang: bool = True) -> RunMetrics:
     """Replay ``pods`` on a fresh cluster of ``nodes``, in arrival order (ties keep their order).
 
     ``events``, when given, receives every placement, failure, eviction and departure in order.
@@ -250,6 +153,7 @@ def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profil
     ``preemption`` carries out the plans of the profile's PostFilter plugins (see the
     module docstring); without it they are ignored, so a profile for a replay without
     preemption is best built without them (they cost a dry run per failed pod).
+    ``gang`` places pod groups together (False: their members one by one).
     """
     start = time.perf_counter()
     pods = sorted(pods, key=lambda p: p.arrival)  # stable: FIFO among equal arrival times
@@ -268,7 +172,8 @@ def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profil
     arrived = np.zeros(len(res), np.int64)
     reached = np.zeros(len(res), np.int64)  # highest whole percent of arrived demand sampled so far
     departures: list[tuple[float, int, str, npt.NDArray[np.int64]]] = []
-    waiting: deque[tuple[int, SimPod, npt.NDArray[np.int64]]] = deque()
+    # Pods (arrival index, pod, demand) and, with groups, whole groups waiting to be retried, FIFO.
+    waiting: deque[tuple[int, SimPod, npt.NDArray[np.int64]] | Gang] = deque()
     decide_s = 0.0
     seq = 0
     # With preemption: every pod on a node (its departure's seq, or 0 if it never leaves,
@@ -281,14 +186,22 @@ def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profil
     pinned = Profile(name=profile.name, prefilters=[*profile.prefilters, pin], filters=profile.filters,
                      scorers=profile.scorers, reservers=profile.reservers,
                      percentage_of_nodes_to_score=profile.percentage_of_nodes_to_score) if preemption else profile
+    # Pod groups: their PodGroups in the table's extension (with the groups on), on the replay's clock.
+    gangs = Gangs(pods) if any(p.pod_group is not None for p in pods) else None
+    groups = PodGroups.of(table) if gangs is not None else None
+    clock = [0.0]
+    if gangs is not None and groups is not None and gang:
+        groups.clock = lambda: clock[0]
+        for g in gangs.by_key.values():
+            groups.apply(g.obj)
 
     def vec(pod: PodInfo) -> npt.NDArray[np.int64]:
         return np.array([demand(pod, r) for r in res], np.int64)
 
-    def decide(p: Profile, pod: PodInfo) -> Decision:
+    def decide(p: Profile, pod: PodInfo, post_filter: bool = True) -> Decision:
         nonlocal decide_s
         t0 = time.perf_counter()
-        d = p.schedule(pod, table)
+        d = p.schedule(pod, table, post_filter=post_filter)
         decide_s += time.perf_counter() - t0
         m.decisions += 1
         return d
@@ -312,17 +225,9 @@ def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profil
         finally:
             pin.node = None
 
-    def attempt(now: float, sp: SimPod, v: npt.NDArray[np.int64]) -> bool:
-        nonlocal seq, allocated, preempted
-        d = decide(profile, sp.pod)
-        if d.node is None and preemption and (plan := _plan(d)) is not None:
-            d = preempt(now, sp, plan)
-            if d.node is not None:
-                preempted += 1
-        if d.node is None:
-            if events is not None:
-                events.append((now, "fail", sp.pod.key, None))
-            return False
+    def place(now: float, sp: SimPod, v: npt.NDArray[np.int64], d: Decision) -> None:
+        nonlocal seq, allocated
+        assert d.node is not None
         if events is not None:
             events.append((now, "place", sp.pod.key, d.node))
         assumed = d.assumed_pod() if hasattr(d, "assumed_pod") else sp.pod
@@ -335,7 +240,92 @@ def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profil
             heapq.heappush(departures, (now + sp.duration, seq, sp.pod.key, v))
         if preemption:
             running[sp.pod.key] = (seq if sp.duration is not None else 0, v)
+
+    def attempt(now: float, sp: SimPod, v: npt.NDArray[np.int64]) -> bool:
+        nonlocal preempted
+        member = gangs.of(sp) if gangs is not None else None
+        if member is None:
+            d = decide(profile, sp.pod)
+            if d.node is None and preemption and (plan := _plan(d)) is not None:
+                d = preempt(now, sp, plan)
+                if d.node is not None:
+                    preempted += 1
+        else:  # a group's member on its own: no PostFilter, so no preemption
+            clock[0] = now
+            d = decide(profile, sp.pod, post_filter=False)
+        if d.node is None:
+            if events is not None:
+                events.append((now, "fail", sp.pod.key, None))
+            return False
+        place(now, sp, v, d)
+        if member is not None and gangs is not None:
+            gangs.note_placed(table, member)
         return True
+
+    def attempt_group(now: float, g: Gang, *, retried: bool) -> bool:
+        """Try the group's waiting members together; place them all if the plan fits."""
+        nonlocal decide_s
+        assert gangs is not None
+        clock[0] = now
+        t0 = time.perf_counter()
+        plan = place_group(profile, g.group, [sp.pod for _, sp, _ in g.pending], table)
+        decide_s += time.perf_counter() - t0
+        m.decisions += len(plan.decisions)
+        if not plan.fits:
+            if events is not None:
+                events.extend((now, "fail", sp.pod.key, None) for _, sp, _ in g.pending)
+            return False
+        decided = {d.pod.key: d for d in plan.decisions}
+        left = []
+        for entry in g.pending:  # in the plan's order, so each member sees the ones before it
+            _, sp, v = entry
+            d = decided.get(sp.pod.key)
+            if d is None or d.node is None:
+                left.append(entry)
+                continue
+            place(now, sp, v, d)
+            m.placed += 1
+            m.retried_placed += int(retried)
+        gangs.note_placed(table, g)
+        g.pending, g.state = [], PLACED
+        # Members beyond the quorum that fit nowhere now: on their own from here.
+        for entry in left:
+            if events is not None:
+                events.append((now, "fail", entry[1].pod.key, None))
+            if retry:
+                waiting.append(entry)
+            else:
+                m.failed += 1
+        return True
+
+    def member_arrives(now: float, i: int, sp: SimPod, v: npt.NDArray[np.int64], g: Gang) -> None:
+        assert groups is not None
+        groups.observe(sp.pod)  # it exists in the API now: Coscheduling's PreFilter counts it
+        g.arrived += 1
+        if g.state == PLACED:
+            single_arrives(now, i, sp, v)
+        elif g.state == FAILED:
+            if events is not None:
+                events.append((now, "fail", sp.pod.key, None))
+            m.failed += 1
+        else:
+            g.pending.append((i, sp, v))
+            if g.arrived >= g.group.min_member and not attempt_group(now, g, retried=g.state == WAITING):
+                if retry:
+                    if g.state == GATHERING:
+                        waiting.append(g)
+                    g.state = WAITING
+                else:
+                    m.failed += len(g.pending)
+                    g.pending, g.state = [], FAILED
+
+    def single_arrives(now: float, i: int, sp: SimPod, v: npt.NDArray[np.int64]) -> None:
+        if attempt(now, sp, v):
+            m.placed += 1
+        elif retry:
+            waiting.append((i, sp, v))
+        else:
+            m.failed += 1
 
     def depart_until(t: float, inclusive: bool) -> None:
         nonlocal allocated
@@ -355,7 +345,13 @@ def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profil
                 freed = True
             if retry and waiting and freed:
                 for _ in range(len(waiting)):
-                    i, sp, v = waiting.popleft()
+                    entry = waiting.popleft()
+                    if isinstance(entry, Gang):
+                        # A group placed meanwhile (when a member arrived) leaves the queue.
+                        if entry.state == WAITING and not attempt_group(now, entry, retried=True):
+                            waiting.append(entry)
+                        continue
+                    i, sp, v = entry
                     if attempt(now, sp, v):
                         m.placed += 1
                         m.retried_placed += 1
@@ -367,12 +363,11 @@ def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profil
         depart_until(sp.arrival, inclusive=True)
         v = vec(sp.pod)
         arrived += v
-        if attempt(sp.arrival, sp, v):
-            m.placed += 1
-        elif retry:
-            waiting.append((i, sp, v))
+        member = gangs.of(sp) if gangs is not None and gang else None
+        if member is None:
+            single_arrives(sp.arrival, i, sp, v)
         else:
-            m.failed += 1
+            member_arrives(sp.arrival, i, sp, v, member)
         # Sample the allocation curve at every whole percent the arrived demand crossed.
         pct = arrived * 100 // cap_int
         for j in np.flatnonzero(pct > reached):
@@ -385,29 +380,27 @@ def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profil
                 for k in range(int(reached[j]) + 1, int(pct[j]) + 1):
                     m.frag_curve[GPU][k] = frag
             reached[j] = pct[j]
-    _snapshot(m, table, res, cols, cap, allocated, pods)
+    if gangs is not None:
+        # Groups still short of minMember members: none will arrive any more.
+        for g in gangs.by_key.values():
+            if g.state == GATHERING and g.pending:
+                if events is not None:
+                    events.extend((pods[-1].arrival, "fail", sp.pod.key, None) for _, sp, _ in g.pending)
+                m.failed += len(g.pending)
+                g.pending, g.state = [], FAILED
+        held = sum(demand(p, GPU) for p in gangs.partial_members(table))
+        m.gpus_held_by_partial_groups = held / MILLI
+    snapshot(m, table, res, cols, cap, allocated, pods)
     if gpu is not None and fragmentation is not None:
         m.fragmentation = {GPU: fragmentation(table) * 100.0 / cap[gpu]}
     if retry:
         depart_until(float("inf"), inclusive=True)
-        m.failed += len(waiting)
+        m.failed += sum(len(e.pending) if isinstance(e, Gang) else 1 for e in waiting
+                        if not isinstance(e, Gang) or e.state == WAITING)
+    if gangs is not None:
+        m.groups = gangs.counts()
     if preemption:
         m.preemptions, m.evicted = preempted, evicted
     m.decision_us = decide_s / m.decisions * 1e6 if m.decisions else 0.0
     m.seconds = time.perf_counter() - start
     return m
-
-
-def _snapshot(m: RunMetrics, table: NodeTable, res: list[str], cols: list[int], cap: npt.NDArray[np.float64],
-              allocated: npt.NDArray[np.int64], pods: Sequence[SimPod]) -> None:
-    """Allocation, stranded capacity and empty nodes after the last arrival."""
-    n = table.n
-    m.alloc_ratio = {r: float(allocated[j] * 100.0 / cap[j]) for j, r in enumerate(res)}
-    pods_col = table.resource_index[PODS]
-    used_slots = table.requested[:n, pods_col]
-    m.empty_nodes = int((used_slots == 0).sum())
-    free = table.allocatable[:n][:, cols] - table.requested[:n][:, cols]
-    free_slots = table.allocatable[:n, pods_col] - used_slots
-    shapes = typical_shapes([p.pod for p in pods], res)
-    stranded, _ = stranded_capacity(free, free_slots, shapes)
-    m.stranded = {r: float(stranded[j] * 100.0 / cap[j]) for j, r in enumerate(res)}

@@ -4,7 +4,9 @@
 shape scripts depend on (``{"strategies": {name: {"placed": {"mean", "std"},
 "failed": ..., "alloc_ratio": {res: {"mean", "std"}}, "alloc_curve": {res:
 {"<k>": mean ratio}}}}}``, plus extra keys -- ``"preemptions"`` and ``"evicted"``,
-``{"mean", "std"}``, when the runs preempted); ``write_outputs`` writes it with
+``{"mean", "std"}``, when the runs preempted; ``"groups": {"total", "placed",
+"failed"}`` (each ``{"mean", "std"}``) and ``"gpus_held_by_partial_groups"``
+(``{"mean", "std"}``) when the workload has pod groups); ``write_outputs`` writes it with
 the CSV of every run and three PNGs sized for a slide: allocation against
 arrived demand per strategy, failed pods, and stranded capacity. Plots use
 matplotlib's Agg backend (no display needed). Standard deviations are
@@ -82,6 +84,11 @@ def summarise(records: Sequence[Mapping[str, Any]], *, strategies: Sequence[str]
         if any("preemptions" in r for r in runs):
             entry["preemptions"] = _stat([r.get("preemptions", 0) for r in runs])
             entry["evicted"] = _stat([r.get("evicted", 0) for r in runs])
+        if any("groups" in r for r in runs):
+            entry["groups"] = {k: _stat([r["groups"][k] for r in runs if "groups" in r])
+                               for k in ("total", "placed", "failed")}
+            entry["gpus_held_by_partial_groups"] = _stat([r["gpus_held_by_partial_groups"] for r in runs
+                                                          if "groups" in r])
         out[name] = entry
     summary: dict[str, Any] = {"strategies": out}
     if bounds:
@@ -106,12 +113,17 @@ def format_table(summary: Mapping[str, Any]) -> str:
     for s in strategies.values():
         fragmented += [r for r in s.get("fragmentation", {}) if r not in fragmented]
     preempting = ["preemptions", "evicted"] if any("preemptions" in s for s in strategies.values()) else []
-    header = ["strategy", "placed", "failed"] + preempting + [f"alloc {r} %" for r in resources] + \
+    grouped = any("groups" in s for s in strategies.values())
+    gang_cols = ["groups placed", "groups failed", "partial-group GPUs"] if grouped else []
+    header = ["strategy", "placed", "failed"] + preempting + gang_cols + [f"alloc {r} %" for r in resources] + \
              [f"stranded {r} %" for r in resources] + [f"frag {r} %" for r in fragmented] + \
              ["empty nodes", "us/decision"] + (["vs bound"] if with_bound else [])
     rows = [header]
     for name, s in strategies.items():
         row = [name, pm(s["placed"]), pm(s["failed"])] + [pm(s.get(k)) for k in preempting]
+        if grouped:
+            g = s.get("groups") or {}
+            row += [pm(g.get("placed")), pm(g.get("failed")), pm(s.get("gpus_held_by_partial_groups"))]
         row += [pm(s["alloc_ratio"].get(r)) for r in resources]
         row += [pm(s["stranded"].get(r)) for r in resources]
         row += [pm(s.get("fragmentation", {}).get(r)) for r in fragmented]
@@ -133,15 +145,21 @@ def _write_csv(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
             "decision_us", "seconds"]
     # Runs that preempted add their counts as the last columns.
     preempting = ["preemptions", "evicted"] if any("preemptions" in r for r in records) else []
+    # Runs of a workload with pod groups add theirs after those.
+    grouped = ["groups_total", "groups_placed", "groups_failed", "gpus_held_by_partial_groups"] \
+        if any("groups" in r for r in records) else []
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(cols + [f"alloc_{r}_pct" for r in resources] + [f"stranded_{r}_pct" for r in resources]
-                   + preempting)
+                   + preempting + grouped)
         for r in records:
+            g = r.get("groups") or {}
             w.writerow([r[c] if not isinstance(r[c], float) else round(r[c], 4) for c in cols]
                        + [round(r["alloc_ratio"].get(x, 0.0), 4) for x in resources]
                        + [round(r["stranded"].get(x, 0.0), 4) for x in resources]
-                       + [r.get(c, 0) for c in preempting])
+                       + [r.get(c, 0) for c in preempting]
+                       + ([g.get("total", 0), g.get("placed", 0), g.get("failed", 0),
+                           round(r.get("gpus_held_by_partial_groups") or 0.0, 4)] if grouped else []))
 
 
 def _plots(out_dir: Path, summary: Mapping[str, Any]) -> list[Path]:

@@ -8,8 +8,10 @@ preempts), and replays. Results are appended to ``runs.jsonl`` in the
 output directory as soon as each run completes, so an interrupted sweep keeps
 what it finished, and a rerun with the same directory and the same inputs
 skips the runs already there (each line carries a key over the inputs and
-options). Everything a run draws comes from its seed, so the same seed gives
-the same result in any process, in any order (decision times aside).
+options). A strategy named ``<name>:no-gang`` runs ``<name>``'s profile with pod
+groups off (members one by one, see ``benchmarks.sim.gangs``). Everything a
+run draws comes from its seed, so the same seed gives the same result in any
+process, in any order (decision times aside).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any, Final
 import numpy as np
 
 from benchmarks.gpu_strategies import fragmentation_measure
+from benchmarks.sim.gangs import strategy_gang
 from benchmarks.sim.loaders import WorkloadSource, load_cluster, open_workload
 from benchmarks.sim.model import SimInputError, SimPod
 from benchmarks.sim.replay import cluster_resources, replay, reseed_plugins
@@ -71,13 +74,14 @@ def prepare_pods(pods: Sequence[SimPod], *, seed: int, inflate: float | None, pr
                  capacity: dict[str, int], unordered: bool = False) -> list[SimPod]:
     """The seed's arrival sequence.
 
-    ``inflate`` first appends clones (``<name>-clone-<i>``, same arrival and
-    duration) of pods drawn uniformly at random with the seed until the
-    arrived demand of ``primary`` reaches ``inflate`` x capacity. Then, for
-    seed > 0, pods that arrive at the same time are shuffled by the seed
-    (seed 0 keeps the file order, unless the workload is ``unordered``, a
-    trace replayed as in the FGD protocol, where every seed shuffles);
-    arrival order is otherwise kept.
+    ``inflate`` first appends clones (``<name>-clone-<i>``, same arrival, duration
+    and pod group: a member's clone is one more member of its group) of pods
+    drawn uniformly at random with the seed until the arrived demand of
+    ``primary`` reaches ``inflate`` x capacity. Then, for seed > 0, pods
+    that arrive at the same time are shuffled by the seed (seed 0 keeps the
+    file order, unless the workload is ``unordered``, a trace replayed as in
+    the FGD protocol, where every seed shuffles); arrival order is otherwise
+    kept.
     """
     out = list(pods)
     rng = np.random.default_rng([seed, 0x5EED])
@@ -97,7 +101,7 @@ def prepare_pods(pods: Sequence[SimPod], *, seed: int, inflate: float | None, pr
                 for j in picks[:stop].tolist():
                     p = pods[j]
                     clone = replace(p.pod, name=f"{p.pod.name}-clone-{len(clones)}", uid=f"{p.pod.uid}-clone-{len(clones)}")
-                    clones.append(SimPod(clone, p.arrival, p.duration))
+                    clones.append(replace(p, pod=clone))
                 total = float(cum[stop - 1])
             out += clones
     if (seed > 0 or unordered) and out:
@@ -156,7 +160,7 @@ def run_one(opts: SweepOptions, strategy: str, config: ProfileConfig, seed: int)
     # GPU clusters also get the paper's fragmentation measure against the workload's typical pods.
     measure = fragmentation_measure([p.pod for p in pods]) if "gpu" in cluster_resources(nodes) else None
     metrics = replay(nodes=nodes, pods=pods, profile=profile, retry=opts.retry, fragmentation=measure,
-                     preemption=opts.preemption)
+                     preemption=opts.preemption, gang=strategy_gang(strategy)[1])
     return {"strategy": strategy, "seed": seed, **metrics.to_json()}
 
 
