@@ -23,6 +23,13 @@ fit nowhere in a full cluster, against the per-node reference (see
 
     python -m benchmarks.decision --case preemption [--nodes 5000] [--pods 20000]
         [--preemptors 50] [--reference-preemptors 5] [--json]
+
+``--case gang`` times placing a whole PodGroup of 8, 64 and 512 GPU members on 5,000 GPU
+nodes, vecsched's group placement against scheduler-plugins' member-by-member way in the
+same run, for a group that fits and one that does not (see ``benchmarks.gang_bench``,
+which reads the options after it).
+
+    python -m benchmarks.decision --case gang [--nodes 5000] [--sizes 8,64,512] [--repeat 10] [--json]
 """
 
 from __future__ import annotations
@@ -107,7 +114,7 @@ def _opt(value: float | None, unit: str = "") -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    # The preemption case has options of its own (--nodes, --preemptors, ...): hand it the rest.
+    # The preemption and gang cases have options of their own (--nodes, ...): hand them the rest.
     case = argparse.ArgumentParser(add_help=False)
     case.add_argument("--case")
     first, rest = case.parse_known_args(argv)
@@ -116,10 +123,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         preemption_bench.main(rest)
         return
+    if first.case == "gang":
+        from benchmarks import gang_bench
+
+        gang_bench.main(rest)
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--case", default="default", choices=("default", *CASES, "pod-constraints", "preemption"),
+    ap.add_argument("--case", default="default", choices=("default", *CASES, "pod-constraints", "preemption", "gang"),
                     help="default: the random-cluster benchmark; preemption: DefaultPreemption's decision "
-                         "(its own options: --case preemption --help); otherwise a pod-level constraint shape")
+                         "(its own options: --case preemption --help); gang: placing a whole PodGroup "
+                         "(its own options: --case gang --help); otherwise a pod-level constraint shape")
     ap.add_argument("--existing", type=int, default=5000, help="bound pods for --case shapes (default 5000)")
     ap.add_argument("--sizes", default=None, help="node counts (default 1000,5000,15000; 5000 with --case)")
     ap.add_argument("--pods", type=int, default=2000)
