@@ -7,9 +7,19 @@ between, so that the cluster view cannot change under the decision:
 2. filter   -- which nodes can take the pod (the profile's filters, all nodes at once);
 3. score    -- how good each feasible node is;
 4. select   -- the best total, ties broken by a seeded draw;
-5. assume   -- charge the pod to that node in the cache immediately;
-6. bind     -- a named background task patches annotations, binds, and reports,
-   so the next cycle starts without waiting for the API.
+5. assume   -- charge the pod to that node in the cache immediately (Reserve);
+6. permit   -- the Permit plugins allow the pod, reject it (Unreserve, forget,
+   report) or make it wait, holding its node, with a timeout;
+7. bind     -- a named background task (after any wait at Permit) patches
+   annotations, binds, and reports, so the next cycle starts without waiting
+   for the API.
+
+A pod of a PodGroup (with Coscheduling in the profile) brings its group's
+pending members into its cycle: they are planned together on the table
+(``scoring.plugins.gang``) and assumed only when the plan holds the group's
+quorum, each then through Permit, where the one completing the quorum allows
+the others. A group that cannot fit assumes nothing; every member is reported
+with the group's reason, and so is the PodGroup.
 
 Several profiles run side by side, each its own ``schedulerName``. A failure
 is reported (FailedScheduling Event + PodScheduled=False) and the pod goes
@@ -149,8 +159,7 @@ class SchedulingCycle:
         if log.isEnabledFor(logging.DEBUG):
             _log_nodes(decision)
         # Assume (Reserve): the capacity is taken now, before the API hears of it; then Permit.
-        if self._reserve_and_permit(qp, profile, decision, started, algorithm) is None:
-            self._observe_permit_rejection(profile.name)
+        self._reserve_and_permit(qp, profile, decision, started, algorithm)
 
     def _reserve_and_permit(self, qp: QueuedPod, profile: Profile, decision: Decision, started: float,
                             algorithm: float) -> Waiting | bool | None:
@@ -159,8 +168,12 @@ class SchedulingCycle:
         reported. Returns the Waiting, True when allowed at once, None when rejected."""
         pod, node = qp.pod, str(decision.node)
         self.cache.assume(decision.assumed_pod(), node)
+        t = time.perf_counter()
         verdict, waits = profile.run_permit(decision.assumed_pod(), self.cache.table, node, decision.state,
                                             self.waiting)
+        if profile.permits:
+            self.metrics.extension_point_duration.labels("Permit", verdict.status, profile.name).observe(
+                time.perf_counter() - t)
         self._activate(decision.state)
         if verdict.status == PERMIT_REJECT:
             self._unreserve(profile, decision)
@@ -188,9 +201,6 @@ class SchedulingCycle:
         """Pods a plugin asked to be tried now (upstream's PodsToActivate)."""
         for key in state.get(PODS_TO_ACTIVATE, ()):
             self.queue.activate(key)
-
-    def _observe_permit_rejection(self, profile: str) -> None:
-        self.metrics.extension_point_duration.labels("Permit", "Unschedulable", profile).observe(0.0)
 
     # ---- gangs -----------------------------------------------------------------------------
 
@@ -272,7 +282,6 @@ class SchedulingCycle:
                 self._failed(m, profile.name, started, d.message, result=_UNSCHEDULABLE)
                 continue
             if self._reserve_and_permit(m, profile, d, started, algorithm) is None:
-                self._observe_permit_rejection(profile.name)
                 rejected = True
 
     # ---- preemption ------------------------------------------------------------------------
