@@ -148,26 +148,7 @@ class SchedulerCache:
 
     def on_budget(self, delta: Delta) -> None:
         """Informer handler for PodDisruptionBudgets; a malformed one is logged once and left out."""
-        if delta.type == "SYNCED":
-            return
-        raw = delta.obj
-        m = raw.get("metadata") if isinstance(raw, Mapping) else None
-        meta: Mapping[str, Any] = m if isinstance(m, Mapping) else {}
-        ns, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
-        key = f"{ns}/{name}"
-        if delta.type == "DELETED":
-            self.skipped_budgets.pop(key, None)
-            self.budgets.delete(ns, name)
-            return
-        try:
-            self.budgets.apply(raw)
-        except ObjectError as e:
-            if self.skipped_budgets.get(key) != str(e):
-                log.warning("skipping malformed PodDisruptionBudget: %s", e)
-            self.skipped_budgets[key] = str(e)
-            self.budgets.delete(ns, name)  # what an earlier, readable version said no longer holds
-            return
-        self.skipped_budgets.pop(key, None)
+        _apply_or_skip(delta, "PodDisruptionBudget", self.skipped_budgets, self.budgets.apply, self.budgets.delete)
 
     # ---- PodGroups (gang scheduling reads the groups and every pod's membership) --------------
 
@@ -178,27 +159,7 @@ class SchedulerCache:
     def on_podgroup(self, delta: Delta) -> str:
         """Informer handler for PodGroups; returns the group's key ("" for SYNCED). A malformed
         one is logged once and left out, as a malformed budget is."""
-        if delta.type == "SYNCED":
-            return ""
-        raw = delta.obj
-        m = raw.get("metadata") if isinstance(raw, Mapping) else None
-        meta: Mapping[str, Any] = m if isinstance(m, Mapping) else {}
-        ns, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
-        key = f"{ns}/{name}"
-        if delta.type == "DELETED":
-            self.skipped_podgroups.pop(key, None)
-            self.podgroups.delete(ns, name)
-            return key
-        try:
-            self.podgroups.apply(raw)
-        except ObjectError as e:
-            if self.skipped_podgroups.get(key) != str(e):
-                log.warning("skipping malformed PodGroup: %s", e)
-            self.skipped_podgroups[key] = str(e)
-            self.podgroups.delete(ns, name)
-            return key
-        self.skipped_podgroups.pop(key, None)
-        return key
+        return _apply_or_skip(delta, "PodGroup", self.skipped_podgroups, self.podgroups.apply, self.podgroups.delete)
 
     def observe_member(self, pod: PodInfo) -> str:
         """Any pod as the watch shows it: its PodGroup membership (upstream counts every pod
@@ -325,6 +286,35 @@ class SchedulerCache:
 
     def node_of(self, key: str) -> str | None:
         return self.table.node_of(key)
+
+
+def _apply_or_skip(delta: Delta, kind: str, skipped: dict[str, str], apply: Callable[[Mapping[str, Any]], object],
+                   delete: Callable[[str, str], None]) -> str:
+    """One informer change of a namespaced object a table extension reads (``apply`` raising
+    ObjectError when it cannot): a malformed one is logged once, listed in ``skipped`` and
+    left out -- what an earlier, readable version said no longer holds. Returns its
+    ``ns/name`` ("" for SYNCED)."""
+    if delta.type == "SYNCED":
+        return ""
+    raw = delta.obj
+    m = raw.get("metadata") if isinstance(raw, Mapping) else None
+    meta: Mapping[str, Any] = m if isinstance(m, Mapping) else {}
+    ns, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
+    key = f"{ns}/{name}"
+    if delta.type == "DELETED":
+        skipped.pop(key, None)
+        delete(ns, name)
+        return key
+    try:
+        apply(raw)
+    except ObjectError as e:
+        if skipped.get(key) != str(e):
+            log.warning("skipping malformed %s: %s", kind, e)
+        skipped[key] = str(e)
+        delete(ns, name)
+        return key
+    skipped.pop(key, None)
+    return key
 
 
 def preemption_facts(raw: Mapping[str, Any]) -> tuple[Any, Any, Any]:
