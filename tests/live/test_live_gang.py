@@ -15,12 +15,14 @@ from contextlib import asynccontextmanager
 from typing import Any, Final
 
 from scheduler.apiserver import ApiServer, NodeShape, serve_apiserver
+from scheduler.apiserver.controllers.job import JobController
 from scheduler.config import default_config
 from scheduler.runtime import Scheduler
 from scoring.framework import PERMIT_REJECT, PERMIT_SUCCESS, PERMIT_WAIT, CycleState, PermitResult, WaitingPods
 from scoring.objects import PodInfo
 from scoring.table import NodeTable
 from tests.apiserver.kube import kubectl
+from tests.controlplane.support import control_plane
 from tests.live.support import (bound_count, condition, events_for, fast_config, pod, pods_of, running, settings_for,
                                 wait_for)
 
@@ -233,3 +235,32 @@ async def test_a_member_rejected_at_permit_releases_its_waiting_siblings() -> No
                 assert events_for(srv, n, reason="FailedScheduling")[0]["message"] == "0/1 nodes are available: 1 rejection in Unreserve."
             assert bound_count(srv) == 0
             assert s.cache.sizes()["assumed_pods"] == 0 and s.cycle is not None and len(s.cycle.waiting) == 0
+
+
+async def test_a_job_gang_applied_with_kubectl_waits_whole_then_runs_whole() -> None:
+    # deploy/examples/training-job.yaml: a Job of 4 workers asking 1 CPU each, and its PodGroup (minMember 4).
+    # Three nodes of 1 CPU hold 3 of them: the gang holds nothing until a fourth node comes.
+    async with control_plane(JobController, nodes=[NodeShape(count=3, cpu="1", memory="8Gi")],
+                             controller_settings={"job.sync_batch_seconds": 0.05}) as srv:
+        rc, _, err = await kubectl(srv.kubeconfig_path, "apply", "-f", CRD)
+        assert rc == 0, err
+        async with running(srv):
+            rc, _, err = await kubectl(srv.kubeconfig_path, "apply", "-f", "deploy/examples/training-job.yaml")
+            assert rc == 0, err
+            await wait_for(lambda: any(e["involvedObject"]["kind"] == "PodGroup"
+                                       for e in events_for(srv, "training", reason="FailedScheduling")),
+                           what="FailedScheduling on the PodGroup")
+            [event] = [e for e in events_for(srv, "training", reason="FailedScheduling")
+                       if e["involvedObject"]["kind"] == "PodGroup"]
+            assert event["message"].startswith("pod group default/training: 3 of the 4 members it needs fit at once")
+            # The operator saw 4 pods (minMember): Scheduling, started; none bound.
+            status = srv.get("podgroups", "training", namespace="default")["status"]
+            assert status["phase"] == "Scheduling" and status["occupiedBy"] == "default/training"
+            assert bound_count(srv) == 0
+            srv.add_node(name="late", shape=NodeShape(count=1, cpu="1", memory="8Gi"))
+            await wait_for(lambda: bound_count(srv) == 4, timeout=15, what="the whole Job bound")
+            await wait_for(lambda: srv.get("podgroups", "training", namespace="default")["status"].get("phase")
+                           == "Running", what="Running")
+            [scheduled] = [e for e in events_for(srv, "training", reason="Scheduled")
+                           if e["involvedObject"]["kind"] == "PodGroup"]
+            assert scheduled["message"] == "Scheduled 4 of 4 members (minMember 4)"
