@@ -23,7 +23,7 @@ def kustomize(directory: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(r.stdout) if d]
 
 
-NOT_KUBERNETES = {"examples/sim-cluster.yaml", "examples/sim-workload.yaml"}
+NOT_KUBERNETES = {"examples/sim-cluster.yaml", "examples/sim-workload.yaml", "examples/sim-gang-cluster.yaml"}
 """Inputs of `vecsched sim` (cluster and workload descriptions), not API objects."""
 COMPONENT_CONFIG = {"Kustomization", "KubeSchedulerConfiguration"}
 
