@@ -3,11 +3,15 @@
 It starts the embedded control plane (API server, controllers, simulated
 nodes of mixed shapes), runs the live scheduler against it over HTTP as its
 own process -- exactly ``vecsched run --kubeconfig ...``, so that the
-scheduler has a core of its own as it would in a cluster -- applies a
-workload of Deployments, a StatefulSet, a DaemonSet and Jobs (about 2,500
-pods, some with priorities, node selectors and tolerations, a few that
-cannot fit), shows a progress bar while the controllers create pods and
-vecsched places them, and prints what happened: each workload's state, pods
+scheduler has a core of its own as it would in a cluster; the PodGroup CRD
+is applied first, since the scheduler watches PodGroups only if their CRD is
+served when it starts. It applies a workload of Deployments, a StatefulSet,
+a DaemonSet and Jobs (about 2,500 pods, some with priorities, node selectors
+and tolerations, a few that cannot fit), two of the Jobs training gangs with
+their PodGroups that cannot both have the GPUs they need, shows a progress
+bar while the controllers create pods and vecsched places them, and prints
+what happened: each workload's state, each gang's PodGroup (its phase,
+members bound, GPUs held, and why the gang left out was not placed), pods
 per node shape, utilisation per resource, pods left pending and why,
 decisions per second, and scheduling latency from pod creation to binding as
 the API server saw it. Then an urgent Deployment of the highest priority
@@ -39,23 +43,35 @@ from scheduler.config import load_config
 from scheduler.demo_workload import (
     DEMO_NAMESPACE,
     DEMO_SHAPES,
+    GANGS,
     URGENT,
     WORKLOADS,
     expected_pods,
     manifests,
+    podgroup_crd,
     priority_classes,
     urgent_manifest,
 )
 from scheduler.logs import setup_logging
 from scoring.objects import pod_from_json
+from scoring.plugins.podgroups import POD_GROUP_LABEL
 from scoring.quantity import milli_value, value
 
 __all__ = ["configure", "run"]
 
+_GPU = "nvidia.com/gpu"
+_REASON_WIDTH = 200
+"""Characters of a gang's FailedScheduling reason the summary shows (the whole one is in its Event)."""
+_GANG_GRACE = 5.0
+"""Seconds a quiet demo waits longer for a gang neither bound whole nor reported: one placed in part, as
+by a --config whose profile disables Coscheduling, would otherwise hold it up until --timeout."""
+
 # Where each kind is created (the paths kubectl would POST to).
 _PATHS = {
     "Namespace": "/api/v1/namespaces",
+    "CustomResourceDefinition": "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
     "PriorityClass": "/apis/scheduling.k8s.io/v1/priorityclasses",
+    "PodGroup": f"/apis/scheduling.x-k8s.io/v1alpha1/namespaces/{DEMO_NAMESPACE}/podgroups",
     "Deployment": f"/apis/apps/v1/namespaces/{DEMO_NAMESPACE}/deployments",
     "StatefulSet": f"/apis/apps/v1/namespaces/{DEMO_NAMESPACE}/statefulsets",
     "DaemonSet": f"/apis/apps/v1/namespaces/{DEMO_NAMESPACE}/daemonsets",
@@ -80,6 +96,8 @@ class _Tracker:
         """Pods given the ``DisruptionTarget`` condition (preemption victims)."""
         self.gone: set[str] = set()
         self.preempted_events = 0
+        self.group_failed: set[str] = set()
+        """PodGroups (by name) given a FailedScheduling Event."""
 
     def __call__(self, key: Any, old: Any, new: Any) -> None:
         if new is None:
@@ -104,10 +122,20 @@ class _Tracker:
             self.nodes[name] = node
 
     def on_event(self, key: Any, old: Any, new: Any) -> None:
-        """A listener for core/v1 Events: counts the Preempted ones as they are created."""
+        """A listener for core/v1 Events: counts the Preempted ones as they are created, and notes the
+        PodGroups that get a FailedScheduling one."""
         if old is None and new is not None and b'"Preempted"' in new.raw:
             if json.loads(new.raw).get("reason") == "Preempted":
                 self.preempted_events += 1
+        if new is not None and b'"PodGroup"' in new.raw and b'"FailedScheduling"' in new.raw:
+            event = json.loads(new.raw)
+            involved = event.get("involvedObject") or {}
+            if event.get("reason") == "FailedScheduling" and involved.get("kind") == "PodGroup":
+                self.group_failed.add(str(involved.get("name")))
+
+    def members_bound(self, group: str) -> int:
+        """Pods of the gang ``group`` (its Job's ``app`` label) bound and not deleted."""
+        return sum(1 for k in self.bound if self.app.get(k) == group and k not in self.gone)
 
     def of(self, app: str, keys: Any) -> list[str]:
         return [k for k in keys if self.app.get(k) == app]
@@ -152,6 +180,70 @@ def _workload_state(srv: Any, kind: str, name: str) -> str:
     return f"{st.get('readyReplicas', 0)}/{spec.get('replicas', 0)} ready"
 
 
+def _gangs_decided(srv: Any, tracker: _Tracker) -> bool:
+    """Every gang is either bound whole with its PodGroup Running (the scheduler's operator has written
+    it), or has no member bound and its PodGroup has had a FailedScheduling Event."""
+    for w in GANGS:
+        bound = tracker.members_bound(w.name)
+        if bound == 0 and w.name in tracker.group_failed:
+            continue
+        if bound < (w.parallelism or w.replicas):
+            return False
+        status = srv.get("podgroups", w.name, namespace=DEMO_NAMESPACE).get("status") or {}
+        if status.get("phase") != "Running":
+            return False
+    return True
+
+
+def _quiet(srv: Any, tracker: _Tracker, last_change: float) -> bool:
+    """Nothing changed for a second and the gangs are decided, or for ``_GANG_GRACE`` more if they are not."""
+    still = time.perf_counter() - last_change
+    return still > 1.0 + _GANG_GRACE or (still > 1.0 and _gangs_decided(srv, tracker))
+
+
+def _shorten(text: str, *, width: int = _REASON_WIDTH) -> str:
+    """``text``, or as much of it as fits in ``width`` ending at a clause (else a word), and " ..."."""
+    if len(text) <= width:
+        return text
+    end = max(text.rfind(sep, 0, width - 4) for sep in (". ", "; ", ", "))
+    if end > 0:
+        return text[:end + 1] + " ..."
+    end = text.rfind(" ", 0, width - 4)
+    return text[:end if end > 0 else width - 4] + " ..."
+
+
+def _gangs(srv: Any) -> list[str]:
+    """The summary's gang block: each gang's PodGroup as the scheduler keeps it (phase), its members
+    bound and the GPUs they hold, and for a gang with none bound the reason of the PodGroup's latest
+    FailedScheduling Event."""
+    pods = srv.list("pods", namespace=DEMO_NAMESPACE)
+    failed: dict[str, dict[str, Any]] = {}
+    for e in srv.list("events", namespace=DEMO_NAMESPACE):
+        involved = e.get("involvedObject") or {}
+        name = str(involved.get("name"))
+        if e.get("reason") == "FailedScheduling" and involved.get("kind") == "PodGroup":
+            if name not in failed or int(e["metadata"]["resourceVersion"]) > int(
+                    failed[name]["metadata"]["resourceVersion"]):
+                failed[name] = e  # the latest write: a repeated Event is updated in place
+    lines = ["", "Gangs (PodGroups: minMember pods placed all at once, or none):"]
+    partial = 0
+    for w in GANGS:
+        pg = srv.get("podgroups", w.name, namespace=DEMO_NAMESPACE)
+        need = int((pg.get("spec") or {}).get("minMember") or 0)
+        phase = (pg.get("status") or {}).get("phase") or "(no status)"
+        bound = [p for p in pods if (p["metadata"].get("labels") or {}).get(POD_GROUP_LABEL) == w.name
+                 and p["spec"].get("nodeName") and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+        gpus = sum(int(pod_from_json(p).requests.get(_GPU, 0)) for p in bound)
+        if 0 < len(bound) < need:
+            partial += gpus
+        line = f"  PodGroup {w.name:<8} {phase:<11} {len(bound):>2}/{need} members bound, {gpus:>2} GPUs held"
+        if not bound and w.name in failed:
+            line += f", FailedScheduling:\n    {_shorten(failed[w.name].get('message') or '')}"
+        lines.append(line)
+    lines.append(f"  GPUs held by gangs placed in part: {partial}")
+    return lines
+
+
 def _preemption(srv: Any, tracker: _Tracker, *, applied: float, want: int) -> list[str]:
     """The summary's Preemption block: the urgent pods, their victims (from the Preempted Events
     the API server holds) and the victims' replacements."""
@@ -193,6 +285,7 @@ def _summary(srv: Any, tracker: _Tracker, started: float, metrics_url: str, *, p
     lines = ["", f"Workloads in namespace {DEMO_NAMESPACE} (pods made by the controllers, placed by vecsched):"]
     for w in (*WORKLOADS, URGENT):
         lines.append(f"  {w.kind:<12} {w.name:<15} {_workload_state(srv, w.kind, w.name)}")
+    lines += _gangs(srv)
 
     nodes = {n["metadata"]["name"]: n for n in srv.list("nodes")}
     shape_of = {name: n["metadata"]["labels"].get("node.kubernetes.io/instance-type", "?") for name, n in nodes.items()}
@@ -254,7 +347,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 async def _settle(srv: Any, tracker: _Tracker, *, applied: float, want: int, timeout: float) -> None:
     """Wait until the urgent pods are bound, their victims are gone with their Preempted Events
-    written, the Jobs have replaced what they lost, and nothing was bound for a second."""
+    written, the Jobs have replaced what they lost, the gangs are decided, and nothing was bound for
+    a second."""
     deadline = applied + timeout
     last_change, last_count = time.perf_counter(), -1
     while time.perf_counter() < deadline:
@@ -267,7 +361,7 @@ async def _settle(srv: Any, tracker: _Tracker, *, applied: float, want: int, tim
                        or _finished(srv, j["metadata"]["name"]) for j in jobs)
         if (len(tracker.of(URGENT.name, tracker.bound)) >= want and tracker.disrupted <= tracker.gone
                 and tracker.preempted_events >= len(tracker.disrupted) and replaced and srv.controllers.idle()
-                and time.perf_counter() - last_change > 1.0):
+                and _quiet(srv, tracker, last_change)):
             return
 
 
@@ -331,7 +425,10 @@ async def _demo(args: argparse.Namespace) -> int:
         srv.store.add_listener("pods", tracker)
         srv.store.add_listener("events", tracker.on_event)
         shapes = ", ".join(f"{s.count} x {s.instance_type}" for s in DEMO_SHAPES)
-        print(f"API server {srv.url} with {node_total} simulated nodes ({shapes}) and its controllers", file=out)
+        # Before the scheduler starts: it watches PodGroups only if their CRD is served by then.
+        await _apply(srv.url, [podgroup_crd()])
+        print(f"API server {srv.url} with {node_total} simulated nodes ({shapes}) and its controllers; "
+              f"PodGroup CRD applied", file=out)
         metrics_port = args.metrics_port or _free_port()
         sched = await _start_scheduler(kubeconfig=str(srv.kubeconfig_path), port=metrics_port, config=args.config)
         metrics_url = f"http://127.0.0.1:{metrics_port}"
@@ -355,9 +452,11 @@ async def _demo(args: argparse.Namespace) -> int:
                 if done != last_count:
                     last_change, last_count = time.perf_counter(), done
                 # Finished: the controllers have nothing queued, nothing was bound for a second,
-                # and the Jobs meant to finish during the demo have finished.
-                if (srv.controllers.idle() and time.perf_counter() - last_change > 1.0
-                        and all(_finished(srv, w.name) for w in WORKLOADS if w.kind == "Job" and w.run_seconds)):
+                # the Jobs meant to finish during the demo have finished, and each gang is either
+                # running or was reported as not placed (one placed in part: waited for _GANG_GRACE).
+                if (srv.controllers.idle()
+                        and all(_finished(srv, w.name) for w in WORKLOADS if w.kind == "Job" and w.run_seconds)
+                        and _quiet(srv, tracker, last_change)):
                     break
             if out.isatty():
                 print(file=out)
@@ -380,6 +479,8 @@ async def _demo(args: argparse.Namespace) -> int:
                       f"  {k} scale deployment/web --replicas=1300 && {k} rollout status deployment/web\n"
                       f"  {k} set image deployment/api api=registry.example/api:1.1 && {k} rollout status deployment/api\n"
                       f"  {k} describe pods -l app=too-big\n"
+                      f"  {k} get podgroups\n"
+                      f"  {k} describe podgroups\n"
                       f"  {k} get events --field-selector reason=Preempted\n"
                       f"  curl -s {metrics_url}/metrics | grep -E 'scheduler_(schedule|preemption)_attempts_total'\n"
                       "Press Ctrl-C to stop.", file=out)

@@ -3,24 +3,34 @@
 ``vecsched demo`` shows what a platform team would try first: their usual
 workload objects -- Deployments, a StatefulSet, a DaemonSet, Jobs -- with
 priorities, node selectors, tolerations and topology spreading, applied to
-a cluster of mixed node shapes, a few of them impossible to place. The
-controllers of the embedded control plane turn them into pods and vecsched
-places the pods. Once they are placed, an urgent Deployment of the highest
-priority arrives in the full cluster and vecsched preempts batch pods to make
-room for it. This module only describes that workload; ``demo`` runs it.
+a cluster of mixed node shapes, a few of them impossible to place -- and two
+training Jobs that are gangs (PodGroups): together they ask for more GPUs
+than the cluster has, so vecsched binds one whole and leaves the other
+holding nothing, where placing their pods one by one could leave both half
+placed and stuck. The controllers of the embedded control plane turn the
+objects into pods and vecsched places the pods. Once they are placed, an
+urgent Deployment of the highest priority arrives in the full cluster and
+vecsched preempts batch pods to make room for it. This module only
+describes that workload; ``demo`` runs it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
-from scheduler.apiserver import NodeShape
+import yaml
 
-__all__ = ["DEMO_SHAPES", "DEMO_NAMESPACE", "Workload", "WORKLOADS", "URGENT", "priority_classes", "manifests",
-           "expected_pods", "urgent_manifest", "urgent_pods"]
+from scheduler.apiserver import NodeShape
+from scoring.plugins.podgroups import POD_GROUP_LABEL
+
+__all__ = ["DEMO_SHAPES", "DEMO_NAMESPACE", "Workload", "WORKLOADS", "GANGS", "URGENT", "priority_classes",
+           "manifests", "expected_pods", "PODGROUP_CRD", "podgroup_crd", "urgent_manifest", "urgent_pods"]
 
 DEMO_NAMESPACE: Final = "demo"
+# scheduler-plugins' PodGroup CRD as deploy/ installs it.
+PODGROUP_CRD: Final = Path(__file__).resolve().parents[1] / "deploy" / "crds" / "scheduling.x-k8s.io_podgroups.yaml"
 GPU_TAINT: Final = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
 DEMO_SHAPES: Final = (
     NodeShape(count=40, cpu="16", memory="64Gi", instance_type="general-16", zones=("zone-a", "zone-b", "zone-c")),
@@ -62,6 +72,9 @@ class Workload:
     """For Jobs: failed pods tolerated before the Job fails (``spec.backoffLimit``)."""
     grace_seconds: int | None = None
     """The pods' ``terminationGracePeriodSeconds`` (None: Kubernetes' default, 30 s)."""
+    gang: bool = False
+    """For Jobs: a PodGroup of the Job's name with ``minMember`` = its pods at a time, which its pods join
+    (the ``scheduling.x-k8s.io/pod-group`` label): they are placed all at once or not at all."""
 
     def pods(self, *, nodes: int) -> int:
         """Pods this workload creates in the demo (a DaemonSet: one per node)."""
@@ -78,14 +91,23 @@ WORKLOADS: Final = (
     Workload("Job", "batch", 500, "1", "2Gi", priority_class="demo-batch", backoff_limit=50, grace_seconds=1),
     Workload("Job", "nightly-report", 10, "100m", "128Mi", priority_class="demo-batch", run_seconds=1.0,
              parallelism=5),
-    Workload("Deployment", "trainer", 16, "6", "24Gi", priority_class="demo-training", gpu=1, tolerate_gpu=True),
+    # Two gangs of one-GPU workers that together want 8 + 12 = 20 of the 16 GPUs (4 gpu-32 nodes of 4; a
+    # node holds 4 workers: 24 of 32 cores, 96Gi of 128Gi). Whichever is placed first is bound whole; the
+    # other then finds 8 or 4 GPUs free, fewer than the 12 or 8 it needs, and holds none. Placed one by
+    # one, the 20 workers would take all 16 GPUs in the order they came: a Job left short holds its GPUs
+    # idle, and when both are (say 6 of 8 and 10 of 12) neither can start -- a deadlock.
+    Workload("Job", "train-a", 8, "6", "24Gi", priority_class="demo-training", gpu=1, tolerate_gpu=True, gang=True),
+    Workload("Job", "train-b", 12, "6", "24Gi", priority_class="demo-training", gpu=1, tolerate_gpu=True, gang=True),
     Workload("DaemonSet", "node-agent", 0, "50m", "64Mi", tolerate_gpu=True),
     Workload("Deployment", "too-big", 3, "100", "1Gi"),  # no node has 100 cores: Insufficient cpu
     Workload("Deployment", "lost", 2, "100m", "64Mi", node_selector=(("topology.kubernetes.io/zone", "zone-x"),)),
 )
 
-# Applied once WORKLOADS are placed. At full scale those ask for 1,349.4 of the 1,536 cores (87.9%); the
-# 64 nodes without the GPU taint have 1,408 cores, of which 1,253.2 are asked for, and vecsched spreads
+GANGS: Final = tuple(w for w in WORKLOADS if w.gang)
+
+# Applied once WORKLOADS are placed. At full scale the pods that can be placed ask for 1,301.4 of the 1,536
+# cores (84.7%) when train-a runs, 1,325.4 (86.3%) when train-b does; the GPU nodes are tainted, and the
+# 64 nodes without the taint have 1,408 cores, of which 1,253.2 are asked for, and vecsched spreads
 # that: the 56 16-core nodes keep about a core free each (0.2 to 1.2), and each large-64 node, holding four
 # times the pods of a 16-core node at the same fill, reaches its limit of 110 pods with 9 to 27 cores free.
 # So an 8-core pod fits nowhere -- Insufficient cpu on the 16-core nodes, Too many pods on the large ones,
@@ -93,9 +115,18 @@ WORKLOADS: Final = (
 # (1 core, priority -10, the lowest) on a large node frees the pod slot it needs; on a 16-core node it would
 # take 7 or 8 batch pods (each holds 6 to 9), so DefaultPreemption, which picks the fewest victims,
 # preempts one batch pod per urgent pod: 4 in all. Scaled down, the cluster has room and the urgent pods
-# are bound without preemption; no size could force one then: at --scale 0.1 (224.4 cores asked for, 15%)
-# a large node keeps about 58 cores free, more than the 50 all batch pods hold together.
+# are bound without preemption; no size could force one then: at --scale 0.1 (at most 200.4 cores asked
+# for, 13%) a large node keeps about 58 cores free, more than the 50 all batch pods hold together.
 URGENT: Final = Workload("Deployment", "urgent", 4, "8", "16Gi", priority_class="demo-urgent")
+
+
+def podgroup_crd() -> dict[str, Any]:
+    """The PodGroup CustomResourceDefinition, read from deploy/crds/."""
+    docs = yaml.safe_load_all(PODGROUP_CRD.read_text())
+    crd = next((d for d in docs if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"), None)
+    if crd is None:
+        raise ValueError(f"{PODGROUP_CRD}: no CustomResourceDefinition in it")
+    return crd
 
 
 def priority_classes() -> list[dict[str, Any]]:
@@ -126,11 +157,14 @@ def _pod_template(w: Workload) -> dict[str, Any]:
             "maxSkew": 5, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "ScheduleAnyway",
             "labelSelector": {"matchLabels": {"app": w.name}}}]
     annotations: dict[str, str] = {}
+    labels = {"app": w.name}
     if w.kind == "Job":
         spec["restartPolicy"] = "Never"
         # The simulated kubelet finishes the pod after this long (an hour: past the demo's end).
         annotations["vecsched.io/simulated-duration-seconds"] = str(w.run_seconds or 3600)
-    meta: dict[str, Any] = {"labels": {"app": w.name}}
+        if w.gang:
+            labels[POD_GROUP_LABEL] = w.name
+    meta: dict[str, Any] = {"labels": labels}
     if annotations:
         meta["annotations"] = annotations
     return {"metadata": meta, "spec": spec}
@@ -158,15 +192,30 @@ def _manifest(w: Workload) -> dict[str, Any]:
     raise ValueError(f"unknown demo workload kind {w.kind!r}")
 
 
+def _podgroup(w: Workload) -> dict[str, Any]:
+    """The PodGroup of a gang Job: all its pods at a time must be placed together."""
+    return {"apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup",
+            "metadata": {"name": w.name, "namespace": DEMO_NAMESPACE, "labels": {"app": w.name}},
+            "spec": {"minMember": w.parallelism or w.replicas}}
+
+
 def _scaled(w: Workload, scale: float) -> Workload:
-    if w.replicas <= 20 or scale == 1.0:
+    # A gang is sized against the GPU nodes, which --scale does not change: it is never scaled.
+    if w.replicas <= 20 or w.gang or scale == 1.0:
         return w
     return Workload(**{**w.__dict__, "replicas": max(1, round(w.replicas * scale))})
 
 
 def manifests(*, scale: float = 1.0) -> list[dict[str, Any]]:
-    """The workload objects, replica counts over 20 multiplied by ``scale``."""
-    return [_manifest(_scaled(w, scale)) for w in WORKLOADS]
+    """The workload objects, replica counts over 20 multiplied by ``scale``; a gang Job's PodGroup comes
+    just before the Job, so that its pods find their group."""
+    objs: list[dict[str, Any]] = []
+    for w in WORKLOADS:
+        scaled = _scaled(w, scale)
+        if w.gang:
+            objs.append(_podgroup(scaled))
+        objs.append(_manifest(scaled))
+    return objs
 
 
 def expected_pods(*, scale: float = 1.0, nodes: int) -> int:
