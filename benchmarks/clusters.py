@@ -8,11 +8,15 @@ generator, so a run is repeatable.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
-__all__ = ["random_nodes", "random_pods"]
+from scoring.objects import node_from_json, pod_from_json
+from scoring.table import NodeTable
+
+__all__ = ["random_nodes", "random_pods", "table_of"]
 
 _SHAPES = ((8, 32), (16, 64), (32, 128), (64, 256))  # (cores, GiB)
 _ZONES = ("zone-a", "zone-b", "zone-c")
@@ -69,3 +73,14 @@ def random_pods(rng: np.random.Generator, count: int, *, prefix: str = "pod", no
                      "metadata": {"name": f"{prefix}-{i:06d}", "namespace": "bench", "uid": f"{prefix}-uid-{i}"},
                      "spec": spec, "status": {"phase": "Running" if node_names else "Pending"}})
     return pods
+
+
+def table_of(nodes: Iterable[Mapping[str, Any]], pods: Iterable[Mapping[str, Any]], *, capacity: int = 64) -> NodeTable:
+    """A node table holding ``nodes`` and the bound ``pods`` (their ``spec.nodeName``), all as JSON."""
+    table = NodeTable(capacity=capacity)
+    for n in nodes:
+        table.set_node(node_from_json(n))
+    for raw in pods:
+        p = pod_from_json(raw)
+        table.add_pod(p, p.node_name)
+    return table

@@ -51,9 +51,11 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from benchmarks.clusters import table_of
+from benchmarks.sim_command import _positive_int  # the same check as `vecsched sim`
 from scheduler.config import default_config
 from scoring.framework import PERMIT_REJECT, PERMIT_WAIT, CycleState, Decision, Profile, WaitingPod
-from scoring.objects import PodInfo, node_from_json, pod_from_json
+from scoring.objects import PodInfo, pod_from_json
 from scoring.plugins.gang import place_group
 from scoring.plugins.podgroups import POD_GROUP_LABEL, PodGroup, PodGroups
 from scoring.table import NodeTable
@@ -379,12 +381,7 @@ def bench_gang(*, nodes: int, sizes: Sequence[int], repeat: int, seed: int) -> d
     """Build the cluster, then for each size: the fits case on it, and the does-not-fit case
     on it with other jobs' pods filling all but room for half the group (removed after)."""
     raw_nodes, raw_running = cluster(nodes=nodes, seed=seed)
-    table = NodeTable(capacity=nodes)
-    for n in raw_nodes:
-        table.set_node(node_from_json(n))
-    for raw in raw_running:
-        p = pod_from_json(raw)
-        table.add_pod(p, p.node_name)
+    table = table_of(raw_nodes, raw_running, capacity=nodes)
     groups = PodGroups.of(table)
     free = int(_free_gpus(table).sum())
     if max(sizes) * MEMBER_GPUS > free:
@@ -426,23 +423,13 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(prog=_PROG, description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--nodes", type=_positive, default=5000,
+    ap.add_argument("--nodes", type=_positive_int, default=5000,
                     help=f"GPU nodes of {NODE_GPUS} {GPU}, 64-96 CPU, about half the GPUs in use (default 5000)")
     ap.add_argument("--sizes", type=_sizes, default=[8, 64, 512],
                     help="group sizes (minMember; one GPU a member), comma-separated (default 8,64,512)")
-    ap.add_argument("--repeat", type=_positive, default=10,
+    ap.add_argument("--repeat", type=_positive_int, default=10,
                     help="timed repetitions of each method and case, after one warm-up; medians reported (default 10)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", action="store_true")

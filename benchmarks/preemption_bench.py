@@ -32,13 +32,13 @@ from typing import Any, Final
 
 import numpy as np
 
+from benchmarks.clusters import table_of
 from benchmarks.reference.preemption import preempt_per_node
 from scheduler.config import default_config
 from scoring.framework import Decision, Profile
-from scoring.objects import node_from_json, pod_from_json
+from scoring.objects import pod_from_json
 from scoring.plugins.default_preemption import DefaultPreemption, DefaultPreemptionArgs, Preemption
 from scoring.plugins.budgets import Budgets
-from scoring.table import NodeTable
 
 __all__ = ["UPSTREAM_US", "TARGET_US", "shape", "bench_preemption", "main"]
 
@@ -156,12 +156,7 @@ def bench_preemption(*, nodes: int, pods: int, preemptors: int, reference_preemp
     ``reference_preemptors`` of them, on one table that neither changes; compare them."""
     raw_nodes, raw_placed, raw_budgets, raw_high = shape(nodes=nodes, pods=pods, preemptors=preemptors, seed=seed,
                                                          spread=spread)
-    table = NodeTable(capacity=nodes)
-    for n in raw_nodes:
-        table.set_node(node_from_json(n))
-    for raw in raw_placed:
-        p = pod_from_json(raw)
-        table.add_pod(p, p.node_name)
+    table = table_of(raw_nodes, raw_placed, capacity=nodes)
     budgets = Budgets.of(table)
     for b in raw_budgets:
         budgets.apply(b)

@@ -14,6 +14,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+import yaml
+
 from scheduler.cli import main
 from scheduler.config import API_VERSION
 from scoring.objects import NodeInfo, PodInfo
@@ -85,3 +88,20 @@ def explain_reasons(**kw: Any) -> dict[str, list[str]]:
     """Node name -> reasons (empty when feasible), as explain reports them."""
     doc = explain(point="filter", **kw)
     return {name: n["reasons"] for name, n in doc["nodes"].items()}
+
+
+def write_yaml(path: Path, doc: Any) -> str:
+    """Write ``doc`` as YAML to ``path``; the path as a string, for a command line."""
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def explain_snapshot(tmp_path: Path, capsys: pytest.CaptureFixture[str], items: list[dict[str, Any]],
+                     pod: dict[str, Any], *args: str) -> tuple[int, str, str]:
+    """``vecsched explain --snapshot`` on ``items`` written as one JSON List (as ``kubectl get ... -A -o json``
+    writes it) for ``pod``: the exit code, stdout and stderr."""
+    snap = tmp_path / "s.json"
+    snap.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+    code = main(["explain", "--snapshot", str(snap), "--pod", write_yaml(tmp_path / "p.yaml", pod), *args])
+    out, err = capsys.readouterr()
+    return code, out, err

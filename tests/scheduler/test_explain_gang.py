@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from scheduler.cli import main
+from tests.explain_support import explain_snapshot, write_yaml
 
 LABEL = "scheduling.x-k8s.io/pod-group"
 KEYS = {"pod", "profile", "selected", "message", "nodes", "preemption", "gang"}
@@ -54,19 +55,10 @@ def _group(name: str = "train", min_member: Any = 3, **spec: Any) -> dict[str, A
             "metadata": {"name": name, "namespace": "ml"}, "spec": {"minMember": min_member, **spec}}
 
 
-def _write(path: Path, doc: Any) -> str:
-    path.write_text(yaml.safe_dump(doc))
-    return str(path)
-
-
 def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str], items: list[dict[str, Any]], pod: dict[str, Any],
          *args: str) -> tuple[int, str, str]:
-    # kubectl get nodes,pods,podgroups -A -o json writes one List; JSON here, as kubectl does
-    snap = tmp_path / "s.json"
-    snap.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
-    code = main(["explain", "--snapshot", str(snap), "--pod", _write(tmp_path / "p.yaml", pod), *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+    # kubectl get nodes,pods,podgroups -A -o json writes one List
+    return explain_snapshot(tmp_path, capsys, items, pod, *args)
 
 
 def _doc(tmp_path: Path, capsys: pytest.CaptureFixture[str], items: list[dict[str, Any]], pod: dict[str, Any],
@@ -79,7 +71,7 @@ def _doc(tmp_path: Path, capsys: pytest.CaptureFixture[str], items: list[dict[st
 
 
 def _config(tmp_path: Path, **plugins: Any) -> str:
-    return _write(tmp_path / "c.yaml", {"apiVersion": "kubescheduler.config.k8s.io/v1",
+    return write_yaml(tmp_path / "c.yaml", {"apiVersion": "kubescheduler.config.k8s.io/v1",
                                         "kind": "KubeSchedulerConfiguration",
                                         "profiles": [{"schedulerName": "vecsched", "plugins": plugins}]})
 
@@ -273,7 +265,7 @@ def test_multi_document_yaml_snapshot(tmp_path: Path, capsys: pytest.CaptureFixt
     snap = tmp_path / "s.yaml"
     # one object per document, as kubectl get -o yaml objects are often concatenated
     snap.write_text(yaml.safe_dump_all(EXAMPLE))
-    code = main(["explain", "--snapshot", str(snap), "--pod", _write(tmp_path / "p.yaml", _pod("train-0")),
+    code = main(["explain", "--snapshot", str(snap), "--pod", write_yaml(tmp_path / "p.yaml", _pod("train-0")),
                  "-o", "json"])
     out, err = capsys.readouterr()
     assert code == 0, err

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
-from scheduler.cli import main
+from tests.explain_support import explain_snapshot, write_yaml
 
 # Upstream's priorities (default_preemption_test.go).
 LOW, MID, HIGH, VERY_HIGH = 0, 100, 1000, 10000
@@ -62,19 +61,10 @@ def _class(name: str, value: Any, **extra: Any) -> dict[str, Any]:
             "value": value, **extra}
 
 
-def _write(path: Path, doc: Any) -> str:
-    path.write_text(yaml.safe_dump(doc))
-    return str(path)
-
-
 def _run(tmp_path: Path, capsys: pytest.CaptureFixture[str], items: list[dict[str, Any]], pod: dict[str, Any],
          *args: str) -> tuple[int, str, str]:
-    # kubectl get nodes,pods,pdb,priorityclasses -A -o json writes one List; JSON here, as kubectl does
-    snap = tmp_path / "s.json"
-    snap.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
-    code = main(["explain", "--snapshot", str(snap), "--pod", _write(tmp_path / "p.yaml", pod), *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+    # kubectl get nodes,pods,pdb,priorityclasses -A -o json writes one List
+    return explain_snapshot(tmp_path, capsys, items, pod, *args)
 
 
 def _doc(tmp_path: Path, capsys: pytest.CaptureFixture[str], items: list[dict[str, Any]],
@@ -178,7 +168,7 @@ def test_no_preemption_when_the_pod_fits(tmp_path: Path, capsys: pytest.CaptureF
 
 
 def test_no_preemption_when_the_profile_does_not_preempt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = _write(tmp_path / "c.yaml", {
+    config = write_yaml(tmp_path / "c.yaml", {
         "apiVersion": "kubescheduler.config.k8s.io/v1", "kind": "KubeSchedulerConfiguration",
         "profiles": [{"schedulerName": "vecsched",
                       "plugins": {"postFilter": {"disabled": [{"name": "DefaultPreemption"}]}}}]})

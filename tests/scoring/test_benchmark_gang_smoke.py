@@ -117,7 +117,7 @@ def test_text_names_the_figures(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize(("args", "error"), [
     (["--sizes", "0"], "argument --sizes: expected comma-separated positive integers, got '0'"),
     (["--sizes", "8,x"], "argument --sizes: expected comma-separated positive integers, got '8,x'"),
-    (["--repeat", "0"], "argument --repeat: expected a positive integer, got 0"),
+    (["--repeat", "0"], "argument --repeat: expected a positive integer, got '0'"),
     (["--nodes", "many"], "argument --nodes: expected a positive integer, got 'many'"),
     # 2 nodes x 8 GPUs = 16 at most: 17 one-GPU members never fit
     (["--nodes", "2", "--sizes", "17"], "--sizes: a group of 17 members needs 17 GPUs; the 2 nodes have "),
