@@ -10,6 +10,11 @@ When the pod belongs to a PodGroup and the profile has Coscheduling, it also
 reports whether the whole group fits at once and where each pending member
 would go; a pod whose group does not fit, or whose PodGroup is missing, gets no
 node, as the live scheduler binds none of it.
+With ``--node-metrics``, the load plugins read the nodes' measured load from a
+WatcherMetrics file, as the live scheduler reads it from Prometheus; the
+decision is the one the scheduler would make when the sample was taken (it is
+fresh, whatever its age now), and the snapshot's pods count as placed since it
+only where their ``PodScheduled`` condition says so.
 The JSON shape is a contract (DESIGN.md); the table is for people.
 """
 
@@ -28,6 +33,8 @@ from scoring.objects import PodInfo
 from scoring.plugins.coscheduling import NAME as COSCHEDULING
 from scoring.plugins.default_preemption import NAME as DEFAULT_PREEMPTION, Preemption
 from scoring.plugins.gang import GroupPlan, pending_members, place_group
+from scoring.load import LoadMetricsError, read_watcher_metrics
+from scoring.plugins.node_load import LoadMetrics
 from scoring.plugins.podgroups import PodGroups, group_of
 from scoring.table import NodeTable
 
@@ -44,6 +51,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="the profile (schedulerName) to use instead of the pod's")
     parser.add_argument("--output", "-o", choices=("json", "table"), default="table")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random tie-break (default 0)")
+    parser.add_argument("--node-metrics", metavar="FILE",
+                        help="the nodes' measured load, as load-watcher's WatcherMetrics JSON, for the load plugins "
+                             "(TargetLoadPacking, LoadVariationRiskBalancing, LoadAware)")
 
 
 def pick_profile(config: SchedulerConfig, pod: PodInfo, override: str | None) -> str:
@@ -218,13 +228,18 @@ def run(args: argparse.Namespace) -> int:
         pod = load_pod(args.pod, priority_classes=snapshot.priority_classes)
         table = snapshot.table
         table.remove_pod(pod.key)  # the pod being placed does not occupy a node already
+        if args.node_metrics:
+            sample = read_watcher_metrics(args.node_metrics, what=f"--node-metrics {args.node_metrics}")
+            load = LoadMetrics.of(table)
+            load.clock = lambda: float(sample.timestamp)  # decide as when the sample was taken: it is fresh
+            load.set_sample(sample)
         PodGroups.of(table).observe(pod)  # ... but is one of its group's pods (once, if the snapshot has it too)
         name = pick_profile(config, pod, args.profile)
         profile = config.profile(name).build(seed=args.seed)
         # A group is tried with a profile of its own, built with the same seed, so that the
         # pod's first tie-break draw there is the one its own decision makes.
         group_profile = config.profile(name).build(seed=args.seed) if group_of(pod) else profile
-    except (ConfigError, SnapshotError) as e:
+    except (ConfigError, SnapshotError, LoadMetricsError) as e:
         print(f"vecsched explain: {e}", file=sys.stderr)
         return 2
     for w in config.warnings:

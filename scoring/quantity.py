@@ -10,6 +10,8 @@ Parsing is exact (``fractions.Fraction``), so ``0.1`` plus ``0.2`` CPU is
 
 from __future__ import annotations
 
+import functools
+
 import re
 from fractions import Fraction
 from typing import Final
@@ -101,13 +103,30 @@ def _round_away(q: Fraction, text: object) -> int:
     return whole
 
 
+@functools.lru_cache(maxsize=4096)
+def _milli_value_of(text: str) -> int:
+    return _round_away(parse_quantity(text) * 1000, text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _value_of(text: str) -> int:
+    return _round_away(parse_quantity(text), text)
+
+
 def milli_value(text: object) -> int:
-    """The quantity in thousandths, rounded up as ``MilliValue()`` does (``0.1001`` -> 101)."""
+    """The quantity in thousandths, rounded up as ``MilliValue()`` does (``0.1001`` -> 101).
+
+    Strings are memoised: a cluster writes the same few quantities (``100m``, ``1Gi``)
+    on thousands of pods, and the load plugins read each pod's on every decision."""
+    if isinstance(text, str):
+        return _milli_value_of(text)
     return _round_away(parse_quantity(text) * 1000, text)
 
 
 def value(text: object) -> int:
-    """The quantity in units, rounded up as ``Value()`` does (``1.1`` -> 2, ``100m`` -> 1)."""
+    """The quantity in units, rounded up as ``Value()`` does (``1.1`` -> 2, ``100m`` -> 1); strings memoised."""
+    if isinstance(text, str):
+        return _value_of(text)
     return _round_away(parse_quantity(text), text)
 
 

@@ -41,12 +41,14 @@ def explain(*, nodes: Sequence[NodeInfo | Mapping[str, Any]], pod: PodInfo | Map
             existing: Sequence[tuple[PodInfo | Mapping[str, Any], str]] = (), plugin: str,
             args: Mapping[str, Any] | None = None, point: str = "score",
             filters: Mapping[str, Mapping[str, Any]] | None = None,
-            objects: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+            objects: Sequence[Mapping[str, Any]] = (),
+            node_metrics: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The JSON of `vecsched explain` with a profile of ``plugin`` alone at ``point``
     (``score``: every node feasible and scored; ``filter``: its PreFilter and Filter).
     ``existing`` holds (pod, node name) pairs: the pods that occupy the nodes;
     ``filters`` more filter plugins with their args (to make some nodes infeasible);
-    ``objects`` more snapshot objects (Namespaces, Services)."""
+    ``objects`` more snapshot objects (Namespaces, Services);
+    ``node_metrics`` a WatcherMetrics document, passed as ``--node-metrics``."""
     extra = dict(filters or {})
     enabled: dict[str, Any] = {point: {"enabled": [{"name": plugin}]}}
     if point == "filter":
@@ -68,10 +70,14 @@ def explain(*, nodes: Sequence[NodeInfo | Mapping[str, Any]], pod: PodInfo | Map
         (d / "snapshot.json").write_text(json.dumps(snapshot))
         (d / "pod.json").write_text(json.dumps(_raw(pod, "Pod")))
         (d / "config.json").write_text(json.dumps(config))
+        more = []
+        if node_metrics is not None:
+            (d / "metrics.json").write_text(json.dumps(node_metrics))
+            more = ["--node-metrics", str(d / "metrics.json")]
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = main(["explain", "--snapshot", str(d / "snapshot.json"), "--pod", str(d / "pod.json"),
-                         "--config", str(d / "config.json"), "--output", "json"])
+                         "--config", str(d / "config.json"), "--output", "json", *more])
     assert code == 0, err.getvalue()
     result: dict[str, Any] = json.loads(out.getvalue())
     return result

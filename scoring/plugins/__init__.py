@@ -18,6 +18,7 @@ from scoring.plugins import best_fit, dot_product, first_fit, random_score, wors
 from scoring.plugins import inter_pod_affinity, pod_topology_spread
 from scoring.plugins import fgd, gpu_best_fit, gpu_clustering, gpu_dot_product, gpu_packing, gpu_share
 from scoring.plugins import coscheduling, default_preemption
+from scoring.plugins import load_aware, load_variation_risk_balancing, target_load_packing
 
 __all__ = ["REGISTRY", "build_registry"]
 
@@ -45,6 +46,9 @@ _MODULES: tuple[ModuleType, ...] = (
     gpu_dot_product,
     default_preemption,
     coscheduling,
+    target_load_packing,
+    load_variation_risk_balancing,
+    load_aware,
 )
 
 
