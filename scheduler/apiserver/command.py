@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import signal
 import sys
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from .auth import parse_token_spec, read_rbac_file, read_token_file
 from .kubelet import NodeShape
 from .server import ApiServer
+from .usage import MAX_USAGE_RATIO
 
 __all__ = ["configure", "run", "parse_shape"]
 
@@ -47,6 +49,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-status-seconds", type=float, default=300.0, metavar="SECONDS",
                         help="refresh each node's condition heartbeats this often; 0 switches them off (default 300; "
                              "every Node write wakes the scheduler)")
+    parser.add_argument("--simulated-usage-ratio", default="1", metavar="R",
+                        help="what a pod without vecsched.io/simulated-usage-cpu/-memory annotations uses, as a "
+                             "multiple of its requests, 0..10 (default 1); served to Prometheus at "
+                             "/metrics/node-exporter and /metrics/node-utilisation")
     parser.add_argument("--history", type=int, default=50_000, help="watch history window in events (default 50000)")
     parser.add_argument("--bookmark-interval", type=float, default=5.0, help="seconds between watch bookmarks (default 5)")
     parser.add_argument("--watch-coalesce", type=float, default=0.005,
@@ -107,6 +113,17 @@ def _seconds(value: float, flag: str, *, off: bool) -> float | None:
     return None if off and value == 0 else value
 
 
+def _usage_ratio(text: str) -> float:
+    """``--simulated-usage-ratio``: a number in [0, 10]."""
+    try:
+        ratio = float(text)
+    except ValueError:
+        ratio = math.nan
+    if not 0 <= ratio <= MAX_USAGE_RATIO:  # also NaN
+        raise ValueError(f"--simulated-usage-ratio must be a number in [0, {MAX_USAGE_RATIO:g}], got {text!r}")
+    return ratio
+
+
 def _server(args: argparse.Namespace) -> ApiServer:
     if not 0 <= args.port <= 65535:
         raise ValueError(f"--port must be 0..65535, got {args.port}")
@@ -131,6 +148,7 @@ def _server(args: argparse.Namespace) -> ApiServer:
                                    else _seconds(args.kubelet_max_grace, "--kubelet-max-grace", off=False)),
         node_lease_seconds=_seconds(args.node_lease_seconds, "--node-lease-seconds", off=True),
         node_status_seconds=_seconds(args.node_status_seconds, "--node-status-seconds", off=True),
+        simulated_usage_ratio=_usage_ratio(args.simulated_usage_ratio),
     )
 
 

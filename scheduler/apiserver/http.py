@@ -87,6 +87,8 @@ class HttpApi:
         """A node's kubelet resource metrics (Prometheus text), served through the node proxy path."""
         self.cluster_metrics: Callable[[], str] | None = None
         """Every simulated node's resource metrics in one document, served at ``/metrics/nodes``."""
+        self.anonymous_metrics: dict[str, Callable[[], str]] = {}
+        """Path -> Prometheus text served to anyone, like ``/healthz`` (the simulated node-exporter series)."""
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body, handler_args={"max_field_size": 65536})
@@ -116,6 +118,11 @@ class HttpApi:
             if path == "/version":
                 return _json_response(dumps(resources.VERSION_INFO))
             return web.Response(text="ok", content_type="text/plain")
+        render = self.anonymous_metrics.get(path)
+        if render is not None:
+            if request.method not in ("GET", "HEAD"):
+                raise errors.method_not_allowed()
+            return _metrics_response(render())
         parts = [unquote(p) for p in path.strip("/").split("/")]
         if parts[:3] == ["api", "v1", "nodes"] and len(parts) > 4 and parts[4] == "proxy":
             return self._node_proxy(request, parts, user)
@@ -132,7 +139,7 @@ class HttpApi:
         if not self.authorizer.enabled:
             return None
         user = self.authorizer.authenticate(request.headers.get("Authorization"))
-        if user is None and path not in _PUBLIC:
+        if user is None and path not in _PUBLIC and path not in self.anonymous_metrics:
             raise errors.unauthorized()
         return user
 

@@ -59,7 +59,7 @@ from .podstatus import Simulation, read_simulation, restart_containers, start_po
 from .resources import builtin
 from .store import Entry, Store
 from .timers import Timeline
-from .usage import UsageTracker, pod_demand
+from .usage import MAX_USAGE_RATIO, UsageTracker, node_capacity, pod_demand
 
 __all__ = ["NodeShape", "build_node", "node_names", "KubeletSim", "set_ready"]
 
@@ -102,15 +102,19 @@ class KubeletSim:
 
     def __init__(self, *, store: Store, delay: float, ops: Operations | None = None, max_grace: float | None = None,
                  lease_seconds: float | None = 10.0, status_seconds: float | None = 300.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, usage_ratio: float = 1.0) -> None:
         if delay < 0:
             raise ValueError(f"kubelet delay must be >= 0 seconds, got {delay}")
         if max_grace is not None and max_grace < 0:
             raise ValueError(f"kubelet max grace must be >= 0 seconds (or None for the full grace period), got {max_grace}")
+        if not 0 <= usage_ratio <= MAX_USAGE_RATIO:  # also NaN
+            raise ValueError(f"kubelet usage ratio must be a number in [0, {MAX_USAGE_RATIO:g}], got {usage_ratio}")
         self.store = store
         self.delay = delay
         self.max_grace = max_grace
         self.clock = clock
+        self.usage_ratio = usage_ratio
+        """What a pod without usage annotations uses, as a multiple of its requests (``usage.pod_demand``)."""
         self.ops = ops or Operations(store=store)
         self.timeline = Timeline()
         self.usage = UsageTracker(clock=clock)
@@ -134,7 +138,6 @@ class KubeletSim:
         """Pods the kubelets deleted after stopping them (graceful termination)."""
         for e in store.entries(NODES):
             ready = self._learn(e.name, e.obj())
-            self.usage.add_node(e.name)
             self.heartbeats.node_seen(e.name, ready=ready, registering=True)
         store.add_listener(NODES.key, self._on_node)
         store.add_listener(PODS.key, self._on_pod)
@@ -161,16 +164,18 @@ class KubeletSim:
             self.heartbeats.node_gone(old.name)
             return
         ready = self._learn(new.name, new.obj())
-        if old is None:
-            self.usage.add_node(new.name)
         self.heartbeats.node_seen(new.name, ready=ready)
         if ready:
             for pod in self._parked.pop(new.name, set()):
                 self.timeline.after(0, functools.partial(self._examine, pod))
 
     def _learn(self, name: str, node: dict[str, Any]) -> bool:
+        """Note a Node's readiness, address and capacity (registering it with ``usage`` when new)."""
         ready = self._ready[name] = is_ready(node)
         self._host_ip[name] = internal_ip(node)
+        cpu, memory = node_capacity(node)
+        self.usage.add_node(name, cpu_capacity=cpu, memory_capacity=memory)  # a known node: left as it is
+        self.usage.set_capacity(name, cpu_capacity=cpu, memory_capacity=memory)  # a resized one: from now on
         return ready
 
     def _on_pod(self, key: str, old: Entry | None, new: Entry | None) -> None:
@@ -199,7 +204,7 @@ class KubeletSim:
                 self._adopt(k, node, new.obj())  # restored from a state file, or set Running by someone else
             elif k in self.usage and (_USAGE_MARK in new.raw or _USAGE_MARK in old.raw):
                 pod = new.obj()
-                demand, problems = pod_demand(pod)
+                demand, problems = pod_demand(pod, ratio=self.usage_ratio)
                 self.usage.update(k, demand=demand)
                 self._warn(pod, problems)
         else:  # Succeeded or Failed, written by someone else: nothing runs any more
@@ -219,7 +224,7 @@ class KubeletSim:
             self._parked.setdefault(node, set()).add(k)
 
     def _adopt(self, k: Key, node: str, pod: dict[str, Any]) -> None:
-        demand, problems = pod_demand(pod)
+        demand, problems = pod_demand(pod, ratio=self.usage_ratio)
         self.usage.start(k, node=node, demand=demand)
         sim = read_simulation(pod)
         self._warn(pod, [*problems, *sim.problems])

@@ -24,7 +24,7 @@ from typing import Final
 
 from .usage import NodeUsage
 
-__all__ = ["METRICS_CONTENT_TYPE", "render_node_metrics", "render_cluster_metrics", "go_float"]
+__all__ = ["METRICS_CONTENT_TYPE", "render_node_metrics", "render_cluster_metrics", "go_float", "escape_label_value"]
 
 METRICS_CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 """The Prometheus text exposition format, as the kubelet serves it."""
@@ -83,7 +83,8 @@ def go_float(v: float) -> str:
     return f"{sign}{mantissa}e+{len(whole) - 1:02d}"
 
 
-def _escape(value: str) -> str:
+def escape_label_value(value: str) -> str:
+    """A label value as the text format writes it between quotes: backslash, newline and quote escaped."""
     if "\\" in value or '"' in value or "\n" in value:
         return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
     return value
@@ -101,7 +102,7 @@ def _samples(usages: Iterable[NodeUsage], *, node_label: bool) -> dict[str, list
     for u in usages:
         ts = f" {int(u.timestamp * 1000)}"
         node = (u.node,) if node_label else ()
-        nl = f'node="{_escape(u.node)}"' if node_label else ""
+        nl = f'node="{escape_label_value(u.node)}"' if node_label else ""
         braces = "{" + nl + "}" if nl else ""
         node_cpu.append((node, f"{_NODE_CPU}{braces} {go_float(u.cpu_seconds)}{ts}"))
         node_mem.append((node, f"{_NODE_MEM}{braces} {go_float(float(u.memory_bytes))}{ts}"))
@@ -110,12 +111,12 @@ def _samples(usages: Iterable[NodeUsage], *, node_label: bool) -> dict[str, list
         mid = f",{nl}," if nl else ","
         for p in u.pods:
             pod_key = (p.namespace, *node, p.name)
-            pl = f'namespace="{_escape(p.namespace)}"{mid}pod="{_escape(p.name)}"'
+            pl = f'namespace="{escape_label_value(p.namespace)}"{mid}pod="{escape_label_value(p.name)}"'
             pod_cpu.append((pod_key, f"{_POD_CPU}{{{pl}}} {go_float(p.cpu_seconds)}{ts}"))
             pod_mem.append((pod_key, f"{_POD_MEM}{{{pl}}} {go_float(float(p.memory_bytes))}{ts}"))
             for c in p.containers:
                 key = (c.name, *pod_key)
-                cl = f'container="{_escape(c.name)}",{pl}'
+                cl = f'container="{escape_label_value(c.name)}",{pl}'
                 c_cpu.append((key, f"{_CONTAINER_CPU}{{{cl}}} {go_float(c.cpu_seconds)}{ts}"))
                 c_mem.append((key, f"{_CONTAINER_MEM}{{{cl}}} {go_float(float(c.memory_bytes))}{ts}"))
                 if c.start_time > 0:

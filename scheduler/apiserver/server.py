@@ -36,8 +36,9 @@ from .kubelet import KubeletSim, NodeShape, build_node, set_ready
 from .operations import Operations
 from .resources import ResourceType, builtin
 from .store import Store
+from .nodeexporter import render_node_exporter, render_node_utilisation
 from .resourcemetrics import render_cluster_metrics, render_node_metrics
-from .usage import NodeUsage
+from .usage import MAX_USAGE_RATIO, NodeUsage
 
 __all__ = ["ApiServer", "serve_apiserver", "write_kubeconfig", "DEFAULT_NAMESPACES"]
 
@@ -95,6 +96,7 @@ class ApiServer:
         node_lease_seconds: float | None = 10.0,
         node_status_seconds: float | None = 300.0,
         kubelet_clock: Callable[[], float] = time.time,
+        simulated_usage_ratio: float = 1.0,
         history: int = 50_000,
         bookmark_interval: float = 5.0,
         watch_coalesce: float = 0.005,
@@ -113,6 +115,9 @@ class ApiServer:
             raise ValueError(f"watch_coalesce must be >= 0 seconds, got {watch_coalesce}")
         if bookmark_interval <= 0:
             raise ValueError(f"bookmark_interval must be > 0 seconds, got {bookmark_interval}")
+        if not 0 <= simulated_usage_ratio <= MAX_USAGE_RATIO:  # also NaN
+            raise ValueError(f"simulated_usage_ratio must be a number in [0, {MAX_USAGE_RATIO:g}], "
+                             f"got {simulated_usage_ratio}")
         self.host = host
         self.port = port
         self.store = Store(history=history)
@@ -148,12 +153,16 @@ class ApiServer:
         # The simulated kubelets: pods start ``kubelet_delay`` s after binding; a deleted pod's containers
         # stop after its grace period, capped at ``kubelet_max_grace_seconds`` (None: the full period);
         # leases renew every ``node_lease_seconds`` and node status every ``node_status_seconds`` (None: off);
-        # ``kubelet_clock`` gives the epoch seconds of their timestamps and usage counters.
+        # ``kubelet_clock`` gives the epoch seconds of their timestamps and usage counters; a pod without
+        # usage annotations uses its requests times ``simulated_usage_ratio``.
         self.kubelet = KubeletSim(store=self.store, ops=self.ops, delay=kubelet_delay,
                                   max_grace=kubelet_max_grace_seconds, lease_seconds=node_lease_seconds,
-                                  status_seconds=node_status_seconds, clock=kubelet_clock)
+                                  status_seconds=node_status_seconds, clock=kubelet_clock,
+                                  usage_ratio=simulated_usage_ratio)
         self.http.node_metrics = self.node_resource_metrics
         self.http.cluster_metrics = self.nodes_resource_metrics
+        self.http.anonymous_metrics["/metrics/node-exporter"] = self.node_exporter_metrics
+        self.http.anonymous_metrics["/metrics/node-utilisation"] = self.node_utilisation_metrics
         self.controllers = ControllerManager(
             store=self.store, ops=self.ops, resync=resync_seconds, settings=dict(controller_settings or {}),
             controllers=DEFAULT_CONTROLLERS if controllers is None else controllers)
@@ -249,6 +258,14 @@ class ApiServer:
     def nodes_resource_metrics(self) -> str:
         """Every node's resource metrics in one document (each series with a ``node`` label)."""
         return render_cluster_metrics(self.kubelet.usage.snapshot().values())
+
+    def node_exporter_metrics(self) -> str:
+        """Every node's node-exporter CPU and memory series (``/metrics/node-exporter``; see ``nodeexporter``)."""
+        return render_node_exporter(self.kubelet.usage.snapshot().values())
+
+    def node_utilisation_metrics(self) -> str:
+        """Every node's CPU and memory utilisation ratios (``/metrics/node-utilisation``; see ``nodeexporter``)."""
+        return render_node_utilisation(self.kubelet.usage.snapshot().values())
 
     # ---- objects -------------------------------------------------------------------------
 

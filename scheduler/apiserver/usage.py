@@ -9,12 +9,16 @@ scrape. The simulated kubelets derive it instead:
 * a running pod uses the CPU (cores) and memory (bytes) its annotations
   ``vecsched.io/simulated-usage-cpu`` / ``vecsched.io/simulated-usage-memory``
   say (quantities, e.g. ``"1500m"``, ``"2Gi"``), else what its containers
-  request; a pod-level annotation is shared among the containers in
+  request times a usage ratio (``vecsched apiserver --simulated-usage-ratio``,
+  1 by default); a pod-level annotation is shared among the containers in
   proportion to their requests (evenly when none request anything);
 * CPU is integrated over time into the cumulative core-seconds counters
   (node, pod, container); memory is the current working set;
 * a node reports the sum over its running pods (its own system daemons use
-  nothing here); its counter keeps what finished pods consumed.
+  nothing here); its counter keeps what finished pods consumed;
+* against the node's CPU capacity, the time each of its CPUs was busy and
+  idle is integrated too (a node cannot be busier than all its CPUs), which
+  ``nodeexporter`` serves as node-exporter's ``node_cpu_seconds_total``.
 
 A restarted container starts a new counter (a new cgroup), as on a real
 node; the pod's counter continues. ``resourcemetrics`` serves these numbers
@@ -39,10 +43,17 @@ __all__ = [
     "NodeUsage",
     "UsageTracker",
     "pod_demand",
+    "cpu_utilisation",
+    "node_capacity",
+    "MAX_USAGE_RATIO",
 ]
 
 CPU_ANNOTATION: Final = "vecsched.io/simulated-usage-cpu"
 MEMORY_ANNOTATION: Final = "vecsched.io/simulated-usage-memory"
+
+MAX_USAGE_RATIO: Final = 10.0
+"""The largest usage ratio of requests accepted: enough to simulate pods far above their requests
+(an overcommitted node), while a typo such as ``50`` for ``0.5`` is refused."""
 
 Demand = list[tuple[str, float, int]]
 """Per container: (name, CPU cores, memory bytes)."""
@@ -78,6 +89,26 @@ class NodeUsage(NamedTuple):
     """Core-seconds used by every pod that ran on the node since it registered."""
     timestamp: float
     pods: tuple[PodUsage, ...]
+    cpu_capacity: float = 0.0
+    """The node's CPU capacity in cores (``status.capacity.cpu``)."""
+    memory_capacity: int = 0
+    """The node's memory capacity in bytes (``status.capacity.memory``)."""
+    busy_seconds: float = 0.0
+    """Seconds each of the node's CPUs was busy since it registered: the integral of ``cpu_utilisation``."""
+    idle_seconds: float = 0.0
+    """Seconds each of the node's CPUs was idle since it registered (``busy + idle`` = time registered)."""
+
+
+def cpu_utilisation(cores: float, capacity: float) -> float:
+    """The share of a node's CPU capacity in use, 0..1: ``cores / capacity``, at most 1.
+
+    A node with no CPU capacity is fully busy as soon as anything runs on it.
+    """
+    if cores <= 0:
+        return 0.0
+    if capacity <= 0:
+        return 1.0
+    return min(cores / capacity, 1.0)
 
 
 def _share(total: Fraction, weights: list[Fraction]) -> list[Fraction]:
@@ -119,8 +150,36 @@ def _request(c: Mapping[str, Any], resource: str) -> Fraction:
         return Fraction(0)  # admission refuses such pods; a restored one counts as requesting nothing
 
 
-def pod_demand(pod: Mapping[str, Any]) -> tuple[Demand, list[str]]:
-    """Per container (name, CPU cores, memory bytes) the running pod uses, and why an annotation was ignored."""
+@functools.lru_cache(maxsize=64)
+def _ratio(ratio: float) -> Fraction:
+    """The usage ratio as the decimal it was written as (``0.3`` is 3/10, so 100 bytes x 0.3 is 30, not 31)."""
+    if not 0 <= ratio <= MAX_USAGE_RATIO:  # also NaN
+        raise ValueError(f"usage ratio must be a number in [0, {MAX_USAGE_RATIO:g}], got {ratio}")
+    return Fraction(repr(float(ratio)))
+
+
+def _times(quantities: list[Fraction], ratio: Fraction) -> list[Fraction]:
+    """``quantities`` times ``ratio`` (the default ratio 1 spares 50,000 pods the Fraction products)."""
+    return quantities if ratio == 1 else [q * ratio for q in quantities]
+
+
+def node_capacity(node: Mapping[str, Any]) -> tuple[float, int]:
+    """A Node's ``status.capacity``: (CPU cores, memory bytes); a missing or malformed entry counts as 0."""
+    cap = (node.get("status") or {}).get("capacity") or {}
+    out: list[Fraction] = []
+    for resource in ("cpu", "memory"):
+        try:
+            out.append(max(_parse(str(cap.get(resource, "0"))), Fraction(0)))
+        except QuantityError:
+            out.append(Fraction(0))
+    return float(out[0]), math.floor(out[1])
+
+
+def pod_demand(pod: Mapping[str, Any], *, ratio: float = 1.0) -> tuple[Demand, list[str]]:
+    """Per container (name, CPU cores, memory bytes) the running pod uses, and why an annotation was ignored.
+
+    A resource without a usage annotation uses the containers' requests times ``ratio``.
+    """
     containers = [c for c in (pod.get("spec") or {}).get("containers") or [] if isinstance(c, dict)]
     if not containers:
         return [], []
@@ -130,8 +189,10 @@ def pod_demand(pod: Mapping[str, Any]) -> tuple[Demand, list[str]]:
     mem_req = [_request(c, "memory") for c in containers]
     cpu_total = _quantity(ann, CPU_ANNOTATION, problems)
     mem_total = _quantity(ann, MEMORY_ANNOTATION, problems)
-    cpu = cpu_req if cpu_total is None else _share(cpu_total, cpu_req)
-    mem = mem_req if mem_total is None else _share(mem_total, mem_req)
+    r = _ratio(ratio)
+    # An annotation is shared in proportion to the requests themselves (also at ratio 0).
+    cpu = _times(cpu_req, r) if cpu_total is None else _share(cpu_total, cpu_req)
+    mem = _times(mem_req, r) if mem_total is None else _share(mem_total, mem_req)
     return [(str(c.get("name", "")), float(cpu[i]), math.ceil(mem[i])) for i, c in enumerate(containers)], problems
 
 
@@ -165,14 +226,21 @@ class _Pod:
 
 
 class _Node:
-    __slots__ = ("cpu", "mem", "acc", "since", "pods")
+    __slots__ = ("cpu", "mem", "acc", "since", "pods", "cpu_cap", "mem_cap", "busy", "idle")
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, cpu_cap: float, mem_cap: int) -> None:
         self.cpu, self.mem, self.acc, self.since = 0.0, 0, 0.0, now
+        self.cpu_cap, self.mem_cap, self.busy, self.idle = cpu_cap, mem_cap, 0.0, 0.0
         self.pods: dict[tuple[str, str], _Pod] = {}
 
     def settle(self, now: float) -> None:
-        self.acc += self.cpu * (now - self.since)
+        dt = now - self.since
+        u = cpu_utilisation(self.cpu, self.cpu_cap)
+        self.acc += self.cpu * dt
+        # Two integrals rather than idle = elapsed - busy: each only grows, as a counter must,
+        # also when float rounding would make the difference shrink by a hair.
+        self.busy += u * dt
+        self.idle += (1.0 - u) * dt
         self.since = now
 
 
@@ -192,9 +260,18 @@ class UsageTracker:
     def __contains__(self, key: object) -> bool:
         return key in self._pods
 
-    def add_node(self, name: str) -> None:
+    def add_node(self, name: str, *, cpu_capacity: float = 0.0, memory_capacity: int = 0) -> None:
+        """A node registered now, with its capacity (CPU cores, memory bytes); a known node is left as it is."""
         if name not in self._nodes:
-            self._nodes[name] = _Node(self.clock())
+            self._nodes[name] = _Node(self.clock(), cpu_capacity, memory_capacity)
+
+    def set_capacity(self, name: str, *, cpu_capacity: float, memory_capacity: int) -> None:
+        """The node's capacity changed now (its status was updated)."""
+        n = self._nodes.get(name)
+        if n is None or (n.cpu_cap, n.mem_cap) == (cpu_capacity, memory_capacity):
+            return
+        n.settle(self.clock())
+        n.cpu_cap, n.mem_cap = cpu_capacity, memory_capacity
 
     def remove_node(self, name: str) -> None:
         node = self._nodes.pop(name, None)
@@ -275,6 +352,10 @@ class UsageTracker:
                                    for c in p.containers)
                 pods.append(PodUsage(namespace=ns, name=pod_name, cpu_cores=p.cpu, memory_bytes=p.mem,
                                      cpu_seconds=p.acc + p.cpu * dt, containers=containers))
+            dt = now - n.since
+            u = cpu_utilisation(n.cpu, n.cpu_cap)
             out[name] = NodeUsage(node=name, cpu_cores=n.cpu, memory_bytes=n.mem,
-                                  cpu_seconds=n.acc + n.cpu * (now - n.since), timestamp=now, pods=tuple(pods))
+                                  cpu_seconds=n.acc + n.cpu * dt, timestamp=now, pods=tuple(pods),
+                                  cpu_capacity=n.cpu_cap, memory_capacity=n.mem_cap,
+                                  busy_seconds=n.busy + u * dt, idle_seconds=n.idle + (1.0 - u) * dt)
         return out

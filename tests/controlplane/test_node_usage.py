@@ -16,7 +16,7 @@ import pytest
 from scheduler.apiserver import ApiServer
 from scheduler.apiserver.errors import ApiError
 from scheduler.apiserver.resourcemetrics import go_float
-from scheduler.apiserver.usage import UsageTracker
+from scheduler.apiserver.usage import UsageTracker, pod_demand
 from tests.apiserver.kube import pod_manifest
 from tests.live.support import FakeClock
 
@@ -196,3 +196,24 @@ async def test_metrics_served_over_http() -> None:
                 assert r.status == 200 and 'node="node-0000"' in text and 'node="node-0001"' in text
             async with http.get("/api/v1/nodes/ghost/proxy/metrics/resource") as r:
                 assert r.status == 404
+
+
+# (usage ratio, annotations, containers (name, cpu request, memory request)) -> per container (cores, bytes)
+DEMANDS = [
+    # ratio 1, no annotations: the requests, as before the ratio existed
+    (1.0, {}, [("main", "250m", "64Mi"), ("side", "500m", "")], [(0.25, 67108864), (0.5, 0)]),
+    # ratio .5: half of each request (64Mi / 2 = 33554432)
+    (0.5, {}, [("main", "250m", "64Mi"), ("side", "500m", "")], [(0.125, 33554432), (0.25, 0)]),
+    # ratio 0, cpu annotated 1500m: shared 100m:300m by the requests themselves (375m, 1125m); memory 1Gi x 0
+    (0.0, {"cpu": "1500m"}, [("main", "100m", "1Gi"), ("side", "300m", "")], [(0.375, 0), (1.125, 0)]),
+    # ratio 2, memory annotated 3Gi with no memory requests: 1.5Gi each; cpu 2 x 750m = 1.5 cores
+    (2.0, {"memory": "3Gi"}, [("main", "750m", ""), ("side", "", "")], [(1.5, 1610612736), (0.0, 1610612736)]),
+]
+
+
+@pytest.mark.parametrize(("ratio", "annotations", "containers", "want"), DEMANDS)
+def test_usage_ratio_applies_where_no_annotation_says(ratio: float, annotations: dict[str, str],
+                                                      containers: list[tuple[str, str, str]],
+                                                      want: list[tuple[float, int]]) -> None:
+    demand, problems = pod_demand(_pod("p", "n", *containers, **annotations), ratio=ratio)
+    assert ([(cpu, mem) for _, cpu, mem in demand], problems) == (want, [])
