@@ -12,6 +12,7 @@ vecsched has carry the prefix ``vecsched_``.
 from __future__ import annotations
 
 import logging
+import math
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final
@@ -48,6 +49,9 @@ class _Snapshot:
         self.cache_sizes: Callable[[], Mapping[str, int]] = dict
         self.unschedulable: Callable[[], Iterable[tuple[str, str]]] = list
         """(plugin, profile) once per parked pod and rejecting plugin."""
+        self.load_metrics_age: Callable[[], float | None] | None = None
+        """Seconds since the load plugins' node metrics were taken (None before the first sample);
+        None (the gauge is not exported) where no profile has a load plugin."""
 
     def collect(self) -> Iterator[Metric]:
         pending = GaugeMetricFamily("scheduler_pending_pods",
@@ -78,6 +82,11 @@ class _Snapshot:
         for (plugin, profile), n in sorted(per.items()):
             unsched.add_metric([plugin, profile], n)
         yield unsched
+        if self.load_metrics_age is not None:
+            age = self.load_metrics_age()
+            yield GaugeMetricFamily("vecsched_load_metrics_age_seconds",
+                                    "Seconds since the node metrics the load plugins score with were taken "
+                                    "(NaN before the first sample).", value=math.nan if age is None else age)
 
 
 class Metrics:
@@ -150,6 +159,9 @@ class Metrics:
         self.podgroup_schedule_duration = Histogram(
             "vecsched_podgroup_schedule_duration_seconds", "Time from a PodGroup's creation to the moment its "
             "minMember-th member was seen bound to a node, once per group.", buckets=_SLI_BUCKETS, registry=r)
+        self.load_metrics_refresh_errors = Counter(
+            "vecsched_load_metrics_refresh_errors", "Refreshes of the load plugins' node metrics that failed, by "
+            "source (prometheus, load-watcher, file); the last good sample stays in use.", ["source"], registry=r)
 
     def incoming(self, queue: str, event: str) -> None:
         self.queue_incoming.labels(queue, event).inc()

@@ -16,6 +16,7 @@ import signal
 
 from scheduler.config import load_config
 from scheduler.kube.client import ClientSettings
+from scheduler.loadmetrics import DEFAULT_INTERVAL
 from scheduler.logs import level_from, setup_logging
 from scheduler.runtime import RuntimeSettings, Scheduler, run_scheduler
 
@@ -38,6 +39,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--v", type=int, default=0, dest="verbosity", help="klog-style verbosity; 4+ logs per-node detail")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="overrides --v")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
+    parser.add_argument("--load-metrics-interval", type=_positive_seconds, default=DEFAULT_INTERVAL, metavar="SECONDS",
+                        help="seconds between refreshes of the load plugins' node metrics (default 30)")
+    parser.add_argument("--node-metrics", metavar="FILE",
+                        help="read the load plugins' node metrics from this load-watcher WatcherMetrics JSON file "
+                             "(read again at every refresh) instead of their metricProvider or watcherAddress")
+
+
+def _positive_seconds(v: str) -> float:
+    try:
+        seconds = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {v!r}") from None
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {v!r}")
+    return seconds
 
 
 def _settings(args: argparse.Namespace) -> RuntimeSettings:
@@ -45,7 +61,8 @@ def _settings(args: argparse.Namespace) -> RuntimeSettings:
         client=ClientSettings(kubeconfig=args.kubeconfig, context=args.context, qps=args.kube_api_qps,
                               burst=args.kube_api_burst),
         bind_address=args.bind_address, port=args.port, tls_cert_file=args.tls_cert_file,
-        tls_key_file=args.tls_private_key_file, leader_elect=args.leader_elect)
+        tls_key_file=args.tls_private_key_file, leader_elect=args.leader_elect,
+        load_metrics_interval=args.load_metrics_interval, node_metrics_file=args.node_metrics)
 
 
 async def _main(args: argparse.Namespace) -> int:

@@ -34,6 +34,7 @@ from scheduler.kube.client import ClientSettings, KubeClient, connect
 from scheduler.kube.events import EventLimiter, EventRecorder, PodRef
 from scheduler.kube.informer import Backoff, Delta, Informer
 from scheduler.leader import LeaderElector, LeaseSettings
+from scheduler.loadmetrics import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, LoadMetricsRefresher, load_fetcher
 from scheduler.metrics import Metrics, MetricsServer
 from scheduler.podgroup_operator import PodGroupOperator
 from scheduler.preemptor import Preemptor, PreemptorSettings
@@ -81,6 +82,12 @@ class RuntimeSettings:
     """Fraction of cycles whose per-plugin durations are observed (upstream: 10%)."""
     preemptor: PreemptorSettings = field(default_factory=PreemptorSettings)
     """Retries of preemption's API calls (DisruptionTarget condition, delete, nominations)."""
+    load_metrics_interval: float = DEFAULT_INTERVAL
+    """Seconds between refreshes of the load plugins' node metrics (scheduler-plugins' 30)."""
+    load_metrics_timeout: float = DEFAULT_TIMEOUT
+    """Seconds one request for node metrics may take (load-watcher's 10 for a Prometheus query)."""
+    node_metrics_file: str | None = None
+    """Read the load plugins' node metrics from this WatcherMetrics JSON file instead of their own source."""
 
 
 class Scheduler:
@@ -101,6 +108,11 @@ class Scheduler:
             # The profiles' QueueSort plugin orders the one queue (the config checks they agree).
             self.queue.sort_key = lambda qp: sort.queue_key(qp.pod, self.cache.table, timestamp=qp.timestamp,
                                                            first_seen=qp.first_seen)
+        fetcher = load_fetcher(self._profiles, config=self.config, node_metrics=self.settings.node_metrics_file,
+                               timeout=self.settings.load_metrics_timeout)
+        self.load_refresher = None if fetcher is None else LoadMetricsRefresher(
+            fetcher=fetcher, table=self.cache.table, metrics=self.metrics, interval=self.settings.load_metrics_interval)
+        """Keeps the load plugins' node metrics fresh (every replica); None where no profile has a load plugin."""
         self._client = client
         self._own_client = client is None
         self._stop = asyncio.Event()
@@ -185,6 +197,8 @@ class Scheduler:
                     "podgroup operator")
         self._spawn(self.queue.run_flusher(), "queue flusher")
         self._spawn(self._housekeeping(), "cache housekeeping")
+        if self.load_refresher is not None:
+            self._spawn(self.load_refresher.run(stop=self._stop), "load metrics refresher")
         if self.elector is not None:
             self._spawn(self.elector.run(stop=self._stop_leading), "leader election")
         self._spawn(self._schedule(), "scheduling loop")
@@ -206,6 +220,14 @@ class Scheduler:
         log.info("caches synced: %d nodes, %d pods charged, %d pods queued", self.cache.table.n,
                  len(self.cache.table.pods), sum(self.queue.counts().values()))
         assert self.cycle is not None
+        refresher = self.load_refresher
+        if refresher is not None and not refresher.first_attempt.is_set():
+            # As Trimaran's collector fetches before its plugin starts: the first pods are scored by load too.
+            try:
+                await asyncio.wait_for(refresher.first_attempt.wait(), self.settings.load_metrics_timeout)
+            except asyncio.TimeoutError:
+                log.warning("scheduling without node metrics: the first fetch from %s has not finished after %gs",
+                            refresher.fetcher.where, self.settings.load_metrics_timeout)
         await self.cycle.run(stop=self._stop, leading=self.elector.leading if self.elector else None)
 
     async def _housekeeping(self) -> None:
