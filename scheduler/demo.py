@@ -40,6 +40,7 @@ import numpy as np
 
 from scheduler.apiserver import serve_apiserver
 from scheduler.config import load_config
+from scheduler.demo_prometheus import DemoPrometheus, find_prometheus, start_prometheus
 from scheduler.demo_workload import (
     DEMO_NAMESPACE,
     DEMO_SHAPES,
@@ -340,6 +341,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=0, help="API server port (default: a free one)")
     parser.add_argument("--metrics-port", type=int, default=0, help="scheduler metrics port (default: a free one)")
     parser.add_argument("--keep-running", action="store_true", help="keep everything up afterwards for kubectl")
+    parser.add_argument("--prometheus", action="store_true",
+                        help="also run the installed Prometheus, scraping the scheduler and the simulated nodes")
     parser.add_argument("--timeout", type=float, default=120.0,
                         help="give up waiting for either phase after this many seconds")
     parser.add_argument("--seed", type=int, default=0)
@@ -432,7 +435,12 @@ async def _demo(args: argparse.Namespace) -> int:
         metrics_port = args.metrics_port or _free_port()
         sched = await _start_scheduler(kubeconfig=str(srv.kubeconfig_path), port=metrics_port, config=args.config)
         metrics_url = f"http://127.0.0.1:{metrics_port}"
+        prom: DemoPrometheus | None = None
         try:
+            if args.prometheus:
+                guest = await start_prometheus(binary=find_prometheus(), scheduler=metrics_url, apiserver=srv.url)
+                prom = guest if isinstance(guest, DemoPrometheus) else None
+                print(guest if prom is None else prom.started_line(), file=out)
             kinds = Counter(o["kind"] for o in objs)
             listed = ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in kinds.items())
             print(f"vecsched (pid {sched.pid}) scheduling; applying {listed} ({total} pods)", file=out)
@@ -471,6 +479,8 @@ async def _demo(args: argparse.Namespace) -> int:
             await _apply(srv.url, [urgent])
             await _settle(srv, tracker, applied=applied, want=want, timeout=args.timeout)
             print(_summary(srv, tracker, started, metrics_url, placed=placed, applied=applied, want=want), file=out)
+            if prom is not None:
+                print(f"\n{prom.queries(keep_running=args.keep_running)}", file=out)
             if args.keep_running:
                 k = f"{_kubectl()} --kubeconfig {srv.kubeconfig_path} -n {DEMO_NAMESPACE}"
                 print(f"\nStill running. Try:\n"
@@ -490,6 +500,8 @@ async def _demo(args: argparse.Namespace) -> int:
                     loop.add_signal_handler(sig, stop.set)
                 await stop.wait()
         finally:
+            if prom is not None:
+                await prom.stop()
             await _stop_scheduler(sched)
     return 0
 

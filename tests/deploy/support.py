@@ -25,6 +25,8 @@ def kustomize(directory: Path) -> list[dict[str, Any]]:
 
 NOT_KUBERNETES = {"examples/sim-cluster.yaml", "examples/sim-workload.yaml", "examples/sim-gang-cluster.yaml"}
 """Inputs of `vecsched sim` (cluster and workload descriptions), not API objects."""
+RULE_FILES = DEPLOY / "monitoring" / "rules"
+"""Plain Prometheus rule files and their promtool unit tests, not API objects."""
 COMPONENT_CONFIG = {"Kustomization", "KubeSchedulerConfiguration"}
 
 
@@ -35,7 +37,7 @@ def manifests() -> list[tuple[str, dict[str, Any]]]:
     out: list[tuple[str, dict[str, Any]]] = []
     for path in sorted(DEPLOY.rglob("*.yaml")):
         rel = str(path.relative_to(DEPLOY))
-        if rel in NOT_KUBERNETES:
+        if rel in NOT_KUBERNETES or path.is_relative_to(RULE_FILES):
             continue
         for i, doc in enumerate(yaml.safe_load_all(path.read_text())):
             if doc is None or doc.get("kind") in COMPONENT_CONFIG:

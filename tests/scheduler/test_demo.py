@@ -23,14 +23,22 @@ controllers' and the scheduler's timing, so the tests accept either.
 
 from __future__ import annotations
 
+import asyncio
 import re
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 
+from scheduler.demo_prometheus import find_prometheus, prometheus_config, rule_files, start_prometheus
 from scheduler.demo_workload import DEMO_SHAPES, GANGS, expected_pods, manifests, urgent_pods
 from scoring.plugins.podgroups import POD_GROUP_LABEL
+from tests.prometheus_support import PROMETHEUS, require
 
 _NODES = sum(s.count for s in DEMO_SHAPES)
 _GPUS = sum(s.count * s.gpus for s in DEMO_SHAPES)  # 4 gpu-32 nodes x 4 = 16
@@ -140,3 +148,89 @@ def test_demo(scale: float, pods: int, urgent: int, short: int, lines: list[str]
         # the replacements are either bound where a core is still free or pending: they add up to those lost
         m = re.search(r"made (\d+) pods in their place: (\d+) bound elsewhere, (\d+) pending", out)
         assert m and int(m[1]) == replaced and int(m[2]) + int(m[3]) == replaced, out
+
+
+# ---- --prometheus ------------------------------------------------------------------------------
+
+
+def _line_with(proc: subprocess.Popen[str], marker: str, seen: list[str]) -> str:
+    """Read the demo's output until a line containing ``marker``; every line read goes to ``seen``."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line)
+        if marker in line:
+            return line
+    raise AssertionError(f"the demo ended before printing {marker!r}:\n{''.join(seen)}")
+
+
+async def _query(url: str, expr: str, *, timeout: float = 60) -> list[dict[str, Any]]:
+    """``expr`` on the Prometheus at ``url`` until it returns series (a 5 s scrape interval)."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while True:
+            async with http.get(f"{url}/api/v1/query", params={"query": expr}) as r:
+                body = await r.json()
+            assert body["status"] == "success", body
+            if body["data"]["result"] or time.monotonic() > deadline:
+                return list(body["data"]["result"])
+            await asyncio.sleep(0.5)
+
+
+async def test_demo_prometheus_scrapes_the_scheduler_and_the_nodes() -> None:
+    require(PROMETHEUS)
+    proc = subprocess.Popen([sys.executable, "-m", "scheduler.cli", "demo", "--scale", "0.05", "--timeout", "120",
+                             "--prometheus", "--keep-running"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    seen: list[str] = []
+    try:
+        started = _line_with(proc, "scraping the scheduler", seen)
+        m = re.match(r"Prometheus (http://127\.0\.0\.1:\d+) \(pid \d+\) scraping the scheduler and the simulated "
+                     r"node-exporter every 5s, with deploy/monitoring's recording rules and alerts$", started.strip())
+        assert m, started
+        url = m[1]
+        _line_with(proc, "Press Ctrl-C to stop.", seen)
+        out = "".join(seen)
+        assert f"Prometheus was at {url}; PromQL to try in its graph page:\n" in out, out
+        assert "  histogram_quantile(0.99, sum by (le) (rate(scheduler_scheduling_attempt_duration_seconds_bucket" \
+               "[1m])))\n" in out, out
+        # Every pod the scheduler bound was a "scheduled" attempt; Prometheus has the counter.
+        [scheduled] = await _query(url, 'scheduler_schedule_attempts_total{job="vecsched-metrics", '
+                                        'result="scheduled"}')
+        assert float(scheduled["value"][1]) >= 1, scheduled
+        # The recording rule over the simulated node-exporter: one series per node, each a ratio.
+        cpu = await _query(url, "instance:node_cpu:ratio")
+        assert len(cpu) == _NODES and all(0 <= float(s["value"][1]) <= 1 for s in cpu), cpu
+    finally:
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, "".join(seen) + rest
+    assert "Traceback" not in rest, rest
+    # Prometheus went with the demo.
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await _query(url, "up", timeout=0)
+
+
+async def test_prometheus_missing_or_broken_is_one_line(tmp_path: Path) -> None:
+    assert find_prometheus(path=str(tmp_path), debian=tmp_path / "prometheus") is None
+    line = await start_prometheus(binary=None, scheduler="http://127.0.0.1:1", apiserver="http://127.0.0.1:2")
+    assert line == ("--prometheus: no prometheus on PATH or at /usr/bin/prometheus (Debian: apt-get install "
+                    "--no-install-recommends prometheus); the demo runs without it")
+    # A binary that exits at once (true ignores its arguments): the demo goes on without it.
+    line = await start_prometheus(binary="/bin/true", scheduler="http://127.0.0.1:1", apiserver="http://127.0.0.1:2")
+    assert isinstance(line, str) and line.startswith("--prometheus: /bin/true did not become ready on http://127.0.0.1:")
+    assert line.endswith("; the demo runs without it") and "\n" not in line
+
+
+def test_prometheus_config_scrapes_raw_series_with_the_rules_and_outputs_without() -> None:
+    rules = rule_files()
+    assert [r.name for r in rules] == ["recording-rules.yaml", "alerts.yaml"]  # the source tree is here
+    conf = prometheus_config(scheduler="http://127.0.0.1:10259", apiserver="http://127.0.0.1:8080", rules=rules)
+    assert conf["global"] == {"scrape_interval": "5s", "scrape_timeout": "5s", "evaluation_interval": "5s"}
+    assert conf["rule_files"] == [str(r) for r in rules]
+    assert conf["scrape_configs"] == [
+        {"job_name": "vecsched-metrics", "scheme": "http", "metrics_path": "/metrics", "honor_labels": False,
+         "static_configs": [{"targets": ["127.0.0.1:10259"]}]},
+        {"job_name": "node-exporter", "scheme": "http", "metrics_path": "/metrics/node-exporter", "honor_labels": True,
+         "static_configs": [{"targets": ["127.0.0.1:8080"]}]}]
+    bare = prometheus_config(scheduler="http://127.0.0.1:10259", apiserver="http://127.0.0.1:8080", rules=[])
+    assert bare["rule_files"] == [] and bare["scrape_configs"][1]["metrics_path"] == "/metrics/node-utilisation"
