@@ -30,6 +30,12 @@ same run, for a group that fits and one that does not (see ``benchmarks.gang_ben
 which reads the options after it).
 
     python -m benchmarks.decision --case gang [--nodes 5000] [--sizes 8,64,512] [--repeat 10] [--json]
+
+``--case load-aware`` times the load plugins (TargetLoadPacking, LoadVariationRiskBalancing,
+LoadAware) added to the default profile, against the default profile in the same run
+(``benchmarks.load_bench``)::
+
+    python -m benchmarks.decision --case load-aware [--sizes 1000,5000] [--pods 1000] [--json]
 """
 
 from __future__ import annotations
@@ -128,11 +134,18 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         gang_bench.main(rest)
         return
+    if first.case == "load-aware":
+        from benchmarks import load_bench
+
+        load_bench.main(rest)
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--case", default="default", choices=("default", *CASES, "pod-constraints", "preemption", "gang"),
+    ap.add_argument("--case", default="default", choices=("default", *CASES, "pod-constraints", "preemption", "gang",
+                                                         "load-aware"),
                     help="default: the random-cluster benchmark; preemption: DefaultPreemption's decision "
                          "(its own options: --case preemption --help); gang: placing a whole PodGroup "
-                         "(its own options: --case gang --help); otherwise a pod-level constraint shape")
+                         "(its own options: --case gang --help); load-aware: the load plugins against the default "
+                         "profile (its own options: --case load-aware --help); otherwise a pod-level constraint shape")
     ap.add_argument("--existing", type=int, default=5000, help="bound pods for --case shapes (default 5000)")
     ap.add_argument("--sizes", default=None, help="node counts (default 1000,5000,15000; 5000 with --case)")
     ap.add_argument("--pods", type=int, default=2000)

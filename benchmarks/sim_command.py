@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.sim.model import SimInputError
+from scoring.load import LOAD_PLUGINS, WatcherMetrics, read_watcher_metrics
+from scoring.objects import NodeInfo
 
 if TYPE_CHECKING:
     from benchmarks.sim.model import SimPod
@@ -93,6 +95,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "the workload file, or a CSV priority column), then takes the nominated node; evicted "
                              "pods are not re-queued (a replay has no controller to recreate them); reports "
                              "preemptions and evicted pods")
+    parser.add_argument("--node-metrics", metavar="FILE",
+                        help="the nodes' measured load when the replay starts, as load-watcher's WatcherMetrics JSON "
+                             "(for the load plugins: TargetLoadPacking, LoadVariationRiskBalancing, LoadAware)")
     parser.add_argument("--jobs", type=_positive_int, default=2, metavar="N", help="worker processes (default 2)")
     parser.add_argument("--no-resume", action="store_true", help="rerun everything even if --out holds finished runs")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNGs")
@@ -120,6 +125,18 @@ def _bounds(args: argparse.Namespace, opts: SweepOptions, strategies: dict[str, 
                                             time_limit=args.bound_time_limit).to_json()
         out[seed] = cache[fingerprint]
     return out
+
+
+def _node_metrics_notes(wm: WatcherMetrics, nodes: Sequence[NodeInfo], strategies: dict[str, Any]) -> None:
+    """Say on stderr when --node-metrics cannot change a strategy, or leaves nodes without a measured load."""
+    for name, cfg in strategies.items():
+        if not set(LOAD_PLUGINS) & {*cfg.filters, *(s for s, _ in cfg.scores)}:
+            print(f"vecsched sim: note: strategy {name} has no load plugin ({', '.join(LOAD_PLUGINS)}); "
+                  "--node-metrics does not change it", file=sys.stderr)
+    missing = [n.name for n in nodes if n.name not in wm.nodes]
+    if missing:
+        print(f"vecsched sim: note: {len(missing)} of {len(nodes)} nodes have no metrics in --node-metrics "
+              f"(first: {missing[0]}); the load plugins treat them as unmeasured", file=sys.stderr)
 
 
 def _preemption_notes(strategies: dict[str, Any], workload: Sequence[SimPod]) -> None:
@@ -164,11 +181,15 @@ def run(args: argparse.Namespace) -> int:
         raise SimInputError("--strategies: name at least one strategy")
     strategies = _resolve(names, config=config)
     opts = SweepOptions(cluster=args.cluster, workload=args.workload, inflate=args.inflate,
-                        primary=args.primary, retry=args.retry, preemption=args.preemption)
+                        primary=args.primary, retry=args.retry, preemption=args.preemption,
+                        node_metrics=args.node_metrics)
     # Validate every input here, in this process, before any worker starts.
     nodes = load_cluster(args.cluster)
     primary_resource(cluster_resources(nodes), args.primary)
     _, workload = seed_pods(replace(opts, inflate=None), 0)
+    if args.node_metrics:
+        _node_metrics_notes(read_watcher_metrics(args.node_metrics, what=f"--node-metrics {args.node_metrics}"),
+                            nodes, strategies)
     # Workload-specific built-ins (GPU policies with FGD's target workload) replace generic ones.
     strategies = _resolve(names, config=config, workload=workload)
     if not any(p.pod_group is not None for p in workload):
@@ -187,6 +208,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     summary = summarise(records, strategies=list(strategies), bounds=bounds)
     summary["cluster"] = {"source": args.cluster, "nodes": len(nodes), "capacity": cluster_resources(nodes)}
+    if args.node_metrics:
+        summary["cluster"]["node_metrics"] = args.node_metrics
     summary["workload"] = {"source": args.workload, "pods": records[0]["pods"] if records else 0,
                            "inflate": args.inflate, "retry": args.retry, "seeds": args.seeds}
     if args.preemption:

@@ -70,7 +70,9 @@ from scoring.plugins.default_preemption import Preemption
 from scoring.plugins.gang import place_group
 from scoring.plugins.gpu_state import GPU_MILLI_RESOURCE as GPU
 from scoring.plugins.gpu_state import MILLI, NVIDIA_GPU, gpu_table
+from scoring.plugins.node_load import LoadMetrics
 from scoring.plugins.podgroups import PodGroups
+from scoring.load import WatcherMetrics
 from scoring.table import NodeTable
 
 # The metrics' names stay importable from here, where they were first defined.
@@ -144,7 +146,7 @@ def _started(pod: PodInfo, now: float) -> PodInfo:
 def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profile, retry: bool = False,
            events: list[Event] | None = None,
            fragmentation: Callable[[NodeTable], float] | None = None,
-           preemption: bool = False, gang: bool = True) -> RunMetrics:
+           preemption: bool = False, gang: bool = True, node_metrics: WatcherMetrics | None = None) -> RunMetrics:
     """Replay ``pods`` on a fresh cluster of ``nodes``, in arrival order (ties keep their order).
 
     ``events``, when given, receives every placement, failure, eviction and departure in order.
@@ -154,10 +156,19 @@ def replay(*, nodes: Sequence[NodeInfo], pods: Sequence[SimPod], profile: Profil
     module docstring); without it they are ignored, so a profile for a replay without
     preemption is best built without them (they cost a dry run per failed pod).
     ``gang`` places pod groups together (False: their members one by one).
+    ``node_metrics`` is the nodes' measured load when the replay starts, for the load plugins
+    (``TargetLoadPacking``, ``LoadVariationRiskBalancing``, ``LoadAware``): it is never
+    refreshed, and every pod the replay places counts as placed since it was taken, so a node's
+    load is the sample's plus the estimates of the pods placed on it and still there. Its clock
+    stands at the sample's time: it never grows stale.
     """
     start = time.perf_counter()
     pods = sorted(pods, key=lambda p: p.arrival)  # stable: FIFO among equal arrival times
     table = build_table(nodes)
+    if node_metrics is not None:
+        load = LoadMetrics.of(table)
+        load.clock = lambda: float(node_metrics.timestamp)
+        load.set_sample(node_metrics)
     capacity = cluster_resources(nodes)
     res = list(capacity)
     cols = [table.resource_column(r) for r in res]

@@ -35,6 +35,7 @@ from benchmarks.sim.replay import cluster_resources, replay, reseed_plugins
 from benchmarks.sim.replay import demand as pod_demand
 from scheduler.config import ProfileConfig
 from scoring.objects import NodeInfo
+from scoring.load import read_watcher_metrics
 from scoring.plugins.default_preemption import NAME as PREEMPTION
 
 __all__ = ["RUNS_FILE", "SweepOptions", "prepare_pods", "primary_resource", "run_one", "run_sweep",
@@ -59,6 +60,8 @@ class SweepOptions:
     """Retry pods that fit nowhere after departures, instead of failing them at once."""
     preemption: bool = False
     """Carry out DefaultPreemption's plans (evict lower-priority pods) for pods that fit nowhere."""
+    node_metrics: str | None = None
+    """A WatcherMetrics JSON file: the nodes' measured load when the replay starts, for the load plugins."""
 
 
 def primary_resource(capacity: dict[str, int], requested: str | None = None) -> str:
@@ -159,8 +162,10 @@ def run_one(opts: SweepOptions, strategy: str, config: ProfileConfig, seed: int)
     reseed_plugins(profile, seed)
     # GPU clusters also get the paper's fragmentation measure against the workload's typical pods.
     measure = fragmentation_measure([p.pod for p in pods]) if "gpu" in cluster_resources(nodes) else None
+    load = read_watcher_metrics(opts.node_metrics, what=f"--node-metrics {opts.node_metrics}") \
+        if opts.node_metrics else None
     metrics = replay(nodes=nodes, pods=pods, profile=profile, retry=opts.retry, fragmentation=measure,
-                     preemption=opts.preemption, gang=strategy_gang(strategy)[1])
+                     preemption=opts.preemption, gang=strategy_gang(strategy)[1], node_metrics=load)
     return {"strategy": strategy, "seed": seed, **metrics.to_json()}
 
 
@@ -188,8 +193,12 @@ def run_key(opts: SweepOptions, strategy: str, config: ProfileConfig, seed: int)
     options = asdict(opts)
     if not opts.preemption:
         del options["preemption"]  # the keys of runs without it stay those they always were
-    doc = json.dumps([_digest(opts.cluster), _digest(opts.workload), options, strategy,
-                      repr(config), seed], sort_keys=True, default=str)
+    inputs = [_digest(opts.cluster), _digest(opts.workload)]
+    if opts.node_metrics is None:
+        del options["node_metrics"]  # likewise
+    else:
+        inputs.append(_digest(opts.node_metrics))
+    doc = json.dumps([*inputs, options, strategy, repr(config), seed], sort_keys=True, default=str)
     return hashlib.sha256(doc.encode()).hexdigest()[:20]
 
 
