@@ -77,6 +77,9 @@ class _InFlight:
     """A different pod (new UID) under the same name that arrived while this one was in flight."""
     activate: bool = False
     """``activate`` was called meanwhile: the attempt's failure sends it to activeQ."""
+    moved: bool = False
+    """``move`` named it meanwhile (an event that may help it): a failure backs it off
+    instead of parking it, as ``move_all`` does for every pod in flight."""
 
 
 @dataclass(slots=True)
@@ -338,7 +341,7 @@ class SchedulingQueue:
             self._incoming(GATED, "ScheduleAttemptFailure")
         elif flight is not None and flight.activate:
             self._to_active(qp, _FORCE_ACTIVATE)
-        elif unschedulable and self._move_request_cycle < qp.cycle:
+        elif unschedulable and self._move_request_cycle < qp.cycle and not (flight is not None and flight.moved):
             self._unschedulable[qp.key] = qp
             self._incoming(UNSCHEDULABLE, "ScheduleAttemptFailure")
         else:
@@ -359,13 +362,16 @@ class SchedulingQueue:
 
     def move(self, keys: Iterable[str], event: str) -> int:
         """A cluster event that may help these parked pods only (e.g. their PodGroup's members
-        arrived): retry them after their backoff. Returns how many moved."""
+        arrived): retry them after their backoff. A named pod in flight is backed off, not
+        parked, if its attempt fails. Returns how many parked pods moved."""
         moved = 0
         for key in keys:
             qp = self._unschedulable.pop(key, None)
             if qp is not None:
                 self._to_backoff_or_active(qp, event)
                 moved += 1
+            elif (flight := self._in_flight.get(key)) is not None:
+                flight.moved = True  # its attempt may have missed the event: do not park it on failure
         return moved
 
     def activate(self, key: str) -> bool:

@@ -127,6 +127,22 @@ def test_event_during_attempt_sends_pod_to_backoff_not_unschedulable(clock: Fake
     assert q.where("default/a") == "backoff"
 
 
+@pytest.mark.parametrize(("named", "where"), [
+    # its PodGroup arrived while it was being tried: the attempt may have missed it, so it backs off
+    (["default/a"], "backoff"),
+    # an event for other pods: it is parked as usual
+    (["default/b"], "unschedulable"),
+])
+def test_targeted_move_during_attempt(clock: FakeClock, named: list[str], where: str) -> None:
+    q = queue(clock)
+    q.add(mk("a"))
+    qp = q.pop_nowait()
+    assert qp is not None
+    assert q.move(named, "PodGroupAdd") == 0  # no parked pod moved
+    q.requeue(qp, unschedulable=True)
+    assert q.where("default/a") == where
+
+
 def test_gated_pods_wait_until_ungated(clock: FakeClock) -> None:
     q = queue(clock)
     q.add(mk("a", gates=("example.com/quota",)))
