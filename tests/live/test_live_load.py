@@ -40,6 +40,7 @@ HOT: Final = ("node-0000", "node-0001")
 COLD: Final = ("node-0002", "node-0003")
 USAGE: Final = "vecsched.io/simulated-usage-"
 INTERVAL: Final = "0.5"
+ALERTS: Final = Path(__file__).resolve().parents[2] / "deploy" / "monitoring" / "rules" / "alerts.yaml"
 """Seconds between refreshes: short, so that a test sees several within a second or two."""
 
 
@@ -142,6 +143,18 @@ async def test_vecsched_run_places_pods_by_the_load_prometheus_measured(tmp_path
     assert not [line for line in lines if line["level"] in ("warning", "error")]
 
 
+def alert_expr(name: str, **thresholds: str) -> str:
+    """The expression of the shipped alert ``name`` (deploy/monitoring/rules/alerts.yaml), with
+    literal thresholds replaced as given (``{"> 180": "> 3"}`` as ``gt_180="> 3"``)."""
+    doc = yaml.safe_load(ALERTS.read_text())
+    [expr] = [r["expr"] for g in doc["groups"] for r in g["rules"] if r.get("alert") == name]
+    for old, new in thresholds.items():
+        literal = "> " + old.removeprefix("gt_")
+        assert literal in expr, (name, literal)
+        expr = expr.replace(literal, new)
+    return str(expr)
+
+
 async def test_stale_metrics_age_and_count_errors_and_load_aware_filters_the_stale_nodes(
         caplog: pytest.LogCaptureFixture) -> None:
     async with loaded_cluster() as (srv, prom):
@@ -162,7 +175,25 @@ async def test_stale_metrics_age_and_count_errors_and_load_aware_filters_the_sta
                 fresh = await scrape(s.metrics_url)
                 assert fresh[ERRORS] == 0.0 and fresh[AGE] < 3
 
-                await prom.stop()
+                # A second Prometheus watches the scheduler, as a cluster's monitoring does, while the one
+                # the load plugins read from goes away.
+                async with prometheus(targets=[Target("vecsched-metrics", s.metrics_url)]) as monitoring:
+                    await monitoring.wait_for('vecsched_load_metrics_age_seconds{job="vecsched-metrics"}',
+                                              what="the scheduler scraped")
+                    # Fresh: neither alert's expression selects anything (the stale one at the test's 3 s).
+                    stale_alert = alert_expr("VecschedLoadMetricsStale", gt_180="> 3")
+                    failing_alert = alert_expr("VecschedLoadMetricsRefreshFailing")
+                    assert await monitoring.query(stale_alert) == []
+                    assert await monitoring.query(failing_alert) == []
+                    await prom.stop()
+                    # The shipped expressions (the stale one's 180 s lowered to the test's 3 s) fire as the age
+                    # grows and refreshes fail: 1 series each, for the one scheduler and its one source.
+                    stale_series = await monitoring.wait_for(stale_alert, timeout=15, what="the stale alert firing")
+                    failing_series = await monitoring.wait_for(failing_alert, timeout=15,
+                                                               what="the refresh-failing alert firing")
+                    assert len(stale_series) == 1 and float(stale_series[0]["value"][1]) > 3
+                    assert [x["metric"] for x in failing_series] == [{"source": "prometheus"}]
+
                 taken = load.sample
                 assert taken is not None
 
