@@ -19,15 +19,14 @@ placed since the sample, as they would live.
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import time
 from collections.abc import Sequence
 from typing import Any, Final
 
 import numpy as np
 
 from benchmarks.clusters import random_nodes, random_pods, table_of
+from benchmarks.decision import decide_all
 from benchmarks.gang_bench import _sizes
 from benchmarks.sim_command import _positive_int  # the same check as `vecsched sim`
 from scheduler.config import API_VERSION, parse_config
@@ -84,15 +83,7 @@ def bench_load(*, size: int, pending: int, seed: int) -> dict[str, Any]:
         metrics.clock = lambda: float(_SAMPLE_AT + 10)  # ten seconds after the sample: fresh, and every pod counts
         metrics.set_sample(wm)
         profile = _config(plugins).profiles[0].build(seed=seed)
-        placed = 0
-        gc.collect()
-        start = time.perf_counter()
-        for pod in todo:
-            d = profile.schedule(pod, table)
-            if d.node is not None:
-                table.add_pod(pod, d.node)  # assume
-                placed += 1
-        seconds = time.perf_counter() - start
+        placed, seconds = decide_all(profile, table, todo)
         rows.append({"profile": label, "plugins": list(plugins), "placed": placed,
                      "us_per_decision": round(seconds / len(todo) * 1e6, 1)})
     base = rows[0]["us_per_decision"]

@@ -31,7 +31,7 @@ from urllib.parse import quote, urlsplit
 import aiohttp
 import yaml
 
-__all__ = ["SCRAPE_INTERVAL", "QUERIES", "DemoPrometheus", "find_prometheus", "rule_files", "prometheus_config",
+__all__ = ["SCRAPE_INTERVAL", "QUERIES", "DemoPrometheus", "terminate", "find_prometheus", "rule_files", "prometheus_config",
            "start_prometheus"]
 
 SCRAPE_INTERVAL: Final = "5s"
@@ -119,15 +119,20 @@ class DemoPrometheus:
 
     async def stop(self) -> None:
         """Terminate Prometheus and remove its directory. Idempotent."""
-        if self._proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self._proc.terminate()
-            try:
-                await asyncio.wait_for(self._proc.wait(), 10)
-            except asyncio.TimeoutError:
-                self._proc.kill()
-                await self._proc.wait()
+        await terminate(self._proc)
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+async def terminate(proc: asyncio.subprocess.Process, *, grace: float = 10.0) -> None:
+    """SIGTERM ``proc`` and wait for it, SIGKILL after ``grace`` seconds; nothing if it has exited."""
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), grace)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
 
 
 async def _ready(url: str, proc: asyncio.subprocess.Process) -> bool:

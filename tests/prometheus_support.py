@@ -29,6 +29,8 @@ import aiohttp
 import pytest
 import yaml
 
+from scheduler.demo_prometheus import terminate
+
 __all__ = ["PROMETHEUS", "PROMTOOL", "Target", "Prometheus", "prometheus", "config", "require", "promtool",
            "free_port"]
 
@@ -169,14 +171,7 @@ class Prometheus:
 
     async def stop(self) -> None:
         """Terminate the server now (a later scrape or query sees it gone). Idempotent."""
-        if self._proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                self._proc.terminate()
-            try:
-                await asyncio.wait_for(self._proc.wait(), 10)
-            except asyncio.TimeoutError:
-                self._proc.kill()
-                await self._proc.wait()
+        await terminate(self._proc)
 
 
 async def _ready(session: aiohttp.ClientSession, url: str, proc: asyncio.subprocess.Process,
