@@ -111,6 +111,11 @@ class EventLimiter:
         self._last[key] = (now, message)
         return None
 
+    def wait(self, key: str) -> float:
+        """Seconds before a report with a new message may go out for ``key`` (0: now)."""
+        last = self._last.get(key)
+        return 0.0 if last is None else max(0.0, self.min_interval - (self.clock() - last[0]))
+
     def forget(self, key: str) -> None:
         self._last.pop(key, None)
 
@@ -136,6 +141,9 @@ class EventRecorder:
         self.limiter = limiter if limiter is not None else EventLimiter()  # an empty limiter is falsy (__len__)
         self._on_suppressed = on_suppressed
         self._tasks: set[asyncio.Task[None]] = set()
+        self._deferred: dict[str, tuple[PodRef, str, str, Mapping[str, Any] | None]] = {}
+        """Per pod, the latest report held back by the rate limit: sent once the interval is over,
+        so that a pod whose reason changed quickly does not show the old one until its next attempt."""
         self.sent = 0
 
     def _spawn(self, what: str, coro: Any) -> None:
@@ -166,6 +174,12 @@ class EventRecorder:
         why = self.limiter.allow(pod.key, message)
         if why is not None and self._on_suppressed:
             self._on_suppressed(why)
+        if why == "rate_limited":
+            if pod.key not in self._deferred:
+                self._spawn(f"deferred FailedScheduling {pod.key}", self._send_deferred(pod.key))
+            self._deferred[pod.key] = (pod, message, reason, current)
+        elif why is None:
+            self._deferred.pop(pod.key, None)
         if why is None:
             self._spawn(f"event FailedScheduling {pod.key}",
                         self._event(pod, "Warning", "FailedScheduling", "Scheduling", message))
@@ -182,8 +196,18 @@ class EventRecorder:
             victim, "Normal", "Preempted", "Preempting", f"Preempted by pod {by.uid} on node {node}", related=by))
 
     def forget(self, key: str) -> None:
-        """The pod left (bound or deleted): drop its rate-limit state."""
+        """The pod left (bound or deleted): drop its rate-limit state and any report held back."""
         self.limiter.forget(key)
+        self._deferred.pop(key, None)
+
+    async def _send_deferred(self, key: str) -> None:
+        """Once the rate limit allows, send the latest report held back for ``key`` (if still held)."""
+        while (held := self._deferred.get(key)) is not None and (wait := self.limiter.wait(key)) > 0:
+            await asyncio.sleep(wait)
+        held = self._deferred.pop(key, None)
+        if held is not None:
+            pod, message, reason, current = held
+            self.failed(pod, message, reason=reason, current=current)
 
     def object_event(self, *, api_version: str, kind: str, namespace: str, name: str, uid: str, type_: str,
                      reason: str, action: str, message: str) -> None:
