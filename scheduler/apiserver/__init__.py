@@ -3,7 +3,7 @@
 No cluster exists on a developer's or CI's machine, so vecsched brings its
 own: a small API server that speaks the real REST protocol closely enough for
 ``kubernetes_asyncio`` and ``kubectl`` (discovery, CRUD, patch, watch with
-bookmarks and 410 expiry, pods/binding, RBAC), plus simulated kubelets that
+bookmarks and 410 expiry, pods/binding, RBAC, admission webhooks), plus simulated kubelets that
 run bound pods. It is the ground under ``vecsched demo``, the live
 scheduler's tests and the end-to-end benchmarks.
 

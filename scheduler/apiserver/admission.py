@@ -26,6 +26,7 @@ from scoring.quantity import QuantityError, parse_quantity
 from . import errors
 from .resources import ResourceType, builtin
 from .store import Store
+from .webhookconfig import MUTATING, VALIDATING, admit_configuration
 
 __all__ = [
     "admit_create",
@@ -79,6 +80,8 @@ def admit_create(store: Store, rt: ResourceType, obj: dict[str, Any]) -> None:
     elif rt.kind in _WORKLOAD_KINDS:
         _default_workload(rt, obj)
         _validate_workload(rt, obj)
+    elif rt is MUTATING or rt is VALIDATING:
+        admit_configuration(rt, obj, old=None)
 
 
 def admit_update(store: Store, rt: ResourceType, obj: dict[str, Any], *, old: dict[str, Any], subresource: str) -> None:
@@ -93,6 +96,8 @@ def admit_update(store: Store, rt: ResourceType, obj: dict[str, Any], *, old: di
         _default_workload(rt, obj)
         _validate_workload(rt, obj)
         _immutable_selector(rt, obj, old)
+    elif rt is MUTATING or rt is VALIDATING:
+        admit_configuration(rt, obj, old=old)
 
 
 # ---- Priority ----------------------------------------------------------------------------------------

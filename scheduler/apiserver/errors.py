@@ -37,6 +37,7 @@ __all__ = [
     "too_many_requests",
     "unauthorized",
     "unsupported_media_type",
+    "warning_value",
 ]
 
 
@@ -221,3 +222,8 @@ def internal_error(cause: str) -> ApiError:
         message=f"Internal error occurred: {cause}",
         details={"causes": [{"message": cause}]},
     )
+
+
+def warning_value(text: str) -> str:
+    """One warning as a ``Warning`` header value: RFC 7234 warn-code 299, as kube-apiserver sends warnings."""
+    return '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"')[:512] + '"'

@@ -4,7 +4,8 @@ Everything a client sees on the wire is decided here: which path names which
 resource, which verb an HTTP method is, how a list is paged and serialised,
 how a watch streams newline-delimited JSON events with bookmarks and
 timeouts, and that every failure is a ``Status`` body. The handlers are thin:
-object semantics live in ``operations``, storage and fan-out in ``store``.
+object semantics live in ``operations`` (writes reach it through ``admitted``,
+which calls the admission webhooks), storage and fan-out in ``store``.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import yaml
 from aiohttp import web
 
 from . import errors, fieldvalidation, protobuf, resources
+from .admitted import AdmittedOperations
 from .auth import Attributes, Authorizer, User
 from .eviction import evict
 from .faults import Faults
@@ -46,6 +48,8 @@ _JSON: Final = "application/json"
 _BODY_TYPES: Final = ("application/json", "application/yaml", protobuf.MEDIA_TYPE + " (for built-in kinds)")
 _VERBS: Final = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 _ANSWER_TYPES: Final = ("application/json", "application/json;as=Table;v=v1;g=meta.k8s.io")
+# Subresources whose create carries another kind than the resource's: (group, version, kind) for webhooks.
+_OTHER_KINDS: Final = {"binding": ("", "v1", "Binding"), "eviction": ("policy", "v1", "Eviction")}
 
 
 @dataclass
@@ -56,6 +60,8 @@ class _Target:
     subresource: str
     watch_path: bool = False
     legacy_bindings: bool = False
+    user: User | None = None
+    """Who asked (None on a server without authentication): what admission webhooks are told."""
 
 
 class HttpApi:
@@ -74,6 +80,7 @@ class HttpApi:
     ) -> None:
         self.store = store
         self.ops = ops
+        self.admitted = AdmittedOperations(ops=ops)
         self.authorizer = authorizer
         self.faults = faults
         self.bookmark_interval = bookmark_interval
@@ -235,6 +242,7 @@ class HttpApi:
             self.authorizer.check(user, Attributes(
                 verb=verb, group=t.rt.group, resource=t.rt.plural, subresource=t.subresource,
                 namespace=t.namespace, name=t.name))
+        t.user = user
         decision = self.faults.decide(watch=watch)
         if decision.delay:
             await asyncio.sleep(decision.delay)
@@ -423,38 +431,45 @@ class HttpApi:
     async def _create(self, request: web.Request, t: _Target) -> web.StreamResponse:
         opts = self._write_options(request)
         body = await self._decode(request, opts)
+        if t.subresource in _OTHER_KINDS:
+            body = await self.admitted.admit_create(t.rt, body, kind=_OTHER_KINDS[t.subresource], namespace=t.namespace,
+                                                    name=t.name, subresource=t.subresource, opts=opts, user=t.user)
         if t.subresource == "binding":
             self.ops.bind(body, namespace=t.namespace, name=None if t.legacy_bindings else t.name)
-            return _json_response(dumps(errors.success_status(code=201)), status=201)
+            return _json_response(dumps(errors.success_status(code=201)), status=201, warnings=opts.warnings)
         if t.subresource == "eviction":
             status = evict(store=self.store, ops=self.ops, namespace=t.namespace, name=t.name, body=body,
                            dry_run=opts.dry_run)
-            return _json_response(dumps(status), status=201)
+            return _json_response(dumps(status), status=201, warnings=opts.warnings)
         if t.name:
             raise errors.method_not_allowed()
-        entry = self.ops.create(t.rt, body, namespace=t.namespace, opts=opts)
+        entry = await self.admitted.create(t.rt, body, namespace=t.namespace, opts=opts, user=t.user)
         return _json_response(entry.raw, status=201, warnings=opts.warnings)
 
     async def _update(self, request: web.Request, t: _Target) -> web.StreamResponse:
         opts = self._write_options(request)
         body = await self._decode(request, opts)
         if t.subresource == "scale":
-            scale = self.ops.update_scale(t.rt, namespace=t.namespace, name=t.name, body=body, opts=opts)
+            scale = await self.admitted.update_scale(t.rt, namespace=t.namespace, name=t.name, body=body, opts=opts,
+                                                     user=t.user)
             return _json_response(dumps(scale), warnings=opts.warnings)
         before = self.store.find(t.rt, t.namespace, t.name)
-        entry = self.ops.update(t.rt, body, namespace=t.namespace, name=t.name, subresource=t.subresource, opts=opts)
+        entry = await self.admitted.update(t.rt, body, namespace=t.namespace, name=t.name, subresource=t.subresource,
+                                          opts=opts, user=t.user)
         return _json_response(entry.raw, status=201 if before is None else 200, warnings=opts.warnings)
 
     async def _patch(self, request: web.Request, t: _Target) -> web.StreamResponse:
         body = await self._read_body(request)
         opts = self._write_options(request)
         if t.subresource == "scale":
-            scale = self.ops.patch_scale(t.rt, content_type=request.content_type, body=body, namespace=t.namespace,
-                                         name=t.name, opts=opts, max_bytes=self.max_body)
+            scale = await self.admitted.patch_scale(t.rt, content_type=request.content_type, body=body,
+                                                    namespace=t.namespace, name=t.name, opts=opts,
+                                                    max_bytes=self.max_body, user=t.user)
             return _json_response(dumps(scale), warnings=opts.warnings)
         before = self.store.find(t.rt, t.namespace, t.name)
-        entry = self.ops.patch(t.rt, content_type=request.content_type, body=body, namespace=t.namespace,
-                               name=t.name, subresource=t.subresource, opts=opts, max_bytes=self.max_body)
+        entry = await self.admitted.patch(t.rt, content_type=request.content_type, body=body, namespace=t.namespace,
+                                          name=t.name, subresource=t.subresource, opts=opts, max_bytes=self.max_body,
+                                          user=t.user)
         return _json_response(entry.raw, status=201 if before is None else 200, warnings=opts.warnings)
 
     async def _delete_options(self, request: web.Request) -> tuple[dict[str, Any], WriteOptions]:
@@ -498,22 +513,23 @@ class HttpApi:
         pre = opts.get("preconditions") or {}
         if not isinstance(pre, dict):
             raise errors.bad_request("couldn't decode DeleteOptions: preconditions must be an object")
-        obj = self.ops.delete(t.rt, namespace=t.namespace, name=t.name, uid=str(pre.get("uid") or ""),
-                              rv=str(pre.get("resourceVersion") or ""), grace=opts.get("gracePeriodSeconds"),
-                              propagation=opts.get("propagationPolicy"), opts=wopts)
+        obj = await self.admitted.delete(t.rt, namespace=t.namespace, name=t.name, uid=str(pre.get("uid") or ""),
+                                         rv=str(pre.get("resourceVersion") or ""), grace=opts.get("gracePeriodSeconds"),
+                                         propagation=opts.get("propagationPolicy"), opts=wopts, user=t.user)
         # 202 Accepted while the deletion waits for a grace period or finalizers, as kube-apiserver answers.
         pending = bool(obj["metadata"].get("deletionTimestamp")) and self.store.find(t.rt, t.namespace, t.name) is not None
-        return _json_response(dumps(obj), status=202 if pending and not wopts.dry_run else 200)
+        return _json_response(dumps(obj), status=202 if pending and not wopts.dry_run else 200, warnings=wopts.warnings)
 
     async def _deletecollection(self, request: web.Request, t: _Target) -> web.StreamResponse:
         labels, fields = self._selectors(request, t)
         opts, wopts = await self._delete_options(request)
-        items = self.ops.delete_collection(t.rt, namespace=t.namespace, labels=labels, fields=fields,
-                                           grace=opts.get("gracePeriodSeconds"),
-                                           propagation=opts.get("propagationPolicy"), opts=wopts)
+        items = await self.admitted.delete_collection(t.rt, namespace=t.namespace, labels=labels, fields=fields,
+                                                      grace=opts.get("gracePeriodSeconds"),
+                                                      propagation=opts.get("propagationPolicy"), opts=wopts,
+                                                      user=t.user)
         body = {"kind": t.rt.list_kind, "apiVersion": t.rt.api_version,
                 "metadata": {"resourceVersion": str(self.store.resource_version)}, "items": items}
-        return _json_response(dumps(body))
+        return _json_response(dumps(body), warnings=wopts.warnings)
 
 
 def _verb(method: str, named: bool, watch: bool) -> str | None:
@@ -547,8 +563,7 @@ def _no_resource() -> errors.ApiError:
 def _json_response(body: bytes, *, status: int = 200, warnings: list[str] | None = None) -> web.Response:
     resp = web.Response(body=body, status=status, content_type=_JSON)
     for w in warnings or ():
-        # RFC 7234 warn-code 299 ("miscellaneous persistent warning"), as kube-apiserver sends warnings.
-        resp.headers.add("Warning", '299 - "' + w.replace("\\", "\\\\").replace('"', '\\"')[:512] + '"')
+        resp.headers.add("Warning", errors.warning_value(w))
     return resp
 
 

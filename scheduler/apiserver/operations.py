@@ -6,6 +6,10 @@ same defaulting, admission and conflict checks as one POSTed by a client.
 Each method is one read-check-write on the store, with no ``await`` in
 between, so concurrent requests serialise like etcd transactions.
 
+A create or update is prepared (decoded, defaulted, admitted and validated
+by the built-in admission) and then committed; ``admitted`` calls the
+admission webhooks between the two.
+
 Deletion follows kube-apiserver: a Pod on a node is deleted *gracefully*
 (``deletionTimestamp`` and ``deletionGracePeriodSeconds`` are set and the
 kubelet removes it when its containers have stopped); an object with
@@ -17,6 +21,7 @@ finalizers stays, marked for deletion, until the last finalizer is removed;
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -29,8 +34,9 @@ from .patch import json_patch, merge_patch, strategic_merge_patch
 from .resources import ResourceType, builtin
 from .selectors import FieldSelector, LabelSelector, parse_label_selector
 from .store import Entry, Store, dumps
+from .webhooks import WebhookAdmission
 
-__all__ = ["Operations", "WriteOptions", "PATCH_TYPES", "PROPAGATION_POLICIES"]
+__all__ = ["Operations", "PendingWrite", "WriteOptions", "PATCH_TYPES", "PROPAGATION_POLICIES", "PROTECTED_NAMESPACES"]
 
 NAMESPACES: Final = builtin("namespaces")
 PODS: Final = builtin("pods")
@@ -44,7 +50,7 @@ PATCH_TYPES: Final = (
 PROPAGATION_POLICIES: Final = ("Orphan", "Background", "Foreground")
 _GC_FINALIZERS: Final = {"Orphan": "orphan", "Foreground": "foregroundDeletion"}
 _DEFAULT_MAX_BYTES: Final = 3 * 1024 * 1024  # kube-apiserver's request body limit
-_PROTECTED_NAMESPACES: Final = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
+PROTECTED_NAMESPACES: Final = frozenset({"default", "kube-system", "kube-public", "kube-node-lease"})
 
 
 @dataclass
@@ -61,6 +67,26 @@ class WriteOptions:
     """Filled with the warnings the write produced (sent as ``Warning`` headers)."""
 
 
+@dataclass
+class PendingWrite:
+    """A create or update that passed the built-in admission and is not stored yet (``Operations.commit``)."""
+
+    rt: ResourceType
+    obj: dict[str, Any]
+    opts: WriteOptions
+    readmit: Callable[[dict[str, Any]], dict[str, Any]]
+    """Decodes, defaults and validates the object again after a webhook changed it."""
+    verb: str
+    """create, update or patch (which options the webhooks are told of)."""
+    namespace: str
+    name: str
+    """The name the request gave (empty for a create by ``generateName``)."""
+    subresource: str = ""
+    current: Entry | None = None
+    """The stored version an update replaces; None for a create."""
+    old: dict[str, Any] | None = None
+
+
 def _rfc3339(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
@@ -71,6 +97,7 @@ class Operations:
     def __init__(self, *, store: Store) -> None:
         self.store = store
         self.crds = CustomResources(store=store)
+        self.webhooks = WebhookAdmission(store=store)
 
     def _require_namespace(self, rt: ResourceType, namespace: str) -> None:
         if rt.namespaced:
@@ -98,19 +125,47 @@ class Operations:
     # ---- create / update / patch ----------------------------------------------------------
 
     def create(self, rt: ResourceType, body: Any, *, namespace: str, opts: WriteOptions | None = None) -> Entry:
-        opts = opts or WriteOptions()
+        return self.commit(self.prepare_create(rt, body, namespace=namespace, opts=opts or WriteOptions()))
+
+    def prepare_create(self, rt: ResourceType, body: Any, *, namespace: str, opts: WriteOptions) -> PendingWrite:
+        """A create up to its storage: decoded, defaulted, through the built-in admission and validation."""
         obj = objects.decode_object(rt, body)
         self._check_schema(rt, obj, opts, verb="create")
         if rt.namespaced and not namespace:
             namespace = obj["metadata"].get("namespace") or ""
-        obj = objects.prepare_create(rt, obj, namespace=namespace)
-        self._require_namespace(rt, obj["metadata"].get("namespace", ""))
-        admission.admit_create(self.store, rt, obj)
-        if rt is CRDS:
-            self.crds.validate(obj, old=None)
-        if rt.generation:
-            obj["metadata"]["generation"] = 1
-        if opts.dry_run:
+        name = obj["metadata"].get("name") or ""
+
+        def admit(obj: dict[str, Any]) -> dict[str, Any]:
+            obj = objects.prepare_create(rt, obj, namespace=namespace)
+            self._require_namespace(rt, obj["metadata"].get("namespace", ""))
+            admission.admit_create(self.store, rt, obj)
+            if rt is CRDS:
+                self.crds.validate(obj, old=None)
+            if rt.generation:
+                obj["metadata"]["generation"] = 1
+            return obj
+
+        obj = admit(obj)
+        identity = {k: obj["metadata"][k] for k in ("uid", "creationTimestamp")}
+
+        def readmit(obj: dict[str, Any]) -> dict[str, Any]:
+            obj = objects.decode_object(rt, obj)
+            self._check_schema(rt, obj, WriteOptions(), verb="create")  # a webhook's unknown fields go silently
+            obj = admit(obj)
+            obj["metadata"].update(identity)  # the object keeps the identity it was first admitted with
+            return obj
+
+        return PendingWrite(rt=rt, obj=obj, opts=opts, readmit=readmit, verb="create", namespace=namespace, name=name)
+
+    def commit(self, p: PendingWrite, *, recheck: bool = False) -> Entry:
+        """Store a prepared write (nothing under dry run); ``recheck``: a create's namespace may have gone since."""
+        rt, obj = p.rt, p.obj
+        if recheck and p.current is None:
+            self._require_namespace(rt, obj["metadata"].get("namespace", ""))
+        if p.current is not None:
+            assert p.old is not None
+            return self._store_write(rt, obj, old=p.old, current=p.current, subresource=p.subresource, opts=p.opts)
+        if p.opts.dry_run:
             meta = obj["metadata"]
             if self.store.find(rt, meta.get("namespace", ""), meta["name"]) is not None:
                 raise errors.already_exists(resource=rt.plural, group=rt.group, name=meta["name"])
@@ -120,7 +175,12 @@ class Operations:
 
     def update(self, rt: ResourceType, body: Any, *, namespace: str, name: str, subresource: str = "",
                opts: WriteOptions | None = None) -> Entry:
-        opts = opts or WriteOptions()
+        return self.commit(self.prepare_update(rt, body, namespace=namespace, name=name, subresource=subresource,
+                                               opts=opts or WriteOptions()))
+
+    def prepare_update(self, rt: ResourceType, body: Any, *, namespace: str, name: str, subresource: str,
+                       opts: WriteOptions) -> PendingWrite:
+        """A PUT up to its storage (a create for kinds a PUT may create)."""
         obj = objects.decode_object(rt, body)
         if (obj["metadata"].get("name") or "") != name:
             raise errors.bad_request(
@@ -128,16 +188,35 @@ class Operations:
         current = self.store.find(rt, namespace, name)
         if current is None:
             if rt.create_on_update and not subresource:
-                return self.create(rt, obj, namespace=namespace, opts=opts)
+                return self.prepare_create(rt, obj, namespace=namespace, opts=opts)
             raise errors.not_found(resource=rt.plural, group=rt.group, name=name)
         expect = str(obj["metadata"].get("resourceVersion") or "")
+        return self._prepare_change(rt, obj, current=current, expect_rv=expect, namespace=namespace, name=name,
+                                    subresource=subresource, opts=opts, verb="update")
+
+    def _prepare_change(self, rt: ResourceType, obj: dict[str, Any], *, current: Entry, expect_rv: str,
+                        namespace: str, name: str, subresource: str, opts: WriteOptions, verb: str) -> PendingWrite:
+        """An update (PUT, or a patch already applied) of ``current``, through the built-in admission."""
         old = current.obj()
-        obj = objects.prepare_update(rt, obj, old=old, namespace=namespace, name=name, subresource=subresource)
-        self._check_schema(rt, obj, opts, verb="update", subresource=subresource)
-        return self._write(rt, obj, old=old, current=current, expect_rv=expect, subresource=subresource, opts=opts)
+
+        def admit(obj: dict[str, Any], opts: WriteOptions) -> dict[str, Any]:
+            obj = objects.prepare_update(rt, obj, old=old, namespace=namespace, name=name, subresource=subresource)
+            self._check_schema(rt, obj, opts, verb=verb, subresource=subresource)
+            self._admit_write(rt, obj, old=old, current=current, expect_rv=expect_rv, subresource=subresource)
+            return obj
+
+        return PendingWrite(rt=rt, obj=admit(obj, opts), opts=opts, verb=verb, namespace=namespace, name=name,
+                            subresource=subresource, current=current, old=old,
+                            readmit=lambda obj: admit(objects.decode_object(rt, obj), WriteOptions()))
 
     def _write(self, rt: ResourceType, obj: dict[str, Any], *, old: dict[str, Any], current: Entry, expect_rv: str,
                subresource: str, opts: WriteOptions) -> Entry:
+        self._admit_write(rt, obj, old=old, current=current, expect_rv=expect_rv, subresource=subresource)
+        return self._store_write(rt, obj, old=old, current=current, subresource=subresource, opts=opts)
+
+    def _admit_write(self, rt: ResourceType, obj: dict[str, Any], *, old: dict[str, Any], current: Entry,
+                     expect_rv: str, subresource: str) -> None:
+        """The checks and defaults of an update: resourceVersion, server-owned metadata, built-in admission."""
         if expect_rv and expect_rv != str(current.rv):
             raise errors.stale_update(resource=rt.plural, group=rt.group, name=current.name)
         meta, old_meta = obj["metadata"], old["metadata"]
@@ -152,6 +231,10 @@ class Operations:
             self.crds.validate(obj, old=old)
         if rt.generation:
             meta["generation"] = _next_generation(rt, obj, old)
+
+    def _store_write(self, rt: ResourceType, obj: dict[str, Any], *, old: dict[str, Any], current: Entry,
+                     subresource: str, opts: WriteOptions) -> Entry:
+        meta = obj["metadata"]
         if obj == old:
             return current  # a no-op write does not take a new resourceVersion
         if opts.dry_run:
@@ -184,7 +267,13 @@ class Operations:
         opts: WriteOptions | None = None,
         max_bytes: int | None = None,
     ) -> Entry:
-        opts = opts or WriteOptions()
+        return self.commit(self.prepare_patch(rt, content_type=content_type, body=body, namespace=namespace,
+                                                name=name, subresource=subresource, opts=opts or WriteOptions(),
+                                                max_bytes=max_bytes))
+
+    def prepare_patch(self, rt: ResourceType, *, content_type: str, body: bytes, namespace: str, name: str,
+                      subresource: str, opts: WriteOptions, max_bytes: int | None) -> PendingWrite:
+        """A PATCH applied to the stored object, up to its storage (a create for an apply of a missing object)."""
         doc = _decode_patch(content_type, body, opts=opts, max_bytes=max_bytes)
         current = self.store.find(rt, namespace, name)
         if current is None:
@@ -194,7 +283,7 @@ class Operations:
                     raise errors.bad_request(
                         f"the name of the object ({obj['metadata'].get('name')}) does not match the name on the URL ({name})")
                 obj["metadata"]["name"] = name
-                return self.create(rt, obj, namespace=namespace, opts=opts)
+                return self.prepare_create(rt, obj, namespace=namespace, opts=opts)
             raise errors.not_found(resource=rt.plural, group=rt.group, name=name)
         old = current.obj()
         if content_type == "application/json-patch+json":
@@ -218,9 +307,8 @@ class Operations:
                                  causes=[("metadata.name", "Invalid value: field is immutable")])
         obj = objects.decode_object(rt, patched)
         obj["metadata"]["name"] = name
-        obj = objects.prepare_update(rt, obj, old=current.obj(), namespace=namespace, name=name, subresource=subresource)
-        self._check_schema(rt, obj, opts, verb="patch", subresource=subresource)
-        return self._write(rt, obj, old=old, current=current, expect_rv=expect, subresource=subresource, opts=opts)
+        return self._prepare_change(rt, obj, current=current, expect_rv=expect, namespace=namespace, name=name,
+                                    subresource=subresource, opts=opts, verb="patch")
 
     # ---- delete ------------------------------------------------------------------------------
 
@@ -291,7 +379,7 @@ class Operations:
         return 1 if grace < 0 else grace  # upstream turns a negative grace period into 1 s
 
     def _delete_namespace(self, *, name: str, uid: str, rv: str, opts: WriteOptions) -> dict[str, Any]:
-        if name in _PROTECTED_NAMESPACES:
+        if name in PROTECTED_NAMESPACES:
             raise errors.forbidden(f'namespaces "{name}" is forbidden: this namespace may not be deleted',
                                    resource="namespaces", name=name)
         current = self.store.get(NAMESPACES, "", name)
@@ -311,7 +399,7 @@ class Operations:
         found = self.store.list(rt, namespace=namespace, labels=labels, fields=fields)
         out = []
         for e in found.items:
-            if rt is NAMESPACES and e.name in _PROTECTED_NAMESPACES:
+            if rt is NAMESPACES and e.name in PROTECTED_NAMESPACES:
                 continue
             out.append(self.delete(rt, namespace=e.namespace, name=e.name, grace=grace, propagation=propagation,
                                    opts=opts))
@@ -373,13 +461,18 @@ class Operations:
     def patch_scale(self, rt: ResourceType, *, content_type: str, body: bytes, namespace: str, name: str,
                     opts: WriteOptions | None = None, max_bytes: int | None = None) -> dict[str, Any]:
         opts = opts or WriteOptions()
+        patched = self.patched_scale(rt, content_type=content_type, body=body, namespace=namespace, name=name,
+                                     opts=opts, max_bytes=max_bytes)
+        return self.update_scale(rt, namespace=namespace, name=name, body=patched, opts=opts)
+
+    def patched_scale(self, rt: ResourceType, *, content_type: str, body: bytes, namespace: str, name: str,
+                      opts: WriteOptions, max_bytes: int | None) -> Any:
+        """The current Scale with a PATCH applied (for ``update_scale``)."""
         scale = self.get_scale(rt, namespace=namespace, name=name)
         doc = _decode_patch(content_type, body, opts=opts, max_bytes=max_bytes)
         if content_type == "application/json-patch+json":
-            patched = json_patch(scale, doc, max_bytes=max_bytes)
-        else:
-            patched = merge_patch(scale, doc) if isinstance(doc, dict) else None
-        return self.update_scale(rt, namespace=namespace, name=name, body=patched, opts=opts)
+            return json_patch(scale, doc, max_bytes=max_bytes)
+        return merge_patch(scale, doc) if isinstance(doc, dict) else None
 
 
 def _decode_patch(content_type: str, body: bytes, *, opts: WriteOptions, max_bytes: int | None) -> Any:

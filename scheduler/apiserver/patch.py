@@ -52,6 +52,7 @@ _MERGE_KEYS: Final[dict[str, str]] = {
     "readinessGates": "conditionType",
     "podIPs": "ip",
     "hostIPs": "ip",
+    "webhooks": "name",  # Mutating/ValidatingWebhookConfiguration
 }
 # Lists of scalars merged as sets (patchStrategy:"merge" without a key).
 _SET_LISTS: Final = frozenset({"finalizers"})

@@ -241,6 +241,13 @@ BUILTIN: Final[tuple[ResourceType, ...]] = (
         short_names=("sc",), singular="storageclass"),
     _rt(plural="csinodes", kind="CSINode", group="storage.k8s.io", version="v1", namespaced=False,
         singular="csinode"),
+    # admissionregistration.k8s.io/v1: the admission webhooks writes are sent to (webhooks.py)
+    _rt(plural="mutatingwebhookconfigurations", kind="MutatingWebhookConfiguration",
+        group="admissionregistration.k8s.io", version="v1", namespaced=False, categories=("api-extensions",),
+        generation=True, singular="mutatingwebhookconfiguration"),
+    _rt(plural="validatingwebhookconfigurations", kind="ValidatingWebhookConfiguration",
+        group="admissionregistration.k8s.io", version="v1", namespaced=False, categories=("api-extensions",),
+        generation=True, singular="validatingwebhookconfiguration"),
     # apiextensions.k8s.io/v1
     _rt(plural="customresourcedefinitions", kind="CustomResourceDefinition", group="apiextensions.k8s.io",
         version="v1", namespaced=False, short_names=("crd", "crds"), subresources=("status",),

@@ -205,6 +205,7 @@ class ApiServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self.ops.webhooks.close()
         if self.state_path is not None:
             self.save_state(self.state_path)
         if self._tmpdir is not None:

@@ -302,6 +302,10 @@ _PRINTERS: Final[dict[str, tuple[list[Col], Row]]] = {
                    lambda o: [o["metadata"]["name"], len(o.get("data") or {}) + len(o.get("binaryData") or {}), _age(o)]),
     "leases": ([_NAME, ("Holder", "string", "", 0), _AGE],
                lambda o: [o["metadata"]["name"], (o.get("spec") or {}).get("holderIdentity", ""), _age(o)]),
+    "mutatingwebhookconfigurations": ([_NAME, ("Webhooks", "integer", "", 0), _AGE], lambda o: [
+        o["metadata"]["name"], len(o.get("webhooks") or []), _age(o)]),
+    "validatingwebhookconfigurations": ([_NAME, ("Webhooks", "integer", "", 0), _AGE], lambda o: [
+        o["metadata"]["name"], len(o.get("webhooks") or []), _age(o)]),
 }
 _DEFAULT: Final[tuple[list[Col], Row]] = ([_NAME, _AGE], lambda o: [o["metadata"]["name"], _age(o)])
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -55,30 +56,31 @@ def _pg(status: dict[str, Any] | None = None, created: str | None = None, **spec
             "spec": spec, **({"status": status} if status is not None else {})}
 
 
-CELLS = [
+# Built when the test runs (a lambda each), not at collection: the ages count from now.
+CELLS: list[tuple[Callable[[], dict[str, Any]], list[Any]]] = [
     # (object, cells) — Name, Phase, MinMember, Running, Succeeded, Failed, Age; created 600 s ago is "10m"
-    (_pg({"phase": "Running", "running": 3, "succeeded": 1}, minMember=3), ["nginx", "Running", 3, 3, 1, None, "10m"]),
+    (lambda: _pg({"phase": "Running", "running": 3, "succeeded": 1}, minMember=3), ["nginx", "Running", 3, 3, 1, None, "10m"]),
     # a fresh PodGroup has no status: those cells are null (kubectl prints <none>)
-    (_pg(minMember=2), ["nginx", None, 2, None, None, None, "10m"]),
+    (lambda: _pg(minMember=2), ["nginx", None, 2, None, None, None, "10m"]),
     # integer columns truncate floats; a string column prints any value as text
-    (_pg({"phase": 5, "failed": 2.9}, minMember=3.0), ["nginx", "5", 3, None, None, 2, "10m"]),
-    (_pg({"phase": {"a": [1, "<b>"]}}), ["nginx", '{"a":[1,"\\u003cb\\u003e"]}', None, None, None, None, "10m"]),
+    (lambda: _pg({"phase": 5, "failed": 2.9}, minMember=3.0), ["nginx", "5", 3, None, None, 2, "10m"]),
+    (lambda: _pg({"phase": {"a": [1, "<b>"]}}), ["nginx", '{"a":[1,"\\u003cb\\u003e"]}', None, None, None, None, "10m"]),
     # a JSON null in a string column prints as Go's text/template does; elsewhere it is null
-    (_pg({"phase": None, "running": None}), ["nginx", "<no value>", None, None, None, None, "10m"]),
+    (lambda: _pg({"phase": None, "running": None}), ["nginx", "<no value>", None, None, None, None, "10m"]),
     # a non-number in an integer column is null
-    (_pg({"running": "3"}), ["nginx", None, None, None, None, None, "10m"]),
+    (lambda: _pg({"running": "3"}), ["nginx", None, None, None, None, None, "10m"]),
     # ages: 5 hours, more than 8 years, no time, an unparseable time, a time in the future
-    (_pg(created=_ago(5 * 3600)), ["nginx", None, None, None, None, None, "5h"]),
-    (_pg(created=_ago(9 * 365 * 86400 + 3600)), ["nginx", None, None, None, None, None, "9y"]),
-    (_pg(created=""), ["nginx", None, None, None, None, None, "<unknown>"]),
-    (_pg(created="yesterday"), ["nginx", None, None, None, None, None, "<invalid>"]),
-    (_pg(created=_ago(-3600)), ["nginx", None, None, None, None, None, "<invalid>"]),
+    (lambda: _pg(created=_ago(5 * 3600)), ["nginx", None, None, None, None, None, "5h"]),
+    (lambda: _pg(created=_ago(9 * 365 * 86400 + 3600)), ["nginx", None, None, None, None, None, "9y"]),
+    (lambda: _pg(created=""), ["nginx", None, None, None, None, None, "<unknown>"]),
+    (lambda: _pg(created="yesterday"), ["nginx", None, None, None, None, None, "<invalid>"]),
+    (lambda: _pg(created=_ago(-3600)), ["nginx", None, None, None, None, None, "<invalid>"]),
 ]
 
 
 @pytest.mark.parametrize(("obj", "cells"), CELLS)
-def test_podgroup_cells(podgroups: ResourceType, obj: dict[str, Any], cells: list[Any]) -> None:
-    assert crd.table_cells(podgroups, obj) == cells
+def test_podgroup_cells(podgroups: ResourceType, obj: Callable[[], dict[str, Any]], cells: list[Any]) -> None:
+    assert crd.table_cells(podgroups, obj()) == cells
 
 
 def _custom(columns: tuple[dict[str, Any], ...]) -> ResourceType:

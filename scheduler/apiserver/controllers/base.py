@@ -10,7 +10,8 @@ informers (the store is always current, so no expectations are needed), a
 and every write goes through ``Operations`` -- the admission, validation and
 conflict checks a request over HTTP gets -- so a controller's work is visible
 through the API exactly as a real controller's would be (objects, status,
-Events).
+Events). The pods a controller creates also go to the admission webhooks
+(``Client.create_admitted``), as user ``system:kube-controller-manager``.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from .. import errors
+from ..admitted import AdmittedOperations
+from ..auth import User
 from ..objects import now_rfc3339
 from ..operations import Operations
 from ..resources import ResourceType
@@ -57,6 +60,8 @@ Mapper = Callable[[Entry | None, Entry | None], Iterable[Key]]
 # here is a minute, since a test or demo waiting 16 minutes for a retry looks like a hang.
 _BASE_DELAY: Final = 0.005
 _MAX_DELAY: Final = 60.0
+# Who the controllers' webhook-admitted writes come from (kube-controller-manager's own credentials).
+CONTROLLER_MANAGER: Final = User.of("system:kube-controller-manager")
 
 
 class WorkQueue:
@@ -245,6 +250,7 @@ class Client:
     def __init__(self, *, store: Store, ops: Operations) -> None:
         self.store = store
         self.ops = ops
+        self.admitted = AdmittedOperations(ops=ops)
 
     def type(self, key: str) -> ResourceType:
         return self.store.type(key)
@@ -256,6 +262,13 @@ class Client:
     def create(self, key: str, obj: dict[str, Any]) -> dict[str, Any]:
         rt = self.type(key)
         return self.ops.create(rt, obj, namespace=obj["metadata"].get("namespace", "")).obj()
+
+    async def create_admitted(self, key: str, obj: dict[str, Any]) -> dict[str, Any]:
+        """``create`` through the admission webhooks too, as a controller's pods go on a real cluster."""
+        rt = self.type(key)
+        entry = await self.admitted.create(rt, obj, namespace=obj["metadata"].get("namespace", ""),
+                                           user=CONTROLLER_MANAGER)
+        return entry.obj()
 
     def update(self, key: str, obj: dict[str, Any], *, subresource: str = "") -> dict[str, Any]:
         rt = self.type(key)

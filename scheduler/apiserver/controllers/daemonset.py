@@ -281,7 +281,7 @@ class DaemonSetController(Controller):
                 pod = {"apiVersion": "v1", "kind": "Pod", "metadata": copy.deepcopy(meta),
                        "spec": {**copy.deepcopy(spec), "affinity": pin_to_node(spec.get("affinity"), node=node)}}
                 try:
-                    created = self.client.create(PODS, pod)
+                    created = await self.client.create_admitted(PODS, pod)
                 except errors.ApiError as e:
                     self.event(ds, type="Warning", reason="FailedCreate", message=f"Error creating: {e.message}")
                     raise  # the rest of the slow start is skipped; the retry starts again at 1

@@ -321,7 +321,7 @@ class JobController(Controller):
             for _ in range(batch):
                 index = indexes.pop(0) if indexes else None
                 try:
-                    pod = self.client.create(PODS, job_pod(job, index=index))
+                    pod = await self.client.create_admitted(PODS, job_pod(job, index=index))
                 except errors.ApiError as e:
                     failed = True
                     if not (e.code == 403 and "being terminated" in e.message):  # a namespace going away: stay quiet

@@ -254,7 +254,7 @@ class ReplicaSetController(Controller):
                 if i and i % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
                 try:
-                    pod = self.client.create(PODS.key, json.loads(body))
+                    pod = await self.client.create_admitted(PODS.key, json.loads(body))
                 except errors.ApiError as e:
                     if e.code == 403 and _TERMINATING_NAMESPACE in e.message:
                         continue  # every create will fail until the namespace is gone: nothing to report

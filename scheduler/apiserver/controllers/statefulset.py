@@ -35,7 +35,7 @@ import copy
 import json
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from .. import errors
@@ -244,10 +244,10 @@ class StatefulSetController(Controller):
             return status()
         monotonic = bool(sts["spec"].get("podManagementPolicy") != "Parallel")
 
-        def replica(i: int) -> bool:
+        async def replica(i: int) -> bool:
             pod = members[i]
             if pod is None:
-                self._create_pod(sts, self._versioned_pod(sts, current, update, start + i))
+                await self._create_pod(sts, self._versioned_pod(sts, current, update, start + i))
                 return monotonic
             if pod.phase in ("Failed", "Succeeded"):
                 if not pod.deleting:  # restart it, whatever its exit code: a new one comes next sync
@@ -261,11 +261,11 @@ class StatefulSetController(Controller):
             self._fix_identity(sts, pod)
             return False
 
-        def fix_claims(i: int) -> bool:
+        async def fix_claims(i: int) -> bool:
             self._sync_claim_owners(sts, condemned[i].name, condemned[i].uid, scaled_down=True)
             return False
 
-        def condemn(i: int) -> bool:
+        async def condemn(i: int) -> bool:
             pod = condemned[i]
             if pod.deleting:
                 return monotonic  # wait until it is gone
@@ -293,15 +293,18 @@ class StatefulSetController(Controller):
         return result
 
     @staticmethod
-    async def _for_all(count: int, fn: Callable[[int], bool], *, monotonic: bool) -> bool:
+    async def _for_all(count: int, fn: Callable[[int], Awaitable[bool]], *, monotonic: bool) -> bool:
         """Run ``fn`` over 0..count-1: in order stopping at the first True (monotonic), or in
         slow-start batches with the event loop free between batches (Parallel)."""
         if monotonic:
-            return any(fn(i) for i in range(count))
+            for i in range(count):
+                if await fn(i):
+                    return True
+            return False
         i, batch = 0, 1
         while i < count:
             for j in range(i, min(i + batch, count)):
-                fn(j)
+                await fn(j)
                 if (j - i + 1) % _YIELD_EVERY == 0:
                     await asyncio.sleep(0)
             i += batch
@@ -352,12 +355,12 @@ class StatefulSetController(Controller):
             self.event(sts, type="Warning", reason=f"Failed{verb.title()}",
                        message=f"{verb} {where} failed error: {error.message}")
 
-    def _create_pod(self, sts: dict[str, Any], pod: dict[str, Any]) -> None:
+    async def _create_pod(self, sts: dict[str, Any], pod: dict[str, Any]) -> None:
         """Claims first, then the pod (``CreateStatefulPod``); an existing pod of that name is an error."""
         name = pod["metadata"]["name"]
         try:
             self._create_claims(sts, name, missing_only=False)
-            created = self.client.create(PODS, pod)
+            created = await self.client.create_admitted(PODS, pod)
         except errors.ApiError as e:
             if e.reason != "AlreadyExists":
                 self._pod_event(sts, "create", name, e)
