@@ -27,6 +27,7 @@ _COMMANDS: Final = {
     "apiserver": ("scheduler.apiserver.command", "serve the embedded Kubernetes API server with simulated nodes"),
     "demo": ("scheduler.demo", "run the whole scheduler on this machine against the embedded API server"),
     "sim": ("benchmarks.sim_command", "replay a workload through placement strategies and compare them"),
+    "webhook": ("scheduler.webhook.command", "serve admission webhooks: route namespaces to vecsched, validate PodGroups and configs"),
 }
 
 
