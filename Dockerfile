@@ -23,7 +23,7 @@ RUN pip install --no-index --find-links=/wheels /wheels/vecsched-*.whl && rm -rf
 # 65532 is the conventional "nonroot" uid of distroless images; runAsNonRoot in
 # deploy/ checks that the uid is numeric and not 0.
 USER 65532:65532
-# 10259: `vecsched run` metrics and probes; 8888: `vecsched extender`.
-EXPOSE 10259 8888
+# 10259: `vecsched run` metrics and probes; 8888: `vecsched extender`; 9443: `vecsched webhook`.
+EXPOSE 10259 8888 9443
 ENTRYPOINT ["vecsched"]
 CMD ["run"]

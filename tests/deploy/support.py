@@ -28,19 +28,23 @@ NOT_KUBERNETES = {"examples/sim-cluster.yaml", "examples/sim-workload.yaml", "ex
 RULE_FILES = DEPLOY / "monitoring" / "rules"
 """Plain Prometheus rule files and their promtool unit tests, not API objects."""
 COMPONENT_CONFIG = {"Kustomization", "KubeSchedulerConfiguration"}
+CERT_MANAGER_GROUP = "cert-manager.io"
+"""cert-manager's Issuer and Certificate (deploy/webhook/certificate.yaml): not in the Kubernetes
+schemas, checked by structure in test_webhook_manifests.py."""
 
 
 def manifests() -> list[tuple[str, dict[str, Any]]]:
     """Every Kubernetes object in every YAML file under deploy/ (the items of a List too),
-    except kustomizations, KubeSchedulerConfiguration files (component configs, checked
-    elsewhere) and the simulator's inputs."""
+    except kustomizations, KubeSchedulerConfiguration files (component configs), cert-manager's
+    objects (all three checked elsewhere) and the simulator's inputs."""
     out: list[tuple[str, dict[str, Any]]] = []
     for path in sorted(DEPLOY.rglob("*.yaml")):
         rel = str(path.relative_to(DEPLOY))
         if rel in NOT_KUBERNETES or path.is_relative_to(RULE_FILES):
             continue
         for i, doc in enumerate(yaml.safe_load_all(path.read_text())):
-            if doc is None or doc.get("kind") in COMPONENT_CONFIG:
+            if doc is None or doc.get("kind") in COMPONENT_CONFIG \
+                    or str(doc.get("apiVersion", "")).startswith(f"{CERT_MANAGER_GROUP}/"):
                 continue
             where = f"deploy/{rel}#{i}"
             if doc.get("kind") == "List":
