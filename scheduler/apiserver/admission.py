@@ -25,6 +25,7 @@ from scoring.quantity import QuantityError, parse_quantity
 
 from . import errors
 from .resources import ResourceType, builtin
+from .selectors import label_selector_matches
 from .store import Store
 from .webhookconfig import MUTATING, VALIDATING, admit_configuration
 
@@ -378,23 +379,7 @@ def _default_job(job: dict[str, Any]) -> None:
 
 
 def _selector_matches(selector: Any, labels: dict[str, str]) -> bool:
-    if not isinstance(selector, dict):
-        return False
-    for k, v in (selector.get("matchLabels") or {}).items():
-        if labels.get(k) != v:
-            return False
-    for req in selector.get("matchExpressions") or []:
-        key, op, values = req.get("key"), req.get("operator"), req.get("values") or []
-        present = key in labels
-        if op == "In" and (not present or labels[key] not in values):
-            return False
-        if op == "NotIn" and present and labels[key] in values:
-            return False
-        if op == "Exists" and not present:
-            return False
-        if op == "DoesNotExist" and present:
-            return False
-    return True
+    return isinstance(selector, dict) and label_selector_matches(selector, labels)
 
 
 def _validate_workload(rt: ResourceType, obj: dict[str, Any]) -> None:

@@ -16,7 +16,8 @@ from typing import Any, Final
 
 from .errors import ApiError, bad_request
 
-__all__ = ["LabelSelector", "FieldSelector", "parse_label_selector", "parse_field_selector", "field_values"]
+__all__ = ["LabelSelector", "FieldSelector", "parse_label_selector", "parse_field_selector", "field_values",
+           "label_selector_matches"]
 
 _KEY: Final = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _VALUE: Final = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
@@ -236,3 +237,23 @@ def field_values(obj: Mapping[str, Any], paths: Mapping[str, tuple[str, ...]]) -
         else:
             out.append(sys.intern(cur if isinstance(cur, str) else str(cur)))
     return tuple(out)
+
+
+def label_selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """Whether ``labels`` satisfy a metav1.LabelSelector object (``matchLabels``, ``matchExpressions``
+    with In, NotIn, Exists, DoesNotExist), already validated; the empty selector matches everything."""
+    for k, v in (selector.get("matchLabels") or {}).items():
+        if labels.get(k) != v:
+            return False
+    for req in selector.get("matchExpressions") or []:
+        key, op, values = req.get("key"), req.get("operator"), req.get("values") or []
+        present = key in labels
+        if op == "In" and (not present or labels[key] not in values):
+            return False
+        if op == "NotIn" and present and labels[key] in values:
+            return False
+        if op == "Exists" and not present:
+            return False
+        if op == "DoesNotExist" and present:
+            return False
+    return True

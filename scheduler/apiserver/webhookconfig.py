@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 from . import errors
 from .auth import User
 from .resources import ResourceType, builtin
+from .selectors import label_selector_matches
 
 __all__ = ["MUTATING", "VALIDATING", "Attributes", "Hook", "Rule", "admit_configuration", "parse_hooks"]
 
@@ -496,22 +497,4 @@ def _selector(sel: Any) -> Selector | None:
     """``LabelSelectorAsSelector`` of a validated selector; None for the empty one."""
     if not isinstance(sel, dict) or not (sel.get("matchLabels") or sel.get("matchExpressions")):
         return None
-    equal = dict(sel.get("matchLabels") or {})
-    reqs = [(str(r["key"]), r["operator"], frozenset(r.get("values") or ())) for r in sel.get("matchExpressions") or []]
-
-    def matches(labels: Mapping[str, str]) -> bool:
-        if any(labels.get(k) != v for k, v in equal.items()):
-            return False
-        for key, op, values in reqs:
-            present = key in labels
-            if op == "In" and not (present and labels[key] in values):
-                return False
-            if op == "NotIn" and present and labels[key] in values:
-                return False
-            if op == "Exists" and not present:
-                return False
-            if op == "DoesNotExist" and present:
-                return False
-        return True
-
-    return matches
+    return lambda labels: label_selector_matches(sel, labels)
