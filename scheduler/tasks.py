@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Set
 from typing import Any
 
-__all__ = ["drain"]
+__all__ = ["drain", "cancel"]
 
 
 async def drain(tasks: Set[asyncio.Task[Any]], *, timeout: float) -> int:
@@ -20,3 +20,14 @@ async def drain(tasks: Set[asyncio.Task[Any]], *, timeout: float) -> int:
     if pending:
         await asyncio.wait(pending, timeout=1.0)
     return len(pending)
+
+
+async def cancel(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` (a component's loop) and wait until it has finished; nothing for None."""
+    if task is None:
+        return
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

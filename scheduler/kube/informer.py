@@ -34,6 +34,7 @@ from typing import Any, Final, Literal
 import aiohttp
 
 from scheduler.kube.client import KubeClient
+from scheduler.tasks import cancel
 from scheduler.kube.errors import (ClientError, GoneError, KubeError, NotFoundError, TooManyRequests, TransportError,
                                    status_error)
 
@@ -228,13 +229,8 @@ class Informer:
         self._task = asyncio.create_task(self._run(), name=f"informer {self.path}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        task, self._task = self._task, None
+        await cancel(task)
 
     async def _served(self) -> bool:
         delays = self.backoff.delays()

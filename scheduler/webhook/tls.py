@@ -24,6 +24,8 @@ import os
 import ssl
 from typing import Any
 
+from scheduler.tasks import cancel
+
 __all__ = ["ReloadingCertificate", "TLSFileError"]
 
 log = logging.getLogger("vecsched.webhook")
@@ -109,13 +111,8 @@ class ReloadingCertificate:
         self._task = asyncio.create_task(self._watch(), name="webhook certificate reload")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        task, self._task = self._task, None
+        await cancel(task)
 
     async def _watch(self) -> None:
         while True:
