@@ -59,6 +59,7 @@ from scheduler.kube.client import MERGE_PATCH, ClientSettings, KubeClient
 from scheduler.kube.errors import KubeError
 from scheduler.kube.informer import Backoff
 from scheduler.metrics import exponential_buckets
+from scheduler.replies import Reply, read_bounded
 from scoring.framework import Profile
 from scoring.objects import NodeInfo
 from scoring.table import NodeTable
@@ -131,13 +132,7 @@ class ExtenderMetrics:
         return iter(())
 
 
-class _Reply(Exception):
-    """Ends a request early with ``status`` and ``{"Error": message}``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+_Reply = Reply
 
 
 class _NeedsCache(Exception):
@@ -271,14 +266,7 @@ class ExtenderServer:
         return profile
 
     async def _body(self, request: web.Request) -> Any:
-        limit = self.settings.max_body_bytes
-        too_big = _Reply(413, f"request body is larger than the extender's limit of {limit} bytes")
-        if request.content_length is not None and request.content_length > limit:
-            raise too_big
-        try:
-            data = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise too_big from None
+        data = await read_bounded(request, limit=self.settings.max_body_bytes, owner="extender")
         try:
             return json.loads(data)
         except ValueError as e:

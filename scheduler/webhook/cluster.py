@@ -44,15 +44,11 @@ def _labels(obj: Mapping[str, Any]) -> dict[str, str]:
     return {str(k): v for k, v in labels.items() if isinstance(v, str)}
 
 
-class NamespaceLabels:
-    """Every namespace's labels, from an informer; ``synced`` once the first list arrived."""
+class _Watched:
+    """What the webhook keeps from one informer: started and stopped with the server, ``synced``
+    once its first list arrived."""
 
-    def __init__(self, *, client: KubeClient, backoff: Backoff = Backoff()) -> None:
-        self.client = client
-        self._labels: dict[str, dict[str, str]] = {}
-        self._informer = Informer(client=client, path=NAMESPACES, handler=self._on_namespace, backoff=backoff)
-        self.lookups = 0
-        """Namespaces looked up with a GET because the informer did not have them (tests read it)."""
+    _informer: Informer
 
     @property
     def synced(self) -> asyncio.Event:
@@ -63,6 +59,17 @@ class NamespaceLabels:
 
     async def stop(self) -> None:
         await self._informer.stop()
+
+
+class NamespaceLabels(_Watched):
+    """Every namespace's labels, from an informer; ``synced`` once the first list arrived."""
+
+    def __init__(self, *, client: KubeClient, backoff: Backoff = Backoff()) -> None:
+        self.client = client
+        self._labels: dict[str, dict[str, str]] = {}
+        self._informer = Informer(client=client, path=NAMESPACES, handler=self._on_namespace, backoff=backoff)
+        self.lookups = 0
+        """Namespaces looked up with a GET because the informer did not have them (tests read it)."""
 
     def _on_namespace(self, delta: Delta) -> None:
         name = _name(delta.obj)
@@ -92,7 +99,7 @@ class NamespaceLabels:
         return _labels(obj) if isinstance(obj, Mapping) else None
 
 
-class NodeCapacity:
+class NodeCapacity(_Watched):
     """Every node's allocatable, summed per resource, kept current by an optional Nodes informer."""
 
     def __init__(self, *, client: KubeClient, backoff: Backoff = Backoff()) -> None:
@@ -100,16 +107,6 @@ class NodeCapacity:
         self._totals: dict[str, int] = {}
         self._unreadable: set[str] = set()
         self._informer = Informer(client=client, path=NODES, handler=self._on_node, backoff=backoff, optional=True)
-
-    @property
-    def synced(self) -> asyncio.Event:
-        return self._informer.synced
-
-    def start(self) -> None:
-        self._informer.start()
-
-    async def stop(self) -> None:
-        await self._informer.stop()
 
     def _add(self, amounts: Mapping[str, int], sign: int) -> None:
         for resource, amount in amounts.items():

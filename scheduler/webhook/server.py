@@ -41,6 +41,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from scheduler.kube.client import ClientSettings, KubeClient, connect
 from scheduler.kube.informer import Backoff
 from scheduler.metrics import exponential_buckets
+from scheduler.replies import Reply, read_bounded
 from scheduler.webhook import configs, podgroups
 from scheduler.webhook.cluster import NamespaceLabels, NodeCapacity
 from scheduler.webhook.pods import SYSTEM_NAMESPACE, PodRouting, Verdict, mutate_pod
@@ -111,13 +112,7 @@ class WebhookMetrics:
                 self.requests.labels(w, result)
 
 
-class _Reply(Exception):
-    """Ends a request early with an HTTP error status and a one-line reason."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
+_Reply = Reply
 
 
 _REASONS: Final = {400: "BadRequest", 413: "RequestEntityTooLarge", 500: "InternalError", 504: "Timeout"}
@@ -273,14 +268,7 @@ class WebhookServer:
         return serve
 
     async def _body(self, request: web.Request) -> bytes:
-        limit = self.settings.max_body_bytes
-        too_big = _Reply(413, f"request body is larger than the webhook's limit of {limit} bytes")
-        if request.content_length is not None and request.content_length > limit:
-            raise too_big
-        try:
-            return await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise too_big from None
+        return await read_bounded(request, limit=self.settings.max_body_bytes, owner="webhook")
 
     def _unexpected_kind(self, webhook: str, review: AdmissionRequest, expected: str) -> bool:
         """True (and logged once per kind) when ``review`` is not about ``expected``: allowed unexamined."""
