@@ -18,12 +18,14 @@ from typing import Any
 
 from .auth import parse_token_spec, read_rbac_file, read_token_file
 from .kubelet import NodeShape
+from .nodes import DEFAULT_CSI_DRIVER
 from .server import ApiServer
 from .usage import MAX_USAGE_RATIO
 
 __all__ = ["configure", "run", "parse_shape"]
 
-_SHAPE_KEYS = ("count", "cpu", "memory", "pods", "gpus", "zones", "instance-type", "ephemeral-storage")
+_SHAPE_KEYS = ("count", "cpu", "memory", "pods", "gpus", "zones", "instance-type", "ephemeral-storage",
+               "attach-limit")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -38,8 +40,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--node-instance-type", default="", help="node.kubernetes.io/instance-type label")
     parser.add_argument("--node-label", action="append", default=[], metavar="KEY=VALUE", help="extra node label (repeatable)")
     parser.add_argument("--node-taint", action="append", default=[], metavar="KEY[=VALUE]:EFFECT", help="node taint (repeatable)")
+    parser.add_argument("--node-attach-limit", type=int, default=None, metavar="N",
+                        help="CSI volumes each --nodes node can attach: its CSINode's allocatable.count for "
+                             "--csi-driver (default: no limit reported); --shape takes attach-limit=N")
+    parser.add_argument("--csi-driver", default=DEFAULT_CSI_DRIVER, metavar="NAME",
+                        help="the simulated CSI driver every node registers in its CSINode, with a CSIDriver "
+                             f"object (default {DEFAULT_CSI_DRIVER}; '' for none)")
     parser.add_argument("--shape", action="append", default=[], metavar="SPEC",
-                        help="extra nodes, e.g. count=4,cpu=64,memory=256Gi,gpus=8,zones=a;b (repeatable)")
+                        help="extra nodes, e.g. count=4,cpu=64,memory=256Gi,gpus=8,zones=a;b,attach-limit=16 "
+                             "(repeatable)")
     parser.add_argument("--kubelet-delay", type=float, default=0.05, help="seconds from binding to Running (default 0.05)")
     parser.add_argument("--kubelet-max-grace", type=float, default=None, metavar="SECONDS",
                         help="stop a deleted pod's containers after at most this long instead of its full grace "
@@ -87,16 +96,17 @@ def _taint(spec: str) -> dict[str, str]:
     return t
 
 
-def parse_shape(spec: str) -> NodeShape:
-    """``count=4,cpu=64,memory=256Gi,pods=110,gpus=8,zones=a;b,instance-type=x`` -> NodeShape."""
-    kw: dict[str, Any] = {}
+def parse_shape(spec: str, *, csi_driver: str = DEFAULT_CSI_DRIVER) -> NodeShape:
+    """``count=4,cpu=64,memory=256Gi,pods=110,gpus=8,zones=a;b,instance-type=x,attach-limit=16`` -> NodeShape
+    (whose nodes run ``csi_driver``)."""
+    kw: dict[str, Any] = {"csi_driver": csi_driver}
     for part in filter(None, spec.split(",")):
         k, sep, v = part.partition("=")
         if not sep or k not in _SHAPE_KEYS:
             raise ValueError(f"invalid --shape {spec!r}: {part!r} is not one of {', '.join(k + '=' for k in _SHAPE_KEYS)}")
-        if k in ("count", "pods", "gpus"):
+        if k in ("count", "pods", "gpus", "attach-limit"):
             try:
-                kw[k] = int(v)
+                kw[k.replace("-", "_")] = int(v)
             except ValueError:
                 raise ValueError(f"invalid --shape {spec!r}: {k} must be an integer, got {v!r}") from None
         elif k == "zones":
@@ -129,14 +139,17 @@ def _server(args: argparse.Namespace) -> ApiServer:
         raise ValueError(f"--port must be 0..65535, got {args.port}")
     if args.nodes < 0:
         raise ValueError(f"--nodes must be >= 0, got {args.nodes}")
+    if args.node_attach_limit is not None and args.node_attach_limit < 0:
+        raise ValueError(f"--node-attach-limit must be a count >= 0, got {args.node_attach_limit}")
     shapes = []
     if args.nodes:
         shapes.append(NodeShape(
             count=args.nodes, cpu=args.node_cpu, memory=args.node_memory, pods=args.node_pods, gpus=args.node_gpus,
             zones=tuple(z for z in args.node_zones.split(",") if z), instance_type=args.node_instance_type,
             labels=_labels(args.node_label), taints=tuple(_taint(t) for t in args.node_taint),
+            csi_driver=args.csi_driver, attach_limit=args.node_attach_limit,
         ))
-    shapes += [parse_shape(s) for s in args.shape]
+    shapes += [parse_shape(s, csi_driver=args.csi_driver) for s in args.shape]
     tokens = read_token_file(args.token_file) if args.token_file else {}
     tokens.update(parse_token_spec(t) for t in args.token)
     rbac = [doc for f in args.rbac for doc in read_rbac_file(f)] if args.rbac else None

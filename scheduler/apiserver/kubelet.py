@@ -27,7 +27,12 @@ the kubelet of every simulated node, following ``pkg/kubelet``:
 * **heartbeats** (``heartbeats``): node Leases and the Ready condition's
   ``lastHeartbeatTime``;
 * **utilisation** (``usage``): the CPU and memory running pods use, served
-  as the kubelet's resource metrics.
+  as the kubelet's resource metrics;
+* **CSI registration**: once a Node registers, its CSINode (``build_csinode``:
+  the node's simulated CSI driver, its topology keys and attach limit) is
+  created, and the driver's CSIDriver object when the cluster has none yet,
+  as the kubelet's plugin registration and the driver's installation do. A
+  CSINode left from an earlier Node of the same name is taken over.
 
 Everything is driven by store listeners (which only take note: a listener
 must not write) and one shared ``Timeline`` (which does the writes), so
@@ -53,7 +58,7 @@ from typing import Any, Final
 from . import errors
 from .controllers.base import Client, Recorder
 from .heartbeats import NodeHeartbeats
-from .nodes import NodeShape, build_node, internal_ip, is_ready, node_names, set_ready
+from .nodes import NodeShape, build_csidriver, build_csinode, build_node, internal_ip, is_ready, node_names, set_ready
 from .operations import Operations
 from .podstatus import Simulation, read_simulation, restart_containers, start_pod, terminate_pod
 from .resources import builtin
@@ -67,6 +72,8 @@ log = logging.getLogger("vecsched.apiserver.kubelet")
 
 NODES: Final = builtin("nodes")
 PODS: Final = builtin("pods")
+CSINODES: Final = builtin("csinodes.storage.k8s.io")
+CSIDRIVERS: Final = builtin("csidrivers.storage.k8s.io")
 _NODE_NAME: Final = PODS.field_index("spec.nodeName")
 _PHASE: Final = PODS.field_index("status.phase")
 _RESTART_POLICY: Final = PODS.field_index("spec.restartPolicy")
@@ -139,6 +146,7 @@ class KubeletSim:
         for e in store.entries(NODES):
             ready = self._learn(e.name, e.obj())
             self.heartbeats.node_seen(e.name, ready=ready, registering=True)
+            self._register_csi(e.name)  # not a listener: nodes registered before the kubelets are done at once
         store.add_listener(NODES.key, self._on_node)
         store.add_listener(PODS.key, self._on_pod)
         for e in store.entries(PODS):
@@ -165,6 +173,8 @@ class KubeletSim:
             return
         ready = self._learn(new.name, new.obj())
         self.heartbeats.node_seen(new.name, ready=ready)
+        if old is None or old.uid != new.uid:
+            self.timeline.after(0, functools.partial(self._register_csi, new.name))
         if ready:
             for pod in self._parked.pop(new.name, set()):
                 self.timeline.after(0, functools.partial(self._examine, pod))
@@ -239,6 +249,28 @@ class KubeletSim:
                 message=message))
 
     # ---- actions, run from the timeline ----------------------------------------------------------
+
+    def _register_csi(self, name: str) -> None:
+        """The node's CSINode (and its drivers' CSIDriver objects), as the kubelet registers them."""
+        entry = self.store.find(NODES, "", name)
+        if entry is None:
+            return
+        want = build_csinode(entry.obj())
+        try:
+            have = self.store.find(CSINODES, "", name)
+            if have is None:
+                self.ops.create(CSINODES, want, namespace="")
+            elif entry.uid not in have.owners:  # left from an earlier Node of this name: the new kubelet's now
+                current = have.obj()
+                current["metadata"]["ownerReferences"] = want["metadata"]["ownerReferences"]
+                current["spec"] = want["spec"]
+                self.ops.update(CSINODES, current, namespace="", name=name)
+            for driver in want["spec"]["drivers"]:
+                if self.store.find(CSIDRIVERS, "", driver["name"]) is None:
+                    self.ops.create(CSIDRIVERS, build_csidriver(driver["name"]), namespace="")
+        except errors.ApiError as e:
+            if e.code != 409:  # created meanwhile by someone else: theirs stands
+                log.warning("kubelet: registering CSI drivers of node %s failed: %s", name, e.message)
 
     def _write(self, k: Key, mutate: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
         """The kubelet's status write (straight to the store, as the status manager's PATCH); the pod as written."""

@@ -241,6 +241,10 @@ BUILTIN: Final[tuple[ResourceType, ...]] = (
         short_names=("sc",), singular="storageclass"),
     _rt(plural="csinodes", kind="CSINode", group="storage.k8s.io", version="v1", namespaced=False,
         singular="csinode"),
+    _rt(plural="csidrivers", kind="CSIDriver", group="storage.k8s.io", version="v1", namespaced=False,
+        singular="csidriver"),
+    _rt(plural="csistoragecapacities", kind="CSIStorageCapacity", group="storage.k8s.io", version="v1",
+        namespaced=True, singular="csistoragecapacity"),
     # admissionregistration.k8s.io/v1: the admission webhooks writes are sent to (webhooks.py)
     _rt(plural="mutatingwebhookconfigurations", kind="MutatingWebhookConfiguration",
         group="admissionregistration.k8s.io", version="v1", namespaced=False, categories=("api-extensions",),

@@ -261,21 +261,24 @@ _PRINTERS: Final[dict[str, tuple[list[Col], Row]]] = {
                    o.get("volumeBindingMode") or "Immediate", str(bool(o.get("allowVolumeExpansion"))).lower(), _age(o)]),
     "persistentvolumes": (
         [_NAME, ("Capacity", "string", "", 0), ("Access Modes", "string", "", 0), ("Reclaim Policy", "string", "", 0),
-         ("Status", "string", "", 0), ("Claim", "string", "", 0), ("StorageClass", "string", "", 0), _AGE],
-        lambda o: [o["metadata"]["name"], ((o.get("spec") or {}).get("capacity") or {}).get("storage", ""),
-                   _modes(o), (o.get("spec") or {}).get("persistentVolumeReclaimPolicy") or "Retain",
-                   (o.get("status") or {}).get("phase", ""), _claim(o),
-                   (o.get("spec") or {}).get("storageClassName", ""), _age(o)]),
+         ("Status", "string", "", 0), ("Claim", "string", "", 0), ("StorageClass", "string", "", 0),
+         ("VolumeAttributesClass", "string", "", 0), ("Reason", "string", "", 0), _AGE,
+         ("VolumeMode", "string", "", 1)], lambda o: _pv_row(o)),
     "persistentvolumeclaims": (
         [_NAME, ("Status", "string", "", 0), ("Volume", "string", "", 0), ("Capacity", "string", "", 0),
-         ("Access Modes", "string", "", 0), ("StorageClass", "string", "", 0), _AGE],
-        lambda o: [o["metadata"]["name"], (o.get("status") or {}).get("phase", ""),
-                   (o.get("spec") or {}).get("volumeName", ""),
-                   ((o.get("status") or {}).get("capacity") or {}).get("storage", ""), _modes(o),
-                   (o.get("spec") or {}).get("storageClassName") or "<unset>", _age(o)]),
+         ("Access Modes", "string", "", 0), ("StorageClass", "string", "", 0), ("VolumeAttributesClass", "string", "", 0),
+         _AGE, ("VolumeMode", "string", "", 1)], lambda o: _pvc_row(o)),
     "csinodes.storage.k8s.io": ([_NAME, ("Drivers", "integer", "", 0), _AGE],
                                 lambda o: [o["metadata"]["name"], len((o.get("spec") or {}).get("drivers") or []),
                                            _age(o)]),
+    "csidrivers.storage.k8s.io": (
+        [_NAME, ("AttachRequired", "boolean", "", 0), ("PodInfoOnMount", "boolean", "", 0),
+         ("StorageCapacity", "boolean", "", 0), ("TokenRequests", "string", "", 0),
+         ("RequiresRepublish", "boolean", "", 0), ("Modes", "string", "", 0), _AGE], lambda o: _csidriver_row(o)),
+    "csistoragecapacities.storage.k8s.io": (
+        [_NAME, ("StorageClassName", "string", "", 0), ("Capacity", "string", "", 0)],
+        lambda o: [o["metadata"]["name"], o.get("storageClassName", ""),
+                   o["capacity"] if o.get("capacity") is not None else "<unset>"]),
     "customresourcedefinitions.apiextensions.k8s.io": (
         [_NAME, ("Created At", "date", "", 0)],
         lambda o: [o["metadata"]["name"], (o.get("metadata") or {}).get("creationTimestamp", "")]),
@@ -317,14 +320,59 @@ def _owner(o: dict[str, Any]) -> str:
     return "<none>"
 
 
-def _modes(o: dict[str, Any]) -> str:
-    short = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX", "ReadWriteOncePod": "RWOP"}
-    return ",".join(short.get(m, m) for m in (o.get("spec") or {}).get("accessModes") or [])
+def _modes(modes: Any) -> str:
+    """``GetAccessModesAsString``: the short names, in upstream's fixed order, each once."""
+    given = set(modes or [])
+    return ",".join(short for mode, short in (("ReadWriteOnce", "RWO"), ("ReadOnlyMany", "ROX"), ("ReadWriteMany", "RWX"),
+                                              ("ReadWriteOncePod", "RWOP")) if mode in given)
 
 
 def _claim(o: dict[str, Any]) -> str:
     ref = (o.get("spec") or {}).get("claimRef") or {}
-    return f"{ref.get('namespace')}/{ref.get('name')}" if ref else ""
+    return f"{ref.get('namespace', '')}/{ref.get('name', '')}" if ref else ""
+
+
+def _phase(o: dict[str, Any]) -> str:
+    """``status.phase``, or Terminating once the object is marked for deletion."""
+    if (o.get("metadata") or {}).get("deletionTimestamp"):
+        return "Terminating"
+    return str((o.get("status") or {}).get("phase") or "")
+
+
+def _storage_class(o: dict[str, Any]) -> str:
+    """``GetPersistentVolume(Claim)Class``: the beta annotation, then ``spec.storageClassName``."""
+    beta = ((o.get("metadata") or {}).get("annotations") or {}).get("volume.beta.kubernetes.io/storage-class")
+    return str(beta if beta is not None else (o.get("spec") or {}).get("storageClassName") or "")
+
+
+def _pv_row(o: dict[str, Any]) -> list[Any]:
+    """``printPersistentVolume`` (an unset reclaim policy reads as Retain, the API's default for it)."""
+    spec = o.get("spec") or {}
+    return [o["metadata"]["name"], str((spec.get("capacity") or {}).get("storage", "0")),
+            _modes(spec.get("accessModes")), spec.get("persistentVolumeReclaimPolicy") or "Retain", _phase(o), _claim(o),
+            _storage_class(o), spec.get("volumeAttributesClassName") or "<unset>",
+            (o.get("status") or {}).get("reason") or "", _age(o), spec.get("volumeMode") or "<unset>"]
+
+
+def _pvc_row(o: dict[str, Any]) -> list[Any]:
+    """``printPersistentVolumeClaim``: capacity and access modes are the bound volume's, from the status."""
+    spec, status = o.get("spec") or {}, o.get("status") or {}
+    capacity = modes = ""
+    if spec.get("volumeName"):
+        modes = _modes(status.get("accessModes"))
+        capacity = str((status.get("capacity") or {}).get("storage", "0"))
+    return [o["metadata"]["name"], _phase(o), spec.get("volumeName") or "", capacity, modes, _storage_class(o),
+            spec.get("volumeAttributesClassName") or "<unset>", _age(o), spec.get("volumeMode") or "<unset>"]
+
+
+def _csidriver_row(o: dict[str, Any]) -> list[Any]:
+    """``printCSIDriver``: unset booleans read as the API's defaults."""
+    spec = o.get("spec") or {}
+    tokens = spec.get("tokenRequests")
+    return [o["metadata"]["name"], bool(spec.get("attachRequired", True)), bool(spec.get("podInfoOnMount")),
+            bool(spec.get("storageCapacity")),
+            "<unset>" if tokens is None else ",".join(str(t.get("audience", "")) for t in tokens),
+            bool(spec.get("requiresRepublish")), ",".join(spec.get("volumeLifecycleModes") or []) or "<none>", _age(o)]
 
 
 def table(

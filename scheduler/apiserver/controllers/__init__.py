@@ -6,6 +6,8 @@ Each controller is a class in its own module with a ``primary`` kind and a
 
 from __future__ import annotations
 
+from typing import Final
+
 from .base import Client, ClusterView, Controller, ControllerContext, Recorder, WorkQueue, controller_of, owner_ref
 from .daemonset import DaemonSetController
 from .deployment import DeploymentController
@@ -15,6 +17,8 @@ from .job import JobController
 from .manager import ControllerManager
 from .replicaset import ReplicaSetController, ReplicationManager
 from .statefulset import StatefulSetController
+from .provisioner import CSIDeleter, CSIProvisioner
+from .volumes import ClaimBinder, VolumeBinder
 
 DEFAULT_CONTROLLERS: list[type[Controller]] = [
     DeploymentController,
@@ -25,12 +29,23 @@ DEFAULT_CONTROLLERS: list[type[Controller]] = [
     JobController,
     DisruptionController,
     GarbageCollector,
+    ClaimBinder,
+    VolumeBinder,
+    CSIProvisioner,
+    CSIDeleter,
 ]
-"""The controllers an ``ApiServer`` runs unless told otherwise (kube-controller-manager's, for workloads)."""
+"""The controllers an ``ApiServer`` runs unless told otherwise (kube-controller-manager's, for workloads and
+persistent volumes, and a simulated CSI provisioner)."""
+
+VOLUME_CONTROLLERS: Final[tuple[type[Controller], ...]] = (ClaimBinder, VolumeBinder, CSIProvisioner, CSIDeleter)
+"""The persistentvolume controller's two loops and the simulated provisioner's two."""
 
 __all__ = [
     "Client",
+    "ClaimBinder",
     "ClusterView",
+    "CSIDeleter",
+    "CSIProvisioner",
     "Controller",
     "ControllerContext",
     "ControllerManager",
@@ -44,6 +59,8 @@ __all__ = [
     "ReplicationManager",
     "StatefulSetController",
     "Recorder",
+    "VolumeBinder",
+    "VOLUME_CONTROLLERS",
     "WorkQueue",
     "controller_of",
     "owner_ref",
