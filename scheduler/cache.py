@@ -21,6 +21,14 @@ by the scheduling cycle the moment it nominates a pod and by the watch from
 ``status.nominatedNodeName``, dropped when the pod is assumed, bound or deleted,
 or its nomination is cleared in the API -- upstream's nominator. A malformed
 budget is skipped with one log line, as a malformed Node is.
+
+The volume plugins read the cluster's storage objects -- PersistentVolumes and their
+claims, StorageClasses, CSINodes, CSIDrivers and CSIStorageCapacities -- from the
+table's ``scoring.volumes.Volumes`` extension, which their informers keep current
+(``on_storage``). It also holds the PVs and claims the VolumeBinding plugin assumes at
+Reserve (upstream's AssumeCache), until the watch brings the API's newer version or the
+assumption is reverted. A malformed storage object is skipped with one log line and
+what an earlier version of it said is dropped, as for a malformed PodGroup.
 """
 
 from __future__ import annotations
@@ -31,8 +39,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from scheduler.kube.informer import (NAMESPACES, NODES, PODGROUPS, PODS, POD_DISRUPTION_BUDGETS, WORKLOADS, Backoff,
-                                     Delta, Informer)
+from scheduler.kube.informer import (CSI_DRIVERS, CSI_STORAGE_CAPACITIES, NAMESPACES, NODES, PODGROUPS, PODS,
+                                     POD_DISRUPTION_BUDGETS, STORAGE, WORKLOADS, Backoff, Delta, Informer)
 from scheduler.kube.client import KubeClient
 from scoring.nominations import Nominations, status_nominated_node
 from scoring.objects import NodeInfo, ObjectError, PodInfo, node_from_json
@@ -41,6 +49,7 @@ from scoring.plugins.workloads import Namespaces, Workloads
 from scoring.plugins.budgets import Budgets
 from scoring.plugins.podgroups import PodGroups, group_of
 from scoring.table import NodeTable
+from scoring.volumes import Volumes
 
 __all__ = ["SchedulerCache", "ASSUMED_POD_TTL_SECONDS", "preemption_facts", "start_informers"]
 
@@ -74,6 +83,8 @@ class SchedulerCache:
         """PodDisruptionBudgets left out because they could not be read: ns/name -> the error."""
         self.skipped_podgroups: dict[str, str] = {}
         """PodGroups left out because they could not be read: ns/name -> the error."""
+        self.skipped_storage: dict[str, str] = {}
+        """Storage objects left out because they could not be read: "<Kind> <name or ns/name>" -> the error."""
         self._status_nominated: dict[str, str] = {}
         """Pending pods' ``status.nominatedNodeName`` as last seen by the watch."""
 
@@ -178,6 +189,42 @@ class SchedulerCache:
         group = groups.member_of.get(key, "")
         groups.forget(key)
         return group
+
+    # ---- storage (the volume plugins read PVs, claims, StorageClasses and CSI objects) ---------
+
+    @property
+    def volumes(self) -> Volumes:
+        return Volumes.of(self.table)
+
+    def on_storage(self, kind: str, delta: Delta) -> str:
+        """Informer handler for one storage kind (one of ``scoring.volumes.KINDS``): the object
+        goes into the table's ``Volumes``. A malformed one is logged once (per distinct error),
+        listed in ``skipped_storage`` and left out -- what an earlier, readable version said no
+        longer holds. Returns its key, ``name`` or ``ns/name`` ("" for SYNCED)."""
+        if delta.type == "SYNCED":
+            return ""
+        raw = delta.obj
+        m = raw.get("metadata") if isinstance(raw, Mapping) else None
+        meta: Mapping[str, Any] = m if isinstance(m, Mapping) else {}
+        name, ns = str(meta.get("name") or ""), str(meta.get("namespace") or "")
+        key = f"{ns}/{name}" if ns else name
+        label = f"{kind} {key}"
+        # Deleting by name and namespace alone: a malformed object's other fields are not read.
+        ref = {"metadata": {"name": name, **({"namespace": ns} if ns else {})}}
+        if delta.type == "DELETED":
+            self.skipped_storage.pop(label, None)
+            self.volumes.delete(kind, ref)
+            return key
+        try:
+            self.volumes.apply(kind, raw)
+        except ObjectError as e:
+            if self.skipped_storage.get(label) != str(e):
+                log.warning("skipping malformed %s: %s", kind, e)
+            self.skipped_storage[label] = str(e)
+            self.volumes.delete(kind, ref)
+            return key
+        self.skipped_storage.pop(label, None)
+        return key
 
     # ---- nominations (pending pods waiting for the room their preemption makes) --------------
 
@@ -331,7 +378,8 @@ def preemption_facts(raw: Mapping[str, Any]) -> tuple[Any, Any, Any]:
 def start_informers(*, client: KubeClient, cache: SchedulerCache, on_node: Callable[[Delta], None],
                     on_pod: Callable[[Delta], None], backoff: Backoff,
                     on_budget: Callable[[Delta], None] | None = None,
-                    on_podgroup: Callable[[Delta], None] | None = None) -> list[Informer]:
+                    on_podgroup: Callable[[Delta], None] | None = None,
+                    on_storage: Callable[[str, Delta], object] | None = None) -> list[Informer]:
     """List-and-watch everything that placement depends on, as `vecsched run` and the
     extender both need it: Nodes and Pods (first in the list: the two that must sync
     before scheduling), Namespaces (labels for namespaceSelectors) and the workload
@@ -340,7 +388,12 @@ def start_informers(*, client: KubeClient, cache: SchedulerCache, on_node: Calla
     which preempts, and the extender, whose ``preempt`` verb counts budget violations),
     PodDisruptionBudgets too -- optional as well (``SchedulerCache.on_budget`` is the
     handler's core). Given ``on_podgroup`` (`vecsched run`), scheduler-plugins' PodGroups,
-    optional: without their CRD installed (before vecsched starts) there is no gang scheduling."""
+    optional: without their CRD installed (before vecsched starts) there is no gang scheduling.
+    Given ``on_storage`` (`vecsched run` with a volume plugin in a profile), the storage
+    objects the volume plugins read, each delta with its kind (``SchedulerCache.on_storage``
+    is the handler's core): PersistentVolumes, claims, StorageClasses and CSINodes must sync
+    before scheduling, as upstream's informers must; CSIDrivers and CSIStorageCapacities
+    (read for attach limits and capacity tracking, where a driver publishes them) are optional."""
     informers = [Informer(client=client, path=path, handler=handler, backoff=backoff)
                  for path, handler in ((NODES, on_node), (PODS, on_pod), (NAMESPACES, cache.on_namespace))]
     informers += [Informer(client=client, path=path, handler=cache.workload_handler(kind), backoff=backoff,
@@ -350,6 +403,15 @@ def start_informers(*, client: KubeClient, cache: SchedulerCache, on_node: Calla
                                   backoff=backoff, optional=True))
     if on_podgroup is not None:
         informers.append(Informer(client=client, path=PODGROUPS, handler=on_podgroup, backoff=backoff, optional=True))
+    if on_storage is not None:
+        informers += [Informer(client=client, path=path, handler=_with_kind(on_storage, kind), backoff=backoff,
+                               optional=path in (CSI_DRIVERS, CSI_STORAGE_CAPACITIES)) for path, kind in STORAGE]
     for inf in informers:
         inf.start()
     return informers
+
+
+def _with_kind(handler: Callable[[str, Delta], object], kind: str) -> Callable[[Delta], None]:
+    def handle(delta: Delta) -> None:
+        handler(kind, delta)
+    return handle

@@ -82,7 +82,6 @@ _RUNTIME_PLUGINS: Final = frozenset({"PrioritySort", "SchedulingGates", "Default
 # Upstream plugins vecsched does not implement: accepted with a warning so
 # that an upstream profile loads, but they take no part in decisions.
 _UNIMPLEMENTED: Final = frozenset({
-    "VolumeRestrictions", "NodeVolumeLimits", "VolumeBinding", "VolumeZone",
     "EBSLimits", "GCEPDLimits", "AzureDiskLimits", "CinderLimits", "NodeDeclaredFeatures",
     "DynamicResources",
 })

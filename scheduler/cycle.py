@@ -10,9 +10,11 @@ between, so that the cluster view cannot change under the decision:
 5. assume   -- charge the pod to that node in the cache immediately (Reserve);
 6. permit   -- the Permit plugins allow the pod, reject it (Unreserve, forget,
    report) or make it wait, holding its node, with a timeout;
-7. bind     -- a named background task (after any wait at Permit) patches
-   annotations, binds, and reports, so the next cycle starts without waiting
-   for the API.
+7. prebind  -- in a named background task, after any wait at Permit: the pod's
+   volumes, when the VolumeBinding plugin planned any at Reserve, are bound through
+   the API and the PV controller (``scheduler.volume_binder``);
+8. bind     -- in the same task: annotations patched, the Binding posted, the
+   outcome reported, so the next cycle starts without waiting for the API.
 
 A pod of a PodGroup (with Coscheduling in the profile) brings its group's
 pending members into its cycle: they are planned together on the table
@@ -33,6 +35,13 @@ at once (so that the next cycles leave that room to it), the victims go to the
 ``Preemptor``, which evicts them in the background, and the failure report sets
 ``status.nominatedNodeName`` in the same patch as PodScheduled=False. The pod
 then waits in the unschedulable pool; its victims' deletions move it back.
+
+A PreBind failure (a volume update refused, the PV controller not done within
+``bindTimeoutSeconds``, a binding undone) is a binding-cycle error, as upstream's
+handleBindingCycleError treats it: the pod is unreserved (VolumeBinding reverts the PVs
+and claims it assumed), the parked pods are moved (the room and the volumes it held are
+free again), and it is reported -- ``running PreBind plugin "VolumeBinding": ...`` --
+and backed off.
 """
 
 from __future__ import annotations
@@ -50,6 +59,8 @@ from scoring.plugins.coscheduling import PODS_TO_ACTIVATE, Coscheduling
 from scoring.plugins.default_preemption import NAME as DEFAULT_PREEMPTION
 from scoring.plugins.gang import group_need, place_group
 from scoring.plugins.podgroups import PodGroup, PodGroups, group_of
+from scoring.plugins.volume_binding import NAME as VOLUME_BINDING
+from scoring.volumes import VOLUME_BINDING_PLAN, VolumeBindingPlan
 from scheduler.cache import SchedulerCache
 from scheduler.instrument import Trace, instrument
 from scheduler.kube.binder import Binder, Outcome
@@ -59,6 +70,7 @@ from scheduler.permit import STOPPING, Waiting, WaitingPodsMap
 from scheduler.preemptor import Preemptor
 from scheduler.queue import QueuedPod, SchedulingQueue
 from scheduler.tasks import drain
+from scheduler.volume_binder import BindingStopped, PodDeleted, PreparedBinding, VolumeBinder, VolumeBindingError
 
 __all__ = ["SchedulingCycle"]
 
@@ -78,7 +90,8 @@ class SchedulingCycle:
                  binder: Binder, recorder: EventRecorder, metrics: Metrics, preemptor: Preemptor,
                  is_leader: Callable[[], bool] = lambda: True,
                  plugin_metrics_sample: float = PLUGIN_METRICS_SAMPLE,
-                 on_group_failed: Callable[[PodGroup, str], None] | None = None) -> None:
+                 on_group_failed: Callable[[PodGroup, str], None] | None = None,
+                 volume_binder: VolumeBinder | None = None) -> None:
         self.profiles = dict(profiles)
         self.waiting = WaitingPodsMap()
         for p in self.profiles.values():
@@ -92,6 +105,10 @@ class SchedulingCycle:
         self.recorder = recorder
         self.metrics = metrics
         self.preemptor = preemptor
+        self.volume_binder = volume_binder or VolumeBinder(client=binder.client, cache=cache)
+        """PreBind for the pods whose volumes the VolumeBinding plugin planned at Reserve."""
+        self._pre_binds = {name: VOLUME_BINDING in p.plugin_names for name, p in self.profiles.items()}
+        """Which profiles have a PreBind plugin (VolumeBinding), for the extension point's metric."""
         self.is_leader = is_leader
         self._binding: set[asyncio.Task[None]] = set()
         self._sample = random.Random()
@@ -181,9 +198,11 @@ class SchedulingCycle:
             self._failed(qp, profile.name, started, fit_error_message(1, {verdict.message: 1}),
                          result=_UNSCHEDULABLE)
             return None
+        volumes = self._prepare_volumes(decision)
         waiter = self.waiting.add(pod=decision.assumed_pod(), node=node, waits=waits) if waits else None
         # Bind: in the background (after any wait at Permit); the next cycle starts at once.
-        task = asyncio.create_task(self._bind(qp, decision, started, algorithm, waiter), name=f"bind {pod.key}")
+        task = asyncio.create_task(self._bind(qp, decision, started, algorithm, waiter, volumes),
+                                   name=f"bind {pod.key}")
         self._binding.add(task)
         task.add_done_callback(self._binding.discard)
         return waiter if waiter is not None else True
@@ -196,6 +215,26 @@ class SchedulingCycle:
         except Exception:
             log.exception("unreserving %s failed in a plugin", pod.key)
         self.cache.forget(pod.key)
+
+    def _prepare_volumes(self, decision: Decision) -> PreparedBinding | None:
+        """The volume binding VolumeBinding planned at Reserve, with what its API updates need
+        from this moment (None when the pod has no claims, or the profile no VolumeBinding)."""
+        plan = decision.state.get(VOLUME_BINDING_PLAN)
+        return self.volume_binder.prepare(plan) if isinstance(plan, VolumeBindingPlan) else None
+
+    def _revert_volumes(self, profile: Profile, decision: Decision) -> None:
+        """Reserve ran for ``decision`` in a group's plan that is not carried out (the pod is not
+        assumed): VolumeBinding's Unreserve reverts the PVs and claims it assumed, the one
+        Reserve whose effect outlives the plan (Coscheduling's Unreserve, which rejects the
+        group's waiting pods, is not for a pod that never reached Permit)."""
+        if decision.node is None or VOLUME_BINDING_PLAN not in decision.state:
+            return
+        for plugin in profile.unreservers:
+            if plugin.name == VOLUME_BINDING:
+                try:
+                    plugin.unreserve(decision.pod, self.cache.table, decision.node, decision.state, self.waiting)
+                except Exception:
+                    log.exception("reverting the volumes of %s failed in a plugin", decision.pod.key)
 
     def _activate(self, state: Mapping[str, Any]) -> None:
         """Pods a plugin asked to be tried now (upstream's PodsToActivate)."""
@@ -259,6 +298,8 @@ class SchedulingCycle:
             post = plugin.postfilter(failed.pod, table, failed.state, failed.reasons, profile)
             message = f"{plan.message} {post.message}" if post.message else plan.message
             rejecting = frozenset(trace.rejected_by) | {plugin.name}
+            for decided in plan.decisions:
+                self._revert_volumes(profile, decided)
             for m in members:
                 self._failed(m, profile.name, started, message, result=_UNSCHEDULABLE, plugins=rejecting)
             log.info("pod group not placed", extra={"fields": {
@@ -276,6 +317,8 @@ class SchedulingCycle:
             d = planned.get(m.key)
             if d is None or rejected:
                 # Not tried (the plan stopped early), or its group was rejected at Permit meanwhile.
+                if d is not None:
+                    self._revert_volumes(profile, d)
                 self.queue.requeue(m, unschedulable=False)
                 continue
             if d.node is None:
@@ -316,7 +359,7 @@ class SchedulingCycle:
     # ---- binding ---------------------------------------------------------------------------
 
     async def _bind(self, qp: QueuedPod, decision: Decision, started: float, algorithm: float,
-                    waiter: Waiting | None = None) -> None:
+                    waiter: Waiting | None = None, volumes: PreparedBinding | None = None) -> None:
         pod, node = qp.pod, str(decision.node)
         profile = self.profiles[decision.profile]
         try:
@@ -339,6 +382,13 @@ class SchedulingCycle:
                 self._unreserve(profile, decision)
                 self._failed(qp, decision.profile, started, f"node {node} was deleted before binding",
                              result=_ERROR, reason="SchedulerError", nominated="")
+                return
+            if not await self._pre_bind(qp, profile, decision, started, volumes):
+                return
+            if volumes is not None and volumes.has_work and not self.is_leader():
+                # Leadership was lost while the volumes were bound: the next leader binds the pod.
+                self._unreserve(profile, decision)
+                self.queue.requeue(qp, unschedulable=False)
                 return
             t = time.perf_counter()
             result = await self.binder.bind(pod=pod, node=node, annotations=decision.annotations)
@@ -379,6 +429,53 @@ class SchedulingCycle:
         self._failed(qp, decision.profile, started, f"Binding rejected: {result.error}", result=_ERROR,
                      reason="SchedulerError", not_before=self.queue.clock() + result.retry_after, nominated="")
 
+    async def _pre_bind(self, qp: QueuedPod, profile: Profile, decision: Decision, started: float,
+                        volumes: PreparedBinding | None) -> bool:
+        """Upstream's RunPreBindPlugins: VolumeBinding's PreBind binds the pod's volumes. Returns
+        whether the pod may be bound; when not, the failure has been handled."""
+        if not self._pre_binds.get(decision.profile):
+            return True
+        pod, t = qp.pod, time.perf_counter()
+        try:
+            if volumes is not None:
+                await self.volume_binder.bind(pod=pod, prepared=volumes)
+        except PodDeleted:
+            # Deleted while its volumes were being bound: nothing to report, never retried.
+            log.info("pod %s deleted while its volumes were being bound", pod.key)
+            self._unreserve(profile, decision)
+            self.queue.done(pod.key)
+            self.metrics.schedule_attempts.labels(_ERROR, decision.profile).inc()
+            return False
+        except BindingStopped:
+            # The scheduler stops: the pod is given back untouched, for the next leader.
+            self._unreserve(profile, decision)
+            self.queue.requeue(qp, unschedulable=False)
+            return False
+        except VolumeBindingError as e:
+            log.warning("binding the volumes of %s on %s failed: %s", pod.key, decision.node, e.message)
+            self._pre_bind_failed(qp, profile, decision, started, time.perf_counter() - t, e.message)
+            return False
+        except Exception as e:
+            # A fault of vecsched's own: reported, and the pod tried again, all the same.
+            log.exception("binding the volumes of %s on %s failed", pod.key, decision.node)
+            self._pre_bind_failed(qp, profile, decision, started, time.perf_counter() - t,
+                                  f"scheduler error: {type(e).__name__}: {e}")
+            return False
+        self.metrics.extension_point_duration.labels("PreBind", "Success", decision.profile).observe(
+            time.perf_counter() - t)
+        return True
+
+    def _pre_bind_failed(self, qp: QueuedPod, profile: Profile, decision: Decision, started: float, took: float,
+                         message: str) -> None:
+        """As upstream's handleBindingCycleError for a PreBind error: unreserve (VolumeBinding
+        reverts what it assumed), move the parked pods -- the room the pod held and the volumes
+        it had assumed are free again -- then report and back the pod off."""
+        self.metrics.extension_point_duration.labels("PreBind", "Error", decision.profile).observe(took)
+        self._unreserve(profile, decision)
+        self.queue.move_all("AssignedPodDelete")
+        self._failed(qp, decision.profile, started, f'running PreBind plugin "{VOLUME_BINDING}": {message}',
+                     result=_ERROR, reason="SchedulerError", nominated="")
+
     # ---- outcomes --------------------------------------------------------------------------
 
     def _failed(self, qp: QueuedPod, profile: str, started: float, message: str, *, result: str,
@@ -403,9 +500,11 @@ class SchedulingCycle:
             self.metrics.extension_point_duration.labels(point, point_status, profile).observe(seconds)
 
     async def drain(self, *, timeout: float) -> int:
-        """Reject the pods waiting at Permit (none is bound in part of its group), then wait (at
-        most ``timeout`` seconds) for bindings in flight; returns how many were cut short."""
+        """Reject the pods waiting at Permit (none is bound in part of its group) and end the
+        waits for volume bindings (their pods go back to the queue), then wait (at most
+        ``timeout`` seconds) for bindings in flight; returns how many were cut short."""
         self.waiting.reject_all("", STOPPING)
+        self.volume_binder.close()  # a volume binding may wait minutes for the PV controller: not for a stop
         return await drain(self._binding, timeout=timeout)
 
     @property

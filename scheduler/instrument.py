@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from scoring.framework import (CycleState, FilterPlugin, PostFilterPlugin, PostFilterResult, PreFilterPlugin, Profile,
-                               Reason, ReservePlugin, ScoreExtensions, ScorePlugin)
+from scoring.framework import (CycleState, FilterPlugin, NodeSubset, PostFilterPlugin, PostFilterResult, PreFilterPlugin,
+                               Profile, Reason, ReservePlugin, ScoreExtensions, ScorePlugin)
 from scoring.objects import PodInfo
 from scoring.table import IntArray, NodeTable
 from scheduler.metrics import Metrics
@@ -75,14 +75,15 @@ class _Timed:
 
 
 class _PreFilter(_Timed):
-    def prefilter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> str | None:
+    def prefilter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> str | NodeSubset | None:
         t = perf_counter()
         try:
-            out: str | None = self.inner.prefilter(pod, table, state)
+            out: str | NodeSubset | None = self.inner.prefilter(pod, table, state)
         except Exception:
             self._record("PreFilter", t, "Error")
             raise
-        self._record("PreFilter", t, "Unschedulable" if out is not None else "Success")
+        # A message rejects the pod; a NodeSubset only narrows the nodes (NodeAffinity, VolumeBinding).
+        self._record("PreFilter", t, "Unschedulable" if isinstance(out, str) else "Success")
         return out
 
 

@@ -12,6 +12,12 @@ all run the same thing in-process::
 Stopping is graceful, as kube-scheduler's SIGTERM handling: no new pod is
 taken, bindings and evictions in flight finish (for at most ``drain_seconds``),
 the lease is released, then the watches close.
+
+When a profile runs a volume plugin (VolumeBinding, VolumeZone, NodeVolumeLimits,
+VolumeRestrictions), the storage objects they read are watched too, and a change of
+one moves the parked pods that one of the plugins registering that change rejected
+(upstream's EventsToRegister of the four plugins, without queueing hints): a new PV
+may be the one a claim waited for, a claim bound at last lets its pod through.
 """
 
 from __future__ import annotations
@@ -20,29 +26,52 @@ import asyncio
 import logging
 import socket
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from scoring.framework import Profile
 from scoring.objects import ObjectError, pod_from_json
+from scoring.plugins import VOLUME_PLUGINS
 from scheduler.cache import ASSUMED_POD_TTL_SECONDS, SchedulerCache, preemption_facts, start_informers
 from scheduler.config import SchedulerConfig, default_config
 from scheduler.cycle import SchedulingCycle
 from scheduler.kube.binder import Binder
 from scheduler.kube.client import ClientSettings, KubeClient, connect
 from scheduler.kube.events import EventLimiter, EventRecorder, PodRef
-from scheduler.kube.informer import Backoff, Delta, Informer
+from scheduler.kube.informer import STORAGE, Backoff, Delta, Informer
 from scheduler.leader import LeaderElector, LeaseSettings
 from scheduler.loadmetrics import DEFAULT_INTERVAL, DEFAULT_TIMEOUT, LoadMetricsRefresher, load_fetcher
 from scheduler.metrics import Metrics, MetricsServer
 from scheduler.podgroup_operator import PodGroupOperator
 from scheduler.preemptor import Preemptor, PreemptorSettings
 from scheduler.queue import SchedulingQueue
+from scheduler.volume_binder import VolumeBinder
 
 __all__ = ["RuntimeSettings", "Scheduler", "run_scheduler"]
 
 log = logging.getLogger("vecsched.runtime")
+
+
+_STORAGE_EVENTS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
+    ("PersistentVolume", "Add"): frozenset({"VolumeBinding", "VolumeZone"}),
+    ("PersistentVolume", "Update"): frozenset({"VolumeBinding", "VolumeZone"}),
+    ("PersistentVolumeClaim", "Add"): frozenset({"VolumeBinding", "VolumeZone", "NodeVolumeLimits",
+                                                 "VolumeRestrictions"}),
+    ("PersistentVolumeClaim", "Update"): frozenset({"VolumeBinding", "VolumeZone"}),
+    ("StorageClass", "Add"): frozenset({"VolumeBinding", "VolumeZone"}),
+    ("StorageClass", "Update"): frozenset({"VolumeBinding"}),
+    ("CSINode", "Add"): frozenset({"VolumeBinding", "NodeVolumeLimits"}),
+    ("CSINode", "Update"): frozenset({"VolumeBinding"}),
+    ("CSIDriver", "Update"): frozenset({"VolumeBinding"}),
+    ("CSIStorageCapacity", "Add"): frozenset({"VolumeBinding"}),
+    ("CSIStorageCapacity", "Update"): frozenset({"VolumeBinding"}),
+}
+"""Storage events -> the volume plugins registering them, as their EventsToRegister say
+(volumebinding, volumezone, nodevolumelimits/csi.go, volumerestrictions). Deletions
+help no pod. Node additions and updates, and assigned pods' deletions, which the four
+also register, move every parked pod already."""
+_RESOURCE_OF: Final = {kind: path.rsplit("/", 1)[1] for path, kind in STORAGE}
 
 
 def _identity() -> str:
@@ -103,6 +132,9 @@ class Scheduler:
                                      max_backoff=self.config.pod_max_backoff_seconds,
                                      on_incoming=self.metrics.incoming)
         self._profiles = dict(profiles) if profiles is not None else self.config.build()
+        self.volume_plugins: frozenset[str] = frozenset(
+            n for p in self._profiles.values() for n in p.plugin_names if n in VOLUME_PLUGINS)
+        """The volume plugins the profiles run; none: storage objects are not watched."""
         sort = next(iter(self._profiles.values())).queue_sort if self._profiles else None
         if sort is not None:
             # The profiles' QueueSort plugin orders the one queue (the config checks they agree).
@@ -124,6 +156,8 @@ class Scheduler:
         self.server: MetricsServer | None = None
         self.recorder: EventRecorder | None = None
         self.preemptor: Preemptor | None = None
+        self.volume_binder: VolumeBinder | None = None
+        """PreBind's volume binding: waits for the PV controller on the informers' events."""
         self.podgroup_operator: PodGroupOperator | None = None
         """Keeps PodGroups' status and Events (leader only); idle where the CRD is not installed."""
         self._unreadable: set[str] = set()
@@ -174,13 +208,15 @@ class Scheduler:
         operator = self.podgroup_operator = PodGroupOperator(
             client=self.client, recorder=recorder, metrics=self.metrics,
             limiter=EventLimiter(min_interval=s.event_min_interval, repeat_interval=s.event_repeat_interval))
+        self.volume_binder = VolumeBinder(client=self.client, cache=self.cache)
         self.cycle = SchedulingCycle(profiles=self._profiles, cache=self.cache, queue=self.queue,
                                      binder=Binder(client=self.client), recorder=recorder, metrics=self.metrics,
                                      preemptor=self.preemptor,
                                      is_leader=self.elector.is_leader if self.elector else (lambda: True),
                                      plugin_metrics_sample=s.plugin_metrics_sample,
                                      on_group_failed=lambda g, message: operator.group_failed(
-                                         namespace=g.namespace, name=g.name, message=message))
+                                         namespace=g.namespace, name=g.name, message=message),
+                                     volume_binder=self.volume_binder)
         snap = self.metrics.snapshot
         snap.pending = self.queue.counts
         snap.cache_sizes = self.cache.sizes
@@ -192,7 +228,8 @@ class Scheduler:
             await self.server.start()
         self._informers = start_informers(client=self.client, cache=self.cache, on_node=self._on_node,
                                           on_pod=self._on_pod, backoff=s.informer_backoff, on_budget=self._on_budget,
-                                          on_podgroup=self._on_podgroup)
+                                          on_podgroup=self._on_podgroup,
+                                          on_storage=self._on_storage if self.volume_plugins else None)
         self._spawn(operator.run(stop=self._stop, is_leader=self.elector.is_leader if self.elector else (lambda: True)),
                     "podgroup operator")
         self._spawn(self.queue.run_flusher(), "queue flusher")
@@ -306,8 +343,10 @@ class Scheduler:
             return
         if delta.type == "DELETED":
             self.cache.remove_node(str((delta.obj.get("metadata") or {}).get("name")))
+            self._volumes_changed()
             return
         if self.cache.set_node(delta.obj) is not None:
+            self._volumes_changed()  # a volume binding checks its PVs' node affinity against the node's labels
             self.queue.move_all("NodeAdd" if delta.type == "ADDED" else "NodeUpdate")
         elif str((delta.obj.get("metadata") or {}).get("name")) in self.cache.skipped_nodes:
             self.metrics.malformed_objects.labels("node").inc()
@@ -329,8 +368,38 @@ class Scheduler:
             # Coscheduling registers PodGroup Add/Update: the group's parked members may fit now.
             self.queue.move(self.cache.podgroups.member_keys(key), "PodGroupUpdate")
 
+    def _on_storage(self, kind: str, delta: Delta) -> None:
+        self.metrics.informer_events.labels(_RESOURCE_OF[kind], delta.type).inc()
+        if delta.type == "SYNCED":
+            return
+        key = self.cache.on_storage(kind, delta)
+        self._volumes_changed()
+        if delta.type == "DELETED":
+            return
+        if f"{kind} {key}" in self.cache.skipped_storage:
+            self.metrics.malformed_objects.labels(kind.lower()).inc()
+            return
+        action = "Add" if delta.type == "ADDED" else "Update"
+        plugins = _STORAGE_EVENTS.get((kind, action))
+        if plugins:
+            self._move_rejected_by(plugins, f"{kind}{action}")
+
+    def _move_rejected_by(self, plugins: Set[str], event: str) -> int:
+        """Move the parked pods that one of ``plugins`` rejected -- or that no plugin did (an
+        error, a rejection at Permit), which any event may help -- as upstream's queue does
+        for a cluster event the plugins registered. Returns how many moved."""
+        keys = [qp.key for qp in self.queue.unschedulable_pods()
+                if not qp.unschedulable_plugins or not plugins.isdisjoint(qp.unschedulable_plugins)]
+        return self.queue.move(keys, event) if keys else 0
+
+    def _volumes_changed(self) -> None:
+        if self.volume_binder is not None:
+            self.volume_binder.notify()
+
     def _forget_pod(self, key: str) -> None:
         self.cache.forget_member(key)
+        if self.volume_binder is not None:
+            self.volume_binder.pod_deleted(key)  # its volume binding, if one is under way, ends
         self._forget_terminated(key)
 
     def _forget_terminated(self, key: str) -> None:

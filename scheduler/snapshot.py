@@ -21,7 +21,13 @@ Gang scheduling reads scheduler-plugins' PodGroups (``scheduling.x-k8s.io/v1alph
 ``kubectl get nodes,pods,podgroups -A -o json``): they go into the table's
 ``PodGroups`` extension, and every pod of the snapshot -- pending, placed or
 finished -- is one of its group's pods, as the API server's pod list would have it
-for Coscheduling. Every error names the file, the object and the field.
+for Coscheduling.
+
+The volume plugins read the cluster's storage objects (``kubectl get
+nodes,pods,pv,pvc,storageclasses,csinodes,csidrivers,csistoragecapacities -A -o json``):
+PersistentVolumes, PersistentVolumeClaims, StorageClasses, CSINodes, CSIDrivers and
+CSIStorageCapacities go into the table's ``Volumes`` extension, as the live scheduler's
+informers put them there. Every error names the file, the object and the field.
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ from scoring.plugins.budgets import Budgets, budget_from_json
 from scoring.plugins.podgroups import PodGroups, podgroup_from_json
 from scoring.priorities import PriorityClasses, priority_class_from_json
 from scoring.table import NodeTable
+from scoring.volumes import (KINDS as STORAGE_KINDS, Volumes, capacity_from_json, csidriver_from_json,
+                             csinode_from_json, pv_from_json, pvc_from_json, storage_class_from_json)
 
 __all__ = [
     "SnapshotError",
@@ -53,7 +61,7 @@ __all__ = [
 
 
 _CONTEXT_KINDS: Final = ("Namespace", "Service", "ReplicaSet", "StatefulSet", "ReplicationController")
-_KINDS: Final = ("Node", "Pod", *_CONTEXT_KINDS, "PodDisruptionBudget", "PriorityClass", "PodGroup")
+_KINDS: Final = ("Node", "Pod", *_CONTEXT_KINDS, "PodDisruptionBudget", "PriorityClass", "PodGroup", *STORAGE_KINDS)
 _PODGROUP_API: Final = "scheduling.x-k8s.io/v1alpha1"
 
 
@@ -111,9 +119,10 @@ def read_objects(path: str | Path) -> list[tuple[str, Mapping[str, Any]]]:
 @dataclass
 class Snapshot:
     """A snapshot read into a NodeTable: its nodes, the pods that occupy them, the
-    PodDisruptionBudgets, nominated pods and PodGroups (with every pod as a member) as
-    table extensions, and the PriorityClasses that resolve the priority of a pod to be
-    placed in it. ``pods`` is every pod of the file, pending and finished ones too."""
+    PodDisruptionBudgets, nominated pods, PodGroups (with every pod as a member) and
+    storage objects as table extensions, and the PriorityClasses that resolve the
+    priority of a pod to be placed in it. ``pods`` is every pod of the file, pending and
+    finished ones too."""
 
     table: NodeTable
     nodes: list[NodeInfo]
@@ -172,6 +181,43 @@ def _podgroups(table: NodeTable, objs: list[tuple[str, Mapping[str, Any]]]) -> N
         groups.apply(obj)
 
 
+def _storage_key(kind: str, obj: Mapping[str, Any], volumes: Volumes) -> tuple[str, bool]:
+    """The object's name (``ns/name`` when namespaced), checked field by field as ``Volumes``
+    reads it, and whether the snapshot held one of that kind and name already."""
+    if kind == "PersistentVolume":
+        pv = pv_from_json(obj)
+        return pv.name, volumes.pv(pv.name) is not None
+    if kind == "PersistentVolumeClaim":
+        claim = pvc_from_json(obj)
+        return claim.key, volumes.claim(claim.namespace, claim.name) is not None
+    if kind == "StorageClass":
+        sc = storage_class_from_json(obj)
+        return sc.name, volumes.storage_class(sc.name) is not None
+    if kind == "CSINode":
+        node = csinode_from_json(obj)
+        return node.name, volumes.csinode(node.name) is not None
+    if kind == "CSIDriver":
+        driver = csidriver_from_json(obj)
+        return driver.name, volumes.driver(driver.name) is not None
+    cap = capacity_from_json(obj)
+    return f"{cap.namespace}/{cap.name}", any((c.namespace, c.name) == (cap.namespace, cap.name)
+                                              for c in volumes.capacities())
+
+
+def _storage(table: NodeTable, by_kind: Mapping[str, list[tuple[str, Mapping[str, Any]]]]) -> None:
+    """The storage objects, into the table extension the volume plugins read."""
+    volumes = Volumes.of(table)
+    for kind in STORAGE_KINDS:
+        for where, obj in by_kind[kind]:
+            try:
+                key, duplicate = _storage_key(kind, obj, volumes)
+                if duplicate:
+                    raise SnapshotError(f"{where}: {kind} {key}: metadata.name: duplicate {kind}")
+                volumes.apply(kind, obj)
+            except ObjectError as e:
+                raise SnapshotError(f"{where}: {e}") from None
+
+
 def load_snapshot(path: str | Path) -> Snapshot:
     """The snapshot in ``path``, every object checked."""
     by_kind: dict[str, list[tuple[str, Mapping[str, Any]]]] = {k: [] for k in _KINDS}
@@ -208,6 +254,7 @@ def load_snapshot(path: str | Path) -> Snapshot:
                 Workloads.of(table).apply(obj)
     _budgets(table, by_kind["PodDisruptionBudget"])
     _podgroups(table, by_kind["PodGroup"])
+    _storage(table, by_kind)
     seen: set[str] = set()
     for n in nodes:
         if n.name in seen:

@@ -26,6 +26,27 @@ With API access the extender also watches PodDisruptionBudgets (optional: a
 server or RBAC role without them still serves), for the ``preempt`` verb:
 which victims it adds is upstream's dry run, which gives back budget-violating
 pods first, and their violations are counted in ``NumPDBViolations``.
+
+Volumes. When a profile runs a volume plugin (VolumeBinding, VolumeZone,
+NodeVolumeLimits, VolumeRestrictions -- the default profile runs all four),
+the cache with API access also watches the storage objects they read, as
+``vecsched run`` does: PersistentVolumes, PersistentVolumeClaims,
+StorageClasses and CSINodes, which must be listed before the extender
+answers (a claim not listed yet would reject its pod as "not found"), and
+CSIDrivers and CSIStorageCapacities where the server serves them. It only
+reads them: kube-scheduler's own VolumeBinding binds a pod's volumes (its
+PreBind, before it calls an extender's ``bind``), so the extender's ``bind``
+leaves the volume plugins' Reserve out and never pre-binds or assumes a
+volume or a claim.
+
+Without API access there are no storage objects to read: kube-scheduler
+tells an extender nothing of claims or volumes. The volume plugins are then
+left out of the profiles the extender serves -- they pass every node -- and
+a line saying so is logged at start. kube-scheduler runs its own volume
+plugins before it calls an extender, so this only gives up a second opinion;
+running them against an empty cluster instead would reject every pod with a
+claim ("persistentvolumeclaim ... not found") and every node a bound volume
+names.
 """
 
 from __future__ import annotations
@@ -33,14 +54,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, Sequence, Set
 from typing import Any, Final
 
 from scheduler.cache import SchedulerCache, preemption_facts, start_informers
 from scheduler.kube.client import ClientSettings, KubeClient, connect
-from scheduler.kube.informer import Backoff, Delta, Informer
+from scheduler.kube.informer import STORAGE, Backoff, Delta, Informer
 from scoring.framework import Profile
 from scoring.objects import NodeInfo, ObjectError, PodInfo, pod_from_json, with_annotations
+from scoring.plugins import VOLUME_PLUGINS
 from scoring.table import NodeTable
 
 __all__ = ["ClusterView"]
@@ -58,11 +80,27 @@ def _name(raw: Mapping[str, Any]) -> str:
     return str((raw.get("metadata") or {}).get("name") or "")
 
 
+def _leave_out(profile: Profile, names: Set[str]) -> None:
+    """Take the plugins named ``names`` out of every extension point of ``profile``, in place:
+    from then on they pass every node and score nothing, as if the profile disabled them."""
+    profile.prefilters = [p for p in profile.prefilters if p.name not in names]
+    profile.filters = [p for p in profile.filters if p.name not in names]
+    profile.scorers = [(p, w) for p, w in profile.scorers if p.name not in names]
+    profile.reservers = [p for p in profile.reservers if p.name not in names]
+    profile.unreservers = [p for p in profile.unreservers if p.name not in names]
+    profile.postfilters = [p for p in profile.postfilters if p.name not in names]
+    profile.permits = [p for p in profile.permits if p.name not in names]
+
+
 class ClusterView:
     """The cache (with API access) or nothing; plus recently seen pods and nodes."""
 
     def __init__(self, *, client_settings: ClientSettings | None, backoff: Backoff = Backoff(),
-                 client: KubeClient | None = None, cache: SchedulerCache | None = None) -> None:
+                 client: KubeClient | None = None, cache: SchedulerCache | None = None,
+                 profiles: Mapping[str, Profile] | None = None) -> None:
+        """``profiles``: the profiles the extender serves. With API access they decide whether
+        the storage objects are watched (None: as for the default profile, which runs every
+        volume plugin); without it, their volume plugins are taken out of them here."""
         self.client_settings = client_settings
         self.backoff = backoff
         self._external = cache is not None
@@ -72,7 +110,19 @@ class ClusterView:
             SchedulerCache() if (client_settings or client) else None)
         self._client = client
         self._own_client = client is None
+        self.volume_plugins: frozenset[str] = VOLUME_PLUGINS if profiles is None else frozenset(
+            n for p in profiles.values() for n in p.plugin_names if n in VOLUME_PLUGINS)
+        """The volume plugins the served profiles run; with API access, the storage objects
+        are watched when there is one."""
+        self.left_out: frozenset[str] = frozenset()
+        """The volume plugins taken out of the profiles for want of storage objects (no API access)."""
+        if self.cache is None and profiles is not None and self.volume_plugins:
+            self.left_out = self.volume_plugins
+            for profile in profiles.values():
+                _leave_out(profile, self.left_out)
         self._informers: list[Informer] = []
+        self._must_sync: list[Informer] = []
+        """The informers whose first list every answer waits for: Nodes, Pods and the storage kinds."""
         self._housekeeping: asyncio.Task[None] | None = None
         self._pods: OrderedDict[str, PodInfo] = OrderedDict()
         self.nodes_seen: dict[str, NodeInfo] = {}
@@ -85,6 +135,10 @@ class ClusterView:
         return self._client
 
     async def start(self) -> None:
+        if self.left_out:
+            log.info("no API access, so no PersistentVolumes or claims to read: the volume plugins (%s) pass every "
+                     "node; kube-scheduler runs its own before it calls the extender",
+                     ", ".join(sorted(self.left_out)))
         if self.cache is None:
             return
         if self._client is None and self.client_settings is not None:
@@ -92,8 +146,12 @@ class ClusterView:
         if self._external:
             return
         assert self._client is not None
+        watch_storage = bool(self.volume_plugins)
         self._informers = start_informers(client=self._client, cache=self.cache, on_node=self._on_node,
-                                          on_pod=self._on_pod, backoff=self.backoff, on_budget=self.cache.on_budget)
+                                          on_pod=self._on_pod, backoff=self.backoff, on_budget=self.cache.on_budget,
+                                          on_storage=self.cache.on_storage if watch_storage else None)
+        storage_paths = {path for path, _ in STORAGE} if watch_storage else set()
+        self._must_sync = self._informers[:2] + [i for i in self._informers if i.path in storage_paths]
         self._housekeeping = asyncio.create_task(self._expire_assumed(), name="extender cache housekeeping")
 
     async def stop(self) -> None:
@@ -107,18 +165,20 @@ class ClusterView:
         for inf in self._informers:
             await inf.stop()
         self._informers.clear()
+        self._must_sync.clear()
         if self._own_client and self._client is not None:
             await self._client.close()
             self._client = None
 
     @property
     def synced(self) -> bool:
-        """True without a cache; with one, once nodes and pods have been listed."""
+        """True without a cache; with one, once nodes, pods and (when a volume plugin reads
+        them) the storage objects have been listed."""
         return self.cache is None or self._external or (
-            bool(self._informers) and all(i.synced.is_set() for i in self._informers[:2]))
+            bool(self._must_sync) and all(i.synced.is_set() for i in self._must_sync))
 
     async def wait_synced(self) -> None:
-        await asyncio.gather(*(i.synced.wait() for i in self._informers[:2]))
+        await asyncio.gather(*(i.synced.wait() for i in self._must_sync))
 
     async def _expire_assumed(self) -> None:
         assert self.cache is not None
@@ -186,14 +246,17 @@ class ClusterView:
     def reserve(self, profile: Profile, *, uid: str, namespace: str, name: str, node: str) -> dict[str, str]:
         """What the profile's reserve plugins record for binding a pod seen in an earlier
         request to ``node`` (e.g. GpuShare's GPU indices), as `vecsched run` patches them
-        onto the pod before binding; empty without a cache or when the pod is unknown."""
+        onto the pod before binding; empty without a cache or when the pod is unknown.
+        The volume plugins' Reserve is left out: kube-scheduler's VolumeBinding has bound
+        the pod's volumes already, and nothing here would bind or give back what it assumed."""
         pod = self._known(uid=uid, namespace=namespace, name=name)
         row = self.cache.table.index.get(node) if self.cache is not None else None
         if pod is None or row is None or self.cache is None:
             return {}
         out: dict[str, str] = {}
         for plugin in profile.reservers:
-            out.update(plugin.reserve(pod, self.cache.table, row, {}) or {})
+            if plugin.name not in VOLUME_PLUGINS:
+                out.update(plugin.reserve(pod, self.cache.table, row, {}) or {})
         return out
 
     def assume_bound(self, *, uid: str, namespace: str, name: str, node: str,

@@ -157,7 +157,8 @@ class ExtenderServer:
         self.default_profile = s.profile or config.profiles[0].scheduler_name
         if self.default_profile not in self.profiles:
             raise ConfigError("--profile", f"no profile {self.default_profile!r} (have: {', '.join(self.profiles)})")
-        self.view = ClusterView(client_settings=s.client, backoff=s.informer_backoff, client=client, cache=cache)
+        self.view = ClusterView(client_settings=s.client, backoff=s.informer_backoff, client=client, cache=cache,
+                                profiles=self.profiles)
         self.metrics = ExtenderMetrics(cache_sizes=lambda: self.view.cache.sizes() if self.view.cache else {})
         self._runner: web.AppRunner | None = None
         self.url = ""

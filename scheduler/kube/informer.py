@@ -39,7 +39,8 @@ from scheduler.kube.errors import (ClientError, GoneError, KubeError, NotFoundEr
                                    status_error)
 
 __all__ = ["Backoff", "Delta", "Informer", "watch_resource", "NODES", "PODS", "NAMESPACES", "WORKLOADS",
-           "POD_DISRUPTION_BUDGETS"]
+           "POD_DISRUPTION_BUDGETS", "PODGROUPS", "PERSISTENT_VOLUMES", "PERSISTENT_VOLUME_CLAIMS", "STORAGE_CLASSES",
+           "CSI_NODES", "CSI_DRIVERS", "CSI_STORAGE_CAPACITIES", "STORAGE"]
 
 log = logging.getLogger("vecsched.informer")
 
@@ -56,6 +57,21 @@ WORKLOADS: Final = (
     ("/apis/apps/v1/statefulsets", "StatefulSet"),
 )
 """Collections whose selectors give PodTopologySpread its default constraints (list items carry no kind)."""
+PERSISTENT_VOLUMES: Final = "/api/v1/persistentvolumes"
+PERSISTENT_VOLUME_CLAIMS: Final = "/api/v1/persistentvolumeclaims"
+STORAGE_CLASSES: Final = "/apis/storage.k8s.io/v1/storageclasses"
+CSI_NODES: Final = "/apis/storage.k8s.io/v1/csinodes"
+CSI_DRIVERS: Final = "/apis/storage.k8s.io/v1/csidrivers"
+CSI_STORAGE_CAPACITIES: Final = "/apis/storage.k8s.io/v1/csistoragecapacities"
+STORAGE: Final = (
+    (PERSISTENT_VOLUMES, "PersistentVolume"),
+    (PERSISTENT_VOLUME_CLAIMS, "PersistentVolumeClaim"),
+    (STORAGE_CLASSES, "StorageClass"),
+    (CSI_NODES, "CSINode"),
+    (CSI_DRIVERS, "CSIDriver"),
+    (CSI_STORAGE_CAPACITIES, "CSIStorageCapacity"),
+)
+"""The storage objects the volume plugins read (upstream's VolumeBinding informers), with their kinds."""
 _PAGE: Final = 500  # client-go's reflector page size
 _MIN_WATCH_TIMEOUT: Final = 300.0  # client-go's minWatchTimeout: watches last 5-10 minutes
 _READ_SLACK: Final = 30.0  # a stream silent this long past its timeout is dead

@@ -19,8 +19,9 @@ from scoring.plugins import inter_pod_affinity, pod_topology_spread
 from scoring.plugins import fgd, gpu_best_fit, gpu_clustering, gpu_dot_product, gpu_packing, gpu_share
 from scoring.plugins import coscheduling, default_preemption
 from scoring.plugins import load_aware, load_variation_risk_balancing, target_load_packing
+from scoring.plugins import node_volume_limits, volume_binding, volume_restrictions, volume_zone
 
-__all__ = ["REGISTRY", "build_registry"]
+__all__ = ["REGISTRY", "VOLUME_PLUGINS", "build_registry"]
 
 _MODULES: tuple[ModuleType, ...] = (
     node_unschedulable,
@@ -30,6 +31,10 @@ _MODULES: tuple[ModuleType, ...] = (
     node_ports,
     image_locality,
     node_resources_fit,
+    volume_restrictions,
+    node_volume_limits,
+    volume_binding,
+    volume_zone,
     balanced_allocation,
     dot_product,
     best_fit,
@@ -50,6 +55,12 @@ _MODULES: tuple[ModuleType, ...] = (
     load_variation_risk_balancing,
     load_aware,
 )
+
+
+VOLUME_PLUGINS: frozenset[str] = frozenset(
+    m.NAME for m in (volume_restrictions, node_volume_limits, volume_binding, volume_zone))
+"""The plugins that read storage objects: a profile with one of them makes the live
+scheduler and the extender watch PersistentVolumes, claims and the CSI objects."""
 
 
 def build_registry() -> Registry:

@@ -47,7 +47,7 @@ from scoring.table import BoolArray, IntArray, NodeTable, parse_go_int64, read_o
 __all__ = [
     "NAME", "ERR_REASON_POD", "ERR_REASON_ENFORCED", "ERR_REASON_CONFLICT", "ERR_REASON_NOT_IN_NODE_NAMES",
     "Requirement", "FieldRequirement", "Term", "PreferredTerm", "PodAffinity", "NodeAffinity",
-    "parse_pod", "parse_added_affinity", "term_mask", "terms_mask", "node_selector_mask", "preferred_score", "new",
+    "NodeSelectorReader", "selector_errors_message", "parse_pod", "parse_added_affinity", "term_mask", "terms_mask", "node_selector_mask", "preferred_score", "new",
 ]
 
 NAME: Final = "NodeAffinity"
@@ -193,7 +193,7 @@ def _invalid(path: str, value: Any, detail: str) -> tuple[str, str]:
     return path, f"Invalid value: {_go_repr(value)}: {detail}"
 
 
-class _Reader:
+class NodeSelectorReader:
     """Reads NodeSelector JSON, collecting (path, problem) errors instead of raising."""
 
     def __init__(self, *, strict: bool) -> None:
@@ -305,7 +305,7 @@ class _Reader:
         return tuple(out)
 
 
-def _message(errors: Sequence[tuple[str, str]]) -> str:
+def selector_errors_message(errors: Sequence[tuple[str, str]]) -> str:
     """Go's aggregate error text: one error as is, several as ``[a, b]``."""
     msgs = [f"{p}: {e}" for p, e in errors]
     return msgs[0] if len(msgs) == 1 else "[" + ", ".join(msgs) + "]"
@@ -332,14 +332,14 @@ def parse_pod(pod: PodInfo) -> PodAffinity:
     and getPodPreferredNodeAffinity)."""
     if pod.affinity.get("nodeAffinity") is None:  # most pods: what the reader below returns for them
         return PodAffinity(pod.node_selector, None, None, None, None)
-    reader = _Reader(strict=False)
+    reader = NodeSelectorReader(strict=False)
     node_affinity = reader.obj(pod.affinity.get("nodeAffinity"), "spec.affinity.nodeAffinity", ())
     raw_required = node_affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
     required = None if raw_required is None else reader.selector(raw_required, _POD_REQUIRED)
     raw_preferred = node_affinity.get("preferredDuringSchedulingIgnoredDuringExecution")
     preferred = None if raw_preferred is None else reader.preferred(raw_preferred, _POD_PREFERRED, max_weight=100)
     if reader.errors:
-        return PodAffinity(pod.node_selector, required, preferred, None, _message(reader.errors))
+        return PodAffinity(pod.node_selector, required, preferred, None, selector_errors_message(reader.errors))
     names = None if not required else _node_names(raw_required)
     return PodAffinity(pod.node_selector, required, preferred, names, None)
 
@@ -351,7 +351,7 @@ def parse_added_affinity(
     Raises ArgsError naming the first invalid field, as upstream's ValidateNodeAffinityArgs."""
     args = mapping(args, path)
     known_fields(args, ("addedAffinity",), path)
-    reader = _Reader(strict=True)
+    reader = NodeSelectorReader(strict=True)
     added = reader.obj(args.get("addedAffinity"), f"{path}.addedAffinity", (
         "requiredDuringSchedulingIgnoredDuringExecution", "preferredDuringSchedulingIgnoredDuringExecution"))
     raw_required = added.get("requiredDuringSchedulingIgnoredDuringExecution")

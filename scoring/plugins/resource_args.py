@@ -30,6 +30,8 @@ __all__ = [
     "FitArgs",
     "parse_fit_args",
     "parse_balanced_allocation_args",
+    "parse_shape",
+    "validate_shape",
 ]
 
 LEAST_ALLOCATED: Final = "LeastAllocated"
@@ -87,7 +89,7 @@ def _resources(v: Any, path: str) -> list[ResourceSpec]:
     return out or list(_DEFAULT_RESOURCES)
 
 
-def _shape(v: Any, path: str) -> list[tuple[int, int]]:
+def parse_shape(v: Any, path: str) -> list[tuple[int, int]]:
     points = []
     for i, p in enumerate(sequence(v, path)):
         ppath = f"{path}[{i}]"
@@ -98,7 +100,7 @@ def _shape(v: Any, path: str) -> list[tuple[int, int]]:
     return points
 
 
-def _validate_shape(shape: list[tuple[int, int]], path: str) -> None:
+def validate_shape(shape: list[tuple[int, int]], path: str) -> None:
     """Upstream's validateFunctionShape, first error first."""
     if not shape:
         raise ArgsError(path, "Required value: at least one point must be specified")
@@ -138,7 +140,7 @@ def parse_fit_args(args: Mapping[str, Any], path: str) -> FitArgs:
             ratio_given = True
             r = mapping(ratio, rpath)
             known_fields(r, ("shape",), rpath)
-            shape = _shape(r.get("shape"), f"{rpath}.shape")
+            shape = parse_shape(r.get("shape"), f"{rpath}.shape")
         strategy = ScoringStrategy(stype, tuple(resources), tuple(shape))
 
     # Validation, in upstream's order.
@@ -161,7 +163,7 @@ def parse_fit_args(args: Mapping[str, Any], path: str) -> FitArgs:
     if strategy.type == REQUESTED_TO_CAPACITY_RATIO:
         if not ratio_given:
             raise ArgsError(rpath, "Required value: must be specified when type is RequestedToCapacityRatio")
-        _validate_shape(list(strategy.shape), f"{rpath}.shape")
+        validate_shape(list(strategy.shape), f"{rpath}.shape")
     elif ratio_given:
         raise ArgsError(rpath, "Forbidden: must be nil when type is not RequestedToCapacityRatio")
     return FitArgs(frozenset(ignored), frozenset(groups), strategy)

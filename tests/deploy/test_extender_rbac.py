@@ -1,9 +1,12 @@
 """deploy/extender/rbac.yaml holds exactly what the extender uses: it runs as its ServiceAccount
-against the embedded API server with RBAC enforced, syncs its cache, filters and binds a pod.
-Sufficient: nothing was denied. Minimal: every (group, resource, verb) granted was used."""
+against the embedded API server with RBAC enforced, syncs its cache, filters and binds a pod
+with a PersistentVolumeClaim. Sufficient: nothing was denied. Minimal: every (group, resource,
+verb) granted was used. Storage is only read (the default profile's volume plugins list and
+watch it): kube-scheduler's own VolumeBinding binds volumes, so the extender writes none."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import aiohttp
@@ -27,18 +30,35 @@ def _granted() -> set[tuple[str, str, str]]:
             for v in rule.get("verbs", [])}
 
 
+def _key(d: object) -> tuple[str, str, str]:
+    return (d.group, d.resource + (f"/{d.subresource}" if d.subresource else ""), d.verb)  # type: ignore[attr-defined]
+
+
 async def test_extender_rbac_is_sufficient_and_minimal(tmp_path: Path) -> None:
-    async with serve_apiserver(nodes=NodeShape(count=2, cpu="2", memory="4Gi"), rbac=read_rbac_file(RBAC),
-                               tokens={"ext-token": SERVICE_ACCOUNT}, kubelet_delay=0.0) as srv:
+    async with serve_apiserver(nodes=NodeShape(count=2, cpu="2", memory="4Gi", zones=("zone-a", "zone-b")),
+                               rbac=read_rbac_file(RBAC), tokens={"ext-token": SERVICE_ACCOUNT},
+                               kubelet_delay=0.0) as srv:
+        # A claim of a WaitForFirstConsumer class the simulated CSI driver provisions: unbound
+        # until a scheduler picks a node, which either node may be.
+        srv.create("storageclasses", {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+                                      "metadata": {"name": "zonal"}, "provisioner": "csi.vecsched.io",
+                                      "volumeBindingMode": "WaitForFirstConsumer"})
+        srv.create("persistentvolumeclaims", {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                                              "metadata": {"name": "data"}, "spec": {
+                                                  "accessModes": ["ReadWriteOnce"], "storageClassName": "zonal",
+                                                  "resources": {"requests": {"storage": "1Gi"}}}},
+                   namespace="default")
         srv.create("pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web"}, "spec": {
-            "containers": [{"name": "c", "image": "pause", "resources": {"requests": {"cpu": "1"}}}]}},
+            "containers": [{"name": "c", "image": "pause", "resources": {"requests": {"cpu": "1"}}}],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}},
                    namespace="default")
         kubeconfig = srv.kubeconfig_for(token="ext-token", path=tmp_path / "sa.kubeconfig")
         settings = ExtenderSettings(bind_address="127.0.0.1", port=0, client=ClientSettings(kubeconfig=str(kubeconfig)),
                                     informer_backoff=Backoff(initial=0.02, cap=0.2))
         async with serve_extender(config=default_config(), settings=settings) as ext, \
                 aiohttp.ClientSession() as http:
-            await ext.view.wait_synced()
+            # bounded: a role missing a storage grant would keep the cache from syncing
+            await asyncio.wait_for(ext.view.wait_synced(), 10)
             web = srv.get("pods", "web", namespace="default")
             status, result = await post(http, f"{ext.url}/filter",
                                         {"Pod": web, "NodeNames": ["node-0000", "node-0001"]})
@@ -46,12 +66,22 @@ async def test_extender_rbac_is_sufficient_and_minimal(tmp_path: Path) -> None:
             status, result = await post(http, f"{ext.url}/bind", {"PodName": "web", "PodNamespace": "default",
                                                                    "PodUID": web["metadata"]["uid"], "Node": "node-0000"})
             assert result == {"Error": ""}
+
+            # Each informer's watch follows its list: give the last of them up to 5 s (what is
+            # still unused then is reported below).
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + 5.0
+            while not _granted() <= {_key(d) for d in srv.auth_log if d.user == SERVICE_ACCOUNT} \
+                    and loop.time() < deadline:
+                await asyncio.sleep(0.02)
         decisions = [d for d in srv.auth_log if d.user == SERVICE_ACCOUNT]
 
-    def key(d: object) -> tuple[str, str, str]:
-        return (d.group, d.resource + (f"/{d.subresource}" if d.subresource else ""), d.verb)  # type: ignore[attr-defined]
-
-    denied = sorted({key(d) for d in decisions if not d.allowed})
+    denied = sorted({_key(d) for d in decisions if not d.allowed})
     assert denied == [], f"the manifest lacks: {denied}"
-    unused = sorted(_granted() - {key(d) for d in decisions})
+    unused = sorted(_granted() - {_key(d) for d in decisions})
     assert unused == [], f"the manifest grants what the extender never uses: {unused}"
+    # The claim and the volumes were only read: kube-scheduler's VolumeBinding writes them.
+    storage = {"persistentvolumes", "persistentvolumeclaims", "storageclasses", "csinodes", "csidrivers",
+               "csistoragecapacities"}
+    assert {(r, v) for _, r, v in map(_key, decisions) if r in storage} == {(r, v) for r in storage
+                                                                          for v in ("list", "watch")}

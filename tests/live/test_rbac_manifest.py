@@ -3,12 +3,15 @@
 The scheduler runs with the shipped configuration (deploy/config.yaml) as its
 ServiceAccount against the embedded API server with RBAC enforced and every
 authorization decision logged, through a scenario that exercises everything
-it does in a cluster: list and watch the cluster (PodDisruptionBudgets included),
-win the leader Lease, bind pods, record a GPU pod's chosen GPU indices, report an
-unschedulable pod (Event and PodScheduled condition), preempt (nominate a pod,
-mark and delete its victims, Preempted Events), keep a PodGroup's status and
-report a gang that cannot fit on it (the PodGroup operator runs in the scheduler), and give
-the Lease back on shutdown.
+it does in a cluster: list and watch the cluster (PodDisruptionBudgets and the
+storage objects included), win the leader Lease, bind pods, record a GPU pod's
+chosen GPU indices, report an unschedulable pod (Event and PodScheduled
+condition), preempt (nominate a pod, mark and delete its victims, Preempted
+Events), keep a PodGroup's status and report a gang that cannot fit on it (the
+PodGroup operator runs in the scheduler), bind a pod's volumes first (pre-bind a
+PersistentVolume to its claim, select the node of a claim to provision), and give
+the Lease back on shutdown. The embedded control plane runs no controller: the
+test itself completes the volume bindings, as the PV controller would.
 
 Sufficient: no request of the scheduler was denied. Minimal: every
 (group, resource, verb) the manifest grants was used -- so removing any rule
@@ -16,15 +19,18 @@ makes a request of this scenario fail.
 """
 
 from pathlib import Path
+from typing import Any
 
 from scheduler.apiserver import NodeShape, serve_apiserver
 from scheduler.apiserver.auth import read_rbac_file
 import yaml
 
-from scheduler.config import parse_config
+from scheduler.config import SchedulerConfig, parse_config
 from scheduler.kube.client import ClientSettings
 from scheduler.leader import LeaseSettings
+from scoring.volumes import SELECTED_NODE
 from tests.live.support import bound_count, events_for, pod, running, wait_for
+from tests.live.test_live_volumes import DRIVER, LOCAL, ZONAL, add_pv, claim, pod_with, pv_controller, storage_class
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 RBAC = DEPLOY / "rbac.yaml"
@@ -32,7 +38,7 @@ CRD = DEPLOY / "crds" / "scheduling.x-k8s.io_podgroups.yaml"
 SERVICE_ACCOUNT = "system:serviceaccount:vecsched:vecsched"
 
 
-def _shipped_config():  # noqa: ANN202 - a SchedulerConfig
+def _shipped_config() -> SchedulerConfig:
     configmap = yaml.safe_load((DEPLOY / "config.yaml").read_text())
     return parse_config(yaml.safe_load(configmap["data"]["config.yaml"]), source="deploy/config.yaml")
 
@@ -52,7 +58,7 @@ def _granted() -> set[tuple[str, str, str]]:
 
 async def test_rbac_manifest_is_sufficient_and_minimal(tmp_path: Path) -> None:
     async with serve_apiserver(nodes=[NodeShape(count=2, cpu="2", memory="4Gi"), NodeShape(count=1, cpu="2", gpus=2)],
-                               rbac=read_rbac_file(RBAC),
+                               rbac=read_rbac_file(RBAC), controllers=[],
                                tokens={"sched-token": SERVICE_ACCOUNT}) as srv:
         srv.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "vecsched"}})
         srv.create("customresourcedefinitions", next(d for d in yaml.safe_load_all(CRD.read_text()) if d))
@@ -100,6 +106,23 @@ async def test_rbac_manifest_is_sufficient_and_minimal(tmp_path: Path) -> None:
             await wait_for(lambda: any(e["involvedObject"]["kind"] == "PodGroup" for e in
                                        events_for(srv, "gang", reason="FailedScheduling")),
                            what="FailedScheduling on the PodGroup")
+            # Volumes: a pod with a claim that a static volume can take (the scheduler pre-binds
+            # the PV: get, update) and a claim to provision where the pod goes (the scheduler sets
+            # its selected node: get, update); the test completes both, as the PV controller would.
+            srv.create("storageclasses", storage_class(LOCAL))
+            srv.create("storageclasses", storage_class(ZONAL, provisioner=DRIVER))
+            add_pv(srv, _local_anywhere("static"))
+            srv.create("persistentvolumeclaims", claim("data", size="1Gi", cls=LOCAL), namespace="default")
+            srv.create("persistentvolumeclaims", claim("scratch", size="1Gi", cls=ZONAL), namespace="default")
+            srv.create("pods", pod_with("stateful", "data", "scratch"), namespace="default")
+            await wait_for(lambda: bool(srv.get("persistentvolumes", "static")["spec"].get("claimRef")) and (
+                SELECTED_NODE in (srv.get("persistentvolumeclaims", "scratch", namespace="default")["metadata"]
+                                  .get("annotations") or {})), what="the scheduler's volume updates")
+            async with pv_controller(srv) as ctl:
+                await ctl.bind("static", "data")
+                await ctl.provision("scratch")
+            await wait_for(lambda: bool(srv.get("pods", "stateful", namespace="default")["spec"].get("nodeName")),
+                           timeout=15, what="the pod with volumes bound")
         # Stopping released the lease (an update).
         decisions = [d for d in srv.auth_log if d.user == SERVICE_ACCOUNT]
 
@@ -114,3 +137,9 @@ async def test_rbac_manifest_is_sufficient_and_minimal(tmp_path: Path) -> None:
 def _client(kubeconfig: Path) -> ClientSettings:
     return ClientSettings(kubeconfig=str(kubeconfig))
 
+
+def _local_anywhere(name: str) -> dict[str, Any]:
+    """A static 1Gi volume of the LOCAL class that every node can reach (no node affinity)."""
+    return {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": name},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": LOCAL,
+                     "persistentVolumeReclaimPolicy": "Retain", "csi": {"driver": DRIVER, "volumeHandle": name}}}

@@ -14,19 +14,21 @@ def _cfg(**top: Any) -> dict[str, Any]:
     return {"apiVersion": API_VERSION, "kind": "KubeSchedulerConfiguration", **top}
 
 
-def _implemented(names: list[str]) -> list[str]:
-    return [n for n in names if n in REGISTRY]
-
-
-def test_default_profile_is_upstreams_defaults_we_implement() -> None:
+def test_default_profile_is_upstreams_defaults() -> None:
     p = default_config().profiles[0]
     assert p.scheduler_name == "vecsched"
-    # upstream's multiPoint order, filtered to what is registered
-    assert list(p.filters) == _implemented(["NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity",
-                                            "NodePorts", "NodeResourcesFit", "PodTopologySpread", "InterPodAffinity"])
-    weights = {"TaintToleration": 3, "NodeAffinity": 2, "NodeResourcesFit": 1, "PodTopologySpread": 2,
-               "InterPodAffinity": 2, "NodeResourcesBalancedAllocation": 1, "ImageLocality": 1}
-    assert list(p.scores) == [(n, w) for n, w in weights.items() if n in REGISTRY]
+    # upstream's multiPoint order (pkg/scheduler/apis/config/v1/default_plugins.go); every default filter and
+    # score plugin is implemented, the volume plugins included
+    assert list(p.filters) == ["NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodePorts",
+                               "NodeResourcesFit", "VolumeRestrictions", "NodeVolumeLimits", "VolumeBinding",
+                               "VolumeZone", "PodTopologySpread", "InterPodAffinity"]
+    assert list(p.prefilters) == ["NodeAffinity", "VolumeRestrictions", "VolumeBinding", "VolumeZone",
+                                  "PodTopologySpread", "InterPodAffinity", "Coscheduling"]
+    # VolumeBinding scores with weight 1 (StorageCapacityScoring on, as upstream's feature gate by default)
+    assert list(p.scores) == [("TaintToleration", 3), ("NodeAffinity", 2), ("NodeResourcesFit", 1),
+                              ("VolumeBinding", 1), ("PodTopologySpread", 2), ("InterPodAffinity", 2),
+                              ("NodeResourcesBalancedAllocation", 1), ("ImageLocality", 1)]
+    assert all(n in REGISTRY for n in p.filters)
     assert p.percentage_of_nodes_to_score is None  # vecsched scores every node by default
 
 
@@ -96,9 +98,25 @@ def test_unused_fields_warn() -> None:
     assert "clientConnection: accepted but not used by vecsched" in cfg.warnings
 
 
-def test_unimplemented_upstream_plugin_warns_when_enabled_explicitly() -> None:
-    cfg = parse_config(_cfg(profiles=[{"plugins": {"multiPoint": {"enabled": [{"name": "VolumeBinding"}]}}}]))
-    assert any("VolumeBinding is not implemented by vecsched" in w for w in cfg.warnings)
+@pytest.mark.parametrize(("plugin", "warns"), [
+    ("DynamicResources", True),  # not implemented: accepted with a warning
+    ("EBSLimits", True),  # removed upstream (NodeVolumeLimits counts in-tree volumes through CSI migration)
+    ("VolumeBinding", False),
+    ("VolumeZone", False),
+    ("NodeVolumeLimits", False),
+    ("VolumeRestrictions", False),
+])
+def test_unimplemented_upstream_plugin_warns_when_enabled_explicitly(plugin: str, warns: bool) -> None:
+    cfg = parse_config(_cfg(profiles=[{"plugins": {"multiPoint": {"enabled": [{"name": plugin}]}}}]))
+    assert any(f"{plugin} is not implemented by vecsched" in w for w in cfg.warnings) == warns, cfg.warnings
+
+
+@pytest.mark.parametrize("plugin", ["VolumeRestrictions", "NodeVolumeLimits", "VolumeBinding", "VolumeZone"])
+def test_volume_plugins_load_at_the_filter_point_without_warning(plugin: str) -> None:
+    # A profile that names them at `filter` only (upstream profiles written before multiPoint do).
+    cfg = parse_config(_cfg(profiles=[{"plugins": {"filter": {"disabled": [{"name": "*"}],
+                                                              "enabled": [{"name": plugin}]}}}]))
+    assert (cfg.profiles[0].filters, cfg.warnings) == ((plugin,), ())
 
 
 def test_leader_election_and_backoff() -> None:
@@ -163,12 +181,13 @@ def test_default_profile_enables_coscheduling_but_keeps_priority_sort() -> None:
     p = default_config().profiles[0]
     # vecsched's default addition, after upstream's defaults at each point it implements.
     assert p.prefilters[-1] == "Coscheduling" and p.postfilters == ("DefaultPreemption", "Coscheduling")
-    assert (p.permits, p.reserves) == (("Coscheduling",), ("Coscheduling",))
+    # upstream's VolumeBinding reserves too, before it (upstream's order, then vecsched's addition)
+    assert (p.permits, p.reserves) == (("Coscheduling",), ("VolumeBinding", "Coscheduling"))
     assert p.queue_sort == "PrioritySort"
     built = p.build()
     assert built.queue_sort is None  # the queue's own PrioritySort
     assert [x.name for x in built.permits] == ["Coscheduling"]
-    assert [x.name for x in built.unreservers] == ["Coscheduling"]
+    assert [x.name for x in built.unreservers] == ["VolumeBinding", "Coscheduling"]
 
 
 def test_scheduler_plugins_sample_config(tmp_path: Any) -> None:
@@ -181,7 +200,7 @@ def test_scheduler_plugins_sample_config(tmp_path: Any) -> None:
     assert (p.scheduler_name, p.queue_sort) == ("default-scheduler", "Coscheduling")
     # Enabled by multiPoint and by vecsched's defaults alike: once at each point.
     assert p.prefilters.count("Coscheduling") == 1 and p.postfilters.count("Coscheduling") == 1
-    assert (p.permits, p.reserves) == (("Coscheduling",), ("Coscheduling",))
+    assert (p.permits, p.reserves) == (("Coscheduling",), ("VolumeBinding", "Coscheduling"))
     assert p.plugin_args == {"Coscheduling": {"permitWaitingTimeSeconds": 10}}
     assert cfg.leader_election.leader_elect is False
     assert "clientConnection: accepted but not used by vecsched" in cfg.warnings
@@ -236,4 +255,4 @@ def test_multipoint_disable_removes_coscheduling_everywhere() -> None:
     assert p.queue_sort == "PrioritySort"
     built = p.build()
     assert "Coscheduling" not in built.plugin_names
-    assert (built.permits, built.unreservers, built.queue_sort) == ([], [], None)
+    assert (built.permits, [x.name for x in built.unreservers], built.queue_sort) == ([], ["VolumeBinding"], None)

@@ -88,7 +88,9 @@ def test_table_view_sorts_best_first_and_marks_the_choice(capsys: pytest.Capture
                      id="bad-pod-quantity"),
         pytest.param({"kind": "List", "items": [{"kind": "Deployment", "metadata": {"name": "x"}}]}, _pod(),
                      "s.yaml: items[0]: kind: expected Node, Pod, Namespace, Service, ReplicaSet, StatefulSet, "
-                     "ReplicationController, PodDisruptionBudget, PriorityClass, PodGroup, got 'Deployment'", id="wrong-kind"),
+                     "ReplicationController, PodDisruptionBudget, PriorityClass, PodGroup, PersistentVolume, "
+                     "PersistentVolumeClaim, StorageClass, CSINode, "
+                     "CSIDriver, CSIStorageCapacity, got 'Deployment'", id="wrong-kind"),
         pytest.param({"kind": "List", "items": [_node("a"), _node("a")]}, _pod(),
                      "s.yaml: node a: metadata.name: duplicate node", id="duplicate-node"),
         pytest.param({"kind": "List", "items": "nope"}, _pod(), "s.yaml: items: expected a list", id="items-not-list"),
