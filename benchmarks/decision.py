@@ -36,6 +36,13 @@ LoadAware) added to the default profile, against the default profile in the same
 (``benchmarks.load_bench``)::
 
     python -m benchmarks.decision --case load-aware [--sizes 1000,5000] [--pods 1000] [--json]
+
+``--case volumes`` times the volume plugins (VolumeRestrictions, NodeVolumeLimits,
+VolumeBinding, VolumeZone) for pods without volumes, with a bound claim, with a claim to
+provision and with a claim of static local PVs, against the default profile without them
+in the same run (``benchmarks.volume_bench``)::
+
+    python -m benchmarks.decision --case volumes [--sizes 1000,5000] [--pods 500] [--json]
 """
 
 from __future__ import annotations
@@ -145,13 +152,19 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         load_bench.main(rest)
         return
+    if first.case == "volumes":
+        from benchmarks import volume_bench
+
+        volume_bench.main(rest)
+        return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--case", default="default", choices=("default", *CASES, "pod-constraints", "preemption", "gang",
-                                                         "load-aware"),
+                                                         "load-aware", "volumes"),
                     help="default: the random-cluster benchmark; preemption: DefaultPreemption's decision "
                          "(its own options: --case preemption --help); gang: placing a whole PodGroup "
                          "(its own options: --case gang --help); load-aware: the load plugins against the default "
-                         "profile (its own options: --case load-aware --help); otherwise a pod-level constraint shape")
+                         "profile (its own options: --case load-aware --help); volumes: the volume plugins against "
+                         "the default profile without them (--case volumes --help); otherwise a pod-level constraint shape")
     ap.add_argument("--existing", type=int, default=5000, help="bound pods for --case shapes (default 5000)")
     ap.add_argument("--sizes", default=None, help="node counts (default 1000,5000,15000; 5000 with --case)")
     ap.add_argument("--pods", type=int, default=2000)

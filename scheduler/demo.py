@@ -7,7 +7,9 @@ scheduler has a core of its own as it would in a cluster; the PodGroup CRD
 is applied first, since the scheduler watches PodGroups only if their CRD is
 served when it starts. It applies a workload of Deployments, a StatefulSet,
 a DaemonSet and Jobs (about 2,500 pods, some with priorities, node selectors
-and tolerations, a few that cannot fit), two of the Jobs training gangs with
+and tolerations, a few that cannot fit; the StatefulSet's pods each with a
+volume of a ``WaitForFirstConsumer`` StorageClass, provisioned in the zone of
+the node vecsched picks), two of the Jobs training gangs with
 their PodGroups that cannot both have the GPUs they need, shows a progress
 bar while the controllers create pods and vecsched places them, and prints
 what happened: each workload's state, each gang's PodGroup (its phase,
@@ -44,6 +46,7 @@ from scheduler.demo_prometheus import DemoPrometheus, find_prometheus, start_pro
 from scheduler.demo_workload import (
     DEMO_NAMESPACE,
     DEMO_SHAPES,
+    DEMO_STORAGE_CLASS,
     GANGS,
     URGENT,
     WORKLOADS,
@@ -51,6 +54,7 @@ from scheduler.demo_workload import (
     manifests,
     podgroup_crd,
     priority_classes,
+    storage_class,
     urgent_manifest,
 )
 from scheduler.logs import setup_logging
@@ -61,6 +65,7 @@ from scoring.quantity import milli_value, value
 __all__ = ["configure", "run"]
 
 _GPU = "nvidia.com/gpu"
+_ZONE = "topology.kubernetes.io/zone"
 _REASON_WIDTH = 200
 """Characters of a gang's FailedScheduling reason the summary shows (the whole one is in its Event)."""
 _GANG_GRACE = 5.0
@@ -73,6 +78,7 @@ _PATHS = {
     "CustomResourceDefinition": "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
     "PriorityClass": "/apis/scheduling.k8s.io/v1/priorityclasses",
     "PodGroup": f"/apis/scheduling.x-k8s.io/v1alpha1/namespaces/{DEMO_NAMESPACE}/podgroups",
+    "StorageClass": "/apis/storage.k8s.io/v1/storageclasses",
     "Deployment": f"/apis/apps/v1/namespaces/{DEMO_NAMESPACE}/deployments",
     "StatefulSet": f"/apis/apps/v1/namespaces/{DEMO_NAMESPACE}/statefulsets",
     "DaemonSet": f"/apis/apps/v1/namespaces/{DEMO_NAMESPACE}/daemonsets",
@@ -245,6 +251,43 @@ def _gangs(srv: Any) -> list[str]:
     return lines
 
 
+def _pv_zones(pv: dict[str, Any]) -> list[str]:
+    """The zones a PersistentVolume's required node affinity allows (its ``topology.kubernetes.io/zone`` terms)."""
+    terms = (((pv.get("spec") or {}).get("nodeAffinity") or {}).get("required") or {}).get("nodeSelectorTerms") or []
+    return sorted({v for t in terms for e in t.get("matchExpressions") or []
+                   if e.get("key") == _ZONE and e.get("operator") == "In" for v in e.get("values") or []})
+
+
+def _volumes(srv: Any) -> list[str]:
+    """The summary's Volumes block: each StatefulSet with volumes, its claims bound, where their volumes
+    were provisioned, and whether each bound pod runs in its volume's zone."""
+    zone_of = {n["metadata"]["name"]: n["metadata"]["labels"].get(_ZONE, "") for n in srv.list("nodes")}
+    pvs = {pv["metadata"]["name"]: pv for pv in srv.list("persistentvolumes")}
+    claims = {c["metadata"]["name"]: c for c in srv.list("persistentvolumeclaims", namespace=DEMO_NAMESPACE)}
+    pods = {p["metadata"]["name"]: p for p in srv.list("pods", namespace=DEMO_NAMESPACE)}
+    lines = ["", f"Volumes (StorageClass {DEMO_STORAGE_CLASS}: WaitForFirstConsumer, provisioned in the zone of "
+                 f"the node vecsched picks):"]
+    for w in WORKLOADS:
+        if not w.volume:
+            continue
+        mine = {name: c for name, c in claims.items() if name.startswith(f"data-{w.name}-")}
+        bound = [c for c in mine.values() if (c.get("status") or {}).get("phase") == "Bound"]
+        zones = Counter(z for c in bound for z in _pv_zones(pvs.get(c["spec"].get("volumeName", ""), {})))
+        placed = same = 0
+        for name, c in mine.items():
+            pod = pods.get(name[len("data-"):])
+            node = (pod or {}).get("spec", {}).get("nodeName")
+            if not node:
+                continue
+            placed += 1
+            pv = pvs.get(c["spec"].get("volumeName", ""), {})
+            same += zone_of.get(node, "") in _pv_zones(pv)
+        where = ", ".join(f"{z} {n}" for z, n in sorted(zones.items())) or "none"
+        lines.append(f"  StatefulSet {w.name}: {len(bound)}/{len(mine)} claims bound, volumes provisioned in "
+                     f"{where}; {same}/{placed} pods placed in their volume's zone")
+    return lines
+
+
 def _preemption(srv: Any, tracker: _Tracker, *, applied: float, want: int) -> list[str]:
     """The summary's Preemption block: the urgent pods, their victims (from the Preempted Events
     the API server holds) and the victims' replacements."""
@@ -287,6 +330,7 @@ def _summary(srv: Any, tracker: _Tracker, started: float, metrics_url: str, *, p
     for w in (*WORKLOADS, URGENT):
         lines.append(f"  {w.kind:<12} {w.name:<15} {_workload_state(srv, w.kind, w.name)}")
     lines += _gangs(srv)
+    lines += _volumes(srv)
 
     nodes = {n["metadata"]["name"]: n for n in srv.list("nodes")}
     shape_of = {name: n["metadata"]["labels"].get("node.kubernetes.io/instance-type", "?") for name, n in nodes.items()}
@@ -446,7 +490,7 @@ async def _demo(args: argparse.Namespace) -> int:
             print(f"vecsched (pid {sched.pid}) scheduling; applying {listed} ({total} pods)", file=out)
             started = time.perf_counter()
             await _apply(srv.url, [{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": DEMO_NAMESPACE}},
-                                   *priority_classes(), *objs])
+                                   *priority_classes(), storage_class(), *objs])
             deadline = started + args.timeout
             last_change, last_count, last_shown = time.perf_counter(), -1, -1
             while time.perf_counter() < deadline:
@@ -489,6 +533,7 @@ async def _demo(args: argparse.Namespace) -> int:
                       f"  {k} scale deployment/web --replicas=1300 && {k} rollout status deployment/web\n"
                       f"  {k} set image deployment/api api=registry.example/api:1.1 && {k} rollout status deployment/api\n"
                       f"  {k} describe pods -l app=too-big\n"
+                      f"  {k} get pvc && {_kubectl()} --kubeconfig {srv.kubeconfig_path} get pv,csinodes\n"
                       f"  {k} get podgroups\n"
                       f"  {k} describe podgroups\n"
                       f"  {k} get events --field-selector reason=Preempted\n"

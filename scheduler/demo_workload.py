@@ -10,7 +10,10 @@ holding nothing, where placing their pods one by one could leave both half
 placed and stuck. The controllers of the embedded control plane turn the
 objects into pods and vecsched places the pods. Once they are placed, an
 urgent Deployment of the highest priority arrives in the full cluster and
-vecsched preempts batch pods to make room for it. This module only
+vecsched preempts batch pods to make room for it. The StatefulSet keeps its
+data on volumes of a ``WaitForFirstConsumer`` StorageClass provisioned in
+zones: each claim is provisioned, in the zone of the node vecsched picks for
+its pod, only once vecsched has picked it. This module only
 describes that workload; ``demo`` runs it.
 """
 
@@ -25,18 +28,22 @@ import yaml
 from scheduler.apiserver import NodeShape
 from scoring.plugins.podgroups import POD_GROUP_LABEL
 
-__all__ = ["DEMO_SHAPES", "DEMO_NAMESPACE", "Workload", "WORKLOADS", "GANGS", "URGENT", "priority_classes",
-           "manifests", "expected_pods", "PODGROUP_CRD", "podgroup_crd", "urgent_manifest", "urgent_pods"]
+__all__ = ["DEMO_SHAPES", "DEMO_NAMESPACE", "DEMO_STORAGE_CLASS", "Workload", "WORKLOADS", "GANGS", "URGENT",
+           "priority_classes", "storage_class", "manifests", "expected_pods", "PODGROUP_CRD", "podgroup_crd", "urgent_manifest", "urgent_pods"]
 
 DEMO_NAMESPACE: Final = "demo"
 # scheduler-plugins' PodGroup CRD as deploy/ installs it.
 PODGROUP_CRD: Final = Path(__file__).resolve().parents[1] / "deploy" / "crds" / "scheduling.x-k8s.io_podgroups.yaml"
+DEMO_STORAGE_CLASS: Final = "zonal-ssd"
+DEMO_CSI_DRIVER: Final = "csi.vecsched.io"
+"""The embedded control plane's simulated CSI driver (``vecsched apiserver --csi-driver``'s default)."""
+DEMO_ZONES: Final = ("zone-a", "zone-b", "zone-c")
 GPU_TAINT: Final = {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
 DEMO_SHAPES: Final = (
-    NodeShape(count=40, cpu="16", memory="64Gi", instance_type="general-16", zones=("zone-a", "zone-b", "zone-c")),
-    NodeShape(count=16, cpu="16", memory="256Gi", instance_type="highmem-16", zones=("zone-a", "zone-b"),
+    NodeShape(count=40, cpu="16", memory="64Gi", instance_type="general-16", zones=DEMO_ZONES),
+    NodeShape(count=16, cpu="16", memory="256Gi", instance_type="highmem-16", zones=DEMO_ZONES,
               labels={"workload-class": "memory"}),
-    NodeShape(count=8, cpu="64", memory="256Gi", instance_type="large-64", zones=("zone-a", "zone-b", "zone-c")),
+    NodeShape(count=8, cpu="64", memory="256Gi", instance_type="large-64", zones=DEMO_ZONES),
     NodeShape(count=4, cpu="32", memory="128Gi", gpus=4, instance_type="gpu-32", zones=("zone-a",),
               taints=(GPU_TAINT,)),
 )
@@ -72,6 +79,9 @@ class Workload:
     """For Jobs: failed pods tolerated before the Job fails (``spec.backoffLimit``)."""
     grace_seconds: int | None = None
     """The pods' ``terminationGracePeriodSeconds`` (None: Kubernetes' default, 30 s)."""
+    volume: str = ""
+    """For StatefulSets: the size of the volume each pod keeps (a ``volumeClaimTemplate`` named ``data``
+    of ``DEMO_STORAGE_CLASS``); "" for none."""
     gang: bool = False
     """For Jobs: a PodGroup of the Job's name with ``minMember`` = its pods at a time, which its pods join
     (the ``scheduling.x-k8s.io/pod-group`` label): they are placed all at once or not at all."""
@@ -85,7 +95,7 @@ class Workload:
 WORKLOADS: Final = (
     Workload("Deployment", "web", 1200, "250m", "512Mi", spread=True),
     Workload("Deployment", "api", 600, "500m", "1Gi", priority_class="demo-serving", spread=True),
-    Workload("StatefulSet", "cache", 150, "1", "8Gi", node_selector=(("workload-class", "memory"),)),
+    Workload("StatefulSet", "cache", 150, "1", "8Gi", node_selector=(("workload-class", "memory"),), volume="20Gi"),
     # Preemptible: a preempted pod counts as a failed one (the embedded Job controller does not interpret a
     # podFailurePolicy that would ignore DisruptionTarget), and URGENT preempts at most 4 x 8 = 32 of them.
     Workload("Job", "batch", 500, "1", "2Gi", priority_class="demo-batch", backoff_limit=50, grace_seconds=1),
@@ -127,6 +137,15 @@ def podgroup_crd() -> dict[str, Any]:
     if crd is None:
         raise ValueError(f"{PODGROUP_CRD}: no CustomResourceDefinition in it")
     return crd
+
+
+def storage_class() -> dict[str, Any]:
+    """The StatefulSet's StorageClass: volumes of the control plane's simulated CSI driver, provisioned
+    only once the scheduler has picked a node for the claim's first pod, in that node's zone."""
+    return {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": DEMO_STORAGE_CLASS},
+            "provisioner": DEMO_CSI_DRIVER, "volumeBindingMode": "WaitForFirstConsumer",
+            "reclaimPolicy": "Delete", "allowedTopologies": [{"matchLabelExpressions": [
+                {"key": "topology.kubernetes.io/zone", "values": list(DEMO_ZONES)}]}]}
 
 
 def priority_classes() -> list[dict[str, Any]]:
@@ -178,9 +197,14 @@ def _manifest(w: Workload) -> dict[str, Any]:
         return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta,
                 "spec": {"replicas": w.replicas, "selector": selector, "template": template}}
     if w.kind == "StatefulSet":
-        return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta,
-                "spec": {"replicas": w.replicas, "serviceName": w.name, "podManagementPolicy": "Parallel",
-                         "selector": selector, "template": template}}
+        spec: dict[str, Any] = {"replicas": w.replicas, "serviceName": w.name, "podManagementPolicy": "Parallel",
+                                "selector": selector, "template": template}
+        if w.volume:
+            spec["volumeClaimTemplates"] = [{"metadata": {"name": "data"}, "spec": {
+                "accessModes": ["ReadWriteOnce"], "storageClassName": DEMO_STORAGE_CLASS,
+                "resources": {"requests": {"storage": w.volume}}}}]
+            template["spec"]["containers"][0]["volumeMounts"] = [{"name": "data", "mountPath": "/data"}]
+        return {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": meta, "spec": spec}
     if w.kind == "DaemonSet":
         return {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": meta,
                 "spec": {"selector": selector, "template": template}}
