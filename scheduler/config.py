@@ -10,7 +10,10 @@ the same file.
 Reading is strict: an unknown field, an unknown plugin, a weight <= 0, a
 duplicate profile, or args of the wrong type raise ``ConfigError`` naming the
 path in the file (``profiles[0].pluginConfig[1].args.scoringStrategy.type``).
-Fields that vecsched accepts but does not use produce warnings.
+Fields that vecsched accepts but does not use, and upstream plugins it does not
+implement (wherever a profile lists them; the warning says what vecsched does
+instead), produce warnings. A file holding a ConfigMap -- the shipped
+deploy/config.yaml -- is read for the configuration under its data key.
 """
 
 from __future__ import annotations
@@ -85,6 +88,16 @@ _UNIMPLEMENTED: Final = frozenset({
     "EBSLimits", "GCEPDLimits", "AzureDiskLimits", "CinderLimits", "NodeDeclaredFeatures",
     "DynamicResources",
 })
+_INSTEAD: Final[Mapping[str, str]] = {
+    **{n: "NodeVolumeLimits counts these volumes through their CSI drivers, as upstream does since it removed it"
+       for n in ("EBSLimits", "GCEPDLimits", "AzureDiskLimits", "CinderLimits")},
+    "NodeDeclaredFeatures": "node feature declarations are not checked",
+    "DynamicResources": "ResourceClaims are not allocated: a pod's claims do not limit where it goes",
+}
+"""For the warning about each unimplemented plugin: what vecsched does instead."""
+_CONFIGMAP_KEY: Final = "config.yaml"
+"""The data key of the shipped ConfigMap (deploy/config.yaml) holding the configuration."""
+_CONFIG_SUFFIXES: Final = (".yaml", ".yml", ".json")
 
 _EXTENSION_POINTS: Final = (
     "preEnqueue", "queueSort", "preFilter", "filter", "postFilter", "preScore", "score",
@@ -313,7 +326,7 @@ def _profile(raw: Any, path: str, registry: Registry, global_pct: int | None, wa
     multipoint = _merge_multipoint(sets["multiPoint"])
     for point in ("preFilter", "filter", "postFilter", "score", "permit", "reserve"):
         for n, _ in sets[point].enabled:
-            if n not in registry:
+            if n not in registry and n not in _UNIMPLEMENTED:  # those are warned about below, wherever listed
                 raise ConfigError(f"{path}.plugins.{point}", f"plugin {n!r} is not a {point} plugin in vecsched")
     for n, _ in sets["queueSort"].enabled:
         if n != _PRIORITY_SORT and "queueSort" not in _points_of(n, registry):
@@ -338,7 +351,7 @@ def _profile(raw: Any, path: str, registry: Registry, global_pct: int | None, wa
     mentioned = {n for s in sets.values() for n, _ in s.enabled} | {n for n, _ in multipoint}
     for n in sorted(mentioned & (_UNIMPLEMENTED - set(registry))):
         if any(n == e for s in sets.values() for e, _ in s.enabled):
-            warnings.append(f"{path}.plugins: {n} is not implemented by vecsched and is ignored")
+            warnings.append(f"{path}.plugins: {n} is not implemented by vecsched and is ignored ({_INSTEAD[n]})")
 
     args: dict[str, Mapping[str, Any]] = {}
     args_paths: dict[str, str] = {}
@@ -469,7 +482,8 @@ def default_config(*, registry: Registry = REGISTRY) -> SchedulerConfig:
 
 
 def load_config(path: str | Path | None, *, registry: Registry = REGISTRY) -> SchedulerConfig:
-    """Read a YAML or JSON KubeSchedulerConfiguration file; the defaults when ``path`` is None."""
+    """Read a YAML or JSON KubeSchedulerConfiguration file -- or a ConfigMap holding one, as
+    deploy/config.yaml ships it; the defaults when ``path`` is None."""
     if path is None:
         return default_config(registry=registry)
     p = Path(path)
@@ -477,8 +491,36 @@ def load_config(path: str | Path | None, *, registry: Registry = REGISTRY) -> Sc
         text = p.read_text()
     except OSError as e:
         raise ConfigError(str(p), f"cannot read: {e.strerror}") from None
+    fmt = "JSON" if p.suffix == ".json" else "YAML"
     try:
         doc = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(str(p), f"not valid {'JSON' if p.suffix == '.json' else 'YAML'}: {str(e).splitlines()[0]}") from None
+        raise ConfigError(str(p), f"not valid {fmt}: {str(e).splitlines()[0]}") from None
+    if isinstance(doc, Mapping) and doc.get("kind") == "ConfigMap":
+        source, doc = _from_configmap(doc, str(p))
+        return parse_config(doc, source=source, registry=registry)
     return parse_config(doc, source=str(p), registry=registry)
+
+
+def _from_configmap(cm: Mapping[str, Any], path: str) -> tuple[str, Any]:
+    """The configuration a ConfigMap holds (as deploy/config.yaml ships it): the document under
+    its ``config.yaml`` key, else under its only key ending in .yaml, .yml or .json (decoded as a
+    file of that name). Returns the source to name in errors (``file: data[key]``, as the
+    webhook names the field) and the document."""
+    meta = cm.get("metadata")
+    name = str(meta.get("name") or "") if isinstance(meta, Mapping) else ""
+    data = cm.get("data")
+    keys = sorted(k for k in data if isinstance(k, str)) if isinstance(data, Mapping) else []
+    configs = [k for k in keys if k.endswith(_CONFIG_SUFFIXES)]
+    key = _CONFIGMAP_KEY if _CONFIGMAP_KEY in configs else configs[0] if len(configs) == 1 else None
+    if key is None or not isinstance(data, Mapping) or not isinstance(data[key], str):
+        found = f"its data keys are {', '.join(repr(k) for k in keys[:10])}" if keys else "it has no data"
+        raise ConfigError(path, f"a ConfigMap{f' ({name})' if name else ''} holding no one configuration "
+                                f"({found}); extract it with: kubectl get configmap {name or 'NAME'} "
+                                f"-o jsonpath='{{.data.KEY}}' > config.yaml")
+    source = f"{path}: data[{key}]"
+    try:
+        return source, json.loads(data[key]) if key.endswith(".json") else yaml.safe_load(data[key])
+    except (json.JSONDecodeError, yaml.YAMLError) as e:
+        fmt = "JSON" if key.endswith(".json") else "YAML"
+        raise ConfigError(source, f"not valid {fmt}: {str(e).splitlines()[0]}") from None

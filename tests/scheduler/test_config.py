@@ -1,12 +1,14 @@
 """KubeSchedulerConfiguration profiles: upstream's merge of multiPoint with the
 defaults, strict errors naming the path, warnings for fields we do not use."""
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from scheduler.config import API_VERSION, ConfigError, default_config, load_config, parse_config
+from scheduler.config import _INSTEAD, API_VERSION, ConfigError, default_config, load_config, parse_config
 from scoring.plugins import REGISTRY
 
 
@@ -256,3 +258,83 @@ def test_multipoint_disable_removes_coscheduling_everywhere() -> None:
     built = p.build()
     assert "Coscheduling" not in built.plugin_names
     assert (built.permits, [x.name for x in built.unreservers], built.queue_sort) == ([], ["VolumeBinding"], None)
+
+
+# ---- unimplemented upstream plugins wherever listed; a ConfigMap as --config ---------------------
+
+
+@pytest.mark.parametrize(("point", "plugin", "instead"), [
+    ("filter", "EBSLimits", "NodeVolumeLimits counts these volumes through their CSI drivers"),
+    ("filter", "DynamicResources", "ResourceClaims are not allocated"),
+    ("preFilter", "DynamicResources", "ResourceClaims are not allocated"),
+    ("reserve", "DynamicResources", "ResourceClaims are not allocated"),
+    ("filter", "NodeDeclaredFeatures", "node feature declarations are not checked"),
+])
+def test_unimplemented_plugins_warn_at_every_point(point: str, plugin: str, instead: str) -> None:
+    # An upstream profile that lists them at a specific point loads, as one listing them at multiPoint does.
+    cfg = parse_config(_cfg(profiles=[{"plugins": {point: {"enabled": [{"name": plugin}]}}}]))
+    assert [w for w in cfg.warnings if plugin in w] == [
+        f"profiles[0].plugins: {plugin} is not implemented by vecsched and is ignored ({_instead(plugin)})"]
+    assert instead in cfg.warnings[0]
+    p = cfg.profiles[0]
+    assert plugin not in p.prefilters + p.filters + p.reserves  # ignored: nothing is built for it
+
+
+def _instead(plugin: str) -> str:
+    return _INSTEAD[plugin]
+
+
+def test_an_unknown_plugin_at_a_point_is_still_an_error() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_config(_cfg(profiles=[{"plugins": {"filter": {"enabled": [{"name": "NoSuchPlugin"}]}}}]))
+    assert err.value.path == "<config>: profiles[0].plugins.filter.enabled[0].name"
+
+
+def _configmap(data: dict[str, str] | None, name: str = "vecsched-config") -> dict[str, Any]:
+    cm: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "vecsched"}}
+    if data is not None:
+        cm["data"] = data
+    return cm
+
+
+_PACKER = "apiVersion: kubescheduler.config.k8s.io/v1\nkind: KubeSchedulerConfiguration\nprofiles:\n- schedulerName: packer\n"
+
+
+def test_the_shipped_configmap_is_read_as_its_configuration() -> None:
+    # deploy/config.yaml is a ConfigMap; --config takes it as the file under data[config.yaml].
+    shipped = Path(__file__).resolve().parents[2] / "deploy" / "config.yaml"
+    source = f"{shipped}: data[config.yaml]"
+    inner = parse_config(yaml.safe_load(yaml.safe_load(shipped.read_text())["data"]["config.yaml"]), source=source)
+    assert load_config(shipped) == inner
+
+
+@pytest.mark.parametrize(("data", "file", "profiles", "error"), [
+    # config.yaml wins over other keys; any one key ending in .yaml/.yml/.json is taken
+    ({"config.yaml": _PACKER, "notes.txt": "x"}, "cm.yaml", ["packer"], ""),
+    ({"sched.yml": _PACKER}, "cm.yaml", ["packer"], ""),
+    ({"sched.json": json.dumps(yaml.safe_load(_PACKER))}, "cm.yaml", ["packer"], ""),
+    # the key's own errors name the file and the key, as the webhook names the field
+    ({"config.yaml": _PACKER.replace("packer", "packer\n  bogus: 1")}, "cm.yaml", [],
+     "{f}: data[config.yaml]: profiles[0].bogus: unknown field"),
+    ({"config.yaml": "profiles: ["}, "cm.yaml", [], "{f}: data[config.yaml]: not valid YAML: "),
+    # no configuration, or two with none called config.yaml: one line saying how to extract it
+    ({"a.yaml": _PACKER, "b.yaml": _PACKER}, "cm.yaml", [],
+     "{f}: a ConfigMap (vecsched-config) holding no one configuration (its data keys are 'a.yaml', 'b.yaml'); "
+     "extract it with: kubectl get configmap vecsched-config -o jsonpath='{{.data.KEY}}' > config.yaml"),
+    (None, "cm.json", [], "{f}: a ConfigMap (vecsched-config) holding no one configuration (it has no data); "
+                         "extract it with: kubectl get configmap vecsched-config -o jsonpath='{{.data.KEY}}' > "
+                         "config.yaml"),
+])
+def test_a_configmap_as_config(tmp_path: Any, data: dict[str, str] | None, file: str, profiles: list[str],
+                               error: str) -> None:
+    path = tmp_path / file
+    cm = _configmap(data)
+    path.write_text(json.dumps(cm) if file.endswith(".json") else yaml.safe_dump(cm))
+    if not error:
+        assert [p.scheduler_name for p in load_config(path).profiles] == profiles
+        return
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert message.startswith(error.format(f=path)), message
+    assert "\n" not in message
