@@ -12,22 +12,39 @@ def _index(objs: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
     return {(o["kind"], o["metadata"]["name"]): o for o in objs}
 
 
+_OPERATOR_KINDS = {"ServiceMonitor", "PrometheusRule"}
+"""Kinds that exist only where the Prometheus Operator's CRDs are installed."""
+
+
 def test_scheduler_kustomization() -> None:
+    # Only built-in kinds and the PodGroup CRD it brings: `kubectl apply -k deploy/` works on a bare cluster.
     objs = _index(kustomize(DEPLOY))
     assert set(objs) == {
         ("Namespace", "vecsched"), ("ServiceAccount", "vecsched"), ("ClusterRole", "vecsched"),
         ("ClusterRoleBinding", "vecsched"), ("Role", "vecsched-leader-election"),
         ("RoleBinding", "vecsched-leader-election"), ("ConfigMap", "vecsched-config"),
-        ("ConfigMap", "vecsched-grafana-dashboard"), ("Deployment", "vecsched"), ("PodDisruptionBudget", "vecsched"),
-        ("Service", "vecsched-metrics"), ("ServiceMonitor", "vecsched"), ("PrometheusRule", "vecsched"),
-        ("CustomResourceDefinition", "podgroups.scheduling.x-k8s.io"),
+        ("Deployment", "vecsched"), ("PodDisruptionBudget", "vecsched"),
+        ("Service", "vecsched-metrics"), ("CustomResourceDefinition", "podgroups.scheduling.x-k8s.io"),
     }
-    dashboard = objs[("ConfigMap", "vecsched-grafana-dashboard")]
-    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
-    assert json.loads(dashboard["data"]["vecsched.json"])["uid"] == "vecsched"
+    assert not {kind for kind, _ in objs} & _OPERATOR_KINDS
     pod = objs[("Deployment", "vecsched")]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "vecsched"
     assert pod["volumes"][0]["configMap"]["name"] == "vecsched-config"
+
+
+def test_monitoring_kustomization() -> None:
+    # The layer for clusters with the Prometheus Operator, in the scheduler's namespace.
+    objs = _index(kustomize(DEPLOY / "monitoring"))
+    assert set(objs) == {("ServiceMonitor", "vecsched"), ("PrometheusRule", "vecsched"),
+                         ("ConfigMap", "vecsched-grafana-dashboard")}
+    assert {o["metadata"]["namespace"] for o in objs.values()} == {"vecsched"}
+    dashboard = objs[("ConfigMap", "vecsched-grafana-dashboard")]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert json.loads(dashboard["data"]["vecsched.json"])["uid"] == "vecsched"
+    # It scrapes the Service deploy/ creates: the same selector labels.
+    service = _index(kustomize(DEPLOY))[("Service", "vecsched-metrics")]
+    selector = objs[("ServiceMonitor", "vecsched")]["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= service["metadata"]["labels"].items()
 
 
 def test_extender_kustomization() -> None:
