@@ -15,7 +15,7 @@ WatcherMetrics file, as the live scheduler reads it from Prometheus; the
 decision is the one the scheduler would make when the sample was taken (it is
 fresh, whatever its age now), and the snapshot's pods count as placed since it
 only where their ``PodScheduled`` condition says so.
-The JSON shape is a contract (DESIGN.md); the table is for people.
+The JSON shape is a contract (docs/contracts.md); the table is for people.
 """
 
 from __future__ import annotations
