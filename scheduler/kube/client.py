@@ -33,7 +33,7 @@ from kubernetes_asyncio.config.config_exception import ConfigException
 
 from scheduler.kube.errors import KubeError, TransportError, status_error
 
-__all__ = ["ClientSettings", "RateLimiter", "KubeClient", "connect"]
+__all__ = ["ClientSettings", "RateLimiter", "KubeClient", "connect", "default_namespace"]
 
 _AUTH: Final = ["BearerToken"]
 MERGE_PATCH: Final = "application/merge-patch+json"
@@ -209,15 +209,43 @@ class KubeClient:
         return await self.request("PATCH", path, body=dict(body), content_type=content_type)
 
 
+_SERVICE_ACCOUNT_NAMESPACE: Final = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+def _kubeconfig_path(settings: ClientSettings) -> str | None:
+    """The kubeconfig to read (``--kubeconfig``, ``$KUBECONFIG``, ``~/.kube/config``); None in a cluster."""
+    path = settings.kubeconfig or os.environ.get("KUBECONFIG") or None
+    if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return None
+    return path or str(Path("~/.kube/config").expanduser())
+
+
+def default_namespace(settings: ClientSettings) -> str:
+    """The namespace kubectl would use without ``-n``: the kubeconfig context's (``settings.context``
+    or the current one), the service account's in a cluster, else ``default``. Call it after
+    ``connect`` succeeded, which has checked the file and the context."""
+    path = _kubeconfig_path(settings)
+    if path is None:
+        try:
+            return _SERVICE_ACCOUNT_NAMESPACE.read_text().strip() or "default"
+        except OSError:
+            return "default"
+    try:
+        contexts, current = k8s_config.list_kube_config_contexts(config_file=path)
+    except ConfigException as e:
+        raise ValueError(f"cannot load Kubernetes client configuration: {e}") from e
+    chosen = next((c for c in contexts if c.get("name") == settings.context), None) if settings.context else current
+    namespace = ((chosen or {}).get("context") or {}).get("namespace")
+    return str(namespace) if namespace else "default"
+
+
 async def _configuration(settings: ClientSettings) -> k8s.Configuration:
     cfg = k8s.Configuration()
-    path = settings.kubeconfig or os.environ.get("KUBECONFIG") or None
+    path = _kubeconfig_path(settings)
     try:
-        if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        if path is None:
             k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
         else:
-            if path is None:
-                path = str(Path("~/.kube/config").expanduser())
             first = path.split(os.pathsep)[0]
             if not Path(first).exists():
                 raise ValueError(f"kubeconfig {first} does not exist; pass --kubeconfig, set KUBECONFIG, or run in a cluster")

@@ -1,0 +1,281 @@
+"""``kubectl vecsched``: vecsched's answers to "why is my pod not running?" as a kubectl plugin.
+
+kubectl runs any executable named ``kubectl-<name>`` on ``PATH`` for ``kubectl <name> ...``
+and passes it the remaining arguments -- and nothing else: no connection, no credentials,
+not even the ``--kubeconfig`` it was given before the plugin's name. So the plugin finds the
+cluster itself, with the scheduler's own connection code (``scheduler.kube.client``):
+``--kubeconfig``, else ``$KUBECONFIG``, else ``~/.kube/config``, honouring ``--context``, and
+its output and exit codes follow kubectl's (column-aligned tables, ``-o json``, one ``error:``
+line on stderr).
+
+The first command is ``pending``. A pending pod of vecsched's carries its last verdict in the
+``PodScheduled=False`` condition that the scheduler writes with every failed attempt
+(``scheduler.kube.events``), so listing pending pods -- in pages, as kubectl lists -- and grouping
+them by that condition's message shows at a glance which reasons hold how many pods back.
+``explain`` and ``top`` are planned and say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, NoReturn
+
+from scheduler.kube.client import ClientSettings, KubeClient, connect, default_namespace
+from scheduler.kube.errors import KubeError
+
+__all__ = [
+    "PendingPod",
+    "pending_pod",
+    "group_by_reason",
+    "human_age",
+    "render_table",
+    "render_json",
+    "list_pods",
+    "main",
+]
+
+COMMANDS: Final = ("pending",)
+PLANNED: Final = ("explain", "top")
+DEFAULT_SCHEDULER: Final = "vecsched"
+CHUNK_SIZE: Final = 500
+"""Items per list page: kubectl's ``--chunk-size`` default."""
+SCHEDULING_ATTEMPT_REASONS: Final = frozenset({"Unschedulable", "SchedulerError"})
+"""PodScheduled=False reasons that a scheduling attempt writes (upstream's ``v1.PodReason*``)."""
+GATED: Final = "SchedulingGated"
+NOT_ATTEMPTED: Final = "(not attempted yet)"
+NONE: Final = "<none>"
+_TIE_RANK: Final = {NOT_ATTEMPTED: 1, GATED: 2}
+
+# kubectl's table writer: text/tabwriter with minwidth 6 and padding 3 (printers.GetNewTabWriter).
+_MIN_WIDTH: Final = 6
+_PADDING: Final = 3
+
+
+@dataclass(frozen=True, slots=True)
+class PendingPod:
+    """One pending pod and why it waits."""
+
+    namespace: str
+    name: str
+    reason: str
+    """One line: the PodScheduled=False message, ``SchedulingGated`` or ``(not attempted yet)``."""
+    message: str
+    """The whole PodScheduled=False message, the scheduling gates of a gated pod, or ``""``."""
+    nominated_node: str | None
+    age_seconds: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"namespace": self.namespace, "name": self.name, "reason": self.reason, "message": self.message,
+                "nominatedNode": self.nominated_node, "age_seconds": self.age_seconds}
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _created(pod: Mapping[str, Any]) -> float | None:
+    stamp = (pod.get("metadata") or {}).get("creationTimestamp")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def pending_pod(pod: Mapping[str, Any], *, scheduler_names: Iterable[str], now: float) -> PendingPod | None:
+    """The pod as a ``PendingPod`` when it waits for one of ``scheduler_names``: no
+    ``spec.nodeName``, phase Pending, not being deleted; None otherwise."""
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    if spec.get("nodeName") or status.get("phase") != "Pending" or meta.get("deletionTimestamp"):
+        return None
+    if spec.get("schedulerName", "default-scheduler") not in set(scheduler_names):
+        return None
+    gates = [str(g.get("name", "")) for g in spec.get("schedulingGates") or [] if isinstance(g, Mapping)]
+    condition = next((c for c in status.get("conditions") or []
+                      if isinstance(c, Mapping) and c.get("type") == "PodScheduled"), {})
+    if gates:
+        reason, message = GATED, "waiting for scheduling gates: " + ", ".join(gates)
+    elif condition.get("status") == "False" and condition.get("reason") in SCHEDULING_ATTEMPT_REASONS:
+        message = str(condition.get("message") or "")
+        reason = _one_line(message) or str(condition["reason"])
+    else:
+        reason, message = NOT_ATTEMPTED, ""
+    created = _created(pod)
+    return PendingPod(namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")), reason=reason,
+                      message=message, nominated_node=status.get("nominatedNodeName") or None,
+                      age_seconds=max(0, int(now - created)) if created is not None else 0)
+
+
+def group_by_reason(pods: Iterable[PendingPod]) -> tuple[dict[str, int], list[PendingPod]]:
+    """Counts per reason, most pods first -- on a tie the scheduler's verdicts, then pods not
+    attempted yet, then gated ones, each alphabetically -- and the pods in that order, each group
+    by namespace and name."""
+    pods = list(pods)
+    counts = Counter(p.reason for p in pods)
+    order = sorted(counts, key=lambda r: (-counts[r], _TIE_RANK.get(r, 0), r))
+    rank = {r: i for i, r in enumerate(order)}
+    return {r: counts[r] for r in order}, sorted(pods, key=lambda p: (rank[p.reason], p.namespace, p.name))
+
+
+def human_age(seconds: int) -> str:
+    """kubectl's AGE column (apimachinery's ``duration.HumanDuration``)."""
+    if seconds < 120:
+        return f"{seconds}s"
+    minutes = seconds // 60
+    if minutes < 10:
+        return f"{minutes}m{seconds % 60}s" if seconds % 60 else f"{minutes}m"
+    if minutes < 180:
+        return f"{minutes}m"
+    hours = minutes // 60
+    if hours < 8:
+        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
+    if hours < 48:
+        return f"{hours}h"
+    if hours < 24 * 8:
+        return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24}d"
+    if hours < 24 * 365 * 8:
+        days = hours // 24
+        return f"{days // 365}y{days % 365}d" if days % 365 else f"{days // 365}y"
+    return f"{hours // (24 * 365)}y"
+
+
+def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
+    """Rows aligned as kubectl aligns them; the last column is not padded."""
+    widths = [max(_MIN_WIDTH, max(len(r[i]) for r in rows) + _PADDING) for i in range(len(rows[0]) - 1)]
+    return ["".join(cell.ljust(w) for cell, w in zip(r, widths)) + r[-1] for r in rows]
+
+
+def render_table(pods: Iterable[PendingPod], *, all_namespaces: bool) -> str:
+    """``COUNT REASON`` per reason, a blank line, then one row per pod in the same order; the
+    NAMESPACE column only with ``-A``, as in ``kubectl get``."""
+    counts, ordered = group_by_reason(pods)
+    summary = [["COUNT", "REASON"]] + [[str(n), r] for r, n in counts.items()]
+    head = (["NAMESPACE"] if all_namespaces else []) + ["NAME", "AGE", "NOMINATED-NODE", "REASON"]
+    rows = [head] + [([p.namespace] if all_namespaces else [])
+                     + [p.name, human_age(p.age_seconds), p.nominated_node or NONE, p.reason] for p in ordered]
+    return "\n".join(_columns(summary) + [""] + _columns(rows)) + "\n"
+
+
+def render_json(pods: Iterable[PendingPod]) -> str:
+    counts, ordered = group_by_reason(pods)
+    return json.dumps({"pending": [p.to_json() for p in ordered], "byReason": counts}, indent=2) + "\n"
+
+
+async def list_pods(client: KubeClient, *, namespace: str | None, field_selector: str,
+                    chunk_size: int) -> list[dict[str, Any]]:
+    """Every pod matching ``field_selector`` in ``namespace`` (None: all namespaces), fetched in
+    pages of ``chunk_size`` (0: one request) with ``limit`` and ``continue``."""
+    path = f"/api/v1/namespaces/{namespace}/pods" if namespace else "/api/v1/pods"
+    items: list[dict[str, Any]] = []
+    token = ""
+    while True:
+        query = [("fieldSelector", field_selector)]
+        if chunk_size > 0:
+            query.append(("limit", str(chunk_size)))
+        if token:
+            query.append(("continue", token))
+        page = await client.request("GET", path, query=query)
+        items += page.get("items") or []
+        token = (page.get("metadata") or {}).get("continue") or ""
+        if not token:
+            return items
+
+
+class _UsageError(Exception):
+    """The command line is wrong: exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _pending_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="kubectl vecsched pending",
+                description="List the pending pods of vecsched's profiles, grouped by why they wait.")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("-n", "--namespace", help="namespace to list (default: the kubeconfig context's)")
+    where.add_argument("-A", "--all-namespaces", action="store_true", help="list pods of every namespace")
+    p.add_argument("-o", "--output", choices=["json"], help="print JSON instead of tables")
+    p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
+    p.add_argument("--context", help="kubeconfig context (default: its current-context)")
+    p.add_argument("--scheduler-name", action="append", metavar="NAME",
+                   help=f"a profile's schedulerName; repeatable (default: {DEFAULT_SCHEDULER})")
+    p.add_argument("--chunk-size", type=int, default=CHUNK_SIZE,
+                   help=f"pods per list request, 0 for one request (default: {CHUNK_SIZE})")
+    return p
+
+
+async def _pending(args: argparse.Namespace) -> int:
+    names: list[str] = args.scheduler_name or [DEFAULT_SCHEDULER]
+    settings = ClientSettings(kubeconfig=args.kubeconfig, context=args.context)
+    # spec.nodeName, status.phase and spec.schedulerName are field selectors every API server serves for pods.
+    selector = "spec.nodeName=,status.phase=Pending" + (f",spec.schedulerName={names[0]}" if len(names) == 1 else "")
+    async with await connect(settings) as client:
+        namespace = None if args.all_namespaces else (args.namespace or default_namespace(settings))
+        try:
+            items = await list_pods(client, namespace=namespace, field_selector=selector, chunk_size=args.chunk_size)
+        except KubeError as e:
+            raise KubeError(f"cannot list pods: {e}") from e
+    now = time.time()
+    pods = [p for p in (pending_pod(i, scheduler_names=names, now=now) for i in items) if p is not None]
+    if args.output == "json":
+        sys.stdout.write(render_json(pods))
+    elif not pods:
+        where = "any namespace" if namespace is None else f"namespace {namespace}"
+        print(f"No pending pods of {', '.join(names)} in {where}.", file=sys.stderr)
+    else:
+        sys.stdout.write(render_table(pods, all_namespaces=namespace is None))
+    return 0
+
+
+_USAGE: Final = "usage: kubectl vecsched COMMAND [flags]; commands: " + ", ".join(COMMANDS)
+
+
+def _run(argv: list[str]) -> int:
+    if not argv or argv[0].startswith("-"):
+        if argv and argv[0] in ("-h", "--help"):
+            print(_USAGE + " (kubectl vecsched COMMAND --help for its flags)")
+            return 0
+        raise _UsageError(_USAGE)
+    command, rest = argv[0], argv[1:]
+    if command in PLANNED:
+        raise _UsageError(f"'kubectl vecsched {command}' is not available yet; available: {', '.join(COMMANDS)}")
+    if command not in COMMANDS:
+        raise _UsageError(f"unknown command '{command}' for 'kubectl vecsched'; available: {', '.join(COMMANDS)}")
+    args = _pending_parser().parse_args(rest)
+    if args.chunk_size < 0:
+        raise _UsageError(f"--chunk-size must be >= 0, got {args.chunk_size}")
+    return asyncio.run(_pending(args))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The ``kubectl-vecsched`` console script: exit 0, 1 (the cluster or kubeconfig failed) or
+    2 (usage); every error is one line on stderr."""
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    except _UsageError as e:
+        print(f"error: {_one_line(str(e))}", file=sys.stderr)
+        return 2
+    except (KubeError, ValueError, OSError) as e:
+        print(f"error: {_one_line(str(e))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
