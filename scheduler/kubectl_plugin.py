@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, NoReturn
 
+from scheduler.durations import human_duration
 from scheduler.kube.client import ClientSettings, KubeClient, connect, default_namespace
 from scheduler.kube.errors import KubeError
 
@@ -35,7 +36,6 @@ __all__ = [
     "PendingPod",
     "pending_pod",
     "group_by_reason",
-    "human_age",
     "render_table",
     "render_json",
     "list_pods",
@@ -128,30 +128,6 @@ def group_by_reason(pods: Iterable[PendingPod]) -> tuple[dict[str, int], list[Pe
     return {r: counts[r] for r in order}, sorted(pods, key=lambda p: (rank[p.reason], p.namespace, p.name))
 
 
-def human_age(seconds: int) -> str:
-    """kubectl's AGE column (apimachinery's ``duration.HumanDuration``)."""
-    if seconds < 120:
-        return f"{seconds}s"
-    minutes = seconds // 60
-    if minutes < 10:
-        return f"{minutes}m{seconds % 60}s" if seconds % 60 else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = minutes // 60
-    if hours < 8:
-        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        days = hours // 24
-        return f"{days // 365}y{days % 365}d" if days % 365 else f"{days // 365}y"
-    return f"{hours // (24 * 365)}y"
-
-
 def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
     """Rows aligned as kubectl aligns them; the last column is not padded."""
     widths = [max(_MIN_WIDTH, max(len(r[i]) for r in rows) + _PADDING) for i in range(len(rows[0]) - 1)]
@@ -165,7 +141,7 @@ def render_table(pods: Iterable[PendingPod], *, all_namespaces: bool) -> str:
     summary = [["COUNT", "REASON"]] + [[str(n), r] for r, n in counts.items()]
     head = (["NAMESPACE"] if all_namespaces else []) + ["NAME", "AGE", "NOMINATED-NODE", "REASON"]
     rows = [head] + [([p.namespace] if all_namespaces else [])
-                     + [p.name, human_age(p.age_seconds), p.nominated_node or NONE, p.reason] for p in ordered]
+                     + [p.name, human_duration(p.age_seconds), p.nominated_node or NONE, p.reason] for p in ordered]
     return "\n".join(_columns(summary) + [""] + _columns(rows)) + "\n"
 
 

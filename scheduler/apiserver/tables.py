@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
+from scheduler.durations import human_duration
+
 from . import crd
 from .resources import ResourceType
 
@@ -27,29 +29,6 @@ _AGE: Final[Col] = ("Age", "string", "", 0)
 
 def wants_table(accept: str) -> bool:
     return "as=Table" in accept and "g=meta.k8s.io" in accept
-
-
-def human_duration(seconds: float) -> str:
-    """kubectl's ``HumanDuration``: 45s, 3m20s, 10m, 5h3m, 3d4h, 400d, 2y3d."""
-    s = int(max(seconds, 0))
-    if s < 120:
-        return f"{s}s"
-    m = s // 60
-    if m < 10:
-        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
-    if m < 180:
-        return f"{m}m"
-    h = s // 3600
-    if h < 8:
-        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
-    if h < 48:
-        return f"{h}h"
-    d = h // 24
-    if h < 24 * 8:
-        return f"{d}d{h % 24}h" if h % 24 else f"{d}d"
-    if d < 365 * 2:
-        return f"{d}d"
-    return f"{d // 365}y{d % 365}d" if d % 365 else f"{d // 365}y"
 
 
 def _age(obj: dict[str, Any]) -> str:
