@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from scoring.objects import ObjectError, PodInfo
+# The Pod and Node readers' field checks, with the same messages.
+from scoring.objects import _list as _seq, _mapping as _obj, _str_map
 from scoring.quantity import QuantityError, value
 
 if TYPE_CHECKING:
@@ -222,22 +224,6 @@ def _ref(kind: str, obj: Any, *, namespaced: bool) -> tuple[str, JSON, str, str]
     return ref, meta, ns, name
 
 
-def _obj(ref: str, path: str, v: Any) -> JSON:
-    if v is None:
-        return {}
-    if not isinstance(v, Mapping):
-        raise ObjectError(ref, path, f"expected an object, got {type(v).__name__}")
-    return v
-
-
-def _seq(ref: str, path: str, v: Any) -> Sequence[Any]:
-    if v is None:
-        return ()
-    if not isinstance(v, list):
-        raise ObjectError(ref, path, f"expected a list, got {type(v).__name__}")
-    return v
-
-
 def _str(ref: str, path: str, v: Any) -> str:
     if v is None:
         return ""
@@ -248,14 +234,6 @@ def _str(ref: str, path: str, v: Any) -> str:
 
 def _strs(ref: str, path: str, v: Any) -> tuple[str, ...]:
     return tuple(_str(ref, f"{path}[{i}]", x) for i, x in enumerate(_seq(ref, path, v)))
-
-
-def _str_map(ref: str, path: str, v: Any) -> dict[str, str]:
-    m = _obj(ref, path, v)
-    for k, x in m.items():
-        if not isinstance(x, str):
-            raise ObjectError(ref, f"{path}.{k}", f"expected a string, got {type(x).__name__}")
-    return dict(m)
 
 
 def _bytes(ref: str, path: str, v: Any) -> int:

@@ -66,6 +66,7 @@ claim.
 
 from __future__ import annotations
 
+import abc
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -416,8 +417,9 @@ class _VolumeLoop(Controller):
                 self._record(obj, "Warning", bad.reason, bad.message)
         return None
 
+    @abc.abstractmethod
     def sync(self, key: Key) -> None:
-        raise NotImplementedError
+        """Bring the object ``key`` (of ``primary``) to what the loop wants of it."""
 
 
 class ClaimBinder(_VolumeLoop):
