@@ -84,6 +84,28 @@ async def test_creates_owned_pods_reports_status_and_scales_down() -> None:
         assert sum(active(p) for p in pods_of(srv, app="web")) == 1
 
 
+async def test_the_status_written_with_a_scale_down_leaves_the_deleted_pods_out() -> None:
+    # A Deployment rolls on from the first status whose observedGeneration is current; if that
+    # status still counted the pods just deleted as available, it would scale old sets further
+    # down than maxUnavailable allows.
+    async with control_plane(ReplicaSetController) as srv:
+        srv.create("replicasets", replica_set("web", replicas=4, node="node-0000"), namespace="default")
+        await wait_for(lambda: status(srv, "web").get("availableReplicas") == 4, what="4 available pods")
+        seen: list[dict[str, Any]] = []
+
+        def on_write(key: str, old: Entry | None, new: Entry | None) -> None:
+            if new is not None and new.obj()["metadata"]["name"] == "web":
+                seen.append(dict(new.obj().get("status") or {}))
+
+        srv.store.add_listener("replicasets.apps", on_write)
+        code, _, err = await kubectl(srv.kubeconfig_path, "scale", "replicaset", "web", "--replicas=1")
+        assert code == 0, err
+        await wait_for(lambda: status(srv, "web").get("observedGeneration") == 2, what="the scale-down observed")
+        first = next(st for st in seen if st.get("observedGeneration") == 2)
+        # 4 -> 1: three pods deleted (gracefully: they may still be terminating), one left available.
+        assert (first["replicas"], first["readyReplicas"], first["availableReplicas"]) == (1, 1, 1)
+
+
 async def test_creates_at_most_a_burst_of_500_pods_per_sync() -> None:
     async with control_plane(ReplicaSetController) as srv:
         seen: list[tuple[int, int]] = []

@@ -14,7 +14,8 @@ kube-controller-manager's ``pkg/controller/replicaset`` does:
   a failure, which becomes a ``FailedCreate`` Event and a ``ReplicaFailure``
   condition; or delete the excess in upstream's preference order
   (``pods.pods_to_delete``);
-- write ``status`` from the pods it saw *before* acting (as upstream), with
+- write ``status`` from the pods it saw *before* acting (as upstream) -- except
+  after deleting pods, when it counts without them (below) -- with
   ``terminatingReplicas`` (the DeploymentReplicaSetTerminatingReplicas feature,
   on by default since 1.35) and ``observedGeneration``; requeue when a ready pod
   will become available after ``minReadySeconds``.
@@ -26,7 +27,10 @@ ones to delete, to release pods relabelled away, or, with ``minReadySeconds``,
 to tell which ready pods are available yet.
 
 Simplified: the store is always current, so there are no expectations (a sync
-always acts on what is stored); creates and deletes of a batch run one after
+always acts on what is stored), and the status written after deleting pods
+already leaves them out, where upstream's is one sync late (its next sync, on the
+deletions' watch events, corrects it; a Deployment reading the set in between
+would see the deleted pods as available); creates and deletes of a batch run one after
 another rather than in parallel, yielding to the event loop every 50 and
 between batches; "related pods" for the colocation rank are the pods
 *controlled by* ReplicaSets of the same owner, not all pods their selectors
@@ -153,6 +157,13 @@ class ReplicaSetController(Controller):
         now = time.time()
         available, wait = self._availability(rs, matcher, ready=counts[1], now=now)
         failure = None if deleting else await self._manage(rs, matcher, active=counts[0])
+        if counts[0] > int((rs.get("spec") or {}).get("replicas", 1)) and not deleting:
+            # Pods were deleted: count without them. Upstream's status still counts them until
+            # the next sync, which its watch brings at once; here the store is current, and a
+            # Deployment reading the stale count meanwhile would scale old sets down past
+            # maxUnavailable (the deleted pods still counted as available).
+            counts = self._counts(rs, matcher)
+            available, wait = self._availability(rs, matcher, ready=counts[1], now=now)
         self._write_status(key, uid=entry.uid, status=self._status(rs, counts, available, failure, now=now))
         if failure is not None:
             raise failure.cause or failure  # retried with backoff, as upstream returns manageReplicasErr
