@@ -195,7 +195,7 @@ class MetricsServer:
     async def _readyz(self, request: web.Request) -> web.Response:
         if self.ready():
             return web.Response(text="ok")
-        return web.Response(text="not ready: informers syncing or not leading", status=503)
+        return web.Response(text="not ready: informers syncing", status=503)
 
     async def start(self) -> None:
         app = web.Application()

@@ -223,7 +223,9 @@ class Scheduler:
         snap.unschedulable = lambda: [(p, qp.pod.scheduler_name) for qp in self.queue.unschedulable_pods()
                                       for p in qp.unschedulable_plugins]
         if s.port is not None:
-            self.server = MetricsServer(metrics=self.metrics, ready=self.ready, host=s.bind_address, port=s.port,
+            # /readyz: caches synced, leading or not -- kube-scheduler's standbys are Ready too,
+            # so that a Deployment of two replicas can roll and its PodDisruptionBudget can evict.
+            self.server = MetricsServer(metrics=self.metrics, ready=lambda: self.synced, host=s.bind_address, port=s.port,
                                         tls_cert_file=s.tls_cert_file, tls_key_file=s.tls_key_file)
             await self.server.start()
         self._informers = start_informers(client=self.client, cache=self.cache, on_node=self._on_node,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from scoring.objects import PodInfo
 from scheduler.kube.client import MERGE_PATCH, KubeClient
-from scheduler.kube.errors import ConflictError, KubeError, NotFoundError, TooManyRequests, retryable
+from scheduler.kube.errors import ConflictError, KubeError, NotFoundError, TooManyRequests
 
 __all__ = ["Outcome", "BindResult", "Binder"]
 
@@ -59,5 +59,6 @@ class Binder:
         except KubeError as e:
             # Other 4xx (403 Forbidden, 422 Invalid) will not heal by themselves either,
             # but retrying with backoff keeps the pod visible as failing instead of lost.
-            return BindResult(Outcome.RETRY, str(e) if retryable(e) else f"binding rejected: {e}")
+            # The cycle reports it as "Binding rejected: <e>", upstream's wording.
+            return BindResult(Outcome.RETRY, str(e))
         return BindResult(Outcome.BOUND)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import aiohttp
+
 from scheduler.apiserver import ApiServer
 from scheduler.kube.client import ClientSettings, connect
 from scheduler.leader import LeaderElector, LeaseSettings
@@ -22,6 +24,11 @@ async def test_standby_takes_over_within_the_lease_duration(apiserver: ApiServer
         async with running(apiserver, leader_elect=True, lease=lease("b"), ready=False) as b:
             await asyncio.sleep(0.5)
             assert a.ready() and not b.ready() and b.synced  # b has caches, but does not lead
+            # Both answer /readyz, as kube-scheduler's replicas do: a Deployment of two can roll.
+            async with aiohttp.ClientSession() as http:
+                for s in (a, b):
+                    async with http.get(f"{s.metrics_url}/readyz") as r:
+                        assert (r.status, await r.text()) == (200, "ok")
             for i in range(20):
                 apiserver.create("pods", pod(f"p{i}"))
             await wait_for(lambda: bound_count(apiserver) == 20, what="a binds")
