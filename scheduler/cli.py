@@ -22,7 +22,7 @@ __all__ = ["main", "UsageError"]
 # `vecsched explain` does not pay for aiohttp and the Kubernetes client.
 _COMMANDS: Final = {
     "run": ("scheduler.run_command", "schedule pods live against a Kubernetes API server"),
-    "explain": ("scheduler.explain", "explain one placement decision from a snapshot, without a cluster"),
+    "explain": ("scheduler.explain", "explain one placement decision, from the cluster (POD) or a snapshot (--snapshot, --pod)"),
     "extender": ("scheduler.extender", "serve the kube-scheduler extender protocol"),
     "apiserver": ("scheduler.apiserver.command", "serve the embedded Kubernetes API server with simulated nodes"),
     "demo": ("scheduler.demo", "run the whole scheduler on this machine against the embedded API server"),
@@ -36,11 +36,13 @@ class UsageError(Exception):
 
 
 def _available() -> dict[str, str]:
-    """Subcommands whose module is installed (all of them in a full install)."""
+    """Subcommands whose package is installed (all of them in a full install). Only the top-level
+    package is looked up: finding ``scheduler.apiserver.command`` would import ``scheduler.apiserver``
+    (and aiohttp) for every command."""
     found = {}
     for name, (module, _) in _COMMANDS.items():
         try:
-            if importlib.util.find_spec(module) is not None:
+            if importlib.util.find_spec(module.partition(".")[0]) is not None:
                 found[name] = module
         except ModuleNotFoundError:
             continue

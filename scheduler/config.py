@@ -41,6 +41,7 @@ __all__ = [
     "ProfileConfig",
     "SchedulerConfig",
     "load_config",
+    "config_from_configmap",
     "parse_config",
     "default_config",
 ]
@@ -497,16 +498,22 @@ def load_config(path: str | Path | None, *, registry: Registry = REGISTRY) -> Sc
     except (json.JSONDecodeError, yaml.YAMLError) as e:
         raise ConfigError(str(p), f"not valid {fmt}: {str(e).splitlines()[0]}") from None
     if isinstance(doc, Mapping) and doc.get("kind") == "ConfigMap":
-        source, doc = _from_configmap(doc, str(p))
-        return parse_config(doc, source=source, registry=registry)
+        return config_from_configmap(doc, str(p), registry=registry)
     return parse_config(doc, source=str(p), registry=registry)
 
 
+def config_from_configmap(cm: Mapping[str, Any], source: str, *, registry: Registry = REGISTRY) -> SchedulerConfig:
+    """The configuration a ConfigMap holds (a file, or one read from the cluster); errors name
+    ``source: data[key]``."""
+    where, doc = _from_configmap(cm, source)
+    return parse_config(doc, source=where, registry=registry)
+
+
 def _from_configmap(cm: Mapping[str, Any], path: str) -> tuple[str, Any]:
-    """The configuration a ConfigMap holds (as deploy/config.yaml ships it): the document under
-    its ``config.yaml`` key, else under its only key ending in .yaml, .yml or .json (decoded as a
-    file of that name). Returns the source to name in errors (``file: data[key]``, as the
-    webhook names the field) and the document."""
+    """The document a ConfigMap holds (as deploy/config.yaml ships it): under its ``config.yaml``
+    key, else under its only key ending in .yaml, .yml or .json (decoded as a file of that name).
+    Returns the source to name in errors (``file: data[key]``, as the webhook names the field)
+    and the document."""
     meta = cm.get("metadata")
     name = str(meta.get("name") or "") if isinstance(meta, Mapping) else ""
     data = cm.get("data")

@@ -15,45 +15,91 @@ WatcherMetrics file, as the live scheduler reads it from Prometheus; the
 decision is the one the scheduler would make when the sample was taken (it is
 fresh, whatever its age now), and the snapshot's pods count as placed since it
 only where their ``PodScheduled`` condition says so.
+With ``--what-if``, the same run answers the follow-up question -- which single change
+would make the pod fit -- with the profile's own filters (``scheduler.what_if``); the JSON
+gains ``"whatIf"`` and the table its lines.
+
+Two modes, one decision. ``--snapshot F --pod F`` reads files, with no cluster.
+``vecsched explain POD`` reads the cluster through its API instead
+(``scheduler.live_cluster``: the pod, then paginated lists of only what the pod's profile
+reads) and builds the same snapshot in memory, so both modes print the same answer for the
+same objects; ``kubectl vecsched explain`` (``scheduler.kubectl_explain``) is the live mode
+as a kubectl plugin. The live mode, and with it aiohttp and the Kubernetes client, is
+imported only when asked for.
 The JSON shape is a contract (docs/contracts.md); the table is for people.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
+from scheduler.cli import UsageError
 from scheduler.config import ConfigError, SchedulerConfig, load_config
-from scheduler.snapshot import SnapshotError, load_pod, load_snapshot
+from scheduler.snapshot import Snapshot, SnapshotError, load_pod, load_snapshot
 from scoring.framework import NO_WAITING_PODS, PERMIT_REJECT, Decision, Profile, fit_error_message
 from scoring.objects import PodInfo
 from scoring.plugins.coscheduling import NAME as COSCHEDULING
 from scoring.plugins.default_preemption import NAME as DEFAULT_PREEMPTION, Preemption
 from scoring.plugins.gang import GroupPlan, pending_members, place_group
-from scoring.load import LoadMetricsError, read_watcher_metrics
+from scoring.load import LoadMetricsError, WatcherMetrics, read_watcher_metrics
 from scoring.plugins.node_load import LoadMetrics
 from scoring.plugins.podgroups import PodGroups, group_of
 from scoring.table import NodeTable
 
-__all__ = ["configure", "run", "explain", "explain_group", "permit_rejection", "decision_json", "preemption_json",
-           "gang_json", "render_table", "pick_profile"]
+__all__ = ["configure", "add_decision_arguments", "add_live_arguments", "run", "explain", "explain_group",
+           "permit_rejection", "decision_json", "preemption_json", "gang_json", "render_table", "render", "pick_profile",
+           "build_profiles", "prepare", "decide", "CHUNK_SIZE", "DEFAULT_CONFIG_MAP"]
+
+CHUNK_SIZE: Final = 500
+"""Items per list request in the live mode: kubectl's ``--chunk-size`` default."""
+DEFAULT_CONFIG_MAP: Final = "vecsched/vecsched-config"
+"""The ConfigMap deploy/config.yaml ships, holding the configuration under ``config.yaml``."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--snapshot", required=True,
-                        help="a List of Nodes and Pods, and optionally PodDisruptionBudgets, PriorityClasses and "
-                             "PodGroups (kubectl get nodes,pods,pdb,priorityclasses,podgroups -A -o json)")
-    parser.add_argument("--pod", required=True, help="the Pod manifest to place")
-    parser.add_argument("--config", help="a KubeSchedulerConfiguration file (default: vecsched's default profile)")
+    parser.add_argument("target", nargs="?", metavar="POD",
+                        help="live mode: the pod to explain, NAME (in -n, else the kubeconfig context's namespace) "
+                             "or NAMESPACE/NAME, read with everything its profile needs from the cluster")
+    parser.add_argument("--snapshot", metavar="FILE",
+                        help="snapshot mode: a List of Nodes and Pods, and optionally PodDisruptionBudgets, "
+                             "PriorityClasses and PodGroups (kubectl get nodes,pods,pdb,priorityclasses,podgroups "
+                             "-A -o json)")
+    parser.add_argument("--pod", metavar="FILE", help="snapshot mode: the Pod manifest to place")
+    add_live_arguments(parser)
+    add_decision_arguments(parser)
+
+
+def add_live_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that say which cluster, which namespace and which configuration (live mode)."""
+    parser.add_argument("-n", "--namespace", help="the pod's namespace (default: the kubeconfig context's)")
+    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
+    parser.add_argument("--context", help="kubeconfig context (default: its current-context)")
+    parser.add_argument("--config-map", metavar="NS/NAME",
+                        help=f"the ConfigMap holding vecsched's configuration, read when --config is not given "
+                             f"(default: {DEFAULT_CONFIG_MAP}; absent: vecsched's default profile)")
+    parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, metavar="N",
+                        help=f"objects per list request, 0 for one request (default: {CHUNK_SIZE})")
+
+
+def add_decision_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags both modes share: configuration, profile, output, seed, node metrics, what-if."""
+    parser.add_argument("--config", metavar="FILE", help="a KubeSchedulerConfiguration file, or a ConfigMap file holding one "
+                                         "(default: snapshot mode vecsched's default profile, live mode --config-map)")
     parser.add_argument("--profile", help="the profile (schedulerName) to use instead of the pod's")
     parser.add_argument("--output", "-o", choices=("json", "table"), default="table")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random tie-break (default 0)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the random tie-break (default 0)")
     parser.add_argument("--node-metrics", metavar="FILE",
                         help="the nodes' measured load, as load-watcher's WatcherMetrics JSON, for the load plugins "
-                             "(TargetLoadPacking, LoadVariationRiskBalancing, LoadAware)")
+                             "(TargetLoadPacking, LoadVariationRiskBalancing, LoadAware); live mode: instead of "
+                             "the profile's own source")
+    parser.add_argument("--what-if", action="store_true",
+                        help="also say which single change would make the pod fit (requests, a toleration, new "
+                             "nodes, preemption's victims)")
 
 
 def pick_profile(config: SchedulerConfig, pod: PodInfo, override: str | None) -> str:
@@ -69,6 +115,52 @@ def pick_profile(config: SchedulerConfig, pod: PodInfo, override: str | None) ->
         return names[0]
     raise ConfigError("--profile", f"pod {pod.key} asks for schedulerName {pod.scheduler_name!r}, which no profile has "
                       f"(have: {', '.join(names)}); choose one with --profile")
+
+
+def build_profiles(config: SchedulerConfig, pod: PodInfo, *, override: str | None,
+                   seed: int) -> tuple[Profile, Profile]:
+    """The pod's profile (``pick_profile``), built with ``seed``, and the one its PodGroup is
+    tried with: a profile of its own, built with the same seed, so that the pod's first
+    tie-break draw there is the one its own decision makes (the same one when the pod
+    names no group)."""
+    name = pick_profile(config, pod, override)
+    profile = config.profile(name).build(seed=seed)
+    return profile, config.profile(name).build(seed=seed) if group_of(pod) else profile
+
+
+def prepare(table: NodeTable, pod: PodInfo, *, sample: WatcherMetrics | None, at_sample_time: bool) -> None:
+    """Set the table up for deciding ``pod``: it does not occupy a node already, the load
+    plugins read ``sample`` (deciding as when it was taken when ``at_sample_time``: it is
+    fresh, whatever its age now), and it is one of its group's pods (once, if the table
+    has it too)."""
+    table.remove_pod(pod.key)
+    if sample is not None:
+        load = LoadMetrics.of(table)
+        if at_sample_time:
+            load.clock = lambda: float(sample.timestamp)
+        load.set_sample(sample)
+    PodGroups.of(table).observe(pod)
+
+
+def decide(*, snapshot: Snapshot, pod: PodInfo, profile: Profile, group_profile: Profile,
+           what_if: bool = False) -> dict[str, Any]:
+    """The contract's JSON for ``pod`` on a prepared snapshot: its group's plan, its own
+    decision, a Permit rejection; with ``what_if``, also ``"whatIf"`` (``scheduler.what_if``).
+    The table is left as it was."""
+    table = snapshot.table
+    # The pending pods the scheduler would place with this one: not gated, and of its schedulerName.
+    pending = [p for p in snapshot.pods if not p.node_name and not p.terminated and not p.scheduling_gates
+               and p.scheduler_name == pod.scheduler_name]
+    # The group first: the pod's own decision may run Coscheduling's PostFilter, which
+    # remembers the group's failure (and may back it off) in the table.
+    gang = explain_group(table=table, pod=pod, profile=group_profile, candidates=pending)
+    d = explain(table=table, pod=pod, profile=profile)
+    doc = decision_json(d, table, gang=gang, rejected=permit_rejection(d, table, profile))
+    if what_if:
+        from scheduler.what_if import what_if as analyse
+        doc["whatIf"] = analyse(table=table, pod=pod, profile=profile,
+                                pending=[p for p in pending if p.key != pod.key], decision=d)
+    return doc
 
 
 def explain(*, table: NodeTable, pod: PodInfo, profile: Profile) -> Decision:
@@ -158,8 +250,8 @@ def decision_json(d: Decision, table: NodeTable, *, gang: tuple[GroupPlan, Seque
 
 def render_table(doc: dict[str, Any]) -> str:
     """One row per node, best first: feasibility, reason, each plugin's score, total;
-    then the message, the preemption plan when preemption ran, and the group plan when
-    the pod's PodGroup was tried."""
+    then the message, the preemption plan when preemption ran, the group plan when the
+    pod's PodGroup was tried, and the what-if answers when asked for."""
     plugins: list[str] = []
     for n in doc["nodes"].values():
         for p in n["scores"]:
@@ -182,7 +274,15 @@ def render_table(doc: dict[str, Any]) -> str:
         lines += ["", *_render_preemption(doc["preemption"])]
     if doc.get("gang") is not None:
         lines += ["", *_render_gang(doc["gang"])]
+    if doc.get("whatIf") is not None:
+        from scheduler.what_if import render_what_if
+        lines += ["", *render_what_if(doc["whatIf"])]
     return "\n".join(lines)
+
+
+def render(doc: dict[str, Any], output: str) -> str:
+    """``-o json`` (indented) or the table, without a final newline."""
+    return json.dumps(doc, indent=2) if output == "json" else render_table(doc)
 
 
 def _columns(rows: list[list[str]]) -> list[str]:
@@ -221,36 +321,62 @@ def _render_gang(gang: dict[str, Any]) -> list[str]:
     return [*_columns(summary), "", *_columns(rows)]
 
 
+def _mode(args: argparse.Namespace) -> str:
+    """``snapshot`` or ``live``: exactly one, with only its own flags (``UsageError`` otherwise)."""
+    if args.snapshot or args.pod:
+        if args.target:
+            raise UsageError(f"give either POD ({args.target}, read from the cluster) or --snapshot and --pod, "
+                             "not both")
+        if not (args.snapshot and args.pod):
+            raise UsageError("--snapshot and --pod go together: give both, or POD alone to read the cluster")
+        live = [flag for flag, value in (("--namespace", args.namespace), ("--kubeconfig", args.kubeconfig),
+                                         ("--context", args.context), ("--config-map", args.config_map))
+                if value is not None]
+        if live:
+            raise UsageError(f"{live[0]} is for reading the cluster (POD), not a --snapshot")
+        return "snapshot"
+    if not args.target:
+        raise UsageError("give the pod to explain: POD (NAME or NAMESPACE/NAME, read from the cluster), "
+                         "or --snapshot FILE --pod FILE")
+    return "live"
+
+
 def run(args: argparse.Namespace) -> int:
+    if _mode(args) == "live":
+        return _run_live(args)
     try:
         config = load_config(args.config)
         snapshot = load_snapshot(args.snapshot)
         pod = load_pod(args.pod, priority_classes=snapshot.priority_classes)
-        table = snapshot.table
-        table.remove_pod(pod.key)  # the pod being placed does not occupy a node already
-        if args.node_metrics:
-            sample = read_watcher_metrics(args.node_metrics, what=f"--node-metrics {args.node_metrics}")
-            load = LoadMetrics.of(table)
-            load.clock = lambda: float(sample.timestamp)  # decide as when the sample was taken: it is fresh
-            load.set_sample(sample)
-        PodGroups.of(table).observe(pod)  # ... but is one of its group's pods (once, if the snapshot has it too)
-        name = pick_profile(config, pod, args.profile)
-        profile = config.profile(name).build(seed=args.seed)
-        # A group is tried with a profile of its own, built with the same seed, so that the
-        # pod's first tie-break draw there is the one its own decision makes.
-        group_profile = config.profile(name).build(seed=args.seed) if group_of(pod) else profile
+        sample = (read_watcher_metrics(args.node_metrics, what=f"--node-metrics {args.node_metrics}")
+                  if args.node_metrics else None)
+        prepare(snapshot.table, pod, sample=sample, at_sample_time=True)
+        profile, group_profile = build_profiles(config, pod, override=args.profile, seed=args.seed)
     except (ConfigError, SnapshotError, LoadMetricsError) as e:
         print(f"vecsched explain: {e}", file=sys.stderr)
         return 2
     for w in config.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    # The group first: the pod's own decision may run Coscheduling's PostFilter, which
-    # remembers the group's failure (and may back it off) in the table.
-    # The pending pods the scheduler would place with this one: not gated, and of its schedulerName.
-    pending = [p for p in snapshot.pods if not p.node_name and not p.terminated and not p.scheduling_gates
-               and p.scheduler_name == pod.scheduler_name]
-    gang = explain_group(table=table, pod=pod, profile=group_profile, candidates=pending)
-    d = explain(table=table, pod=pod, profile=profile)
-    doc = decision_json(d, table, gang=gang, rejected=permit_rejection(d, table, profile))
-    print(json.dumps(doc, indent=2) if args.output == "json" else render_table(doc))
+    doc = decide(snapshot=snapshot, pod=pod, profile=profile, group_profile=group_profile, what_if=args.what_if)
+    print(render(doc, args.output))
+    return 0
+
+
+def _run_live(args: argparse.Namespace) -> int:
+    """The live mode: exit 2 for bad input (flags, files), 1 when the cluster cannot be read or
+    what it holds cannot be used; every error one line."""
+    from scheduler.kube.errors import KubeError
+    from scheduler.live_cluster import InputError, explain_live, live_options
+
+    try:
+        result = asyncio.run(explain_live(live_options(args)))
+    except InputError as e:
+        print(f"vecsched explain: {e}", file=sys.stderr)
+        return 2
+    except (KubeError, ValueError, OSError) as e:
+        print(f"vecsched explain: {' '.join(str(e).split())}", file=sys.stderr)
+        return 1
+    for w in result.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    print(render(result.doc, args.output))
     return 0

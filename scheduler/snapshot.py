@@ -28,12 +28,16 @@ nodes,pods,pv,pvc,storageclasses,csinodes,csidrivers,csistoragecapacities -A -o 
 PersistentVolumes, PersistentVolumeClaims, StorageClasses, CSINodes, CSIDrivers and
 CSIStorageCapacities go into the table's ``Volumes`` extension, as the live scheduler's
 informers put them there. Every error names the file, the object and the field.
+
+``snapshot_from_objects`` builds the same snapshot from objects already in memory -- as
+``vecsched explain POD`` lists them from the API server (``scheduler.live_cluster``) -- with
+the same checks, each error naming where the object came from.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -56,7 +60,9 @@ __all__ = [
     "read_documents",
     "read_objects",
     "load_snapshot",
+    "snapshot_from_objects",
     "load_pod",
+    "pod_from_object",
 ]
 
 
@@ -220,8 +226,15 @@ def _storage(table: NodeTable, by_kind: Mapping[str, list[tuple[str, Mapping[str
 
 def load_snapshot(path: str | Path) -> Snapshot:
     """The snapshot in ``path``, every object checked."""
+    return snapshot_from_objects(read_objects(path), source=str(path))
+
+
+def snapshot_from_objects(objects: Iterable[tuple[str, Mapping[str, Any]]], *, source: str) -> Snapshot:
+    """A snapshot of objects already in memory -- (where, object) pairs, each object with its
+    ``kind`` -- checked as a file's are; ``where`` starts each error about the object, ``source``
+    each error about the whole (a duplicate node)."""
     by_kind: dict[str, list[tuple[str, Mapping[str, Any]]]] = {k: [] for k in _KINDS}
-    for where, obj in read_objects(path):
+    for where, obj in objects:
         kind = obj.get("kind")
         if not isinstance(kind, str) or kind not in by_kind:
             raise SnapshotError(f"{where}: kind: expected {', '.join(_KINDS)}, got {kind!r}")
@@ -237,10 +250,7 @@ def load_snapshot(path: str | Path) -> Snapshot:
         except ObjectError as e:
             raise SnapshotError(f"{where}: {e}") from None
     for where, obj in by_kind["Pod"]:
-        try:
-            pod = pod_from_json(classes.resolve(obj, _pod_ref(obj)))
-        except ObjectError as e:
-            raise SnapshotError(f"{where}: {e}") from None
+        pod = pod_from_object(where, obj, priority_classes=classes)
         pods.append(pod)
         node = status_nominated_node(obj)
         if node and not pod.node_name and not pod.terminated:
@@ -258,7 +268,7 @@ def load_snapshot(path: str | Path) -> Snapshot:
     seen: set[str] = set()
     for n in nodes:
         if n.name in seen:
-            raise SnapshotError(f"{path}: node {n.name}: metadata.name: duplicate node")
+            raise SnapshotError(f"{source}: node {n.name}: metadata.name: duplicate node")
         seen.add(n.name)
         table.set_node(n)
     groups = PodGroups.of(table)
@@ -271,6 +281,15 @@ def load_snapshot(path: str | Path) -> Snapshot:
     return Snapshot(table, nodes, pods, classes)
 
 
+def pod_from_object(where: str, obj: Mapping[str, Any], *, priority_classes: PriorityClasses) -> PodInfo:
+    """A Pod object read as the scheduler reads it, its priority resolved as admission does it
+    among ``priority_classes``; errors start with ``where``."""
+    try:
+        return pod_from_json(priority_classes.resolve(obj, _pod_ref(obj)))
+    except ObjectError as e:
+        raise SnapshotError(f"{where}: {e}") from None
+
+
 def load_pod(path: str | Path, *, priority_classes: PriorityClasses | None = None) -> PodInfo:
     """The single Pod manifest in ``path``, its priority resolved as admission does it among
     ``priority_classes`` (the built-in ones when None)."""
@@ -281,7 +300,4 @@ def load_pod(path: str | Path, *, priority_classes: PriorityClasses | None = Non
     if obj.get("kind", "Pod") != "Pod":
         raise SnapshotError(f"{where}: kind: expected Pod, got {obj.get('kind')!r}")
     classes = priority_classes if priority_classes is not None else PriorityClasses()
-    try:
-        return pod_from_json(classes.resolve(obj, _pod_ref(obj)))
-    except ObjectError as e:
-        raise SnapshotError(f"{where}: {e}") from None
+    return pod_from_object(where, obj, priority_classes=classes)

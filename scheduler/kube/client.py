@@ -31,7 +31,7 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException, OpenApiException
 from kubernetes_asyncio.config.config_exception import ConfigException
 
-from scheduler.kube.errors import KubeError, TransportError, status_error
+from scheduler.kube.errors import GoneError, KubeError, TransportError, status_error
 
 __all__ = ["ClientSettings", "RateLimiter", "KubeClient", "connect", "default_namespace"]
 
@@ -166,6 +166,26 @@ class KubeClient:
             return json.loads(data) if data else None
         except ValueError as e:
             raise KubeError(f"{method} {path}: the answer is not JSON: {data[:100]!r}") from e
+
+    async def list_items(self, path: str, *, query: Sequence[tuple[str, str]] = (),
+                         chunk_size: int = 500) -> list[Any]:
+        """Every item of the collection at ``path``, in pages of ``chunk_size`` (0: one request)
+        with ``limit`` and ``continue``, as kubectl's ``--chunk-size`` lists. A ``continue`` token
+        that expired (410) while paging restarts with one full list, as client-go's pager does."""
+        items: list[Any] = []
+        token = ""
+        while True:
+            paging = ([("limit", str(chunk_size))] if chunk_size > 0 else []) + ([("continue", token)] if token else [])
+            try:
+                page = await self.request("GET", path, query=[*query, *paging])
+            except GoneError:
+                if not token:
+                    raise
+                page, items = await self.request("GET", path, query=query), []
+            items += (page or {}).get("items") or []
+            token = ((page or {}).get("metadata") or {}).get("continue") or ""
+            if not token:
+                return items
 
     @asynccontextmanager
     async def stream(self, path: str, *, query: Sequence[tuple[str, str]], read_timeout: float) -> AsyncIterator[aiohttp.ClientResponse]:
