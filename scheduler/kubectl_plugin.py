@@ -8,17 +8,19 @@ cluster itself, with the scheduler's own connection code (``scheduler.kube.clien
 its output and exit codes follow kubectl's (column-aligned tables, ``-o json``, one ``error:``
 line on stderr).
 
-The first command is ``pending``. A pending pod of vecsched's carries its last verdict in the
-``PodScheduled=False`` condition that the scheduler writes with every failed attempt
-(``scheduler.kube.events``), so listing pending pods -- in pages, as kubectl lists -- and grouping
-them by that condition's message shows at a glance which reasons hold how many pods back.
-``explain`` and ``top`` are planned and say so.
+``pending``: a pending pod of vecsched's carries its last verdict in the ``PodScheduled=False``
+condition that the scheduler writes with every failed attempt (``scheduler.kube.events``), so
+listing pending pods -- in pages, as kubectl lists -- and grouping them by that condition's
+message shows at a glance which reasons hold how many pods back. ``explain``
+(``scheduler.kubectl_explain``) and ``top`` (``scheduler.kubectl_top``) live in modules of their
+own, imported only when asked for, so that ``pending`` starts fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import sys
 import time
@@ -40,10 +42,15 @@ __all__ = [
     "render_json",
     "list_pods",
     "main",
+    "Parser",
+    "UsageError",
+    "columns",
 ]
 
-COMMANDS: Final = ("pending",)
-PLANNED: Final = ("explain", "top")
+COMMANDS: Final = ("pending", "explain", "top")
+_MODULES: Final = {"explain": "scheduler.kubectl_explain", "top": "scheduler.kubectl_top"}
+"""Commands in modules of their own; each has ``parser() -> argparse.ArgumentParser`` (a
+``Parser``) and ``async run(args) -> int``."""
 DEFAULT_SCHEDULER: Final = "vecsched"
 CHUNK_SIZE: Final = 500
 """Items per list page: kubectl's ``--chunk-size`` default."""
@@ -128,7 +135,7 @@ def group_by_reason(pods: Iterable[PendingPod]) -> tuple[dict[str, int], list[Pe
     return {r: counts[r] for r in order}, sorted(pods, key=lambda p: (rank[p.reason], p.namespace, p.name))
 
 
-def _columns(rows: Sequence[Sequence[str]]) -> list[str]:
+def columns(rows: Sequence[Sequence[str]]) -> list[str]:
     """Rows aligned as kubectl aligns them; the last column is not padded."""
     widths = [max(_MIN_WIDTH, max(len(r[i]) for r in rows) + _PADDING) for i in range(len(rows[0]) - 1)]
     return ["".join(cell.ljust(w) for cell, w in zip(r, widths)) + r[-1] for r in rows]
@@ -142,7 +149,7 @@ def render_table(pods: Iterable[PendingPod], *, all_namespaces: bool) -> str:
     head = (["NAMESPACE"] if all_namespaces else []) + ["NAME", "AGE", "NOMINATED-NODE", "REASON"]
     rows = [head] + [([p.namespace] if all_namespaces else [])
                      + [p.name, human_duration(p.age_seconds), p.nominated_node or NONE, p.reason] for p in ordered]
-    return "\n".join(_columns(summary) + [""] + _columns(rows)) + "\n"
+    return "\n".join(columns(summary) + [""] + columns(rows)) + "\n"
 
 
 def render_json(pods: Iterable[PendingPod]) -> str:
@@ -153,34 +160,24 @@ def render_json(pods: Iterable[PendingPod]) -> str:
 async def list_pods(client: KubeClient, *, namespace: str | None, field_selector: str,
                     chunk_size: int) -> list[dict[str, Any]]:
     """Every pod matching ``field_selector`` in ``namespace`` (None: all namespaces), fetched in
-    pages of ``chunk_size`` (0: one request) with ``limit`` and ``continue``."""
+    pages of ``chunk_size`` (0: one request)."""
     path = f"/api/v1/namespaces/{namespace}/pods" if namespace else "/api/v1/pods"
-    items: list[dict[str, Any]] = []
-    token = ""
-    while True:
-        query = [("fieldSelector", field_selector)]
-        if chunk_size > 0:
-            query.append(("limit", str(chunk_size)))
-        if token:
-            query.append(("continue", token))
-        page = await client.request("GET", path, query=query)
-        items += page.get("items") or []
-        token = (page.get("metadata") or {}).get("continue") or ""
-        if not token:
-            return items
+    return await client.list_items(path, query=[("fieldSelector", field_selector)], chunk_size=chunk_size)
 
 
-class _UsageError(Exception):
+class UsageError(Exception):
     """The command line is wrong: exit 2."""
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one ``error:`` line and exit 2, as kubectl's."""
+
     def error(self, message: str) -> NoReturn:
-        raise _UsageError(f"{message} (see '{self.prog} --help')")
+        raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
 def _pending_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="kubectl vecsched pending",
+    p = Parser(prog="kubectl vecsched pending",
                 description="List the pending pods of vecsched's profiles, grouped by why they wait.")
     where = p.add_mutually_exclusive_group()
     where.add_argument("-n", "--namespace", help="namespace to list (default: the kubeconfig context's)")
@@ -226,15 +223,16 @@ def _run(argv: list[str]) -> int:
         if argv and argv[0] in ("-h", "--help"):
             print(_USAGE + " (kubectl vecsched COMMAND --help for its flags)")
             return 0
-        raise _UsageError(_USAGE)
+        raise UsageError(_USAGE)
     command, rest = argv[0], argv[1:]
-    if command in PLANNED:
-        raise _UsageError(f"'kubectl vecsched {command}' is not available yet; available: {', '.join(COMMANDS)}")
     if command not in COMMANDS:
-        raise _UsageError(f"unknown command '{command}' for 'kubectl vecsched'; available: {', '.join(COMMANDS)}")
+        raise UsageError(f"unknown command '{command}' for 'kubectl vecsched'; available: {', '.join(COMMANDS)}")
+    if command in _MODULES:
+        module = importlib.import_module(_MODULES[command])
+        return int(asyncio.run(module.run(module.parser().parse_args(rest))))
     args = _pending_parser().parse_args(rest)
     if args.chunk_size < 0:
-        raise _UsageError(f"--chunk-size must be >= 0, got {args.chunk_size}")
+        raise UsageError(f"--chunk-size must be >= 0, got {args.chunk_size}")
     return asyncio.run(_pending(args))
 
 
@@ -243,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     2 (usage); every error is one line on stderr."""
     try:
         return _run(list(sys.argv[1:] if argv is None else argv))
-    except _UsageError as e:
+    except UsageError as e:
         print(f"error: {_one_line(str(e))}", file=sys.stderr)
         return 2
     except (KubeError, ValueError, OSError) as e:
