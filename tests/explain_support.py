@@ -6,6 +6,7 @@ the same nodes, pods and plugin args."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -21,7 +22,7 @@ from scheduler.cli import main
 from scheduler.config import API_VERSION
 from scoring.objects import NodeInfo, PodInfo
 
-__all__ = ["explain", "explain_scores", "explain_reasons"]
+__all__ = ["explain", "explain_scores", "explain_reasons", "run_explain"]
 
 
 def _raw(obj: NodeInfo | PodInfo | Mapping[str, Any], kind: str) -> dict[str, Any]:
@@ -111,3 +112,14 @@ def explain_snapshot(tmp_path: Path, capsys: pytest.CaptureFixture[str], items: 
     code = main(["explain", "--snapshot", str(snap), "--pod", write_yaml(tmp_path / "p.yaml", pod), *args])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+async def run_explain(*args: str) -> tuple[int, str, str]:
+    """``vecsched explain ARGS`` as the command runs it -- (exit code, stdout, stderr) -- in a
+    thread of this process, so that an API server serving in this event loop answers it."""
+    def call() -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["explain", *args])
+        return code, out.getvalue(), err.getvalue()
+    return await asyncio.to_thread(call)

@@ -7,12 +7,7 @@ the namespace, and its one-line errors (exit 2 for usage and input files, 1 for 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import io
 import json
-import os
-import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -20,10 +15,9 @@ import pytest
 
 from scheduler.apiserver import ApiServer, serve_apiserver, write_kubeconfig
 from scheduler.apiserver.nodes import NodeShape
-from scheduler.cli import main
+from tests.explain_support import run_explain as vecsched_explain
+from tests.kubectl_plugin.support import down_kubeconfig, kubectl_vecsched
 
-BIN = Path(sys.executable).parent
-KUBECTL = str(BIN / "kubectl")
 NO_CONFIGMAP = ("warning: no ConfigMap vecsched/vecsched-config in the cluster: explaining with vecsched's default "
                 "profile (give --config FILE or --config-map NS/NAME)\n")
 
@@ -47,27 +41,6 @@ async def apiserver() -> AsyncIterator[ApiServer]:
         srv.create("pods", pod("big", "6"), namespace="default")
         srv.create("pods", pod("api", "2"), namespace="team-a")
         yield srv
-
-
-async def kubectl_vecsched(*args: str, home: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    """``kubectl vecsched ARGS``: the real kubectl, with the venv's bin (and so the plugin) on PATH."""
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL, "vecsched", *args, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**{k: v for k, v in os.environ.items() if k != "KUBECONFIG"}, "HOME": str(home),
-             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})})
-    out, err = await asyncio.wait_for(proc.communicate(), 30.0)
-    return proc.returncode or 0, out.decode(), err.decode()
-
-
-async def vecsched_explain(*args: str) -> tuple[int, str, str]:
-    """``vecsched explain ARGS`` in this process (in a thread: the API server runs in this loop)."""
-    def call() -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["explain", *args])
-        return code, out.getvalue(), err.getvalue()
-    return await asyncio.to_thread(call)
 
 
 SAME = [
@@ -106,11 +79,7 @@ def forbidden(tmp_path: Path, srv: ApiServer) -> list[str]:
 
 
 def unreachable(tmp_path: Path, _: ApiServer) -> list[str]:
-    path = tmp_path / "down"
-    path.write_text("apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-                    "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n"
-                    "users: [{name: u, user: {}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n")
-    return ["--kubeconfig", str(path), "web"]
+    return ["--kubeconfig", str(down_kubeconfig(tmp_path)), "web"]
 
 
 def bad_config(tmp_path: Path, srv: ApiServer) -> list[str]:

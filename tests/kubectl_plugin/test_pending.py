@@ -6,11 +6,8 @@ PodScheduled=False and the attempt's message -- so no scheduler runs here.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,9 +16,8 @@ import pytest
 
 from scheduler.apiserver import ApiServer, serve_apiserver
 from scheduler.kube.client import STRATEGIC_MERGE_PATCH, ClientSettings, connect
+from tests.kubectl_plugin.support import cells, down_kubeconfig, kubectl_vecsched
 
-BIN = Path(sys.executable).parent
-KUBECTL = str(BIN / "kubectl")
 
 CPU = "0/3 nodes are available: 3 Insufficient cpu. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod."
 GPU = "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."
@@ -70,20 +66,6 @@ async def apiserver() -> AsyncIterator[ApiServer]:
                                        content_type=STRATEGIC_MERGE_PATCH)
         yield srv
 
-
-async def kubectl_vecsched(*args: str, home: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    """``kubectl vecsched ARGS``: the real kubectl, with the venv's bin (and so the plugin) on PATH."""
-    proc = await asyncio.create_subprocess_exec(
-        KUBECTL, "vecsched", *args, stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        env={**{k: v for k, v in os.environ.items() if k != "KUBECONFIG"}, "HOME": str(home),
-             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", **(env or {})})
-    out, err = await asyncio.wait_for(proc.communicate(), 30.0)
-    return proc.returncode or 0, out.decode(), err.decode()
-
-
-def cells(line: str) -> list[str]:
-    return re.split(r" {2,}", line.rstrip())
 
 
 def without_age(rows: list[list[str]], column: int) -> list[list[str]]:
@@ -170,11 +152,7 @@ async def test_nothing_pending(apiserver: ApiServer, tmp_path: Path) -> None:
 
 
 def unreachable_kubeconfig(tmp_path: Path, _: ApiServer) -> list[str]:
-    path = tmp_path / "down"
-    path.write_text("apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-                    "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n"
-                    "users: [{name: u, user: {}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n")
-    return ["pending", "--kubeconfig", str(path)]
+    return ["pending", "--kubeconfig", str(down_kubeconfig(tmp_path))]
 
 
 def forbidden(tmp_path: Path, apiserver: ApiServer) -> list[str]:

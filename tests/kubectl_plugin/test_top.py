@@ -25,7 +25,7 @@ from aiohttp import web
 from scheduler.apiserver import ApiServer, NodeShape, serve_apiserver
 from scheduler.loadmetrics import MEMORY_RULE
 from scoring.load import Metric, WatcherMetrics, Window, watcher_metrics_to_json
-from tests.kubectl_plugin.test_pending import cells, kubectl_vecsched
+from tests.kubectl_plugin.support import cells, down_kubeconfig, kubectl_vecsched
 from tests.live.support import wait_for
 from tests.prometheus_support import Target, prometheus
 
@@ -305,11 +305,7 @@ async def test_nothing_to_show(tmp_path: Path) -> None:
 
 
 def unreachable(tmp_path: Path, _: Cluster) -> list[str]:
-    path = tmp_path / "down"
-    path.write_text("apiVersion: v1\nkind: Config\ncurrent-context: c\n"
-                    "clusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n"
-                    "users: [{name: u, user: {}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n")
-    return ["top", "--kubeconfig", str(path)]
+    return ["top", "--kubeconfig", str(down_kubeconfig(tmp_path))]
 
 
 # (args, exit code, what the one line on stderr says)

@@ -9,8 +9,6 @@ needs, in pages), where the configuration comes from, the load sample, and the e
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -25,9 +23,9 @@ from aiohttp import web
 
 from scheduler.apiserver import ApiServer, serve_apiserver
 from scheduler.apiserver.nodes import DEFAULT_CSI_DRIVER, NodeShape
-from scheduler.cli import main
 from scheduler.config import API_VERSION
 from scheduler.kube.client import ClientSettings, connect
+from tests.explain_support import run_explain as explain
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
@@ -59,16 +57,6 @@ def config_file(path: Path, profile: dict[str, Any]) -> str:
 ONLY_FIT = {"schedulerName": "vecsched", "plugins": {"multiPoint": {"disabled": [{"name": "*"}],
                                                                     "enabled": [{"name": "NodeResourcesFit"}]}}}
 """A profile of NodeResourcesFit alone: it reads Nodes and Pods, nothing else."""
-
-
-async def explain(*args: str) -> tuple[int, str, str]:
-    """``vecsched explain ARGS`` in this process (in a thread: the API server runs in this loop)."""
-    def call() -> tuple[int, str, str]:
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            code = main(["explain", *args])
-        return code, out.getvalue(), err.getvalue()
-    return await asyncio.to_thread(call)
 
 
 async def kubectl(srv: ApiServer, home: Path, *args: str) -> str:
