@@ -52,7 +52,8 @@ from scoring.plugins.podgroups import PodGroups, group_of
 from scoring.table import NodeTable
 
 __all__ = ["configure", "add_decision_arguments", "add_live_arguments", "run", "explain", "explain_group",
-           "permit_rejection", "decision_json", "preemption_json", "gang_json", "render_table", "render", "pick_profile",
+           "permit_rejection", "decision_json", "preemption_json", "gang_json", "render_table", "render",
+           "align_columns", "pick_profile",
            "build_profiles", "prepare", "decide", "CHUNK_SIZE", "DEFAULT_CONFIG_MAP"]
 
 CHUNK_SIZE: Final = 500
@@ -267,7 +268,7 @@ def render_table(doc: dict[str, Any]) -> str:
                      *(str(n["scores"].get(p, "")) for p in plugins),
                      "" if n["total"] is None else str(n["total"]), "; ".join(n["reasons"])])
     lines = [f"pod {doc['pod']}  profile {doc['profile']}  selected {doc['selected'] or '(none)'}", ""]
-    lines += _columns([header, *body])
+    lines += align_columns([header, *body])
     if doc["message"]:
         lines += ["", doc["message"]]
     if doc.get("preemption") is not None:
@@ -285,7 +286,8 @@ def render(doc: dict[str, Any], output: str) -> str:
     return json.dumps(doc, indent=2) if output == "json" else render_table(doc)
 
 
-def _columns(rows: list[list[str]]) -> list[str]:
+def align_columns(rows: list[list[str]]) -> list[str]:
+    """Rows as columns two spaces apart, each as wide as its widest cell (the explain tables)."""
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
 
@@ -299,14 +301,14 @@ def _render_preemption(plan: dict[str, Any]) -> list[str]:
                ["CANDIDATES", str(len(candidates))]]
     if plan["message"]:
         summary.append(["MESSAGE", plan["message"]])
-    lines = _columns(summary)
+    lines = align_columns(summary)
     if candidates:
         rows = [["CANDIDATE", "PDB VIOLATIONS", "VICTIMS"]]
         for name in sorted(candidates, key=lambda n: (n != plan["node"], n)):
             c = candidates[name]
             rows.append([f"{'*' if name == plan['node'] else ' '}{name}", str(c["pdb_violations"]),
                          ", ".join(c["victims"])])
-        lines += ["", *_columns(rows)]
+        lines += ["", *align_columns(rows)]
     return lines
 
 
@@ -318,7 +320,7 @@ def _render_gang(gang: dict[str, Any]) -> list[str]:
     if gang["message"]:
         summary.append(["MESSAGE", gang["message"]])
     rows = [["MEMBER", "NODE"], *([k, v or "(none)"] for k, v in gang["members"].items())]
-    return [*_columns(summary), "", *_columns(rows)]
+    return [*align_columns(summary), "", *align_columns(rows)]
 
 
 def _mode(args: argparse.Namespace) -> str:

@@ -72,6 +72,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from scheduler.explain import align_columns
 from scoring.framework import Decision, Profile
 from scoring.objects import CPU, EPHEMERAL_STORAGE, MEMORY, NodeInfo, PodInfo, Taint, node_from_json
 from scoring.plugins.default_preemption import NAME as DEFAULT_PREEMPTION, Preemption
@@ -353,11 +354,6 @@ def what_if(*, table: NodeTable, pod: PodInfo, profile: Profile, pending: Sequen
 # ---- the table --------------------------------------------------------------------------------------
 
 
-def _columns(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
-
-
 def _listed(names: Sequence[str]) -> str:
     shown = ", ".join(names[:_SHOWN_NODES])
     return shown + (f" (+{len(names) - _SHOWN_NODES} more)" if len(names) > _SHOWN_NODES else "")
@@ -376,22 +372,26 @@ def render_what_if(doc: Mapping[str, Any]) -> list[str]:
     for r in doc["requests"]:
         rows.append([r["resource"], r["requested"], r["maxFitting"] or "-",
                      _listed(r["nodes"]) if r["nodes"] else "(lowering it alone does not help)"])
-    lines += _columns(rows) if len(rows) > 1 else ["REQUEST  the pod requests no resources"]
+    lines += align_columns(rows) if len(rows) > 1 else ["REQUEST  the pod requests no resources"]
     lines.append("")
     if doc["taints"]:
-        lines += _columns([["TOLERATE", "FITS ON"], *([_taint_text(t), _listed(t["nodes"])] for t in doc["taints"])])
+        lines += align_columns([["TOLERATE", "FITS ON"], *([_taint_text(t), _listed(t["nodes"])] for t in doc["taints"])])
     else:
         lines.append("TOLERATE  no single toleration helps")
     lines.append("")
+    # The table shows what tells the shapes apart: allocatable amounts other than zero, and the
+    # labels not every shape carries alike (the JSON has them all).
+    # One shape: nothing to tell apart, so no labels.
+    shared = set.intersection(*(set(s["labels"].items()) for s in doc["nodes"])) if doc["nodes"] else set()
     rows = [["NEW NODE LIKE", "EXISTING", "FITS", "NODES NEEDED", "PODS PLACED", "ALLOCATABLE", "TAINTS", "LABELS"]]
     for s in doc["nodes"]:
         needed = "-" if s["nodesNeeded"] is None else f"{s['nodesNeeded']}{'+ (capped)' if s['capped'] else ''}"
         rows.append([s["like"], str(s["existing"]), "yes" if s["fits"] else "no", needed,
                      f"{s['placed']}/{s['pods']}",
-                     ",".join(f"{k}={v}" for k, v in s["allocatable"].items()),
+                     ",".join(f"{k}={v}" for k, v in s["allocatable"].items() if v != "0"),
                      ",".join(_taint_text(t) for t in s["taints"]) or "-",
-                     ",".join(f"{k}={v}" for k, v in s["labels"].items()) or "-"])
-    lines += _columns(rows) if len(rows) > 1 else ["NEW NODE  the cluster has no nodes to copy"]
+                     ",".join(f"{k}={v}" for k, v in s["labels"].items() if (k, v) not in shared) or "-"])
+    lines += align_columns(rows) if len(rows) > 1 else ["NEW NODE  the cluster has no nodes to copy"]
     if doc["nodeShapesOmitted"]:
         lines.append(f"({doc['nodeShapesOmitted']} less common node shapes not tried)")
     lines.append("")

@@ -391,6 +391,25 @@ def test_the_table(tmp_path: Path) -> None:
     ]
 
 
+def test_the_table_shows_what_tells_shapes_apart() -> None:
+    # Two shapes sharing kubernetes.io/os=linux and hugepages-2Mi=0: the table drops both (the
+    # JSON keeps them) and keeps the zone, which differs, and the GPU count, which is not zero.
+    def shape(like: str, zone: str, gpus: str) -> dict[str, Any]:
+        return {"like": like, "existing": 2, "fits": False, "nodesNeeded": None, "capped": False, "placed": 0,
+                "pods": 1, "allocatable": {"cpu": "8", "hugepages-2Mi": "0", "nvidia.com/gpu": gpus},
+                "labels": {"kubernetes.io/os": "linux", "topology.kubernetes.io/zone": zone}, "taints": []}
+    doc = {"fits": False, "node": None, "requests": [], "taints": [], "nodeShapesOmitted": 0,
+           "nodes": [shape("a-1", "a", "0"), shape("b-1", "b", "4")],
+           "preemption": {"enabled": False, "node": None, "victims": [], "message": "no preemption"}}
+    assert render_what_if(doc)[6:9] == [
+        "NEW NODE LIKE  EXISTING  FITS  NODES NEEDED  PODS PLACED  ALLOCATABLE             TAINTS  LABELS",
+        "a-1            2         no    -             0/1          cpu=8                   -       "
+        "topology.kubernetes.io/zone=a",
+        "b-1            2         no    -             0/1          cpu=8,nvidia.com/gpu=4  -       "
+        "topology.kubernetes.io/zone=b",
+    ]
+
+
 def test_the_table_names_the_preemption_plan(tmp_path: Path) -> None:
     lines = render_what_if(_analyse(tmp_path, *_case("preemption-victims")))
     assert lines[-1] == "PREEMPT  nominate a, evicting shop/low"
