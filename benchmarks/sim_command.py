@@ -14,6 +14,19 @@ group, and the reports gain ``groups`` and ``gpus_held_by_partial_groups``;
 a strategy listed as ``<name>:no-gang`` is ``<name>`` placing the members one
 by one, for comparison.
 
+The workload's order is part of the workload: every seed replays pods by
+arrival time and, among equal arrivals, in file order; seeds change only what
+is drawn (tie-breaks, ``Random``, synthetic workloads, ``--inflate`` clones).
+``--shuffle`` shuffles pods that arrive at the same time, per seed; it is on by
+default only for ``openb:`` pod lists, whose pods all arrive at once in no
+meaningful order and which the FGD paper's protocol shuffles per seed
+(``--no-shuffle`` turns it off there). With ``--inflate X`` the table shows the
+primary resource's allocation at 100% and at X of arrived demand, and the JSON
+gains them as ``alloc_at`` (and ``frag_at`` on GPU clusters).
+
+Ctrl-C stops the sweep at once and says, in one line on stderr, how many runs
+the runs file keeps and the command that resumes (exit code 130).
+
 Inputs are validated before any run starts, so bad input costs one line and
 exit code 2, not a traceback from a worker. The machinery (SciPy, matplotlib,
 the replay) is imported only when ``sim`` runs: ``vecsched`` imports every
@@ -24,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -75,7 +89,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "NAME:no-gang is NAME placing pod groups' members one by one")
     parser.add_argument("--config", metavar="F", help="a KubeSchedulerConfiguration whose profiles are strategies")
     parser.add_argument("--seeds", type=_positive_int, default=1, metavar="N",
-                        help="run seeds 0..N-1 (arrival-tie shuffle, synthetic draws, tie-breaks); default 1")
+                        help="run seeds 0..N-1 (tie-breaks, Random, synthetic draws, --inflate clones, --shuffle); "
+                             "default 1")
+    parser.add_argument("--shuffle", action=argparse.BooleanOptionalAction, default=None,
+                        help="shuffle pods that arrive at the same time, by each seed (default: only for openb: pod "
+                             "lists, as the FGD paper's protocol; other workloads keep their file order)")
     parser.add_argument("--inflate", type=_positive_float, metavar="X",
                         help="clone random pods until arrived demand of the primary resource is X x capacity")
     parser.add_argument("--primary", metavar="RES",
@@ -167,12 +185,49 @@ def _resolve(names: Sequence[str], *, config: Any, workload: Sequence[SimPod] | 
     return {name: profiles[strategy_gang(name)[0]] for name in names}
 
 
+def resume_command(args: argparse.Namespace) -> str:
+    """The command line that reruns ``args``'s sweep and resumes from its runs file: every flag
+    given a value other than its default, ``--out`` always, ``--no-resume`` never."""
+    parser = argparse.ArgumentParser(add_help=False)
+    configure(parser)
+    words = ["vecsched", "sim"]
+    for action in parser._actions:
+        if not action.option_strings or action.dest == "no_resume":
+            continue
+        value = getattr(args, action.dest, action.default)
+        if value == action.default and action.dest != "out":
+            continue
+        if isinstance(action, argparse.BooleanOptionalAction):
+            words.append(action.option_strings[0 if value else 1])
+        elif action.nargs == 0:  # a store_true flag
+            words.append(action.option_strings[0])
+        else:
+            words += [action.option_strings[0], str(value)]
+    return shlex.join(words)
+
+
 def run(args: argparse.Namespace) -> int:
+    from benchmarks.sim.sweep import SweepInterrupted
+
+    try:
+        return _run(args)
+    except SweepInterrupted as e:
+        where = f"{e.runs_file}" if e.runs_file is not None else "no runs file"
+        print(f"vecsched sim: interrupted: {e.kept} of {e.total} runs are kept in {where}; resume with: "
+              f"{resume_command(args)}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("vecsched sim: interrupted before any run started", file=sys.stderr)
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
     from benchmarks.sim.gangs import NO_GANG_SUFFIX
     from benchmarks.sim.loaders import load_cluster
     from benchmarks.sim.replay import cluster_resources
-    from benchmarks.sim.report import format_table, summarise, write_outputs
-    from benchmarks.sim.sweep import SweepOptions, primary_resource, run_sweep, seed_pods
+    from benchmarks.sim.report import inflate_levels
+    from benchmarks.sim.sweep import RUNS_FILE, SweepInterrupted, SweepOptions, primary_resource, run_sweep, \
+        seed_pods, shuffles
     from scheduler.config import load_config
 
     config = load_config(args.config) if args.config else None
@@ -182,10 +237,10 @@ def run(args: argparse.Namespace) -> int:
     strategies = _resolve(names, config=config)
     opts = SweepOptions(cluster=args.cluster, workload=args.workload, inflate=args.inflate,
                         primary=args.primary, retry=args.retry, preemption=args.preemption,
-                        node_metrics=args.node_metrics)
+                        node_metrics=args.node_metrics, shuffle=args.shuffle)
     # Validate every input here, in this process, before any worker starts.
     nodes = load_cluster(args.cluster)
-    primary_resource(cluster_resources(nodes), args.primary)
+    primary = primary_resource(cluster_resources(nodes), args.primary)
     _, workload = seed_pods(replace(opts, inflate=None), 0)
     if args.node_metrics:
         _node_metrics_notes(read_watcher_metrics(args.node_metrics, what=f"--node-metrics {args.node_metrics}"),
@@ -202,16 +257,32 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     records = run_sweep(opts=opts, strategies=strategies, seeds=args.seeds, jobs=args.jobs, out_dir=out_dir,
                         progress=not args.quiet, resume=not args.no_resume)
+    try:
+        return _report(args, opts=opts, strategies=strategies, records=records, nodes=nodes, primary=primary,
+                       levels=inflate_levels(args.inflate), shuffled=shuffles(opts))
+    except KeyboardInterrupt:
+        # Every run is in the runs file; only the reports were left, and a rerun writes them.
+        raise SweepInterrupted(kept=len(records), total=len(records), runs_file=out_dir / RUNS_FILE) from None
+
+
+def _report(args: argparse.Namespace, *, opts: SweepOptions, strategies: dict[str, Any],
+            records: list[dict[str, Any]], nodes: Sequence[NodeInfo], primary: str, levels: Sequence[int],
+            shuffled: bool) -> int:
+    """The bound (with --bound), the summary, the files and the table, once every run is done."""
+    from benchmarks.sim.replay import cluster_resources
+    from benchmarks.sim.report import format_table, summarise, write_outputs
+
+    out_dir = Path(args.out)
     bounds = _bounds(args, opts, strategies) if args.bound else None
     if bounds and len({json.dumps(c.filters) for c in strategies.values()}) > 1:
         print("vecsched sim: note: strategies filter differently; the bound uses the first one's filters",
               file=sys.stderr)
-    summary = summarise(records, strategies=list(strategies), bounds=bounds)
+    summary = summarise(records, strategies=list(strategies), bounds=bounds, primary=primary, levels=levels)
     summary["cluster"] = {"source": args.cluster, "nodes": len(nodes), "capacity": cluster_resources(nodes)}
     if args.node_metrics:
         summary["cluster"]["node_metrics"] = args.node_metrics
     summary["workload"] = {"source": args.workload, "pods": records[0]["pods"] if records else 0,
-                           "inflate": args.inflate, "retry": args.retry, "seeds": args.seeds}
+                           "inflate": args.inflate, "retry": args.retry, "seeds": args.seeds, "shuffle": shuffled}
     if args.preemption:
         summary["workload"]["preemption"] = True
     written = write_outputs(out_dir, records=records, summary=summary, plots=not args.no_plots)

@@ -30,6 +30,13 @@ through ``benchmarks.openb`` (``load_openb_nodes`` / ``load_openb_pods``),
 imported only when used. ``CLUSTER_LOADERS`` / ``WORKLOAD_LOADERS`` map a
 prefix to a loader; add entries to support more.
 
+A workload's order is part of the workload: pods are replayed by arrival time
+and, among pods that arrive at the same time, in file order, for every seed.
+Only the prefixes in ``UNORDERED_LOADERS`` (``openb:``, whose pods all arrive
+at once in no meaningful order) are shuffled per seed by default, as the FGD
+paper's protocol does; ``vecsched sim --shuffle`` / ``--no-shuffle`` decide
+for any workload (``shuffled_by_default`` gives the default).
+
 Every error is a ``SimInputError`` naming the file, the line or object and
 the field.
 """
@@ -59,9 +66,11 @@ __all__ = [
     "WORKLOAD_LOADERS",
     "GPU_COLUMN_ALIASES",
     "PRIORITY_COLUMN",
+    "UNORDERED_LOADERS",
     "WorkloadSource",
     "load_cluster",
     "open_workload",
+    "shuffled_by_default",
 ]
 
 _SHAPE_FIELDS: Final = ("count", "name", "cpu", "memory", "pods", "ephemeral-storage", "resources", "labels",
@@ -92,7 +101,8 @@ WORKLOAD_LOADERS: dict[str, Callable[[str], Sequence[Any]]] = {"openb": _openb("
 
 
 UNORDERED_LOADERS: set[str] = {"openb"}
-"""Workload prefixes whose pods arrive together in no meaningful order: each seed shuffles them."""
+"""Workload prefixes whose pods arrive together in no meaningful order: each seed shuffles them
+unless the sweep says ``--no-shuffle``."""
 
 
 def _prefixed(spec: str, loaders: Mapping[str, Any]) -> tuple[str, str] | None:
@@ -100,6 +110,14 @@ def _prefixed(spec: str, loaders: Mapping[str, Any]) -> tuple[str, str] | None:
     if sep and prefix in loaders:
         return prefix, rest
     return None
+
+
+def shuffled_by_default(spec: str) -> bool:
+    """True when the workload ``spec`` names is shuffled per seed unless told otherwise: a
+    registered prefix in ``UNORDERED_LOADERS`` (``openb:``). Manifests, CSVs and synthetic
+    specs keep their order."""
+    pre = _prefixed(spec, WORKLOAD_LOADERS)
+    return pre is not None and pre[0] in UNORDERED_LOADERS
 
 
 # ---- clusters --------------------------------------------------------------------------
@@ -320,7 +338,8 @@ class WorkloadSource:
         self.synthetic = synthetic
         self.unordered = unordered
         """True when the file's order means nothing (a trace whose pods all arrive at
-        once, as in the FGD protocol): every seed, 0 included, shuffles it."""
+        once, as in the FGD protocol): a sweep shuffles it per seed, 0 included, unless
+        told ``--no-shuffle``."""
 
     @property
     def regenerated_per_seed(self) -> bool:
@@ -341,7 +360,7 @@ def open_workload(spec: str) -> WorkloadSource:
     if pre is not None:
         items = WORKLOAD_LOADERS[pre[0]](pre[1])
         return WorkloadSource(name=spec, pods=[as_sim_pod(x, f"{spec}: item {i}") for i, x in enumerate(items)],
-                              unordered=pre[0] in UNORDERED_LOADERS)
+                              unordered=shuffled_by_default(spec))
     path = Path(spec)
     if path.suffix.lower() == ".csv":
         return WorkloadSource(name=spec, pods=_csv_workload(path))

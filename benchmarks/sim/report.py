@@ -6,24 +6,36 @@ shape scripts depend on (``{"strategies": {name: {"placed": {"mean", "std"},
 {"<k>": mean ratio}}}}}``, plus extra keys -- ``"preemptions"`` and ``"evicted"``,
 ``{"mean", "std"}``, when the runs preempted; ``"groups": {"total", "placed",
 "failed"}`` (each ``{"mean", "std"}``) and ``"gpus_held_by_partial_groups"``
-(``{"mean", "std"}``) when the workload has pod groups); ``write_outputs`` writes it with
+(``{"mean", "std"}``) when the workload has pod groups; ``"alloc_at"`` and, on a GPU
+cluster whose primary resource is ``gpu``, ``"frag_at"``, ``{res: {"<k>": {"mean", "std"}}}``,
+the curves at 100% and at the ``--inflate`` level of arrived demand of the primary
+resource, when the sweep inflates); ``write_outputs`` writes it with
 the CSV of every run and three PNGs sized for a slide: allocation against
 arrived demand per strategy, failed pods, and stranded capacity. Plots use
 matplotlib's Agg backend (no display needed). Standard deviations are
 population std over seeds (0 for one seed).
+
+With ``--inflate X`` the table shows the primary resource's allocation (and
+fragmentation) at 100% and at X of arrived demand -- the reading of Weng et
+al. (ATC '23) -- in place of its end-state column, which the JSON keeps as
+``alloc_ratio``: inflating stops at X, so the end state is the state at X
+unless the workload alone asks for more. The other resources keep their
+end-state columns (their own arrived demand is not what was inflated).
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
 
-__all__ = ["SUMMARY_FILE", "RUNS_CSV", "CURVE_CSV", "PLOTS", "summarise", "format_table", "write_outputs"]
+__all__ = ["SUMMARY_FILE", "RUNS_CSV", "CURVE_CSV", "PLOTS", "format_table", "inflate_levels", "summarise",
+           "write_outputs"]
 
 SUMMARY_FILE: Final = "summary.json"
 RUNS_CSV: Final = "runs.csv"
@@ -44,13 +56,36 @@ def _curve_mean(curves: Sequence[Mapping[str, float]]) -> dict[str, float]:
     return {str(k): round(float(np.mean([c[str(k)] for c in curves if str(k) in c])), 4) for k in keys}
 
 
+def inflate_levels(inflate: float | None) -> tuple[int, ...]:
+    """The whole percents of arrived demand the report reads the curves at: 100 and
+    ``inflate`` x 100 (rounded down, so that every inflated run reaches it), when inflating.
+
+    >>> inflate_levels(1.3), inflate_levels(1.0), inflate_levels(None)
+    ((100, 130), (100,), ())
+    """
+    if inflate is None:
+        return ()
+    # 1.15 * 100 is 114.99999999999999 in binary floating point: the epsilon makes it 115.
+    level = math.floor(inflate * 100 + 1e-9)
+    return tuple(sorted({100, level} if level >= 1 else {100}))
+
+
+def _curve_at(curves: Sequence[Mapping[str, float]], levels: Sequence[int]) -> dict[str, dict[str, float]]:
+    """Mean and std over seeds of the curves at each level some seed's arrived demand reached."""
+    return {str(k): _stat([c[str(k)] for c in curves if str(k) in c]) for k in levels
+            if any(str(k) in c for c in curves)}
+
+
 def summarise(records: Sequence[Mapping[str, Any]], *, strategies: Sequence[str],
-              bounds: Mapping[int, Mapping[str, Any]] | None = None) -> dict[str, Any]:
+              bounds: Mapping[int, Mapping[str, Any]] | None = None, primary: str | None = None,
+              levels: Sequence[int] = ()) -> dict[str, Any]:
     """The JSON summary: per strategy, mean and std over seeds.
 
     ``bounds`` maps a seed to its MILP bound (``BoundResult.to_json()``);
     then each strategy gets ``bound_ratio`` = mean over seeds of its
-    objective / that seed's bound.
+    objective / that seed's bound. ``levels`` (``inflate_levels``) with the
+    ``primary`` resource add ``alloc_at`` (and ``frag_at`` when the runs measure
+    the primary resource's fragmentation): its curves at those levels.
     """
     out: dict[str, Any] = {}
     for name in strategies:
@@ -70,6 +105,10 @@ def summarise(records: Sequence[Mapping[str, Any]], *, strategies: Sequence[str]
             "decision_us": _stat([r["decision_us"] for r in runs]),
             "seeds": len(runs),
         }
+        if levels and primary is not None and runs and primary in runs[0]["alloc_curve"]:
+            entry["alloc_at"] = {primary: _curve_at([r["alloc_curve"][primary] for r in runs], levels)}
+            if primary in (runs[0].get("frag_curve") or {}):
+                entry["frag_at"] = {primary: _curve_at([r["frag_curve"][primary] for r in runs], levels)}
         if bounds:
             ratios = []
             for r in runs:
@@ -112,21 +151,33 @@ def format_table(summary: Mapping[str, Any]) -> str:
     fragmented: list[str] = []
     for s in strategies.values():
         fragmented += [r for r in s.get("fragmentation", {}) if r not in fragmented]
+    # With --inflate: a resource's curve at each level replaces its end-state column.
+    alloc_at, frag_at = _levels(strategies, "alloc_at"), _levels(strategies, "frag_at")
+
+    def at(s: Mapping[str, Any], key: str, res: str, levels: Mapping[str, list[str]]) -> list[str]:
+        return [pm(s.get(key, {}).get(res, {}).get(k)) for k in levels[res]]
+
     preempting = ["preemptions", "evicted"] if any("preemptions" in s for s in strategies.values()) else []
     grouped = any("groups" in s for s in strategies.values())
     gang_cols = ["groups placed", "groups failed", "partial-group GPUs"] if grouped else []
-    header = ["strategy", "placed", "failed"] + preempting + gang_cols + [f"alloc {r} %" for r in resources] + \
-             [f"stranded {r} %" for r in resources] + [f"frag {r} %" for r in fragmented] + \
-             ["empty nodes", "us/decision"] + (["vs bound"] if with_bound else [])
+    header = ["strategy", "placed", "failed"] + preempting + gang_cols
+    header += [c for r in resources for c in ([f"alloc {r} @{k}%" for k in alloc_at[r]] if r in alloc_at
+                                              else [f"alloc {r} %"])]
+    header += [f"stranded {r} %" for r in resources]
+    header += [c for r in fragmented for c in ([f"frag {r} @{k}%" for k in frag_at[r]] if r in frag_at
+                                               else [f"frag {r} %"])]
+    header += ["empty nodes", "us/decision"] + (["vs bound"] if with_bound else [])
     rows = [header]
     for name, s in strategies.items():
         row = [name, pm(s["placed"]), pm(s["failed"])] + [pm(s.get(k)) for k in preempting]
         if grouped:
             g = s.get("groups") or {}
             row += [pm(g.get("placed")), pm(g.get("failed")), pm(s.get("gpus_held_by_partial_groups"))]
-        row += [pm(s["alloc_ratio"].get(r)) for r in resources]
+        for r in resources:
+            row += at(s, "alloc_at", r, alloc_at) if r in alloc_at else [pm(s["alloc_ratio"].get(r))]
         row += [pm(s["stranded"].get(r)) for r in resources]
-        row += [pm(s.get("fragmentation", {}).get(r)) for r in fragmented]
+        for r in fragmented:
+            row += at(s, "frag_at", r, frag_at) if r in frag_at else [pm(s.get("fragmentation", {}).get(r))]
         row += [pm(s["empty_nodes"]), pm(s["decision_us"], 0)]
         if with_bound:
             row.append(pm(s.get("bound_ratio"), 3))
@@ -135,6 +186,16 @@ def format_table(summary: Mapping[str, Any]) -> str:
     lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def _levels(strategies: Mapping[str, Mapping[str, Any]], key: str) -> dict[str, list[str]]:
+    """Resource -> the levels (``"100"``, ``"130"``) of ``key`` (``alloc_at``/``frag_at``) any strategy has,
+    in increasing order."""
+    out: dict[str, set[str]] = {}
+    for s in strategies.values():
+        for res, by_level in (s.get(key) or {}).items():
+            out.setdefault(res, set()).update(by_level)
+    return {res: sorted(ks, key=int) for res, ks in out.items() if ks}
 
 
 def _write_csv(path: Path, records: Sequence[Mapping[str, Any]]) -> None:

@@ -1,23 +1,36 @@
 """Strategies x seeds, run in worker processes and streamed to disk as they finish.
 
 Each (strategy, seed) run is independent: a worker loads the cluster and the
-workload (once per process), prepares the seed's pods (seeded tie shuffle
-and ``--inflate`` clones), builds the strategy's profile with the seed as its
-tie-break seed (without its DefaultPreemption PostFilter unless the sweep
-preempts), and replays. Results are appended to ``runs.jsonl`` in the
-output directory as soon as each run completes, so an interrupted sweep keeps
-what it finished, and a rerun with the same directory and the same inputs
-skips the runs already there (each line carries a key over the inputs and
-options). A strategy named ``<name>:no-gang`` runs ``<name>``'s profile with pod
-groups off (members one by one, see ``benchmarks.sim.gangs``). Everything a
-run draws comes from its seed, so the same seed gives the same result in any
-process, in any order (decision times aside).
+workload (once per process), prepares the seed's pods (``--inflate`` clones,
+and with ``shuffle`` a seeded shuffle of pods that arrive at the same time),
+builds the strategy's profile with the seed as its tie-break seed (without its
+DefaultPreemption PostFilter unless the sweep preempts), and replays.
+
+The workload's order is part of the workload: without ``shuffle`` every seed
+replays the pods by arrival time and, among equal arrivals, in file order;
+seeds change only what is drawn (tie-breaks, ``Random``, synthetic workloads,
+``--inflate`` clones). ``shuffle`` defaults to the workload's own default
+(``loaders.shuffled_by_default``: on for ``openb:`` pod lists, the FGD
+paper's protocol, off for everything else).
+
+Results are appended to ``runs.jsonl`` in the output directory as soon as
+each run completes, so an interrupted sweep keeps what it finished, and a
+rerun with the same directory and the same inputs skips the runs already
+there (each line carries a key over the inputs, the options, whether the run
+was shuffled, the profile and the seed). An interrupt (Ctrl-C) stops the
+workers at once, drops the runs in flight and raises ``SweepInterrupted``
+saying how many runs the file keeps. A strategy named ``<name>:no-gang`` runs
+``<name>``'s profile with pod groups off (members one by one, see
+``benchmarks.sim.gangs``). Everything a run draws comes from its seed, so the
+same seed gives the same result in any process, in any order (decision times
+aside).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -29,7 +42,7 @@ import numpy as np
 
 from benchmarks.gpu_strategies import fragmentation_measure
 from benchmarks.sim.gangs import strategy_gang
-from benchmarks.sim.loaders import WorkloadSource, load_cluster, open_workload
+from benchmarks.sim.loaders import WorkloadSource, load_cluster, open_workload, shuffled_by_default
 from benchmarks.sim.model import SimInputError, SimPod
 from benchmarks.sim.replay import cluster_resources, replay, reseed_plugins
 from benchmarks.sim.replay import demand as pod_demand
@@ -38,8 +51,8 @@ from scoring.objects import NodeInfo
 from scoring.load import read_watcher_metrics
 from scoring.plugins.default_preemption import NAME as PREEMPTION
 
-__all__ = ["RUNS_FILE", "SweepOptions", "prepare_pods", "primary_resource", "run_one", "run_sweep",
-           "without_preemption"]
+__all__ = ["RUNS_FILE", "SweepInterrupted", "SweepOptions", "prepare_pods", "primary_resource", "run_one",
+           "run_sweep", "shuffles", "without_preemption"]
 
 RUNS_FILE: Final = "runs.jsonl"
 
@@ -62,6 +75,23 @@ class SweepOptions:
     """Carry out DefaultPreemption's plans (evict lower-priority pods) for pods that fit nowhere."""
     node_metrics: str | None = None
     """A WatcherMetrics JSON file: the nodes' measured load when the replay starts, for the load plugins."""
+    shuffle: bool | None = None
+    """Shuffle pods that arrive at the same time, by each run's seed (0 included); None: the
+    workload's default (``loaders.shuffled_by_default``: only ``openb:`` pod lists)."""
+
+
+def shuffles(opts: SweepOptions) -> bool:
+    """Whether the runs of ``opts`` shuffle pods that arrive at the same time."""
+    return shuffled_by_default(opts.workload) if opts.shuffle is None else opts.shuffle
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep stopped by an interrupt: ``kept`` of its ``total`` runs are in ``runs_file``
+    (None when the sweep wrote no file), and a rerun with the same options resumes from them."""
+
+    def __init__(self, *, kept: int, total: int, runs_file: Path | None) -> None:
+        super().__init__(f"{kept} of {total} runs kept")
+        self.kept, self.total, self.runs_file = kept, total, runs_file
 
 
 def primary_resource(capacity: dict[str, int], requested: str | None = None) -> str:
@@ -74,17 +104,16 @@ def primary_resource(capacity: dict[str, int], requested: str | None = None) -> 
 
 
 def prepare_pods(pods: Sequence[SimPod], *, seed: int, inflate: float | None, primary: str,
-                 capacity: dict[str, int], unordered: bool = False) -> list[SimPod]:
+                 capacity: dict[str, int], shuffle: bool = False) -> list[SimPod]:
     """The seed's arrival sequence.
 
     ``inflate`` first appends clones (``<name>-clone-<i>``, same arrival, duration
     and pod group: a member's clone is one more member of its group) of pods
     drawn uniformly at random with the seed until the arrived demand of
-    ``primary`` reaches ``inflate`` x capacity. Then, for seed > 0, pods
-    that arrive at the same time are shuffled by the seed (seed 0 keeps the
-    file order, unless the workload is ``unordered``, a trace replayed as in
-    the FGD protocol, where every seed shuffles); arrival order is otherwise
-    kept.
+    ``primary`` reaches ``inflate`` x capacity. The pods are then ordered by
+    arrival; pods that arrive at the same time keep their order (the file's,
+    clones after it), or with ``shuffle`` are shuffled by the seed, every
+    seed 0 included (its draws come after the clones' on the seed's generator).
     """
     out = list(pods)
     rng = np.random.default_rng([seed, 0x5EED])
@@ -107,7 +136,7 @@ def prepare_pods(pods: Sequence[SimPod], *, seed: int, inflate: float | None, pr
                     clones.append(replace(p, pod=clone))
                 total = float(cum[stop - 1])
             out += clones
-    if (seed > 0 or unordered) and out:
+    if shuffle and out:
         arrivals = np.array([p.arrival for p in out])
         order = np.lexsort((rng.random(len(out)), arrivals))
     else:
@@ -144,7 +173,7 @@ def seed_pods(opts: SweepOptions, seed: int) -> tuple[list[NodeInfo], list[SimPo
     pods = source.pods(seed=seed)
     primary = primary_resource(capacity, opts.primary)
     return nodes, prepare_pods(pods, seed=seed, inflate=opts.inflate, primary=primary, capacity=capacity,
-                               unordered=source.unordered)
+                               shuffle=shuffles(opts))
 
 
 def without_preemption(config: ProfileConfig) -> ProfileConfig:
@@ -173,6 +202,24 @@ def _run_task(args: tuple[SweepOptions, str, ProfileConfig, int]) -> dict[str, A
     return run_one(*args)
 
 
+def _worker_init() -> None:
+    """Workers leave interrupts to the sweep: a Ctrl-C on a terminal reaches the whole process
+    group, and a worker that took it would print its own traceback; the sweep stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End the workers now, dropping the runs they are doing (each is all or nothing).
+    ``terminate_workers`` is Python 3.14's; before it the pool's processes are ended one by one."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
+
+
 # ---- the sweep -------------------------------------------------------------------------------
 
 
@@ -191,6 +238,13 @@ def _digest(path_spec: str) -> str:
 def run_key(opts: SweepOptions, strategy: str, config: ProfileConfig, seed: int) -> str:
     """Identifies a run by its inputs' content, the options, the profile and the seed."""
     options = asdict(opts)
+    del options["shuffle"]
+    shuffled = shuffles(opts)
+    if shuffled != (seed > 0 or shuffled_by_default(opts.workload)):
+        # Runs files written before --shuffle existed hold runs shuffled for seeds above 0, and for
+        # every seed of an openb: list. A run ordered otherwise names its order, so such a file is
+        # reused exactly where the order is the same; the keys of the two orders always differ.
+        options["shuffle"] = shuffled
     if not opts.preemption:
         del options["preemption"]  # the keys of runs without it stay those they always were
     inputs = [_digest(opts.cluster), _digest(opts.workload)]
@@ -223,6 +277,12 @@ class _Progress:
             sys.stderr.write(bar + "\n")
         sys.stderr.flush()
 
+    def close(self) -> None:
+        """End a bar left part-drawn on a terminal (by an interrupt) with its line."""
+        if self.enabled and self.tty and 0 < self.done < self.total:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
 
 def run_sweep(*, opts: SweepOptions, strategies: dict[str, ProfileConfig], seeds: int, jobs: int = 2,
               out_dir: Path | None = None, progress: bool = True, resume: bool = True,
@@ -231,7 +291,7 @@ def run_sweep(*, opts: SweepOptions, strategies: dict[str, ProfileConfig], seeds
 
     With ``out_dir``, each record is appended to ``out_dir/runs.jsonl`` as it
     completes, and (with ``resume``) records already there with a matching key
-    are reused instead of rerun.
+    are reused instead of rerun. An interrupt raises ``SweepInterrupted``.
     """
     tasks = [(name, cfg, s) for name, cfg in strategies.items() for s in range(seeds)]
     keys = {(name, s): run_key(opts, name, cfg, s) for name, cfg, s in tasks}
@@ -241,15 +301,11 @@ def run_sweep(*, opts: SweepOptions, strategies: dict[str, ProfileConfig], seeds
         out_dir.mkdir(parents=True, exist_ok=True)
         runs_file = out_dir / RUNS_FILE
         if resume and runs_file.exists():
-            wanted = {v: k for k, v in keys.items()}
-            for line in runs_file.read_text().splitlines():
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a line cut short by an interruption
-                k = wanted.get(rec.get("key"))
-                if k is not None:
-                    done[k] = rec
+            text = runs_file.read_text()
+            done.update(_records(text, keys))
+            if text and not text.endswith("\n"):
+                with runs_file.open("a") as f:
+                    f.write("\n")  # end a cut line, so that it does not swallow the next run's
         elif runs_file.exists():
             runs_file.unlink()
     todo = [(n, c, s) for n, c, s in tasks if (n, s) not in done]
@@ -267,18 +323,48 @@ def run_sweep(*, opts: SweepOptions, strategies: dict[str, ProfileConfig], seeds
             on_result(rec)
         bar.step(f"{rec['strategy']} seed {rec['seed']}")
 
-    if jobs <= 1 or len(todo) <= 1:
-        for name, cfg, s in todo:
-            record(run_one(opts, name, cfg, s))
-    else:
-        pool = ProcessPoolExecutor(max_workers=jobs)
-        try:
-            pending: set[Future[dict[str, Any]]] = {pool.submit(_run_task, (opts, n, c, s)) for n, c, s in todo}
-            while pending:
-                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    record(fut.result())
-        finally:
-            # On an error or an interrupt, drop the queued runs; finished ones are on disk already.
-            pool.shutdown(wait=True, cancel_futures=True)
+    try:
+        if jobs <= 1 or len(todo) <= 1:
+            for name, cfg, s in todo:
+                record(run_one(opts, name, cfg, s))
+        else:
+            _run_pool(opts, todo, jobs, record)
+    except KeyboardInterrupt:
+        bar.close()
+        kept = len(_records(runs_file.read_text(), keys)) if runs_file is not None and runs_file.exists() else 0
+        raise SweepInterrupted(kept=kept, total=len(tasks), runs_file=runs_file) from None
     return [done[(n, s)] for n, _, s in tasks]
+
+
+def _records(text: str, keys: dict[tuple[str, int], str]) -> dict[tuple[str, int], dict[str, Any]]:
+    """The runs of a runs file's ``text`` whose key is one of ``keys``, by (strategy, seed)."""
+    wanted = {v: k for k, v in keys.items()}
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for line in text.splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut short by an interruption
+        key = rec.get("key") if isinstance(rec, dict) else None
+        k = wanted.get(key) if isinstance(key, str) else None
+        if k is not None:
+            out[k] = rec
+    return out
+
+
+def _run_pool(opts: SweepOptions, todo: Sequence[tuple[str, ProfileConfig, int]], jobs: int,
+              record: Callable[[dict[str, Any]], None]) -> None:
+    """Run ``todo`` in ``jobs`` worker processes, recording each result as it arrives."""
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
+    try:
+        pending: set[Future[dict[str, Any]]] = {pool.submit(_run_task, (opts, n, c, s)) for n, c, s in todo}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                record(fut.result())
+    except KeyboardInterrupt:
+        _stop_workers(pool)
+        raise
+    finally:
+        # On an error or an interrupt, drop the queued runs; finished ones are on disk already.
+        pool.shutdown(wait=True, cancel_futures=True)

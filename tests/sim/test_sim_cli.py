@@ -36,7 +36,7 @@ def _sim(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 
 def test_json_summary_shape(inputs: tuple[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cluster, workload = inputs
-    # One seed: seed 0 keeps the file order (seeds >= 1 shuffle pods that arrive together).
+    # Every seed replays the file order (pods that arrive together are shuffled only with --shuffle).
     code, out, _ = _sim(capsys, "--cluster", cluster, "--workload", workload, "--strategies", "FirstFit,WorstFit",
                         "--jobs", "1", "--out", str(tmp_path / "out"), "--json", "--bound")
     assert code == 0

@@ -190,10 +190,11 @@ def test_inflate_clones_until_target(tmp_path: Path) -> None:
         prepare_pods(pods, seed=0, inflate=1.3, primary="nvidia.com/gpu", capacity={"nvidia.com/gpu": 8})
 
 
-def test_seed_shuffles_only_equal_arrivals() -> None:
+def test_shuffle_reorders_only_equal_arrivals() -> None:
     spec = parse_synthetic({"kind": "SyntheticWorkload", "pods": 50, "classes": [{"share": 1, "cpu": 1, "memory": "1Gi"}]},
                            source="s")
     pods = generate(spec)                                            # all at t=0
-    assert prepare_pods(pods, seed=0, inflate=None, primary="cpu", capacity={}) == pods   # seed 0: file order
-    shuffled = prepare_pods(pods, seed=1, inflate=None, primary="cpu", capacity={})
+    assert prepare_pods(pods, seed=0, inflate=None, primary="cpu", capacity={}) == pods   # file order
+    assert prepare_pods(pods, seed=1, inflate=None, primary="cpu", capacity={}) == pods   # for every seed
+    shuffled = prepare_pods(pods, seed=1, inflate=None, primary="cpu", capacity={}, shuffle=True)
     assert shuffled != pods and sorted(p.pod.name for p in shuffled) == sorted(p.pod.name for p in pods)

@@ -233,10 +233,11 @@ def test_without_preemption_costs_nothing_and_keeps_run_keys(tmp_path: Path) -> 
     assert without_preemption(default).postfilters == ("Coscheduling",)
     # No dry run for failed pods (Coscheduling's PostFilter only looks at the pod's group).
     assert [p.name for p in without_preemption(default).build(seed=0).postfilters] == ["Coscheduling"]
-    # A sweep without --preemption (or --node-metrics) keys its runs exactly as before the options
-    # existed, so an output directory written then still resumes.
+    # A sweep without --preemption (or --node-metrics, and seed 0 of a manifest: replayed in file
+    # order before --shuffle existed too) keys its runs exactly as before the options existed, so an
+    # output directory written then still resumes.
     opts = SweepOptions(cluster=write(tmp_path / "c.yaml", CLUSTER), workload=write(tmp_path / "w.yaml", WORKLOAD))
-    before = {k: v for k, v in asdict(opts).items() if k not in ("preemption", "node_metrics")}
+    before = {k: v for k, v in asdict(opts).items() if k not in ("preemption", "node_metrics", "shuffle")}
     doc = json.dumps([_digest(opts.cluster), _digest(opts.workload), before, "default", repr(default), 0],
                      sort_keys=True, default=str)
     assert run_key(opts, "default", default, 0) == hashlib.sha256(doc.encode()).hexdigest()[:20]

@@ -127,17 +127,17 @@ def test_empty_workload() -> None:
     assert m.empty_nodes == 1
 
 
-def test_seed_zero_keeps_file_order_unless_the_workload_is_unordered() -> None:
+def test_every_seed_keeps_file_order_unless_shuffled() -> None:
     from benchmarks.sim.sweep import prepare_pods
     pods = [sim(f"p{i:02d}", "1", "1Gi") for i in range(30)]  # all arrive at time 0
     names = [p.pod.name for p in pods]
 
-    def order(seed: int, unordered: bool) -> list[str]:
+    def order(seed: int, shuffle: bool) -> list[str]:
         return [p.pod.name for p in prepare_pods(pods, seed=seed, inflate=None, primary="cpu",
-                                                 capacity={"cpu": 100_000}, unordered=unordered)]
+                                                 capacity={"cpu": 100_000}, shuffle=shuffle)]
 
-    assert order(0, unordered=False) == names  # a manifest's file order is its arrival order
-    assert order(0, unordered=True) != names  # a trace replayed as in the FGD protocol: shuffled by every seed
-    assert sorted(order(0, unordered=True)) == names
-    assert order(1, unordered=False) != names
-    assert order(3, unordered=True) == order(3, unordered=True)  # reproducible
+    assert order(0, shuffle=False) == names  # a manifest's file order is its arrival order
+    assert order(1, shuffle=False) == names  # for every seed
+    assert order(0, shuffle=True) != names  # a trace replayed as in the FGD protocol: shuffled by every seed
+    assert sorted(order(0, shuffle=True)) == names
+    assert order(3, shuffle=True) == order(3, shuffle=True)  # reproducible
