@@ -6,7 +6,7 @@ strategy lab's replay sees mid-way); then the next ``--pods`` pods of the
 same order are decided against that state without being placed, so every
 decision sees the same cluster. Reported: µs per whole decision
 (``Profile.schedule`` of the built-in FGD strategy: kube-scheduler's default
-filters + GpuShare, FGD + FirstFit scoring, select, reserve) and µs per call
+filters + GpuShare, FGD scoring, select by node name, reserve) and µs per call
 of the FGD score plugin alone, as median and mean.
 
     python -m benchmarks.fgd [--fill 50,90] [--pods 2000] [--json]

@@ -5,7 +5,11 @@ and gets the same profiles: the default plugins merged with the profile's
 ``plugins`` sets exactly as upstream's ``mergePlugins`` and
 ``expandMultiPointPlugins`` do, weights, ``pluginConfig`` args and
 ``percentageOfNodesToScore``. vecsched's own plugins are enabled by name in
-the same file.
+the same file, and a profile may carry one field of vecsched's own next to
+``schedulerName``: ``vecsched.io/tieBreak`` (``Random``, the default and
+kube-scheduler's choice, ``NodeName`` or ``NodeOrder``; see
+``scoring.tie_break``), which kube-scheduler's strict decoding would refuse as
+an unknown field -- a file read by both must leave it out.
 
 Reading is strict: an unknown field, an unknown plugin, a weight <= 0, a
 duplicate profile, or args of the wrong type raise ``ConfigError`` naming the
@@ -28,14 +32,14 @@ from typing import Any, Final
 import yaml
 
 from scoring.args import ArgsError, boolean, integer, known_fields, mapping, sequence, string
-from scoring.framework import (FilterPlugin, PermitPlugin, Plugin, PostFilterPlugin, PreFilterPlugin, Profile,
-                               QueueSortPlugin, Registry, ReservePlugin,
-                               ScorePlugin)
+from scoring.framework import (RANDOM, TIE_BREAKS, FilterPlugin, PermitPlugin, Plugin, PostFilterPlugin,
+                               PreFilterPlugin, Profile, QueueSortPlugin, Registry, ReservePlugin, ScorePlugin)
 from scoring.plugins import REGISTRY
 
 __all__ = [
     "API_VERSION",
     "DEFAULT_SCHEDULER_NAME",
+    "TIE_BREAK_FIELD",
     "ConfigError",
     "LeaderElection",
     "ProfileConfig",
@@ -48,6 +52,8 @@ __all__ = [
 
 API_VERSION: Final = "kubescheduler.config.k8s.io/v1"
 DEFAULT_SCHEDULER_NAME: Final = "vecsched"
+TIE_BREAK_FIELD: Final = "vecsched.io/tieBreak"
+"""The profile field (vecsched's own, next to ``schedulerName``) choosing among equal totals."""
 
 # Upstream's default multiPoint set (pkg/scheduler/apis/config/v1/default_plugins.go),
 # in upstream's order, with score weights. Plugins vecsched does not implement
@@ -145,6 +151,8 @@ class ProfileConfig:
     reserves: tuple[str, ...] = ()
     queue_sort: str = _PRIORITY_SORT
     """The profile's QueueSort plugin (PrioritySort: the queue's own order)."""
+    tie_break: str = RANDOM
+    """``vecsched.io/tieBreak``: how the profile chooses among nodes of equal best total."""
 
     def build(self, *, registry: Registry = REGISTRY, seed: int = 0) -> Profile:
         """Instantiate the plugins (one instance per name) and assemble the Profile."""
@@ -171,7 +179,8 @@ class ProfileConfig:
         return Profile(name=self.scheduler_name, prefilters=prefilters, filters=filters, scorers=scorers,
                        reservers=reservers, postfilters=postfilters, permits=permits,
                        queue_sort=sort if isinstance(sort, QueueSortPlugin) else None,
-                       percentage_of_nodes_to_score=self.percentage_of_nodes_to_score, seed=seed)
+                       percentage_of_nodes_to_score=self.percentage_of_nodes_to_score, seed=seed,
+                       tie_break=self.tie_break)
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,7 +321,7 @@ def _percentage(v: Any, path: str) -> int | None:
 def _profile(raw: Any, path: str, registry: Registry, global_pct: int | None, warnings: list[str],
              *, only: bool) -> ProfileConfig:
     m = mapping(raw, path)
-    known_fields(m, ("schedulerName", "percentageOfNodesToScore", "plugins", "pluginConfig"), path)
+    known_fields(m, ("schedulerName", "percentageOfNodesToScore", "plugins", "pluginConfig", TIE_BREAK_FIELD), path)
     if "schedulerName" not in m and not only:
         # As upstream: the name is defaulted only when there is a single profile.
         raise ConfigError(f"{path}.schedulerName", "required when there is more than one profile")
@@ -320,6 +329,9 @@ def _profile(raw: Any, path: str, registry: Registry, global_pct: int | None, wa
     if not name:
         raise ConfigError(f"{path}.schedulerName", "must not be empty")
     pct = _percentage(m.get("percentageOfNodesToScore"), f"{path}.percentageOfNodesToScore")
+    raw_tie_break = m.get(TIE_BREAK_FIELD)  # null, as absent, is kube-scheduler's own choice
+    tie_break = RANDOM if raw_tie_break is None else string(raw_tie_break, f"{path}.{TIE_BREAK_FIELD}",
+                                                             choices=TIE_BREAKS)
     known = set(registry) | _RUNTIME_PLUGINS | _UNIMPLEMENTED
     plugins = mapping(m.get("plugins"), f"{path}.plugins")
     known_fields(plugins, _EXTENSION_POINTS, f"{path}.plugins")
@@ -390,6 +402,7 @@ def _profile(raw: Any, path: str, registry: Registry, global_pct: int | None, wa
         permits=tuple(n for n, _ in points["permit"] if n in registry),
         reserves=tuple(n for n, _ in points["reserve"] if n in registry),
         queue_sort=points["queueSort"][0][0],
+        tie_break=tie_break,
     )
 
 

@@ -6,8 +6,19 @@ A profile is kube-scheduler's framework reduced to what placement needs:
 ordered *filters* that each return a feasibility verdict over all nodes, and
 weighted *scores* that each return an integer per feasible node, normalised by
 the plugin and checked here to lie in ``0..MAX_NODE_SCORE``. The total is the
-weighted sum; the winner among equal totals is drawn by a seeded random key,
-never by node order.
+weighted sum. The winner among equal totals is the profile's tie-break
+(``TIE_BREAKS``, the profile field ``vecsched.io/tieBreak``): ``Random`` -- the
+default, kube-scheduler's selectHost (``pkg/scheduler/schedule_one.go``), which
+keeps one of the best nodes uniformly at random -- draws it from the profile's
+seeded generator; ``NodeName`` takes the smallest node name, as the FGD
+authors' simulator does (its vendored kube-scheduler 1.20 selectHost,
+``vendor/k8s.io/kubernetes/pkg/scheduler/core/generic_scheduler.go`` of
+hkust-adsl/kubernetes-scheduler-simulator, is patched "for reproducibility,
+choose the smallest lexicographical order"); ``NodeOrder`` takes the node
+that comes first in the table (the order nodes were added -- a node list's
+order in ``vecsched sim`` and ``explain`` -- except that removing a node
+moves the last row into its place). Every decision goes through
+``Profile.select``: the live cycle, ``explain``, gang planning and the lab.
 
 Filters report *why* a node is rejected as ``Reason`` rows -- a message plus a
 boolean mask over nodes -- so that a FailedScheduling message such as
@@ -58,6 +69,7 @@ from scoring.extension_points import (
 from scoring.nominations import Nominations, nominated_node
 from scoring.objects import PodInfo, with_annotations
 from scoring.table import BoolArray, IntArray, NodeTable
+from scoring.tie_break import NODE_NAME, NODE_ORDER, RANDOM, TIE_BREAKS, NameRanks
 
 __all__ = [
     "MAX_NODE_SCORE",
@@ -95,6 +107,10 @@ __all__ = [
     "Registry",
     "Profile",
     "Decision",
+    "TIE_BREAKS",
+    "RANDOM",
+    "NODE_NAME",
+    "NODE_ORDER",
     "default_normalize_score",
     "fit_error_message",
     "num_feasible_nodes_to_find",
@@ -255,7 +271,10 @@ class Profile:
         queue_sort: QueueSortPlugin | None = None,
         percentage_of_nodes_to_score: int | None = None,
         seed: int = 0,
+        tie_break: str = RANDOM,
     ) -> None:
+        if tie_break not in TIE_BREAKS:
+            raise ValueError(f"tie_break must be one of {', '.join(TIE_BREAKS)}, got {tie_break!r}")
         self.name = name
         self.prefilters = list(prefilters)
         self.filters = list(filters)
@@ -270,6 +289,8 @@ class Profile:
         """The pods waiting at Permit, as PostFilter plugins reach them (upstream's framework
         handle); the live scheduler sets its own."""
         self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
+        self.tie_break = tie_break
+        """How ``select`` chooses among the nodes of equal best total (one of TIE_BREAKS)."""
         self._rng = np.random.default_rng(seed)
         self._next_start = 0
 
@@ -409,6 +430,22 @@ class Profile:
         self._next_start = (last + 1) % n
         return np.sort(chosen)
 
+    def select(self, totals: IntArray, rows: npt.NDArray[np.intp], table: NodeTable) -> int:
+        """The index into ``rows`` (the scored rows, ``totals`` aligned with them) of the
+        chosen node: the best total, ties broken by the profile's ``tie_break``.
+
+        ``Random`` draws from the profile's seeded generator only when there is a tie,
+        as vecsched always has (the same draws for the same seed); upstream's reservoir
+        sampling is the same uniform choice."""
+        ties = np.flatnonzero(totals == totals.max())
+        if len(ties) == 1:
+            return int(ties[0])
+        if self.tie_break == NODE_NAME:
+            return int(ties[np.argmin(NameRanks.of(table).ranks(table)[rows[ties]])])
+        if self.tie_break == NODE_ORDER:
+            return int(ties[np.argmin(rows[ties])])
+        return int(ties[self._rng.integers(len(ties))])
+
     def run_post_filters(self, pod: PodInfo, table: NodeTable, state: CycleState, reasons: Sequence[Reason],
                          each: dict[str, PostFilterResult] | None = None) -> PostFilterResult | None:
         """Upstream's RunPostFilterPlugins: the first plugin that succeeds wins; otherwise
@@ -493,10 +530,8 @@ class Profile:
             rows = self._to_score(feasible)
             scores = self.run_scores(pod, table, rows, state)
             totals = self.weighted_total(scores, len(rows))
-            # Select: the best total, ties broken by a seeded random draw.
-            ties = np.flatnonzero(totals == totals.max())
-            pick = ties[0] if len(ties) == 1 else ties[self._rng.integers(len(ties))]
-            row = int(rows[pick])
+            # Select: the best total, ties broken by the profile's tie-break.
+            row = int(rows[self.select(totals, rows, table)])
         # Reserve: node-local choices (e.g. GPU indices) recorded as annotations.
         annotations: dict[str, str] = {}
         for plugin in self.reservers:

@@ -25,10 +25,11 @@ Public simulator (``pkg/simulator/plugin/fgd_score.go``,
   here a GPU annotation also counts as a request).
 
 Integer scores tie often (every node a pod leaves unchanged scores 50). The
-framework draws among ties at random; the simulator's runs give them to the
-first node, which matters a lot on the Alibaba trace (95% against 89% GPU
-allocation), so the lab's built-in FGD strategy adds a node-order tie-break
-(see ``benchmarks.gpu_strategies``). The plugin itself is the simulator's.
+framework's default tie-break draws among ties at random; the simulator's
+kube-scheduler fork gives them to the smallest node name, which matters a lot
+on the Alibaba trace (95% against 90.6% GPU allocation), so the lab's built-in
+FGD strategy sets ``vecsched.io/tieBreak: NodeName`` (see
+``benchmarks.gpu_strategies``). The plugin itself is the simulator's.
 
 Args::
 

@@ -24,10 +24,12 @@ def test_gpu_workload_gets_the_gpu_variants(tmp_path: Path) -> None:
     (tmp_path / "pods.csv").write_text(PODS)
     pods = load_openb_pods(tmp_path / "pods.csv")
     got = resolve_strategies(GPU_STRATEGY_NAMES, workload=pods)
-    assert {n: p.scores for n, p in got.items()} == {
-        "FGD": (("FGD", 101), ("FirstFit", 1)), "BestFit": (("GpuBestFit", 101), ("FirstFit", 1)),
-        "DotProduct": (("GpuDotProduct", 101), ("FirstFit", 1)), "GpuPacking": (("GpuPacking", 101), ("FirstFit", 1)),
-        "GpuClustering": (("GpuClustering", 101), ("FirstFit", 1)), "Random": (("Random", 1),)}
+    # One policy plugin each; equal totals go to the smallest node name (the authors' simulator),
+    # except for Random, whose choice stays uniform.
+    assert {n: (p.scores, p.tie_break) for n, p in got.items()} == {
+        "FGD": ((("FGD", 1),), "NodeName"), "BestFit": ((("GpuBestFit", 1),), "NodeName"),
+        "DotProduct": ((("GpuDotProduct", 1),), "NodeName"), "GpuPacking": ((("GpuPacking", 1),), "NodeName"),
+        "GpuClustering": ((("GpuClustering", 1),), "NodeName"), "Random": ((("Random", 1),), "Random")}
     assert all(p.filters[-1] == "GpuShare" for p in got.values())
     assert got["FGD"].plugin_args["FGD"]["typicalPods"]
     assert got["Random"].plugin_args["GpuShare"] == {"gpuSelection": "Random"}
