@@ -128,7 +128,10 @@ def _sigmoid_score(before: float, after: float, w: float) -> int:
 
 
 def _sub(res: NodeRes, req: GpuRequest, cpu: int) -> NodeRes:
-    """NodeResource.Sub: ascending by left (stable), take each GPU that fits."""
+    """NodeResource.Sub: ascending by left (stable), take each GPU that fits; a node short of
+    CPU or of GPUs stays as it is."""
+    if res.cpu_left < cpu or len(res.gpu_left) < req.count:
+        return res
     left = list(res.gpu_left)
     need = req.count
     for i in sorted(range(len(left)), key=lambda i: left[i]):

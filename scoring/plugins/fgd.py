@@ -20,7 +20,13 @@ Public simulator (``pkg/simulator/plugin/fgd_score.go``,
   writes it to the pod's ``vecsched.io/gpu-index`` (the simulator's
   ``allocateGpuIdBasedOnFGDScore``);
 - whole GPUs go to the lowest-indexed fully free GPUs (``NodeResource.Sub``);
-- a pod asking for no GPU still moves n's free CPU and is scored the same way;
+- a pod asking for no GPU takes the same branch: ``Sub`` moves only n's free CPU
+  (by the pod's non-zero request, ``GetPodResource``), so it scores 50 where
+  every typical pod keeps or lacks its CPU as before and less where it takes
+  CPU a typical GPU pod needs; it is not filtered (Open-Gpu-Share's Filter
+  passes pods without a GPU request). ``Sub`` leaves a node with less CPU left
+  than the pod's non-zero request unchanged (50), and a share is scored
+  without that check -- as there;
 - a pod without any request scores 100 everywhere (code: "len(podReq) == 0";
   here a GPU annotation also counts as a request).
 
@@ -136,15 +142,20 @@ class FGD:
         before = cache.frag[nodes]
         below, cnt, idle = cache.below[nodes], cache.cnt[nodes], cache.idle[nodes]
         c = table.resource_index[CPU]
-        cpu_after = table.allocatable[nodes, c] - table.requested[nodes, c] - pod.nonzero_cpu
+        cpu_left = table.allocatable[nodes, c] - table.requested[nodes, c]
+        cpu_after = cpu_left - pod.nonzero_cpu
         w = group_weights(cpu_after, ext.model[nodes], wl.access(ext.models), wl)
-        if req.count == 0:
-            after = weighted_fragmentation(idle, below, cnt, w, wl)
-            return frag_score(before - after, wl.total)
         if not req.shared:
-            # Whole GPUs: fully free GPUs become empty; a full GPU is >= every u and
-            # adds nothing to any ``below``, an empty one adds 0 too.
-            after = weighted_fragmentation(idle - req.total, below, cnt - req.count, w, wl)
+            # NodeResource.Sub: a node with less CPU left than the pod's non-zero request,
+            # or fewer GPUs than it asks for, stays as it is (F' = F, 50). Otherwise the CPU
+            # is taken and, for whole GPUs, fully free GPUs become empty (all it has when too
+            # few: Sub keeps what it subtracted). A full GPU is >= every u and adds nothing to
+            # any ``below``, an empty one adds 0 too. No GPU: only the CPU moves.
+            full = (ext.free[nodes] >= MILLI).sum(axis=1) if req.count else np.zeros(len(nodes), np.int64)
+            take = np.minimum(full, req.count)
+            after = weighted_fragmentation(idle - take * req.milli, below, cnt - take[:, None], w, wl)
+            unchanged = (cpu_left < pod.nonzero_cpu) | (ext.count[nodes] < req.count)
+            after = np.where(unchanged, before, after)
             return frag_score(before - after, wl.total)
         # Candidates: equal free milli give equal results, so each node's fully free GPUs
         # are one candidate (the lowest index), its partly used GPUs that fit one each.
