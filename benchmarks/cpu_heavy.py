@@ -60,7 +60,7 @@ def cpu_heavy_rows(rows: Sequence[dict[str, str]], *, factor: float = DEFAULT_FA
         if gpus == 0:
             cpu_only.append(row)
     if not cpu_only:
-        raise CpuHeavyError(f"{where}: num_gpu: no pod asks for no GPU, there is nothing to clone")
+        raise CpuHeavyError(f"{where}: num_gpu: no CPU-only pod (num_gpu 0) to clone")
     extra = int(factor * len(cpu_only) + 0.5) - len(cpu_only)  # rounded half up
     out = [dict(r) for r in rows]
     for k in range(extra):

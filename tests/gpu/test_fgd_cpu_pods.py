@@ -163,7 +163,7 @@ def test_cpu_heavy_of_the_default_list_shape(tmp_path: Path) -> None:
 @pytest.mark.parametrize("text, args, message", [
     ("name,cpu_milli,memory_mib,num_gpu\np,1,1,0\n", [], "IN:1: gpu_milli: required column missing"),
     ("name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1,1,x,0\n", [], "IN:2: num_gpu: expected an integer, got 'x'"),
-    ("name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1,1,1,500\n", [], "IN: num_gpu: no pod asks for no GPU"),
+    ("name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1,1,1,500\n", [], "IN: num_gpu: no CPU-only pod (num_gpu 0) to clone"),
     ("name,cpu_milli,memory_mib,num_gpu,gpu_milli\np,1,1,0,0\n", ["--factor", "0.5"], "--factor: expected a number >= 1, got 0.5"),
 ], ids=["missing-column", "bad-num-gpu", "no-cpu-pods", "factor-below-one"])
 def test_cpu_heavy_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, args: list[str],
