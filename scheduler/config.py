@@ -46,12 +46,17 @@ __all__ = [
     "SchedulerConfig",
     "load_config",
     "config_from_configmap",
+    "CONFIG_MAP",
+    "config_map_ref",
     "parse_config",
     "default_config",
 ]
 
 API_VERSION: Final = "kubescheduler.config.k8s.io/v1"
 DEFAULT_SCHEDULER_NAME: Final = "vecsched"
+CONFIG_MAP: Final = "vecsched/vecsched-config"
+"""The ConfigMap deploy/config.yaml ships (namespace/name), holding the configuration under
+``config.yaml``: where the tools that read a cluster look for vecsched's configuration."""
 TIE_BREAK_FIELD: Final = "vecsched.io/tieBreak"
 """The profile field (vecsched's own, next to ``schedulerName``) choosing among equal totals."""
 
@@ -520,6 +525,14 @@ def config_from_configmap(cm: Mapping[str, Any], source: str, *, registry: Regis
     ``source: data[key]``."""
     where, doc = _from_configmap(cm, source)
     return parse_config(doc, source=where, registry=registry)
+
+
+def config_map_ref(ref: str | None) -> tuple[str, str]:
+    """(namespace, name) of ``--config-map NAMESPACE/NAME``; ``CONFIG_MAP``'s when None."""
+    parts = (ref or CONFIG_MAP).split("/")
+    if len(parts) != 2 or not all(parts):
+        raise ConfigError("--config-map", f"expected NAMESPACE/NAME, got {ref!r}")
+    return parts[0], parts[1]
 
 
 def _from_configmap(cm: Mapping[str, Any], path: str) -> tuple[str, Any]:

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from scheduler.cli import UsageError
-from scheduler.config import ConfigError, SchedulerConfig, load_config
+from scheduler.config import CONFIG_MAP, ConfigError, SchedulerConfig, load_config
 from scheduler.snapshot import Snapshot, SnapshotError, load_pod, load_snapshot
 from scoring.framework import NO_WAITING_PODS, PERMIT_REJECT, Decision, Profile, fit_error_message
 from scoring.objects import PodInfo
@@ -54,12 +54,12 @@ from scoring.table import NodeTable
 __all__ = ["configure", "add_decision_arguments", "add_live_arguments", "run", "explain", "explain_group",
            "permit_rejection", "decision_json", "preemption_json", "gang_json", "render_table", "render",
            "align_columns", "pick_profile",
-           "build_profiles", "prepare", "decide", "CHUNK_SIZE", "DEFAULT_CONFIG_MAP"]
+           "build_profiles", "prepare", "decide", "CHUNK_SIZE"]
 
 CHUNK_SIZE: Final = 500
-"""Items per list request in the live mode: kubectl's ``--chunk-size`` default."""
-DEFAULT_CONFIG_MAP: Final = "vecsched/vecsched-config"
-"""The ConfigMap deploy/config.yaml ships, holding the configuration under ``config.yaml``."""
+"""Items per list request in the live mode: kubectl's ``--chunk-size`` default, as
+``scheduler.kube.client.CHUNK_SIZE`` -- repeated here so that the snapshot form does not
+import the Kubernetes client."""
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +82,7 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--context", help="kubeconfig context (default: its current-context)")
     parser.add_argument("--config-map", metavar="NS/NAME",
                         help=f"the ConfigMap holding vecsched's configuration, read when --config is not given "
-                             f"(default: {DEFAULT_CONFIG_MAP}; absent: vecsched's default profile)")
+                             f"(default: {CONFIG_MAP}; absent: vecsched's default profile)")
     parser.add_argument("--chunk-size", type=int, default=CHUNK_SIZE, metavar="N",
                         help=f"objects per list request, 0 for one request (default: {CHUNK_SIZE})")
 

@@ -31,7 +31,7 @@ from datetime import datetime
 from typing import Any, Final, NoReturn
 
 from scheduler.durations import human_duration
-from scheduler.kube.client import ClientSettings, KubeClient, connect, default_namespace
+from scheduler.kube.client import CHUNK_SIZE, ClientSettings, KubeClient, connect, default_namespace
 from scheduler.kube.errors import KubeError
 
 __all__ = [
@@ -52,8 +52,6 @@ _MODULES: Final = {"explain": "scheduler.kubectl_explain", "top": "scheduler.kub
 """Commands in modules of their own; each has ``parser() -> argparse.ArgumentParser`` (a
 ``Parser``) and ``async run(args) -> int``."""
 DEFAULT_SCHEDULER: Final = "vecsched"
-CHUNK_SIZE: Final = 500
-"""Items per list page: kubectl's ``--chunk-size`` default."""
 SCHEDULING_ATTEMPT_REASONS: Final = frozenset({"Unschedulable", "SchedulerError"})
 """PodScheduled=False reasons that a scheduling attempt writes (upstream's ``v1.PodReason*``)."""
 GATED: Final = "SchedulingGated"

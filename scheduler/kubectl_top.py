@@ -58,17 +58,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
-from scheduler.config import ConfigError, SchedulerConfig, config_from_configmap, load_config
-from scheduler.kube.client import ClientSettings, KubeClient, connect
+from scheduler.config import CONFIG_MAP, ConfigError, SchedulerConfig, config_map_ref, load_config
+from scheduler.kube.client import CHUNK_SIZE, ClientSettings, KubeClient, connect
 from scheduler.kube.errors import KubeError, NotFoundError
-from scheduler.kubectl_plugin import CHUNK_SIZE, Parser, UsageError, columns
+from scheduler.kubectl_plugin import Parser, UsageError, columns
+from scheduler.live_cluster import fetch_config_map
 from scheduler.loadmetrics import FetchError, Fetcher, FileFetcher, load_fetcher
 from scoring.load import CPU as CPU_METRIC, MEMORY as MEMORY_METRIC, WatcherMetrics
 from scoring.objects import CPU, MEMORY, PODS, NodeInfo, PodInfo, node_from_json, pod_from_json
 from scoring.plugins.node_load import resource_data
 
 __all__ = [
-    "CONFIG_MAP",
     "SORT_KEYS",
     "UNKNOWN",
     "Measure",
@@ -82,8 +82,6 @@ __all__ = [
     "run",
 ]
 
-CONFIG_MAP: Final = "vecsched/vecsched-config"
-"""The ConfigMap deploy/config.yaml ships (namespace/name), holding the configuration under ``config.yaml``."""
 UNKNOWN: Final = "<unknown>"
 """What ``kubectl top`` prints for a node without metrics."""
 SORT_KEYS: Final = ("name", "cpu", "memory", "cpu-used", "memory-used")
@@ -259,13 +257,6 @@ async def _pods(client: KubeClient, nodes: Sequence[str], *, every: bool, chunk_
     return [pod_from_json(p) for p in items]
 
 
-def _config_map_ref(text: str) -> tuple[str, str]:
-    ns, sep, name = text.partition("/")
-    if not sep or not ns or not name or "/" in name:
-        raise UsageError(f"--config-map: expected NAMESPACE/NAME, got {text!r}")
-    return ns, name
-
-
 def _warn(message: str) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
@@ -283,15 +274,12 @@ def _file_config(args: argparse.Namespace) -> SchedulerConfig | None:
 async def _cluster_config(client: KubeClient, ref: str) -> SchedulerConfig | None:
     """The configuration in the cluster's ConfigMap ``ref``; None when it does not exist (or cannot
     be read: then a warning says so)."""
-    ns, name = _config_map_ref(ref)
+    ns, name = config_map_ref(ref)
     try:
-        cm = await client.request("GET", f"/api/v1/namespaces/{ns}/configmaps/{name}")
-    except NotFoundError:
-        return None
+        return await fetch_config_map(client, ns, name)
     except KubeError as e:
         _warn(f"cannot read ConfigMap {ns}/{name} for the load source: {e}; give --config FILE")
         return None
-    return config_from_configmap(cm, f"ConfigMap {ns}/{name}")
 
 
 class _Warnings(logging.Handler):
@@ -394,7 +382,10 @@ async def run(args: argparse.Namespace) -> int:
     if args.chunk_size < 0:
         raise UsageError(f"--chunk-size must be >= 0, got {args.chunk_size}")
     if args.config_map:
-        _config_map_ref(args.config_map)  # a usage error before any request
+        try:
+            config_map_ref(args.config_map)  # a usage error before any request
+        except ConfigError as e:
+            raise UsageError(str(e)) from None
     config = _file_config(args)
     settings = ClientSettings(kubeconfig=args.kubeconfig, context=args.context)
     async with await connect(settings) as client:

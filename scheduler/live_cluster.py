@@ -44,8 +44,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from scheduler.config import ConfigError, SchedulerConfig, config_from_configmap, default_config, load_config
-from scheduler.explain import DEFAULT_CONFIG_MAP, CHUNK_SIZE, build_profiles, decide, prepare
+from scheduler.config import (ConfigError, SchedulerConfig, config_from_configmap, config_map_ref, default_config,
+                              load_config)
+from scheduler.explain import CHUNK_SIZE, build_profiles, decide, prepare
 from scheduler.kube.client import ClientSettings, KubeClient, connect, default_namespace
 from scheduler.kube.errors import ClientError, KubeError, NotFoundError
 from scheduler.kube.informer import NAMESPACES, NODES, POD_DISRUPTION_BUDGETS, PODGROUPS, PODS, STORAGE, WORKLOADS
@@ -68,7 +69,7 @@ __all__ = [
     "Needs",
     "live_options",
     "parse_pod_ref",
-    "parse_config_map",
+    "fetch_config_map",
     "read_config",
     "explain_live",
 ]
@@ -98,7 +99,7 @@ class LiveOptions:
     config: str | None = None
     """``--config FILE``; None: the ConfigMap ``config_map``."""
     config_map: str | None = None
-    """``--config-map NS/NAME``; None: ``DEFAULT_CONFIG_MAP``."""
+    """``--config-map NS/NAME``; None: ``scheduler.config.CONFIG_MAP``."""
     profile: str | None = None
     seed: int = 0
     node_metrics: str | None = None
@@ -133,14 +134,6 @@ def parse_pod_ref(ref: str, namespace: str | None) -> tuple[str | None, str]:
         return namespace, parts[0]
     if namespace is not None and namespace != parts[0]:
         raise InputError(f"POD {ref} is in namespace {parts[0]}, but --namespace says {namespace}")
-    return parts[0], parts[1]
-
-
-def parse_config_map(ref: str | None) -> tuple[str, str]:
-    """(namespace, name) of ``--config-map NS/NAME``."""
-    parts = (ref or DEFAULT_CONFIG_MAP).split("/")
-    if len(parts) != 2 or not all(parts):
-        raise InputError(f"--config-map: expected NAMESPACE/NAME, got {ref!r}")
     return parts[0], parts[1]
 
 
@@ -203,22 +196,31 @@ async def _list_kind(client: KubeClient, path: str, kind: str, *, chunk_size: in
     return [item if "kind" in item else {**item, "kind": kind} for item in items]
 
 
+async def fetch_config_map(client: KubeClient, namespace: str, name: str) -> SchedulerConfig | None:
+    """The configuration the cluster's ConfigMap ``namespace/name`` holds; None when there is
+    no such ConfigMap. ``KubeError`` when it cannot be read, ``ConfigError`` (naming the
+    ConfigMap and its data key) when what it holds is not a valid configuration."""
+    try:
+        cm = await client.request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+    except NotFoundError:
+        return None
+    return config_from_configmap(cm if isinstance(cm, Mapping) else {}, f"ConfigMap {namespace}/{name}")
+
+
 async def read_config(client: KubeClient, namespace: str, name: str) -> tuple[SchedulerConfig, list[str]]:
     """The configuration in the cluster's ConfigMap ``namespace/name``, and the warnings to
     print: vecsched's default profile, with a warning, when there is no such ConfigMap."""
     try:
-        cm = await client.request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
-    except NotFoundError:
-        return default_config(), [f"no ConfigMap {namespace}/{name} in the cluster: explaining with vecsched's "
-                                  f"default profile (give --config FILE or --config-map NS/NAME)"]
+        config = await fetch_config_map(client, namespace, name)
     except ClientError as e:  # not allowed, most likely: the configuration can be given as a file instead
         raise KubeError(f"cannot read ConfigMap {namespace}/{name}: {e} (or give --config FILE)") from e
     except KubeError as e:
         raise KubeError(f"cannot read ConfigMap {namespace}/{name}: {e}") from e
-    try:
-        config = config_from_configmap(cm if isinstance(cm, Mapping) else {}, f"ConfigMap {namespace}/{name}")
     except ConfigError as e:
         raise ClusterError(str(e)) from None
+    if config is None:
+        return default_config(), [f"no ConfigMap {namespace}/{name} in the cluster: explaining with vecsched's "
+                                  f"default profile (give --config FILE or --config-map NS/NAME)"]
     return config, list(config.warnings)
 
 
@@ -276,8 +278,8 @@ async def explain_live(options: LiveOptions) -> Explained:
     if options.config and options.config_map:
         raise InputError("--config and --config-map are alternatives: give one")
     namespace, name = parse_pod_ref(options.pod, options.namespace)
-    cm_namespace, cm_name = parse_config_map(options.config_map)
     try:
+        cm_namespace, cm_name = config_map_ref(options.config_map)
         local = load_config(options.config) if options.config else None
         sample = (read_watcher_metrics(options.node_metrics, what=f"--node-metrics {options.node_metrics}")
                   if options.node_metrics else None)

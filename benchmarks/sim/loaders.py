@@ -331,15 +331,11 @@ def _manifest_workload(path: Path) -> list[SimPod]:
 class WorkloadSource:
     """A workload that can be drawn for a run seed: fixed pods, or a synthetic spec."""
 
-    def __init__(self, *, name: str, pods: Sequence[SimPod] | None = None, synthetic: SyntheticSpec | None = None,
-                 unordered: bool = False) -> None:
+    def __init__(self, *, name: str, pods: Sequence[SimPod] | None = None,
+                 synthetic: SyntheticSpec | None = None) -> None:
         self.name = name
         self._pods = list(pods) if pods is not None else None
         self.synthetic = synthetic
-        self.unordered = unordered
-        """True when the file's order means nothing (a trace whose pods all arrive at
-        once, as in the FGD protocol): a sweep shuffles it per seed, 0 included, unless
-        told ``--no-shuffle``."""
 
     @property
     def regenerated_per_seed(self) -> bool:
@@ -359,8 +355,7 @@ def open_workload(spec: str) -> WorkloadSource:
     pre = _prefixed(spec, WORKLOAD_LOADERS)
     if pre is not None:
         items = WORKLOAD_LOADERS[pre[0]](pre[1])
-        return WorkloadSource(name=spec, pods=[as_sim_pod(x, f"{spec}: item {i}") for i, x in enumerate(items)],
-                              unordered=shuffled_by_default(spec))
+        return WorkloadSource(name=spec, pods=[as_sim_pod(x, f"{spec}: item {i}") for i, x in enumerate(items)])
     path = Path(spec)
     if path.suffix.lower() == ".csv":
         return WorkloadSource(name=spec, pods=_csv_workload(path))

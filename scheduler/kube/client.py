@@ -33,9 +33,11 @@ from kubernetes_asyncio.config.config_exception import ConfigException
 
 from scheduler.kube.errors import GoneError, KubeError, TransportError, status_error
 
-__all__ = ["ClientSettings", "RateLimiter", "KubeClient", "connect", "default_namespace"]
+__all__ = ["CHUNK_SIZE", "ClientSettings", "RateLimiter", "KubeClient", "connect", "default_namespace"]
 
 _AUTH: Final = ["BearerToken"]
+CHUNK_SIZE: Final = 500
+"""Items per list request when listing in pages: kubectl's ``--chunk-size`` default."""
 MERGE_PATCH: Final = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH: Final = "application/strategic-merge-patch+json"
 
@@ -168,7 +170,7 @@ class KubeClient:
             raise KubeError(f"{method} {path}: the answer is not JSON: {data[:100]!r}") from e
 
     async def list_items(self, path: str, *, query: Sequence[tuple[str, str]] = (),
-                         chunk_size: int = 500) -> list[Any]:
+                         chunk_size: int = CHUNK_SIZE) -> list[Any]:
         """Every item of the collection at ``path``, in pages of ``chunk_size`` (0: one request)
         with ``limit`` and ``continue``, as kubectl's ``--chunk-size`` lists. A ``continue`` token
         that expired (410) while paging restarts with one full list, as client-go's pager does."""
