@@ -31,10 +31,12 @@ from typing import Any, Final
 
 import yaml
 
-from scoring.args import ArgsError, boolean, integer, known_fields, mapping, sequence, string
+from scoring.args import ArgsError, boolean, integer, known_fields, known_names, mapping, sequence, string
 from scoring.framework import (RANDOM, TIE_BREAKS, FilterPlugin, PermitPlugin, Plugin, PostFilterPlugin,
                                PreFilterPlugin, Profile, QueueSortPlugin, Registry, ReservePlugin, ScorePlugin)
 from scoring.plugins import REGISTRY
+from scoring.safe_input import (MAX_OBJECT_BYTES, InputError, check_tree, clip, loads_json, loads_yaml_all,
+                                 one_line, quote, read_text)
 
 __all__ = [
     "API_VERSION",
@@ -57,6 +59,7 @@ DEFAULT_SCHEDULER_NAME: Final = "vecsched"
 CONFIG_MAP: Final = "vecsched/vecsched-config"
 """The ConfigMap deploy/config.yaml ships (namespace/name), holding the configuration under
 ``config.yaml``: where the tools that read a cluster look for vecsched's configuration."""
+INT32_MAX: Final = 2**31 - 1
 TIE_BREAK_FIELD: Final = "vecsched.io/tieBreak"
 """The profile field (vecsched's own, next to ``schedulerName``) choosing among equal totals."""
 
@@ -201,7 +204,7 @@ class SchedulerConfig:
         for p in self.profiles:
             if p.scheduler_name == name:
                 return p
-        raise ConfigError("profiles", f"no profile with schedulerName {name!r} (have: {', '.join(p.scheduler_name for p in self.profiles)})")
+        raise ConfigError("profiles", f"no profile with schedulerName {quote(name)} (have: {', '.join(p.scheduler_name for p in self.profiles)})")
 
     def build(self, *, registry: Registry = REGISTRY, seed: int = 0) -> dict[str, Profile]:
         return {p.scheduler_name: p.build(registry=registry, seed=seed) for p in self.profiles}
@@ -227,10 +230,11 @@ def _plugin_set(v: Any, path: str, known: set[str]) -> _PluginSet:
             known_fields(item, ("name", "weight"), ipath)
             name = string(item.get("name"), f"{ipath}.name")
             if name != "*" and name not in known:
-                raise ConfigError(f"{ipath}.name", f"unknown plugin {name!r} (known: {', '.join(sorted(known))})")
+                raise ConfigError(f"{ipath}.name", f"unknown plugin {quote(name)} (known: {known_names(known, name)})")
             weight = item.get("weight")
             if weight is not None:
-                weight = integer(weight, f"{ipath}.weight")
+                # Plugin.Weight is an int32 upstream: a larger one does not decode.
+                weight = integer(weight, f"{ipath}.weight", hi=INT32_MAX)
                 if weight <= 0:
                     raise ConfigError(f"{ipath}.weight", f"must be > 0, got {weight}")
             if key == "enabled":
@@ -284,12 +288,12 @@ def _expand(point: str, multipoint: list[tuple[str, int | None]], specific: _Plu
             overrides.append(name)
             continue
         if any(n == name for n, _ in from_multipoint):
-            raise ConfigError(f"{path}.multiPoint", f"plugin {name!r} already registered as {point}")
+            raise ConfigError(f"{path}.multiPoint", f"plugin {quote(name)} already registered as {point}")
         from_multipoint.append((name, weight))
     seen = set(specific_names)
     if len(seen) != len(specific_names):
         dup = next(n for n in specific_names if specific_names.count(n) > 1)
-        raise ConfigError(f"{path}.{point}.enabled", f"plugin {dup!r} enabled twice")
+        raise ConfigError(f"{path}.{point}.enabled", f"plugin {quote(dup)} enabled twice")
     weights = dict(specific.enabled)
     ordered = [(n, weights[n]) for n in overrides] + from_multipoint
     ordered += [(n, w) for n, w in specific.enabled if n not in overrides]
@@ -345,10 +349,10 @@ def _profile(raw: Any, path: str, registry: Registry, global_pct: int | None, wa
     for point in ("preFilter", "filter", "postFilter", "score", "permit", "reserve"):
         for n, _ in sets[point].enabled:
             if n not in registry and n not in _UNIMPLEMENTED:  # those are warned about below, wherever listed
-                raise ConfigError(f"{path}.plugins.{point}", f"plugin {n!r} is not a {point} plugin in vecsched")
+                raise ConfigError(f"{path}.plugins.{point}", f"plugin {quote(n)} is not a {point} plugin in vecsched")
     for n, _ in sets["queueSort"].enabled:
         if n != _PRIORITY_SORT and "queueSort" not in _points_of(n, registry):
-            raise ConfigError(f"{path}.plugins.queueSort", f"plugin {n!r} is not a queueSort plugin in vecsched")
+            raise ConfigError(f"{path}.plugins.queueSort", f"plugin {quote(n)} is not a queueSort plugin in vecsched")
     implements = {n: _points_of(n, registry) for n, _ in multipoint}
     implements[_PRIORITY_SORT] = {"queueSort"}
     points = {}
@@ -379,14 +383,14 @@ def _profile(raw: Any, path: str, registry: Registry, global_pct: int | None, wa
         known_fields(pc, ("name", "args"), ppath)
         pname = string(pc.get("name"), f"{ppath}.name")
         if pname not in known:
-            raise ConfigError(f"{ppath}.name", f"unknown plugin {pname!r} (known: {', '.join(sorted(known))})")
+            raise ConfigError(f"{ppath}.name", f"unknown plugin {quote(pname)} (known: {known_names(known, pname)})")
         if pname in args:
-            raise ConfigError(f"{ppath}.name", f"repeated config for plugin {pname!r}")
+            raise ConfigError(f"{ppath}.name", f"repeated config for plugin {quote(pname)}")
         a = dict(mapping(pc.get("args"), f"{ppath}.args"))
         kind = a.pop("kind", None)
         a.pop("apiVersion", None)
         if kind is not None and kind != f"{pname}Args":
-            raise ConfigError(f"{ppath}.args.kind", f"expected {pname}Args, got {kind!r}")
+            raise ConfigError(f"{ppath}.args.kind", f"expected {pname}Args, got {quote(kind)}")
         if pname not in registry:
             warnings.append(f"{ppath}: args for {pname}, which vecsched does not implement, are ignored")
             continue
@@ -440,22 +444,26 @@ _UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 def _duration(v: Any, path: str) -> float:
     """A Go duration string as metav1.Duration writes it (``15s``, ``1m30s``, ``500ms``)."""
     if not isinstance(v, str) or not re.fullmatch(r"(\d+(\.\d+)?(ms|s|m|h))+", v):
-        raise ConfigError(path, f"expected a duration such as 15s or 1m30s, got {v!r}")
+        raise ConfigError(path, f"expected a duration such as 15s or 1m30s, got {quote(v)}")
     total = sum(float(num) * _UNITS[unit] for num, _, unit in re.findall(r"(\d+(\.\d+)?)(ms|s|m|h)", v))
     if total <= 0:
-        raise ConfigError(path, f"must be positive, got {v!r}")
+        raise ConfigError(path, f"must be positive, got {quote(v)}")
     return total
 
 
 def parse_config(doc: Any, *, source: str = "<config>", registry: Registry = REGISTRY) -> SchedulerConfig:
     """Validate a decoded KubeSchedulerConfiguration document."""
     try:
+        try:
+            check_tree(doc)  # documents decoded elsewhere (the webhook's) included
+        except InputError as e:
+            raise ConfigError(e.path, e.problem) from None
         m = mapping(doc, "")
         known_fields(m, _TOP_FIELDS, "")
         if m.get("apiVersion") != API_VERSION:
-            raise ConfigError("apiVersion", f"expected {API_VERSION}, got {m.get('apiVersion')!r}")
+            raise ConfigError("apiVersion", f"expected {API_VERSION}, got {quote(m.get('apiVersion'))}")
         if m.get("kind") != "KubeSchedulerConfiguration":
-            raise ConfigError("kind", f"expected KubeSchedulerConfiguration, got {m.get('kind')!r}")
+            raise ConfigError("kind", f"expected KubeSchedulerConfiguration, got {quote(m.get('kind'))}")
         warnings = [f"{k}: accepted but not used by vecsched" for k in _UNUSED_FIELDS if k in m]
         pct = _percentage(m.get("percentageOfNodesToScore"), "percentageOfNodesToScore")
         initial = integer(m.get("podInitialBackoffSeconds", 1), "podInitialBackoffSeconds", lo=1)
@@ -468,7 +476,7 @@ def parse_config(doc: Any, *, source: str = "<config>", registry: Registry = REG
         seen: set[str] = set()
         for i, p in enumerate(profiles):
             if p.scheduler_name in seen:
-                raise ConfigError(f"profiles[{i}].schedulerName", f"duplicate profile {p.scheduler_name!r}")
+                raise ConfigError(f"profiles[{i}].schedulerName", f"duplicate profile {quote(p.scheduler_name)}")
             seen.add(p.scheduler_name)
             if p.queue_sort != profiles[0].queue_sort:
                 # One queue serves every profile (upstream's rule and message).
@@ -507,14 +515,12 @@ def load_config(path: str | Path | None, *, registry: Registry = REGISTRY) -> Sc
         return default_config(registry=registry)
     p = Path(path)
     try:
-        text = p.read_text()
+        text = read_text(p, max_bytes=MAX_OBJECT_BYTES)
     except OSError as e:
-        raise ConfigError(str(p), f"cannot read: {e.strerror}") from None
-    fmt = "JSON" if p.suffix == ".json" else "YAML"
-    try:
-        doc = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as e:
-        raise ConfigError(str(p), f"not valid {fmt}: {str(e).splitlines()[0]}") from None
+        raise ConfigError(str(p), f"cannot read: {e.strerror or type(e).__name__}") from None
+    except InputError as e:
+        raise ConfigError(str(p), str(e)) from None
+    doc = _decode(text, json_format=p.suffix == ".json", source=str(p))
     if isinstance(doc, Mapping) and doc.get("kind") == "ConfigMap":
         return config_from_configmap(doc, str(p), registry=registry)
     return parse_config(doc, source=str(p), registry=registry)
@@ -531,7 +537,7 @@ def config_map_ref(ref: str | None) -> tuple[str, str]:
     """(namespace, name) of ``--config-map NAMESPACE/NAME``; ``CONFIG_MAP``'s when None."""
     parts = (ref or CONFIG_MAP).split("/")
     if len(parts) != 2 or not all(parts):
-        raise ConfigError("--config-map", f"expected NAMESPACE/NAME, got {ref!r}")
+        raise ConfigError("--config-map", f"expected NAMESPACE/NAME, got {quote(ref)}")
     return parts[0], parts[1]
 
 
@@ -541,19 +547,32 @@ def _from_configmap(cm: Mapping[str, Any], path: str) -> tuple[str, Any]:
     Returns the source to name in errors (``file: data[key]``, as the webhook names the field)
     and the document."""
     meta = cm.get("metadata")
-    name = str(meta.get("name") or "") if isinstance(meta, Mapping) else ""
+    name = meta.get("name") if isinstance(meta, Mapping) else ""
+    name = one_line(name, 63) if isinstance(name, str) else ""  # cut to its start and end: the line stays short
     data = cm.get("data")
     keys = sorted(k for k in data if isinstance(k, str)) if isinstance(data, Mapping) else []
     configs = [k for k in keys if k.endswith(_CONFIG_SUFFIXES)]
     key = _CONFIGMAP_KEY if _CONFIGMAP_KEY in configs else configs[0] if len(configs) == 1 else None
     if key is None or not isinstance(data, Mapping) or not isinstance(data[key], str):
-        found = f"its data keys are {', '.join(repr(k) for k in keys[:10])}" if keys else "it has no data"
+        found = f"its data keys are {', '.join(quote(k) for k in keys[:10])}" if keys else "it has no data"
         raise ConfigError(path, f"a ConfigMap{f' ({name})' if name else ''} holding no one configuration "
                                 f"({found}); extract it with: kubectl get configmap {name or 'NAME'} "
                                 f"-o jsonpath='{{.data.KEY}}' > config.yaml")
     source = f"{path}: data[{key}]"
+    return source, _decode(data[key], json_format=key.endswith(".json"), source=source)
+
+
+def _decode(text: str, *, json_format: bool, source: str) -> Any:
+    """The one document of a configuration file (or ConfigMap key), within
+    ``scoring.safe_input``'s limits; ``ConfigError`` naming ``source`` otherwise. YAML is
+    checked by ``loads_yaml_all`` first (nesting and aliases before anything is built), then
+    read as ``yaml.safe_load`` reads it, which refuses a stream of several documents."""
     try:
-        return source, json.loads(data[key]) if key.endswith(".json") else yaml.safe_load(data[key])
+        if json_format:
+            return loads_json(text)
+        loads_yaml_all(text)
+        return yaml.safe_load(text)
+    except InputError as e:
+        raise ConfigError(source, str(e)) from None
     except (json.JSONDecodeError, yaml.YAMLError) as e:
-        fmt = "JSON" if key.endswith(".json") else "YAML"
-        raise ConfigError(source, f"not valid {fmt}: {str(e).splitlines()[0]}") from None
+        raise ConfigError(source, f"not valid {'JSON' if json_format else 'YAML'}: {clip(str(e))}") from None

@@ -42,20 +42,24 @@ from scheduler.cli import UsageError
 from scheduler.config import CONFIG_MAP, ConfigError, SchedulerConfig, load_config
 from scheduler.snapshot import Snapshot, SnapshotError, load_pod, load_snapshot
 from scoring.framework import NO_WAITING_PODS, PERMIT_REJECT, Decision, Profile, fit_error_message
-from scoring.objects import PodInfo
+from scoring.objects import OBJECT_CHARS, PodInfo
 from scoring.plugins.coscheduling import NAME as COSCHEDULING
 from scoring.plugins.default_preemption import NAME as DEFAULT_PREEMPTION, Preemption
 from scoring.plugins.gang import GroupPlan, pending_members, place_group
 from scoring.load import LoadMetricsError, WatcherMetrics, read_watcher_metrics
 from scoring.plugins.node_load import LoadMetrics
 from scoring.plugins.podgroups import PodGroups, group_of
+from scoring.safe_input import one_line, quote
 from scoring.table import NodeTable
 
 __all__ = ["configure", "add_decision_arguments", "add_live_arguments", "run", "explain", "explain_group",
            "permit_rejection", "decision_json", "preemption_json", "gang_json", "render_table", "render",
            "align_columns", "pick_profile",
-           "build_profiles", "prepare", "decide", "CHUNK_SIZE"]
+           "build_profiles", "prepare", "decide", "error_line", "CHUNK_SIZE", "MAX_ERROR_LINE"]
 
+MAX_ERROR_LINE: Final = 1000
+"""Longest error line printed, a safety net: the messages themselves stay within 300
+characters but for a long file path, which is the user's own and is printed whole."""
 CHUNK_SIZE: Final = 500
 """Items per list request in the live mode: kubectl's ``--chunk-size`` default, as
 ``scheduler.kube.client.CHUNK_SIZE`` -- repeated here so that the snapshot form does not
@@ -108,14 +112,15 @@ def pick_profile(config: SchedulerConfig, pod: PodInfo, override: str | None) ->
     names = [p.scheduler_name for p in config.profiles]
     if override:
         if override not in names:
-            raise ConfigError("--profile", f"no profile {override!r} (have: {', '.join(names)})")
+            raise ConfigError("--profile", f"no profile {quote(override)} (have: {', '.join(names)})")
         return override
     if pod.scheduler_name in names:
         return pod.scheduler_name
     if len(names) == 1:
         return names[0]
-    raise ConfigError("--profile", f"pod {pod.key} asks for schedulerName {pod.scheduler_name!r}, which no profile has "
-                      f"(have: {', '.join(names)}); choose one with --profile")
+    raise ConfigError("--profile", f"pod {one_line(pod.key, OBJECT_CHARS)} asks for schedulerName "
+                      f"{quote(pod.scheduler_name)}, which no profile has (have: {', '.join(names)}); "
+                      "choose one with --profile")
 
 
 def build_profiles(config: SchedulerConfig, pod: PodInfo, *, override: str | None,
@@ -354,14 +359,23 @@ def run(args: argparse.Namespace) -> int:
                   if args.node_metrics else None)
         prepare(snapshot.table, pod, sample=sample, at_sample_time=True)
         profile, group_profile = build_profiles(config, pod, override=args.profile, seed=args.seed)
-    except (ConfigError, SnapshotError, LoadMetricsError) as e:
-        print(f"vecsched explain: {e}", file=sys.stderr)
+        # The plugins read the pod's and the snapshot's fields as they decide (a selector,
+        # a spread constraint); what they refuse is bad input too.
+        doc = decide(snapshot=snapshot, pod=pod, profile=profile, group_profile=group_profile, what_if=args.what_if)
+    except (ConfigError, SnapshotError, LoadMetricsError, ValueError) as e:
+        print(error_line(e), file=sys.stderr)
         return 2
     for w in config.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    doc = decide(snapshot=snapshot, pod=pod, profile=profile, group_profile=group_profile, what_if=args.what_if)
     print(render(doc, args.output))
     return 0
+
+
+def error_line(e: BaseException) -> str:
+    """The one line ``vecsched explain`` prints for bad input. The readers quote at most a
+    short prefix of any value; past ``MAX_ERROR_LINE`` characters, a safety net cuts the
+    middle, keeping the start (file, object, field) and the end (the problem)."""
+    return one_line(f"vecsched explain: {e}", MAX_ERROR_LINE)
 
 
 def _run_live(args: argparse.Namespace) -> int:

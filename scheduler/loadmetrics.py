@@ -37,7 +37,6 @@ Errors::
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import time
@@ -50,10 +49,11 @@ import aiohttp
 from scheduler.config import ConfigError, SchedulerConfig
 from scheduler.metrics import Metrics
 from scoring.framework import Profile
-from scoring.load import (AVERAGE, CPU, MEMORY, PROMETHEUS, STD, LoadMetricsError, Metric, MetricsSource,
-                          WatcherMetrics, Window, read_watcher_metrics, watcher_metrics_from_json)
+from scoring.load import (AVERAGE, CPU, MAX_METRICS_BYTES, MEMORY, PROMETHEUS, STD, LoadMetricsError, Metric,
+                          MetricsSource, WatcherMetrics, Window, read_watcher_metrics, watcher_metrics_from_json)
 from scoring.plugins.node_load import LoadMetrics
 from scoring.table import NodeTable
+from scoring.safe_input import QUOTE_CHARS, InputError, clip, loads_json, quote
 
 __all__ = [
     "CPU_RULE",
@@ -76,6 +76,9 @@ __all__ = [
 log = logging.getLogger("vecsched.loadmetrics")
 
 # load-watcher's names (pkg/watcher/internal/metricsprovider/prometheus.go, pkg/watcher/watcher.go).
+MAX_ANSWER_BYTES: Final = MAX_METRICS_BYTES
+"""Largest answer read from Prometheus or load-watcher: a node-metrics file's limit (64 MiB),
+ten times a 5,000-node cluster's sample."""
 CPU_RULE: Final = "instance:node_cpu:ratio"
 MEMORY_RULE: Final = "instance:node_memory_utilisation:ratio"
 _METHODS: Final = (("avg_over_time", AVERAGE), ("stddev_over_time", STD))
@@ -156,6 +159,14 @@ def prometheus_query(method: str, rule: str, window: str) -> str:
     return f"{method}({rule}[{window}])"
 
 
+def _said(v: Any, limit: int = QUOTE_CHARS) -> str:
+    """What Prometheus said (an error type, a message), as it said it when it is a short string;
+    cut or quoted otherwise, so that an answer cannot flood the log line."""
+    if isinstance(v, str) and len(v) <= limit:
+        return v
+    return f"{v[:limit]}..." if isinstance(v, str) else quote(v)
+
+
 def vector_from_answer(answer: Any, *, query: str, where: str) -> list[tuple[Mapping[str, Any], float]]:
     """(labels, value) of every series of an instant-vector answer of Prometheus' ``/api/v1/query``.
 
@@ -166,11 +177,12 @@ def vector_from_answer(answer: Any, *, query: str, where: str) -> list[tuple[Map
     if not isinstance(answer, Mapping):
         raise FetchError(where, f"{query}: expected a JSON object, got {type(answer).__name__}")
     if answer.get("status") != "success":
-        raise FetchError(where, f"{query}: {answer.get('errorType') or 'error'}: {answer.get('error') or answer.get('status')}")
+        raise FetchError(where, f"{query}: {_said(answer.get('errorType') or 'error')}: "
+                                f"{_said(answer.get('error') or answer.get('status'), 120)}")
     data = answer.get("data")
     if not isinstance(data, Mapping) or data.get("resultType") != "vector":
         kind = data.get("resultType") if isinstance(data, Mapping) else type(data).__name__
-        raise FetchError(where, f"{query}: expected an instant vector, got {kind}")
+        raise FetchError(where, f"{query}: expected an instant vector, got {_said(kind)}")
     result = data.get("result")
     if not isinstance(result, list):
         raise FetchError(where, f"{query}: data.result: expected a list, got {type(result).__name__}")
@@ -182,8 +194,8 @@ def vector_from_answer(answer: Any, *, query: str, where: str) -> list[tuple[Map
             raise FetchError(where, f"{query}: data.result[{i}]: expected {{metric, value: [time, \"number\"]}}")
         try:
             value = float(sample[1])
-        except (TypeError, ValueError):
-            raise FetchError(where, f"{query}: data.result[{i}].value: not a number: {sample[1]!r}") from None
+        except (TypeError, ValueError, OverflowError):
+            raise FetchError(where, f"{query}: data.result[{i}].value: not a number: {quote(sample[1])}") from None
         if math.isfinite(value):
             out.append((labels, value))
     return out
@@ -220,7 +232,9 @@ class PrometheusFetcher:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
             raise FetchError(self.where, _cause(e, self._http.timeout)) from None
         try:
-            answer = json.loads(text)
+            answer = loads_json(text, max_bytes=MAX_ANSWER_BYTES)
+        except InputError as e:
+            raise FetchError(self.where, f"{query}: HTTP {status}: {e}") from None
         except ValueError:
             raise FetchError(self.where, f"{query}: HTTP {status}, not a Prometheus answer: {text[:120]!r}") from None
         if status != 200 and isinstance(answer, Mapping) and answer.get("status") == "success":
@@ -319,7 +333,7 @@ class WatcherFetcher:
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
             raise FetchError(self.where, _cause(e, self._http.timeout)) from None
         try:
-            return watcher_metrics_from_json(json.loads(body), what=self.where)
+            return watcher_metrics_from_json(loads_json(body, max_bytes=MAX_ANSWER_BYTES), what=self.where)
         except ValueError as e:  # json.JSONDecodeError and LoadMetricsError
             raise FetchError(self.where, _json_problem(e)) from None
 
@@ -330,7 +344,7 @@ class WatcherFetcher:
 def _json_problem(e: ValueError) -> str:
     if isinstance(e, LoadMetricsError):
         return f"{e.path}: {e.problem}" if e.path else e.problem
-    return f"not valid JSON: {e}"
+    return f"not valid JSON: {clip(str(e))}"
 
 
 class FileFetcher:

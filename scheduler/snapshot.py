@@ -29,6 +29,11 @@ PersistentVolumes, PersistentVolumeClaims, StorageClasses, CSINodes, CSIDrivers 
 CSIStorageCapacities go into the table's ``Volumes`` extension, as the live scheduler's
 informers put them there. Every error names the file, the object and the field.
 
+Files are read through ``scoring.safe_input``: at most ``MAX_SNAPSHOT_BYTES``, nested at most
+100 levels, and every object checked for string keys, int64 integers and finite numbers
+before its reader looks at a field, so that anything wrong is one line naming the file, the
+object and the field.
+
 ``snapshot_from_objects`` builds the same snapshot from objects already in memory -- as
 ``vecsched explain POD`` lists them from the API server (``scheduler.live_cluster``) -- with
 the same checks, each error naming where the object came from.
@@ -45,16 +50,19 @@ from typing import Any, Final
 import yaml
 
 from scoring.nominations import Nominations, status_nominated_node
-from scoring.objects import NodeInfo, ObjectError, PodInfo, node_from_json, pod_from_json
+from scoring.objects import (OBJECT_CHARS, NodeInfo, ObjectError, PodInfo, checked, node_from_json, object_ref,
+                             pod_from_json)
 from scoring.plugins.workloads import Namespaces, Workloads
 from scoring.plugins.budgets import Budgets, budget_from_json
 from scoring.plugins.podgroups import PodGroups, podgroup_from_json
 from scoring.priorities import PriorityClasses, priority_class_from_json
+from scoring.safe_input import InputError, clip, loads_json, loads_yaml_all, one_line, quote, read_text
 from scoring.table import NodeTable
 from scoring.volumes import (KINDS as STORAGE_KINDS, Volumes, capacity_from_json, csidriver_from_json,
                              csinode_from_json, pv_from_json, pvc_from_json, storage_class_from_json)
 
 __all__ = [
+    "MAX_SNAPSHOT_BYTES",
     "SnapshotError",
     "Snapshot",
     "read_documents",
@@ -69,6 +77,12 @@ __all__ = [
 _CONTEXT_KINDS: Final = ("Namespace", "Service", "ReplicaSet", "StatefulSet", "ReplicationController")
 _KINDS: Final = ("Node", "Pod", *_CONTEXT_KINDS, "PodDisruptionBudget", "PriorityClass", "PodGroup", *STORAGE_KINDS)
 _PODGROUP_API: Final = "scheduling.x-k8s.io/v1alpha1"
+MAX_SNAPSHOT_BYTES: Final = 1 << 30
+"""Largest snapshot file read: 1 GiB. ``kubectl get nodes,pods -A -o json`` of a 5,000-node
+cluster at its 150,000-pod limit is about 1.5 KiB per pod and 5 KiB per node, some 250 MiB;
+four times that leaves room for the other kinds a snapshot may hold while still refusing a
+file that would exhaust memory before a single object was checked. Each object inside it is
+still held to the API server's limits (nesting, int64, string keys)."""
 
 
 class SnapshotError(ValueError):
@@ -78,20 +92,26 @@ class SnapshotError(ValueError):
 # ---- files -------------------------------------------------------------------------------------
 
 
-def read_documents(path: str | Path) -> list[Any]:
-    """All documents of a JSON or (multi-document) YAML file."""
+def read_documents(path: str | Path, *, max_bytes: int = MAX_SNAPSHOT_BYTES, values: bool = True) -> list[Any]:
+    """All documents of a JSON or (multi-document) YAML file, each within ``scoring.safe_input``'s
+    limits: nesting and, with ``values``, int64 integers, string keys and finite numbers (without,
+    the caller checks each object it reads, so that an error can name the object)."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = read_text(p, max_bytes=max_bytes)
     except OSError as e:
-        raise SnapshotError(f"{p}: cannot read: {e.strerror}") from None
+        raise SnapshotError(f"{p}: cannot read: {e.strerror or type(e).__name__}") from None
+    except InputError as e:
+        raise SnapshotError(f"{p}: {e}") from None
+    kind = "JSON" if p.suffix == ".json" else "YAML"
     try:
         if p.suffix == ".json":
-            return [json.loads(text)]
-        return [d for d in yaml.safe_load_all(text) if d is not None]
+            return [loads_json(text, max_bytes=None, values=values)]
+        return loads_yaml_all(text, max_bytes=None, values=values)
+    except InputError as e:
+        raise SnapshotError(f"{p}: {e}") from None
     except (json.JSONDecodeError, yaml.YAMLError) as e:
-        kind = "JSON" if p.suffix == ".json" else "YAML"
-        raise SnapshotError(f"{p}: not valid {kind}: {str(e).splitlines()[0]}") from None
+        raise SnapshotError(f"{p}: not valid {kind}: {clip(str(e))}") from None
 
 
 def _flatten(doc: Any, where: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -111,10 +131,11 @@ def _flatten(doc: Any, where: str) -> Iterator[tuple[str, Mapping[str, Any]]]:
     yield where, doc
 
 
-def read_objects(path: str | Path) -> list[tuple[str, Mapping[str, Any]]]:
-    """(where, object) for every object in the file, Lists flattened."""
+def read_objects(path: str | Path, *, values: bool = True) -> list[tuple[str, Mapping[str, Any]]]:
+    """(where, object) for every object in the file, Lists flattened; ``values`` as for
+    ``read_documents``."""
     out: list[tuple[str, Mapping[str, Any]]] = []
-    for d, doc in enumerate(read_documents(path)):
+    for d, doc in enumerate(read_documents(path, values=values)):
         out.extend(_flatten(doc, f"{path}" if d == 0 else f"{path}: document {d}"))
     return out
 
@@ -137,11 +158,12 @@ class Snapshot:
 
 
 def _pod_ref(obj: Mapping[str, Any]) -> str:
-    meta = obj.get("metadata")
-    meta = meta if isinstance(meta, Mapping) else {}
-    name = meta.get("name") or meta.get("generateName") or "<unnamed>"
-    ns = meta.get("namespace")
-    return f"pod {ns}/{name}" if ns else f"pod {name}"
+    return _ref("Pod", obj)
+
+
+def _ref(kind: str, obj: Mapping[str, Any]) -> str:
+    """``kind ns/name`` as errors name an object (``pod shop/web``, ``PersistentVolume pv-1``)."""
+    return object_ref(kind.lower() if kind in ("Pod", "Node") else kind, obj)
 
 
 def _priority_classes(objs: list[tuple[str, Mapping[str, Any]]]) -> PriorityClasses:
@@ -163,7 +185,7 @@ def _budgets(table: NodeTable, objs: list[tuple[str, Mapping[str, Any]]]) -> Non
             raise SnapshotError(f"{where}: {e}") from None
         budgets = Budgets.of(table)
         if (b.namespace, b.name) in budgets.items:
-            raise SnapshotError(f"{where}: PodDisruptionBudget {b.namespace}/{b.name}: metadata.name: "
+            raise SnapshotError(f"{where}: PodDisruptionBudget {_short(f'{b.namespace}/{b.name}')}: metadata.name: "
                                 "duplicate PodDisruptionBudget")
         budgets.apply(obj)
 
@@ -179,11 +201,11 @@ def _podgroups(table: NodeTable, objs: list[tuple[str, Mapping[str, Any]]]) -> N
             raise SnapshotError(f"{where}: {e}") from None
         api = obj.get("apiVersion")
         if api is not None and api != _PODGROUP_API:
-            raise SnapshotError(f"{where}: PodGroup {pg.key}: apiVersion: expected {_PODGROUP_API}, got {api!r}")
+            raise SnapshotError(f"{where}: PodGroup {_short(pg.key)}: apiVersion: expected {_PODGROUP_API}, got {quote(api)}")
         if not pg.name:
-            raise SnapshotError(f"{where}: PodGroup {pg.key}: metadata.name: required")
+            raise SnapshotError(f"{where}: PodGroup {_short(pg.key)}: metadata.name: required")
         if groups.group(pg.key) is not None:
-            raise SnapshotError(f"{where}: PodGroup {pg.key}: metadata.name: duplicate PodGroup")
+            raise SnapshotError(f"{where}: PodGroup {_short(pg.key)}: metadata.name: duplicate PodGroup")
         groups.apply(obj)
 
 
@@ -218,15 +240,32 @@ def _storage(table: NodeTable, by_kind: Mapping[str, list[tuple[str, Mapping[str
             try:
                 key, duplicate = _storage_key(kind, obj, volumes)
                 if duplicate:
-                    raise SnapshotError(f"{where}: {kind} {key}: metadata.name: duplicate {kind}")
+                    raise SnapshotError(f"{where}: {kind} {_short(key)}: metadata.name: duplicate {kind}")
                 volumes.apply(kind, obj)
             except ObjectError as e:
                 raise SnapshotError(f"{where}: {e}") from None
 
 
+_KIND_CHARS: Final = 16
+"""Longest kind quoted after the list of every kind a snapshot holds (the list alone is 220
+characters): longer ones, and values that are not strings, get a shorter sentence, so that the
+line stays within 300 characters."""
+
+
+def _short(name: str) -> str:
+    """An object's name as an error shows it: cut to its start and end when long."""
+    return one_line(name, OBJECT_CHARS)
+
+
+def _unknown_kind(kind: Any) -> str:
+    if isinstance(kind, str) and len(repr(kind)) <= _KIND_CHARS + 2:
+        return f"expected {', '.join(_KINDS)}, got {kind!r}"
+    return f"expected one of the {len(_KINDS)} kinds a snapshot holds (Node, Pod, ...), got {quote(kind)}"
+
+
 def load_snapshot(path: str | Path) -> Snapshot:
     """The snapshot in ``path``, every object checked."""
-    return snapshot_from_objects(read_objects(path), source=str(path))
+    return snapshot_from_objects(read_objects(path, values=False), source=str(path))
 
 
 def snapshot_from_objects(objects: Iterable[tuple[str, Mapping[str, Any]]], *, source: str) -> Snapshot:
@@ -237,7 +276,11 @@ def snapshot_from_objects(objects: Iterable[tuple[str, Mapping[str, Any]]], *, s
     for where, obj in objects:
         kind = obj.get("kind")
         if not isinstance(kind, str) or kind not in by_kind:
-            raise SnapshotError(f"{where}: kind: expected {', '.join(_KINDS)}, got {kind!r}")
+            raise SnapshotError(f"{where}: kind: {_unknown_kind(kind)}")
+        try:
+            checked(_ref(kind, obj), obj)  # keys, integers and numbers, naming the object
+        except ObjectError as e:
+            raise SnapshotError(f"{where}: {e}") from None
         by_kind[kind].append((where, obj))
     # PriorityClasses first: kubectl lists them after the pods whose priority they give.
     classes = _priority_classes(by_kind["PriorityClass"])
@@ -257,18 +300,21 @@ def snapshot_from_objects(objects: Iterable[tuple[str, Mapping[str, Any]]], *, s
             nominated.append((pod, node))
     table = NodeTable(capacity=max(64, len(nodes)))
     for kind in _CONTEXT_KINDS:
-        for _, obj in by_kind[kind]:
-            if kind == "Namespace":
-                Namespaces.of(table).apply(obj)
-            else:
-                Workloads.of(table).apply(obj)
+        for where, obj in by_kind[kind]:
+            try:
+                if kind == "Namespace":
+                    Namespaces.of(table).apply(obj)
+                else:
+                    Workloads.of(table).apply(obj)
+            except ObjectError as e:
+                raise SnapshotError(f"{where}: {e}") from None
     _budgets(table, by_kind["PodDisruptionBudget"])
     _podgroups(table, by_kind["PodGroup"])
     _storage(table, by_kind)
     seen: set[str] = set()
     for n in nodes:
         if n.name in seen:
-            raise SnapshotError(f"{source}: node {n.name}: metadata.name: duplicate node")
+            raise SnapshotError(f"{source}: node {_short(n.name)}: metadata.name: duplicate node")
         seen.add(n.name)
         table.set_node(n)
     groups = PodGroups.of(table)
@@ -293,11 +339,11 @@ def pod_from_object(where: str, obj: Mapping[str, Any], *, priority_classes: Pri
 def load_pod(path: str | Path, *, priority_classes: PriorityClasses | None = None) -> PodInfo:
     """The single Pod manifest in ``path``, its priority resolved as admission does it among
     ``priority_classes`` (the built-in ones when None)."""
-    objs = read_objects(path)
+    objs = read_objects(path, values=False)
     if len(objs) != 1:
         raise SnapshotError(f"{path}: expected exactly one Pod, found {len(objs)} objects")
     where, obj = objs[0]
     if obj.get("kind", "Pod") != "Pod":
-        raise SnapshotError(f"{where}: kind: expected Pod, got {obj.get('kind')!r}")
+        raise SnapshotError(f"{where}: kind: expected Pod, got {quote(obj.get('kind'))}")
     classes = priority_classes if priority_classes is not None else PriorityClasses()
     return pod_from_object(where, obj, priority_classes=classes)

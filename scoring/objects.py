@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from scoring.quantity import QuantityError, milli_value, value
+from scoring.safe_input import (INT64_MAX, KEY_CHARS, PATH_CHARS, PROBLEM_CHARS, InputError, check_tree, one_line,
+                                 quote)
 
 __all__ = [
     "CPU",
@@ -36,6 +38,11 @@ __all__ = [
     "node_from_json",
     "parse_resource_list",
     "with_annotations",
+    "checked",
+    "object_ref",
+    "OBJECT_CHARS",
+    "INT32_MIN",
+    "INT32_MAX",
 ]
 
 CPU: Final = "cpu"
@@ -50,6 +57,11 @@ DEFAULT_MILLI_CPU_REQUEST: Final = 100
 DEFAULT_MEMORY_REQUEST: Final = 200 * 1024 * 1024
 
 JSON = Mapping[str, Any]
+INT32_MIN: Final = -(2**31)
+INT32_MAX: Final = 2**31 - 1
+OBJECT_CHARS: Final = 60
+"""Characters of ``kind ns/name`` in an error: a longer name (a DNS subdomain may have 253) is
+cut to its start and end, which is what tells two objects apart in practice."""
 
 
 class ObjectError(ValueError):
@@ -60,7 +72,8 @@ class ObjectError(ValueError):
     """
 
     def __init__(self, obj: str, field_path: str, problem: str) -> None:
-        super().__init__(f"{obj}: {field_path}: {problem}")
+        super().__init__(f"{one_line(obj, OBJECT_CHARS)}: {one_line(field_path, PATH_CHARS)}: "
+                         f"{one_line(problem, PROBLEM_CHARS)}")
         self.obj = obj
         self.field = field_path
         self.problem = problem
@@ -148,11 +161,44 @@ class NodeInfo:
 
 
 def _ref(kind: str, obj: JSON) -> str:
+    """``kind ns/name`` for errors, whatever the object holds: a name or namespace that is not
+    a string is quoted (cut), never rendered whole."""
     meta = obj.get("metadata") if isinstance(obj, Mapping) else None
     meta = meta if isinstance(meta, Mapping) else {}
     name = meta.get("name") or meta.get("generateName") or "<unnamed>"
     ns = meta.get("namespace")
+    name = name if isinstance(name, str) else quote(name)
+    ns = ns if isinstance(ns, str) or not ns else quote(ns)
     return f"{kind} {ns}/{name}" if ns else f"{kind} {name}"
+
+
+def object_ref(kind: str, obj: Any) -> str:
+    """``kind ns/name`` of any object, as errors name it, whatever its metadata holds."""
+    return _ref(kind, obj)
+
+
+def checked(obj: str, doc: Any) -> None:
+    """``scoring.safe_input.check_tree`` for an object about to be read, as an ``ObjectError``
+    naming it: nesting, string keys, int64 integers and finite numbers, whatever path the
+    object came by (a file, a request body, a watch event)."""
+    try:
+        check_tree(doc)
+    except InputError as e:
+        raise ObjectError(obj, e.path or "(object)", e.problem) from None
+
+
+def _string(obj: str, path: str, v: Any, default: str = "") -> str:
+    """A string field; ``default`` when unset (null or empty)."""
+    if v is None or v == "":
+        return default
+    if not isinstance(v, str):
+        raise ObjectError(obj, path, f"expected a string, got {_type(v)}")
+    return v
+
+
+def _type(v: Any) -> str:
+    """A JSON value as an error names it: itself when it is short, its type and size otherwise."""
+    return quote(v)
 
 
 def _mapping(obj: str, path: str, v: Any) -> JSON:
@@ -175,8 +221,34 @@ def _str_map(obj: str, path: str, v: Any) -> dict[str, str]:
     m = _mapping(obj, path, v)
     for k, val in m.items():
         if not isinstance(val, str):
-            raise ObjectError(obj, f"{path}.{k}", f"expected a string, got {type(val).__name__}")
+            raise ObjectError(obj, f"{path}.{_key(k)}", f"expected a string, got {type(val).__name__}")
     return dict(m)
+
+
+def _key(k: Any) -> str:
+    """A mapping key as one element of an error's path: cut when long."""
+    return k if isinstance(k, str) and len(k) <= KEY_CHARS else quote(k)
+
+
+def _boolean(obj: str, path: str, v: Any) -> bool:
+    """A boolean field; false when unset."""
+    if v is None:
+        return False
+    if not isinstance(v, bool):
+        raise ObjectError(obj, path, f"expected true or false, got {_type(v)}")
+    return v
+
+
+def _toleration(obj: str, path: str, v: Any) -> JSON:
+    """A toleration, its fields type-checked as the API's decoder would (strings, and an
+    integer ``tolerationSeconds``); matching reads them later."""
+    t = _mapping(obj, path, v)
+    for name in ("key", "operator", "value", "effect"):
+        _string(obj, f"{path}.{name}", t.get(name))
+    seconds = t.get("tolerationSeconds")
+    if seconds is not None and (not isinstance(seconds, int) or isinstance(seconds, bool)):
+        raise ObjectError(obj, f"{path}.tolerationSeconds", f"expected an integer, got {_type(seconds)}")
+    return t
 
 
 def _amount(resource: str, q: Any) -> int:
@@ -190,9 +262,9 @@ def parse_resource_list(obj: str, path: str, v: Any) -> dict[str, int]:
         try:
             amount = _amount(name, q)
         except QuantityError as e:
-            raise ObjectError(obj, f"{path}.{name}", str(e)) from None
+            raise ObjectError(obj, f"{path}.{_key(name)}", str(e)) from None
         if amount < 0:
-            raise ObjectError(obj, f"{path}.{name}", f"must not be negative, got {q!r}")
+            raise ObjectError(obj, f"{path}.{_key(name)}", f"must not be negative, got {quote(q)}")
         out[name] = amount
     return out
 
@@ -262,9 +334,12 @@ def _host_ports(obj: str, containers: Sequence[Any], path: str, offset: int = 0)
             p = _mapping(obj, f"{path}[{i}].ports[{j}]", p)
             hp = p.get("hostPort", 0)
             if not isinstance(hp, int) or isinstance(hp, bool) or not 0 <= hp <= 65535:
-                raise ObjectError(obj, f"{path}[{i}].ports[{j}].hostPort", f"expected a port number, got {hp!r}")
+                raise ObjectError(obj, f"{path}[{i}].ports[{j}].hostPort", f"expected a port number, got {quote(hp)}")
+            at = f"{path}[{i}].ports[{j}]"
+            ip = _string(obj, f"{at}.hostIP", p.get("hostIP"), "0.0.0.0")
+            protocol = _string(obj, f"{at}.protocol", p.get("protocol"), "TCP")
             if hp > 0:
-                out.append(HostPort(ip=p.get("hostIP") or "0.0.0.0", protocol=p.get("protocol") or "TCP", port=hp))
+                out.append(HostPort(ip=ip, protocol=protocol, port=hp))
     return out
 
 
@@ -284,7 +359,8 @@ def pod_from_json(pod: JSON) -> PodInfo:
     """Read a Pod. Raises ObjectError naming the pod and the field on bad input."""
     obj = _ref("pod", pod)
     if not isinstance(pod, Mapping):
-        raise ObjectError("pod", "", "expected a Pod object")
+        raise ObjectError("pod", "(object)", f"expected a Pod object, got {_type(pod)}")
+    checked(obj, pod)
     meta = _mapping(obj, "metadata", pod.get("metadata"))
     spec = _mapping(obj, "spec", pod.get("spec"))
     status = _mapping(obj, "status", pod.get("status"))
@@ -321,30 +397,30 @@ def pod_from_json(pod: JSON) -> PodInfo:
 
     priority = spec.get("priority", 0) or 0
     if not isinstance(priority, int) or isinstance(priority, bool):
-        raise ObjectError(obj, "spec.priority", f"expected an integer, got {priority!r}")
+        raise ObjectError(obj, "spec.priority", f"expected an integer, got {quote(priority)}")
+    if not INT32_MIN <= priority <= INT32_MAX:  # Pod.spec.priority is an int32
+        raise ObjectError(obj, "spec.priority", f"{quote(priority)} is out of int32 range")
     images = tuple(
-        str(c.get("image")) for c in (*containers, *inits) if isinstance(c, Mapping) and c.get("image")
+        _string(obj, f"spec.{where}[{i}].image", c.get("image"))
+        for where, cs in (("containers", containers), ("initContainers", inits))
+        for i, c in enumerate(cs) if isinstance(c, Mapping) and c.get("image")
     )
     gates = tuple(
-        str(_mapping(obj, f"spec.schedulingGates[{i}]", g).get("name", ""))
+        _string(obj, f"spec.schedulingGates[{i}].name", _mapping(obj, f"spec.schedulingGates[{i}]", g).get("name"))
         for i, g in enumerate(_list(obj, "spec.schedulingGates", spec.get("schedulingGates")))
     )
-    tolerations = [
-        _mapping(obj, f"spec.tolerations[{i}]", t)
-        for i, t in enumerate(_list(obj, "spec.tolerations", spec.get("tolerations")))
-    ]
-    node_name = spec.get("nodeName") or ""
-    if not isinstance(node_name, str):
-        raise ObjectError(obj, "spec.nodeName", f"expected a string, got {node_name!r}")
+    tolerations = [_toleration(obj, f"spec.tolerations[{i}]", t)
+                   for i, t in enumerate(_list(obj, "spec.tolerations", spec.get("tolerations")))]
+    node_name = _string(obj, "spec.nodeName", spec.get("nodeName"))
     return PodInfo(
-        namespace=str(meta.get("namespace") or "default"),
+        namespace=_string(obj, "metadata.namespace", meta.get("namespace"), "default"),
         name=name,
-        uid=str(meta.get("uid") or ""),
+        uid=_string(obj, "metadata.uid", meta.get("uid")),
         labels=_str_map(obj, "metadata.labels", meta.get("labels")),
         annotations=_str_map(obj, "metadata.annotations", meta.get("annotations")),
-        scheduler_name=str(spec.get("schedulerName") or "default-scheduler"),
+        scheduler_name=_string(obj, "spec.schedulerName", spec.get("schedulerName"), "default-scheduler"),
         node_name=node_name,
-        phase=str(status.get("phase") or "Pending"),
+        phase=_string(obj, "status.phase", status.get("phase"), "Pending"),
         priority=priority,
         requests={k: v for k, v in requests.items()},
         nonzero_cpu=nonzero.get(CPU, 0),
@@ -375,7 +451,8 @@ def node_from_json(node: JSON) -> NodeInfo:
     """Read a Node. Raises ObjectError naming the node and the field on bad input."""
     obj = _ref("node", node)
     if not isinstance(node, Mapping):
-        raise ObjectError("node", "", "expected a Node object")
+        raise ObjectError("node", "(object)", f"expected a Node object, got {_type(node)}")
+    checked(obj, node)
     meta = _mapping(obj, "metadata", node.get("metadata"))
     spec = _mapping(obj, "spec", node.get("spec"))
     status = _mapping(obj, "status", node.get("status"))
@@ -394,21 +471,22 @@ def node_from_json(node: JSON) -> NodeInfo:
         if not isinstance(key, str) or not key:
             raise ObjectError(obj, f"spec.taints[{i}].key", "required")
         if effect not in _TAINT_EFFECTS:
-            raise ObjectError(obj, f"spec.taints[{i}].effect", f"must be one of {', '.join(_TAINT_EFFECTS)}, got {effect!r}")
-        taints.append(Taint(key=key, value=str(t.get("value") or ""), effect=effect))
+            raise ObjectError(obj, f"spec.taints[{i}].effect", f"must be one of {', '.join(_TAINT_EFFECTS)}, got {quote(effect)}")
+        taints.append(Taint(key=key, value=_string(obj, f"spec.taints[{i}].value", t.get("value")), effect=effect))
     images = []
     for i, im in enumerate(_list(obj, "status.images", status.get("images"))):
         im = _mapping(obj, f"status.images[{i}]", im)
-        names = tuple(str(n) for n in _list(obj, f"status.images[{i}].names", im.get("names")))
+        names = tuple(_string(obj, f"status.images[{i}].names[{j}]", n)
+                      for j, n in enumerate(_list(obj, f"status.images[{i}].names", im.get("names"))))
         size = im.get("sizeBytes", 0) or 0
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise ObjectError(obj, f"status.images[{i}].sizeBytes", f"expected a non-negative integer, got {size!r}")
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= INT64_MAX:
+            raise ObjectError(obj, f"status.images[{i}].sizeBytes", f"expected a non-negative integer, got {quote(size)}")
         images.append((names, size))
     return NodeInfo(
         name=name,
         labels=_str_map(obj, "metadata.labels", meta.get("labels")),
         allocatable=allocatable,
-        unschedulable=bool(spec.get("unschedulable", False)),
+        unschedulable=_boolean(obj, "spec.unschedulable", spec.get("unschedulable")),
         taints=tuple(taints),
         images=tuple(images),
         raw=node,

@@ -61,7 +61,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from scoring.objects import ObjectError
+from scoring.objects import ObjectError, checked
+from scoring.safe_input import QUOTE_CHARS, quote
 
 __all__ = [
     "PREEMPT_LOWER_PRIORITY",
@@ -107,7 +108,7 @@ SYSTEM_CLASSES: Final = (
 def _int32(raw: Any, obj: str, field_path: str) -> int:
     """A JSON integer in the int32 range (not a bool, not a numeric string)."""
     if isinstance(raw, bool) or not isinstance(raw, int):
-        raise ObjectError(obj, field_path, f"expected an integer, got {raw!r}")
+        raise ObjectError(obj, field_path, f"expected an integer, got {quote(raw)}")
     if not INT32_RANGE[0] <= raw <= INT32_RANGE[1]:
         raise ObjectError(obj, field_path, f"{raw} is out of the int32 range")
     return raw
@@ -115,12 +116,14 @@ def _int32(raw: Any, obj: str, field_path: str) -> int:
 
 def _policy(raw: Any, obj: str, field_path: str) -> str:
     if raw not in PREEMPTION_POLICIES:
-        raise ObjectError(obj, field_path, f"expected one of {', '.join(PREEMPTION_POLICIES)}, got {raw!r}")
+        raise ObjectError(obj, field_path, f"expected one of {', '.join(PREEMPTION_POLICIES)}, got {quote(raw)}")
     return str(raw)
 
 
 def priority_class_from_json(obj: Mapping[str, Any]) -> PriorityClass:
     """A PriorityClass object, checked; ObjectError names the field that cannot be read."""
+    if not isinstance(obj, Mapping):
+        raise ObjectError("PriorityClass", "(object)", f"expected an object, got {quote(obj)}")
     meta = obj.get("metadata")
     if not isinstance(meta, Mapping):
         raise ObjectError("PriorityClass", "metadata", "expected a mapping")
@@ -128,15 +131,16 @@ def priority_class_from_json(obj: Mapping[str, Any]) -> PriorityClass:
     if not isinstance(name, str) or not name:
         raise ObjectError("PriorityClass <unnamed>", "metadata.name", "required")
     ref = f"PriorityClass {name}"
+    checked(ref, obj)
     for key in obj:
         if key not in _FIELDS:
-            raise ObjectError(ref, str(key), "unknown field of a PriorityClass")
+            raise ObjectError(ref, key if len(key) <= QUOTE_CHARS else quote(key), "unknown field of a PriorityClass")
     value = obj.get("value")
     if value is None:
         raise ObjectError(ref, "value", "required")
     default = obj.get("globalDefault", False)
     if not isinstance(default, bool):
-        raise ObjectError(ref, "globalDefault", f"expected true or false, got {default!r}")
+        raise ObjectError(ref, "globalDefault", f"expected true or false, got {quote(default)}")
     policy = obj.get("preemptionPolicy")
     return PriorityClass(name, _int32(value, ref, "value"), default,
                          PREEMPT_LOWER_PRIORITY if policy is None else _policy(policy, ref, "preemptionPolicy"))
@@ -175,7 +179,7 @@ class PriorityClasses:
             return pod  # not a pod the scheduler can read; pod_from_json says why
         name = spec.get("priorityClassName") or ""
         if not isinstance(name, str):
-            raise ObjectError(ref, "spec.priorityClassName", f"expected a string, got {name!r}")
+            raise ObjectError(ref, "spec.priorityClassName", f"expected a string, got {quote(name)}")
         given = spec.get("priority")
         if given is not None:
             given = _int32(given, ref, "spec.priority")
@@ -188,7 +192,7 @@ class PriorityClasses:
             if cls is None:
                 if given is not None:
                     return pod  # admitted where its class exists; the file left the class out
-                raise ObjectError(ref, "spec.priorityClassName", f"no PriorityClass with name {name} was found")
+                raise ObjectError(ref, "spec.priorityClassName", f"no PriorityClass with name {name if len(name) <= QUOTE_CHARS else quote(name)} was found")
         elif given is not None:
             return pod  # a priority given directly (a hand-written snapshot, a CSV trace)
         else:

@@ -13,10 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from scoring.objects import ObjectError, PodInfo
+from scoring.objects import ObjectError, PodInfo, checked
 # The Pod and Node readers' field checks, with the same messages.
 from scoring.objects import _list as _seq, _mapping as _obj, _str_map
 from scoring.quantity import QuantityError, value
+from scoring.safe_input import quote
 
 if TYPE_CHECKING:
     from scoring.plugins.node_affinity import Term
@@ -216,11 +217,12 @@ def _ref(kind: str, obj: Any, *, namespaced: bool) -> tuple[str, JSON, str, str]
     if not isinstance(meta, Mapping):
         raise ObjectError(kind, "metadata", "expected an object")
     name = meta.get("name")
-    ns = meta.get("namespace") if namespaced else ""
-    ns = str(ns or "default") if namespaced else ""
-    ref = f"{kind} {ns}/{name}" if namespaced else f"{kind} {name}"
+    shown = name if isinstance(name, str) else quote(name)
+    ns = _str(f"{kind} {shown}", "metadata.namespace", meta.get("namespace")) or "default" if namespaced else ""
+    ref = f"{kind} {ns}/{shown}" if namespaced else f"{kind} {shown}"
     if not isinstance(name, str) or not name:
         raise ObjectError(ref, "metadata.name", "required")
+    checked(ref, obj)
     return ref, meta, ns, name
 
 
@@ -228,7 +230,7 @@ def _str(ref: str, path: str, v: Any) -> str:
     if v is None:
         return ""
     if not isinstance(v, str):
-        raise ObjectError(ref, path, f"expected a string, got {v!r}"[:200])
+        raise ObjectError(ref, path, f"expected a string, got {quote(v)}"[:200])
     return v
 
 
@@ -242,7 +244,7 @@ def _bytes(ref: str, path: str, v: Any) -> int:
     except QuantityError as e:
         raise ObjectError(ref, path, str(e)) from None
     if amount < 0:
-        raise ObjectError(ref, path, f"must not be negative, got {v!r}")
+        raise ObjectError(ref, path, f"must not be negative, got {quote(v)}")
     return amount
 
 
@@ -250,7 +252,7 @@ def _bool(ref: str, path: str, v: Any, default: bool) -> bool:
     if v is None:
         return default
     if not isinstance(v, bool):
-        raise ObjectError(ref, path, f"expected true or false, got {v!r}")
+        raise ObjectError(ref, path, f"expected true or false, got {quote(v)}")
     return v
 
 
@@ -258,7 +260,7 @@ def _choice(ref: str, path: str, v: Any, choices: Sequence[str], default: str) -
     if v is None or v == "":
         return default
     if v not in choices:
-        raise ObjectError(ref, path, f"must be one of {', '.join(choices)}, got {v!r}"[:200])
+        raise ObjectError(ref, path, f"must be one of {', '.join(choices)}, got {quote(v)}"[:200])
     return str(v)
 
 
@@ -271,8 +273,15 @@ def _selector(ref: str, path: str, v: Any) -> Mapping[str, Any] | None:
     try:
         parse_selector(v, path)
     except SelectorError as e:
-        raise ObjectError(ref, e.field, e.problem) from None
+        raise ObjectError(ref, e.field, _brief(e.problem)) from None
     return _obj(ref, path, v)
+
+
+def _brief(problem: str) -> str:
+    """Upstream's validation text without its examples and regular expression (`` (e.g. 'MyName',
+    ... regex used for validation is '...')``) when it is long: after a volume object's path,
+    the rule alone keeps the error on one short line."""
+    return problem.split(" (e.g. ")[0] if len(problem) > 120 else problem
 
 
 def _name_blind(terms: tuple[Term, ...]) -> tuple[Term, ...]:
@@ -286,7 +295,7 @@ def _name_blind(terms: tuple[Term, ...]) -> tuple[Term, ...]:
 
 def pv_from_json(obj: Any) -> PersistentVolume:
     """A PersistentVolume; ObjectError names the field the scheduler cannot read."""
-    from scoring.plugins.node_affinity import selector_errors_message, NodeSelectorReader
+    from scoring.plugins.node_affinity import NodeSelectorReader
 
     ref, meta, _, name = _ref("PersistentVolume", obj, namespaced=False)
     spec = _obj(ref, "spec", obj.get("spec"))
@@ -310,7 +319,8 @@ def pv_from_json(obj: Any) -> PersistentVolume:
         parsed = reader.selector(required, "spec.nodeAffinity.required")
         if reader.errors:
             path, problem = reader.errors[0]
-            raise ObjectError(ref, path, problem if len(reader.errors) == 1 else selector_errors_message(reader.errors))
+            more = f" (and {len(reader.errors) - 1} more)" if len(reader.errors) > 1 else ""
+            raise ObjectError(ref, path, _brief(problem) + more)
         terms = _name_blind(parsed)
     csi = _obj(ref, "spec.csi", spec.get("csi"))
     class_name = annotations[BETA_STORAGE_CLASS] if BETA_STORAGE_CLASS in annotations else \
@@ -423,7 +433,7 @@ def csinode_from_json(obj: Any) -> CSINode:
             raise ObjectError(ref, f"{path}.name", "required")
         count = _obj(ref, f"{path}.allocatable", d.get("allocatable")).get("count")
         if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
-            raise ObjectError(ref, f"{path}.allocatable.count", f"expected a non-negative integer, got {count!r}")
+            raise ObjectError(ref, f"{path}.allocatable.count", f"expected a non-negative integer, got {quote(count)}")
         drivers[driver] = CSINodeDriver(driver, _str(ref, f"{path}.nodeID", d.get("nodeID")),
                                         _strs(ref, f"{path}.topologyKeys", d.get("topologyKeys")), count)
     return CSINode(name, drivers, obj)

@@ -46,6 +46,7 @@ from benchmarks.sim.model import SimInputError, SimPod
 from scoring.objects import ObjectError, PodInfo
 from scoring.plugins.podgroups import POD_GROUP_LABEL, PodGroup, PodGroups, group_of, podgroup_from_json
 from scoring.table import NodeTable
+from scoring.safe_input import quote
 
 __all__ = [
     "POD_GROUP_ANNOTATION",
@@ -127,7 +128,7 @@ class GroupSizes:
         ref = f"{where}: PodGroup {pg.key}"
         api = obj.get("apiVersion")
         if api is not None and api != PODGROUP_API:
-            raise SimInputError(f"{ref}: apiVersion: expected {PODGROUP_API}, got {api!r}")
+            raise SimInputError(f"{ref}: apiVersion: expected {PODGROUP_API}, got {quote(api)}")
         if not pg.name:
             raise SimInputError(f"{ref}: metadata.name: required")
         if pg.key in self._objects:
@@ -160,8 +161,8 @@ class GroupSizes:
         size = pod.annotations.get(MIN_MEMBER_ANNOTATION)
         size_field = f"metadata.annotations.{MIN_MEMBER_ANNOTATION}"
         if label and named and label != named:
-            raise SimInputError(f"{where}: metadata.annotations.{POD_GROUP_ANNOTATION}: names group {named!r} but "
-                                f"the label {POD_GROUP_LABEL} names {label!r}")
+            raise SimInputError(f"{where}: metadata.annotations.{POD_GROUP_ANNOTATION}: names group {quote(named)} but "
+                                f"the label {POD_GROUP_LABEL} names {quote(label)}")
         group = named or label
         if not group:
             if size is not None:

@@ -56,12 +56,14 @@ from benchmarks.sim.model import SimInputError, SimPod, as_sim_pod, pod_timing, 
 from benchmarks.sim.priorities import KIND as PRIORITY_CLASS
 from benchmarks.sim.priorities import PriorityClasses, priority_value
 from benchmarks.sim.synthetic import SyntheticSpec, generate, is_synthetic, parse_synthetic
-from scheduler.snapshot import SnapshotError, read_documents, read_objects
+from scheduler.snapshot import MAX_SNAPSHOT_BYTES, SnapshotError, read_documents, read_objects
 from scoring.objects import CPU, MEMORY, NodeInfo, ObjectError, node_from_json, pod_from_json
 from scoring.plugins.podgroups import POD_GROUP_LABEL
 from scoring.quantity import QuantityError, milli_value, value
+from scoring.safe_input import QUOTE_CHARS, InputError, clip, quote, read_text
 
 __all__ = [
+    "MAX_SHAPE_COUNT",
     "CLUSTER_LOADERS",
     "WORKLOAD_LOADERS",
     "GPU_COLUMN_ALIASES",
@@ -136,18 +138,26 @@ def _yaml_items_lines(path: Path) -> list[int]:
     return [item.start_mark.line + 1 for item in node.value]
 
 
+MAX_SHAPE_COUNT: Final = 100_000
+"""Nodes one shape may stand for: twenty times Kubernetes' tested limit of 5,000 nodes per
+cluster; a larger count is a typo that would only exhaust memory."""
+
+
 def _shape_nodes(shape: Any, where: str, first: int) -> list[NodeInfo]:
     if not isinstance(shape, Mapping):
         raise SimInputError(f"{where}: expected a node shape object, got {type(shape).__name__}")
     for k in shape:
         if k not in _SHAPE_FIELDS:
-            raise SimInputError(f"{where}: {k}: unknown field (known: {', '.join(_SHAPE_FIELDS)})")
+            key = k if isinstance(k, str) and len(k) <= QUOTE_CHARS else quote(k)
+            raise SimInputError(f"{where}: {key}: unknown field (known: {', '.join(_SHAPE_FIELDS)})")
     count = shape.get("count", 1)
     if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-        raise SimInputError(f"{where}: count: expected a non-negative integer, got {count!r}")
+        raise SimInputError(f"{where}: count: expected a non-negative integer, got {quote(count)}")
+    if count > MAX_SHAPE_COUNT:
+        raise SimInputError(f"{where}: count: at most {MAX_SHAPE_COUNT:,} nodes per shape, got {quote(count)}")
     prefix = shape.get("name", "node")
     if not isinstance(prefix, str) or not prefix:
-        raise SimInputError(f"{where}: name: expected a non-empty string, got {prefix!r}")
+        raise SimInputError(f"{where}: name: expected a non-empty string, got {quote(prefix)}")
     allocatable: dict[str, Any] = {}
     for res in (CPU, MEMORY):
         if shape.get(res) is None:
@@ -167,6 +177,8 @@ def _shape_nodes(shape: Any, where: str, first: int) -> list[NodeInfo]:
             field = res if res in shape else f"resources.{res}"
             raise SimInputError(f"{where}: {field}: {e}") from None
     labels = shape.get("labels") or {}
+    if not isinstance(labels, Mapping):
+        raise SimInputError(f"{where}: labels: expected an object of label: value")
     out = []
     for i in range(count):
         name = f"{prefix}-{first + i:05d}"
@@ -199,7 +211,7 @@ def _cluster_file(path: Path) -> list[NodeInfo]:
             raise SimInputError(str(e)) from None
         for where, obj in objects:
             if obj.get("kind") != "Node":
-                raise SimInputError(f"{where}: kind: expected Node, got {obj.get('kind')!r}")
+                raise SimInputError(f"{where}: kind: expected Node, got {quote(obj.get('kind'))}")
             try:
                 nodes.append(node_from_json(obj))
             except ObjectError as e:
@@ -236,15 +248,24 @@ def load_cluster(spec: str) -> list[NodeInfo]:
 
 def _csv_workload(path: Path) -> list[SimPod]:
     try:
-        text = path.read_text()
+        text = read_text(path, max_bytes=MAX_SNAPSHOT_BYTES)
     except OSError as e:
         raise SimInputError(f"{path}: cannot read: {e.strerror}") from None
+    except InputError as e:
+        raise SimInputError(f"{path}: {e}") from None
+    try:
+        return _csv_pods(path, text)
+    except csv.Error as e:  # a field past the csv module's limit, a NUL byte
+        raise SimInputError(f"{path}: not valid CSV: {clip(str(e))}") from None
+
+
+def _csv_pods(path: Path, text: str) -> list[SimPod]:
     reader = csv.DictReader(text.splitlines())
     required = ("name", "cpu", "memory", "arrival", "departure")
     header = reader.fieldnames or []
     for col in required:
         if col not in header:
-            raise SimInputError(f"{path}: line 1: missing column {col!r} (need {','.join(required)}[,<resource>...])")
+            raise SimInputError(f"{path}: line 1: missing column {quote(col)} (need {','.join(required)}[,<resource>...])")
     extra = [c for c in header if c not in required and c not in (PRIORITY_COLUMN, GROUP_COLUMN, MIN_MEMBER_COLUMN)]
     out: list[SimPod] = []
     seen: set[str] = set()
@@ -255,7 +276,7 @@ def _csv_workload(path: Path) -> list[SimPod]:
         if not name:
             raise SimInputError(f"{where}: name: required")
         if name in seen:
-            raise SimInputError(f"{where}: name: duplicate pod {name!r}")
+            raise SimInputError(f"{where}: name: duplicate pod {quote(name)}")
         seen.add(name)
         requests: dict[str, str] = {}
         for col in ("cpu", "memory", *extra):
@@ -311,7 +332,7 @@ def _manifest_workload(path: Path) -> list[SimPod]:
         if kind in (PRIORITY_CLASS, PODGROUP_KIND):
             continue
         if kind != "Pod":
-            raise SimInputError(f"{where}: kind: expected Pod, got {obj.get('kind')!r} "
+            raise SimInputError(f"{where}: kind: expected Pod, got {quote(obj.get('kind'))} "
                                 f"(a workload holds Pods, {PRIORITY_CLASS}es and {PODGROUP_KIND}s)")
         try:
             pod = pod_from_json(obj)

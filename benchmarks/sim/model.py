@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from scoring.objects import PodInfo
+from scoring.safe_input import quote
 
 __all__ = ["ARRIVAL_ANNOTATION", "DURATION_ANNOTATION", "SimInputError", "SimPod", "as_sim_pod", "pod_timing", "seconds"]
 
@@ -59,11 +60,11 @@ def seconds(v: Any, where: str, *, allow_none: bool = False) -> float | None:
             raise ValueError
         out = float(v)
     except (TypeError, ValueError):
-        raise SimInputError(f"{where}: expected a number of seconds, got {v!r}") from None
+        raise SimInputError(f"{where}: expected a number of seconds, got {quote(v)}") from None
     if not math.isfinite(out):
-        raise SimInputError(f"{where}: expected a finite number of seconds, got {v!r}")
+        raise SimInputError(f"{where}: expected a finite number of seconds, got {quote(v)}")
     if out < 0:
-        raise SimInputError(f"{where}: must not be negative, got {v!r}")
+        raise SimInputError(f"{where}: must not be negative, got {quote(v)}")
     return out
 
 

@@ -22,6 +22,7 @@ from typing import Any, Final
 from benchmarks.sim.model import SimInputError
 from scoring import priorities
 from scoring.objects import ObjectError, PodInfo
+from scoring.safe_input import quote
 
 __all__ = ["KIND", "PriorityClasses", "priority_value"]
 
@@ -33,7 +34,7 @@ def priority_value(text: str, where: str) -> int:
     try:
         value = int(text.strip())
     except ValueError:
-        raise SimInputError(f"{where}: expected an integer, got {text!r}") from None
+        raise SimInputError(f"{where}: expected an integer, got {quote(text)}") from None
     low, high = priorities.INT32_RANGE
     if not low <= value <= high:
         raise SimInputError(f"{where}: must be a 32-bit integer, got {value}")

@@ -50,6 +50,7 @@ from scheduler.config import ProfileConfig
 from scoring.objects import NodeInfo
 from scoring.load import read_watcher_metrics
 from scoring.plugins.default_preemption import NAME as PREEMPTION
+from scoring.safe_input import quote
 
 __all__ = ["RUNS_FILE", "SweepInterrupted", "SweepOptions", "prepare_pods", "primary_resource", "run_one",
            "run_sweep", "shuffles", "without_preemption"]
@@ -98,7 +99,7 @@ def primary_resource(capacity: dict[str, int], requested: str | None = None) -> 
     """``requested`` if given (and present), else the first resource with 'gpu' in its name, else cpu."""
     if requested:
         if requested not in capacity:
-            raise SimInputError(f"--primary: the cluster has no {requested!r} (has: {', '.join(capacity)})")
+            raise SimInputError(f"--primary: the cluster has no {quote(requested)} (has: {', '.join(capacity)})")
         return requested
     return next((r for r in capacity if "gpu" in r.lower()), "cpu")
 

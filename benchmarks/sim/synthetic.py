@@ -40,10 +40,14 @@ import numpy.typing as npt
 from benchmarks.sim.model import SimInputError, SimPod
 from scoring.objects import CPU, MEMORY, ObjectError, pod_from_json
 from scoring.quantity import QuantityError, milli_value, value
+from scoring.safe_input import QUOTE_CHARS, quote
 
-__all__ = ["KIND", "SyntheticSpec", "is_synthetic", "parse_synthetic", "generate"]
+__all__ = ["KIND", "MAX_PODS", "SyntheticSpec", "is_synthetic", "parse_synthetic", "generate"]
 
 KIND: Final = "SyntheticWorkload"
+MAX_PODS: Final = 10_000_000
+"""Pods a synthetic workload may draw: a thousand times the Alibaba GPU trace's 8,000, and about
+what fits in a few GB; a larger count is a typo that would only exhaust memory."""
 _TOP: Final = ("kind", "apiVersion", "seed", "pods", "arrivals", "durations", "classes")
 _CLASS: Final = ("name", "share", "cpu", "memory", "resources", "priority", "nodeSelector", "tolerations", "durations")
 _DISTRIBUTIONS: Final = ("none", "exponential", "lognormal")
@@ -112,15 +116,16 @@ def _mapping(src: str, path: str, v: Any, allowed: Sequence[str]) -> Mapping[str
         raise _err(src, path, f"expected an object, got {type(v).__name__}")
     for k in v:
         if k not in allowed:
-            raise _err(src, f"{path}.{k}" if path else str(k), f"unknown field (known: {', '.join(allowed)})")
+            key = k if isinstance(k, str) and len(k) <= QUOTE_CHARS else quote(k)
+            raise _err(src, f"{path}.{key}" if path else key, f"unknown field (known: {', '.join(allowed)})")
     return v
 
 
 def _number(src: str, path: str, v: Any, *, positive: bool = False) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
-        raise _err(src, path, f"expected a number, got {v!r}")
+        raise _err(src, path, f"expected a number, got {quote(v)}")
     if v < 0 or (positive and v == 0):
-        raise _err(src, path, f"must be {'positive' if positive else 'non-negative'}, got {v!r}")
+        raise _err(src, path, f"must be {'positive' if positive else 'non-negative'}, got {quote(v)}")
     return float(v)
 
 
@@ -130,7 +135,7 @@ def _quantity(src: str, path: str, resource: str, v: Any) -> int:
     except QuantityError as e:
         raise _err(src, path, str(e)) from None
     if amount < 0:
-        raise _err(src, path, f"must not be negative, got {v!r}")
+        raise _err(src, path, f"must not be negative, got {quote(v)}")
     return amount
 
 
@@ -148,7 +153,7 @@ def _amount(src: str, path: str, resource: str, v: Any) -> _Amount:
             raise _err(src, f"{path}.uniform", "expected [low, high]")
         lo, hi = (_quantity(src, f"{path}.uniform[{i}]", resource, q) for i, q in enumerate(u))
         if hi < lo:
-            raise _err(src, f"{path}.uniform", f"high must be >= low, got {u!r}")
+            raise _err(src, f"{path}.uniform", f"high must be >= low, got {quote(u)}")
         return _Amount(uniform=(lo, hi))
     choice = m.get("choice")
     if not isinstance(choice, list) or not choice:
@@ -171,7 +176,7 @@ def _durations(src: str, path: str, v: Any) -> _Durations:
     m = _mapping(src, path, v, ("distribution", "mean", "median", "sigma"))
     dist = m.get("distribution", "none")
     if dist not in _DISTRIBUTIONS:
-        raise _err(src, f"{path}.distribution", f"must be one of {', '.join(_DISTRIBUTIONS)}, got {dist!r}")
+        raise _err(src, f"{path}.distribution", f"must be one of {', '.join(_DISTRIBUTIONS)}, got {quote(dist)}")
     if dist == "exponential":
         return _Durations(dist, mean=_number(src, f"{path}.mean", m.get("mean"), positive=True))
     if dist == "lognormal":
@@ -184,7 +189,7 @@ def _class(src: str, path: str, v: Any, index: int) -> _Class:
     m = _mapping(src, path, v, _CLASS)
     name = m.get("name", f"class{index}")
     if not isinstance(name, str) or not name:
-        raise _err(src, f"{path}.name", f"expected a non-empty string, got {name!r}")
+        raise _err(src, f"{path}.name", f"expected a non-empty string, got {quote(name)}")
     share = _number(src, f"{path}.share", m.get("share"))
     amounts = {CPU: _amount(src, f"{path}.cpu", CPU, m.get("cpu")),
                MEMORY: _amount(src, f"{path}.memory", MEMORY, m.get("memory"))}
@@ -196,7 +201,7 @@ def _class(src: str, path: str, v: Any, index: int) -> _Class:
     spec: dict[str, Any] = {"containers": [{"name": "app"}]}
     priority = m.get("priority", 0)
     if isinstance(priority, bool) or not isinstance(priority, int):
-        raise _err(src, f"{path}.priority", f"expected an integer, got {priority!r}")
+        raise _err(src, f"{path}.priority", f"expected an integer, got {quote(priority)}")
     spec["priority"] = priority
     if "nodeSelector" in m:
         spec["nodeSelector"] = m["nodeSelector"]
@@ -217,10 +222,12 @@ def parse_synthetic(doc: Any, *, source: str) -> SyntheticSpec:
     m = _mapping(source, "", doc, _TOP)
     seed = m.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise _err(source, "seed", f"expected a non-negative integer, got {seed!r}")
+        raise _err(source, "seed", f"expected a non-negative integer, got {quote(seed)}")
     pods = m.get("pods")
     if isinstance(pods, bool) or not isinstance(pods, int) or pods < 0:
-        raise _err(source, "pods", f"expected a non-negative integer, got {pods!r}" if pods is not None else "required")
+        raise _err(source, "pods", f"expected a non-negative integer, got {quote(pods)}" if pods is not None else "required")
+    if pods > MAX_PODS:
+        raise _err(source, "pods", f"at most {MAX_PODS:,}, got {quote(pods)}")
     rate = None
     if m.get("arrivals") is not None:
         a = _mapping(source, "arrivals", m["arrivals"], ("rate",))
@@ -235,7 +242,7 @@ def parse_synthetic(doc: Any, *, source: str) -> SyntheticSpec:
     names = [c.name for c in classes]
     for i, n in enumerate(names):
         if names.index(n) != i:
-            raise _err(source, f"classes[{i}].name", f"duplicate class {n!r}")
+            raise _err(source, f"classes[{i}].name", f"duplicate class {quote(n)}")
     return SyntheticSpec(source, seed, pods, rate, durations, classes)
 
 

@@ -42,6 +42,7 @@ import numpy as np
 from scoring.framework import MAX_NODE_SCORE
 from scoring.objects import NodeInfo, ObjectError, PodInfo, node_from_json, pod_from_json
 from scoring.table import IntArray
+from scoring.safe_input import INT64_MAX, MESSAGE_CHARS, QUOTE_CHARS, one_line, quote
 
 __all__ = [
     "MAX_EXTENDER_PRIORITY",
@@ -66,7 +67,11 @@ _MIN_EXTENDER_PRIORITY: Final = 0
 
 
 class BadRequest(ValueError):
-    """A request body that is not a valid extender message; the text names the field."""
+    """A request body that is not a valid extender message; the text names the field, on one
+    line of at most ``MESSAGE_CHARS`` characters."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message, MESSAGE_CHARS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,7 +196,9 @@ def read_extender_args(body: Any, *, known: Callable[[str], NodeInfo | None] = l
         path = f"Nodes.items[{i}]"
         _object(raw, path)
         rv = _resource_version(raw)
-        old = known(str((raw.get("metadata") or {}).get("name") or "")) if rv else None
+        meta = raw.get("metadata")
+        name = meta.get("name") if isinstance(meta, Mapping) else None
+        old = known(name) if rv and isinstance(name, str) and name else None
         if old is not None and _resource_version(old.raw) == rv:
             info = old
         else:
@@ -200,7 +207,7 @@ def read_extender_args(body: Any, *, known: Callable[[str], NodeInfo | None] = l
             except ObjectError as e:
                 _raise_object(path, e)
         if info.name in seen:
-            raise BadRequest(f"{path}.metadata.name: duplicate node {info.name!r}")
+            raise BadRequest(f"{path}.metadata.name: duplicate node {quote(info.name)}")
         seen.add(info.name)
         infos.append(info)
     return ExtenderArgs(pod=pod, names=[n.name for n in infos], nodes=infos, raw_nodes=items)
@@ -217,11 +224,18 @@ def read_binding_args(body: Any) -> BindingArgs:
     )
 
 
+def _node_key(node: Any) -> str:
+    """A node name as it appears in an error's path: cut when longer than a node name can be."""
+    return node if isinstance(node, str) and len(node) <= QUOTE_CHARS else quote(node)
+
+
 def _pdb(v: Any, path: str) -> int:
     if v is None:
         return 0
     if not isinstance(v, int) or isinstance(v, bool):
         raise BadRequest(f"{path}: expected an integer, got {_kind(v)}")
+    if not 0 <= v <= INT64_MAX:  # NumPDBViolations is an int64 count
+        raise BadRequest(f"{path}: expected a non-negative int64, got {quote(v)}")
     return v
 
 
@@ -235,7 +249,7 @@ def read_preemption_args(body: Any) -> PreemptionArgs:
     full = _get(m, "NodeNameToVictims")
     if meta is not None:
         for node, v in _object(meta, "NodeNameToMetaVictims").items():
-            path = f"NodeNameToMetaVictims[{node}]"
+            path = f"NodeNameToMetaVictims[{_node_key(node)}]"
             v = _object(v, path)
             pods = _get(v, "Pods") or []
             if not isinstance(pods, list):
@@ -246,7 +260,7 @@ def read_preemption_args(body: Any) -> PreemptionArgs:
                                                                           f"{path}.NumPDBViolations"))
     elif full is not None:
         for node, v in _object(full, "NodeNameToVictims").items():
-            path = f"NodeNameToVictims[{node}]"
+            path = f"NodeNameToVictims[{_node_key(node)}]"
             v = _object(v, path)
             pods = _get(v, "Pods") or []
             if not isinstance(pods, list):

@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from scoring.safe_input import InputError, clip, loads_json
+
 __all__ = ["API_VERSION", "KIND", "MAX_DEPTH", "BadReview", "AdmissionRequest", "FieldError", "read_review",
            "review_response", "invalid", "required", "not_supported", "invalid_status", "forbidden_status",
            "pointer", "go_value"]
@@ -67,21 +69,6 @@ class AdmissionRequest:
     dry_run: bool
 
 
-def _depth_ok(value: Any) -> bool:
-    """True if ``value`` nests objects/arrays at most ``MAX_DEPTH`` deep (iteratively: any depth is safe)."""
-    if not isinstance(value, (dict, list)):
-        return True
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        current, depth = stack.pop()
-        for child in (current.values() if isinstance(current, dict) else current):
-            if isinstance(child, (dict, list)):
-                if depth >= MAX_DEPTH:
-                    return False
-                stack.append((child, depth + 1))
-    return True
-
-
 def _type_name(v: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number",
             type(None): "null"}.get(type(v), type(v).__name__)
@@ -114,13 +101,16 @@ def read_review(body: bytes) -> AdmissionRequest:
     if not body:
         raise BadReview("empty request body: expected an admission.k8s.io/v1 AdmissionReview")
     try:
-        doc = json.loads(body)
-    except RecursionError:
-        raise BadReview(f"request body nests deeper than {MAX_DEPTH} levels") from None
-    except ValueError as e:  # also UnicodeDecodeError and over-long integers
-        raise BadReview(f"request body is not valid JSON: {str(e).splitlines()[0]}") from None
-    if not _depth_ok(doc):
-        raise BadReview(f"request body nests deeper than {MAX_DEPTH} levels")
+        # The server bounds the body's size; here, nesting, keys and numbers.
+        doc = loads_json(body, max_bytes=None, max_depth=MAX_DEPTH)
+    except InputError as e:
+        if e.problem.startswith("nested deeper"):
+            raise BadReview(f"request body nests deeper than {MAX_DEPTH} levels") from None
+        if not e.path:  # a number Python will not convert, a constant JSON does not have
+            raise BadReview(f"request body is not valid JSON: {e.problem}") from None
+        raise BadReview(f"request body: {e}") from None
+    except ValueError as e:  # json.JSONDecodeError and UnicodeDecodeError
+        raise BadReview(f"request body is not valid JSON: {clip(str(e))}") from None
     if not isinstance(doc, dict):
         raise BadReview(f"expected an AdmissionReview object, got {_type_name(doc)}")
     if doc.get("apiVersion") != API_VERSION:

@@ -14,9 +14,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from scoring.objects import ObjectError, PodInfo
+from scoring.objects import INT32_MAX, INT32_MIN, ObjectError, PodInfo, _string, checked, object_ref
 from scoring.plugins.pod_selectors import Selector, SelectorError, parse_selector
 from scoring.table import NodeTable
+from scoring.safe_input import quote
 
 __all__ = ["Budget", "Budgets", "budget_from_json"]
 
@@ -42,15 +43,20 @@ class Budget:
 
 def budget_from_json(obj: Mapping[str, Any]) -> Budget:
     """A ``policy/v1`` PodDisruptionBudget; ObjectError names a field preemption cannot read."""
+    if not isinstance(obj, Mapping):
+        raise ObjectError("PodDisruptionBudget", "(object)", f"expected an object, got {quote(obj)}")
     meta = obj.get("metadata")
     if not isinstance(meta, Mapping):
         raise ObjectError("PodDisruptionBudget", "metadata", "expected a mapping")
-    ns, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
+    ref = object_ref("PodDisruptionBudget", obj)
+    checked(ref, obj)
+    ns = _string(ref, "metadata.namespace", meta.get("namespace"), "default")
+    name = _string(ref, "metadata.name", meta.get("name"))
     ref = f"PodDisruptionBudget {ns}/{name}"
-    spec = obj.get("spec") or {}
+    spec = {} if obj.get("spec") is None else obj["spec"]
     if not isinstance(spec, Mapping):
         raise ObjectError(ref, "spec", "expected a mapping")
-    status = obj.get("status") or {}
+    status = {} if obj.get("status") is None else obj["status"]
     if not isinstance(status, Mapping):
         raise ObjectError(ref, "status", "expected a mapping")
     selector: Selector | None = None
@@ -63,7 +69,9 @@ def budget_from_json(obj: Mapping[str, Any]) -> Budget:
             selector = None  # ... and so does an empty one, for a PDB
     allowed = status.get("disruptionsAllowed", 0) or 0
     if not isinstance(allowed, int) or isinstance(allowed, bool):
-        raise ObjectError(ref, "status.disruptionsAllowed", f"expected an integer, got {allowed!r}")
+        raise ObjectError(ref, "status.disruptionsAllowed", f"expected an integer, got {quote(allowed)}")
+    if not INT32_MIN <= allowed <= INT32_MAX:  # an int32 in policy/v1
+        raise ObjectError(ref, "status.disruptionsAllowed", f"{quote(allowed)} is out of int32 range")
     disrupted = status.get("disruptedPods") or {}
     if not isinstance(disrupted, Mapping):
         raise ObjectError(ref, "status.disruptedPods", "expected a mapping of pod names to times")

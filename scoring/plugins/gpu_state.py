@@ -60,6 +60,7 @@ import numpy.typing as npt
 
 from scoring.objects import PodInfo
 from scoring.table import NodeTable
+from scoring.safe_input import quote
 
 __all__ = [
     "MILLI",
@@ -172,8 +173,10 @@ def _int_annotation(pod: PodInfo, key: str, lo: int, hi: int) -> int | None:
         return None
     field = f"metadata.annotations[{key}]"
     s = raw.strip()
-    if not s.isdigit():
-        raise GpuRequestError(pod.key, field, f"expected an integer, got {raw!r}")
+    if not (s.isascii() and s.isdigit()):  # "²" is a digit to str.isdigit, not to int()
+        raise GpuRequestError(pod.key, field, f"expected an integer, got {quote(raw)}")
+    if len(s) > 19:  # past int64, and past any bound here, without converting a huge number
+        raise GpuRequestError(pod.key, field, f"must be in {lo}..{hi}, got {quote(s)}")
     v = int(s)
     if not lo <= v <= hi:
         raise GpuRequestError(pod.key, field, f"must be in {lo}..{hi}, got {v}")
@@ -191,7 +194,7 @@ def parse_gpu_request(pod: PodInfo) -> GpuRequest:
         names = [m.strip() for m in raw_models.split(",")]
         if not all(names):
             raise GpuRequestError(pod.key, f"metadata.annotations[{GPU_MODELS_ANNOTATION}]",
-                                  f"expected comma-separated model names, got {raw_models!r}")
+                                  f"expected comma-separated model names, got {quote(raw_models)}")
         models = frozenset(names)
     if milli is None and count is None:
         return GpuRequest(MILLI, whole, models) if whole > 0 else NO_GPU

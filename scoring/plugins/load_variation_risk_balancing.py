@@ -44,6 +44,7 @@ from scoring.plugins.node_load import (
     overhead_amounts,
 )
 from scoring.table import BoolArray, IntArray, NodeTable
+from scoring.safe_input import quote
 
 __all__ = [
     "NAME",
@@ -83,9 +84,9 @@ def _number(args: Mapping[str, Any], name: str, path: str, default: float) -> fl
     if v is None:
         return default
     if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ArgsError(at, f"expected a number, got {v!r}")
+        raise ArgsError(at, f"expected a number, got {quote(v)}")
     if not math.isfinite(v):
-        raise ArgsError(at, f"expected a finite number, got {v!r}")
+        raise ArgsError(at, f"expected a finite number, got {quote(v)}")
     return default if v < 0 else float(v)
 
 

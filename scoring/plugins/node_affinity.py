@@ -43,6 +43,7 @@ from scoring.framework import (CycleState, FilterPlugin, NodeOnlyFilter, NodeSub
                                ScorePlugin, default_normalize_score)
 from scoring.objects import PodInfo
 from scoring.table import BoolArray, IntArray, NodeTable, parse_go_int64, read_only
+from scoring.safe_input import QUOTE_CHARS, quote
 
 __all__ = [
     "NAME", "ERR_REASON_POD", "ERR_REASON_ENFORCED", "ERR_REASON_CONFLICT", "ERR_REASON_NOT_IN_NODE_NAMES",
@@ -182,11 +183,15 @@ def _label_value_errors(value: str) -> list[str]:
 
 def _go_repr(v: Any) -> str:
     """How Go's field.Error prints a bad value: %q for strings, %#v for string slices."""
+    # Go prints the whole value; a long one is cut here, so that the error stays one short line.
     if isinstance(v, str):
-        return json.dumps(v)
+        return json.dumps(v) if len(v) <= QUOTE_CHARS else f"{json.dumps(v[:QUOTE_CHARS])}... ({len(v):,} characters)"
     if isinstance(v, (list, tuple)):
-        return "[]string{" + ", ".join(json.dumps(x) for x in v) + "}" if v else "[]string(nil)"
-    return str(v)
+        if not v:
+            return "[]string(nil)"
+        text = "[]string{" + ", ".join(_go_repr(x) if isinstance(x, str) else quote(x) for x in v[:4]) + "}"
+        return text if len(v) <= 4 else f"{text[:-1]}, ... ({len(v):,} items)}}"
+    return quote(v)
 
 
 def _invalid(path: str, value: Any, detail: str) -> tuple[str, str]:
@@ -224,7 +229,7 @@ class NodeSelectorReader:
         if v is None:
             return ""
         if not isinstance(v, str):
-            self.errors.append((path, f"expected a string, got {v!r}"))
+            self.errors.append((path, f"expected a string, got {quote(v)}"))
             return ""
         return v
 
@@ -237,7 +242,7 @@ class NodeSelectorReader:
         values = self._strs(m.get("values"), f"{path}.values")
         before = len(self.errors)
         if op not in _OPERATORS:
-            self.errors.append((f"{path}.operator", f"{json.dumps(op)} is not a valid node selector operator"))
+            self.errors.append((f"{path}.operator", f"{_go_repr(op)} is not a valid node selector operator"))
             return None
         if key_errors := _label_key_errors(key):
             self.errors.append(_invalid(f"{path}.key", key, "; ".join(key_errors)))
@@ -265,7 +270,7 @@ class NodeSelectorReader:
         key, op = self._str(m.get("key"), f"{path}.key"), self._str(m.get("operator"), f"{path}.operator")
         values = self._strs(m.get("values"), f"{path}.values")
         if op not in _FIELD_OPERATORS:
-            self.errors.append((f"{path}.operator", f"{json.dumps(op)} is not a valid node field selector operator"))
+            self.errors.append((f"{path}.operator", f"{_go_repr(op)} is not a valid node field selector operator"))
             return None
         if len(values) != 1:
             self.errors.append(_invalid(f"{path}.values", values, "must have one element"))

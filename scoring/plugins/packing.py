@@ -37,6 +37,7 @@ from scoring.args import ArgsError, integer, known_fields, mapping, sequence, st
 from scoring.framework import MAX_NODE_SCORE
 from scoring.objects import CPU, MEMORY, PodInfo
 from scoring.table import IntArray, NodeTable
+from scoring.safe_input import quote
 
 __all__ = [
     "ResourceWeight",
@@ -79,7 +80,7 @@ def parse_resources(args: Mapping[str, Any], path: str) -> tuple[ResourceWeight,
         if not name:
             raise ArgsError(f"{ipath}.name", "must not be empty")
         if any(o.name == name for o in out):
-            raise ArgsError(f"{ipath}.name", f"resource {name!r} listed twice")
+            raise ArgsError(f"{ipath}.name", f"resource {quote(name)} listed twice")
         weight = integer(r.get("weight", 0), f"{ipath}.weight", lo=0, hi=_MAX_WEIGHT)
         out.append(ResourceWeight(name, weight or 1))
     return tuple(out) or DEFAULT_RESOURCES

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from scoring.objects import PodInfo
+from scoring.safe_input import PATH_CHARS, PROBLEM_CHARS, one_line, quote
 
 __all__ = [
     "SelectorError", "Requirement", "Selector", "NOTHING", "EVERYTHING", "parse_selector", "merge_match_labels",
@@ -44,7 +45,7 @@ class SelectorError(ValueError):
     """A selector that upstream's LabelSelectorAsSelector refuses; ``field`` is its JSON path."""
 
     def __init__(self, field_path: str, problem: str) -> None:
-        super().__init__(f"{field_path}: {problem}")
+        super().__init__(f"{one_line(field_path, PATH_CHARS)}: {one_line(problem, PROBLEM_CHARS)}")
         self.field = field_path
         self.problem = problem
 
@@ -108,7 +109,7 @@ def _key_problem(key: str) -> str | None:
     """validation.IsQualifiedName, condensed: ``[prefix/]name``, name <= 63 chars."""
     prefix, slash, name = key.rpartition("/")
     if slash and (not prefix or len(prefix) > 253 or not _DNS1123_RE.fullmatch(prefix)):
-        return f"prefix part of {key!r} must be a lowercase RFC 1123 subdomain"
+        return f"prefix part of {quote(key)} must be a lowercase RFC 1123 subdomain"
     if not name:
         return "name part must be non-empty"
     if len(name) > 63:
@@ -121,7 +122,7 @@ def _key_problem(key: str) -> str | None:
 
 def _value_problem(v: Any) -> str | None:
     if not isinstance(v, str):
-        return f"expected a string, got {v!r}"
+        return f"expected a string, got {quote(v)}"
     if len(v) > 63:
         return "must be no more than 63 characters"
     if not _VALUE_RE.fullmatch(v):
@@ -132,10 +133,10 @@ def _value_problem(v: Any) -> str | None:
 
 def _requirement(key: Any, op: str, values: Any, path: str, values_path: str) -> Requirement:
     if not isinstance(key, str):
-        raise SelectorError(f"{path}.key", f"expected a string, got {key!r}")
+        raise SelectorError(f"{path}.key", f"expected a string, got {quote(key)}")
     problem = _key_problem(key)
     if problem:
-        raise SelectorError(f"{path}.key", f"Invalid value: {key!r}: {problem}")
+        raise SelectorError(f"{path}.key", f"Invalid value: {quote(key)}: {problem}")
     if values is None:
         values = []
     if not isinstance(values, list):
@@ -147,8 +148,19 @@ def _requirement(key: Any, op: str, values: Any, path: str, values_path: str) ->
     for i, v in enumerate(values):
         problem = _value_problem(v)
         if problem:
-            raise SelectorError(f"{values_path}[{i}]", f"Invalid value: {v!r}: {problem}")
+            raise SelectorError(f"{values_path}[{i}]", f"Invalid value: {quote(v)}: {problem}")
     return Requirement(key, op, frozenset(values))
+
+
+def _quoted(v: Any) -> str:
+    """Go's ``"%v"`` of a value, cut when long (a string past 100 characters, or not a string)."""
+    return f'"{v}"' if isinstance(v, str) and len(v) <= 100 or v is None else quote(v)
+
+
+def _cut(key: Any) -> str:
+    """A label key as one element of an error's path: cut past 100 characters (real keys are
+    rarely longer than 60)."""
+    return key if isinstance(key, str) and len(key) <= 100 else quote(key)
 
 
 def parse_selector(raw: Any, path: str) -> Selector:
@@ -165,7 +177,7 @@ def parse_selector(raw: Any, path: str) -> Selector:
         raise SelectorError(f"{path}.matchExpressions", "expected a list")
     if not match_labels and not exprs:
         return EVERYTHING
-    reqs = [_requirement(k, "In", [v], f"{path}.matchLabels[{k}]", f"{path}.matchLabels.{k}")
+    reqs = [_requirement(k, "In", [v], f"{path}.matchLabels[{_cut(k)}]", f"{path}.matchLabels.{_cut(k)}")
             for k, v in match_labels.items()]
     for i, e in enumerate(exprs):
         epath = f"{path}.matchExpressions[{i}]"
@@ -173,7 +185,7 @@ def parse_selector(raw: Any, path: str) -> Selector:
             raise SelectorError(epath, "expected an object")
         op = e.get("operator")
         if op not in _OPERATORS:
-            raise SelectorError(f"{epath}.operator", f'"{op}" is not a valid label selector operator')
+            raise SelectorError(f"{epath}.operator", f'{_quoted(op)} is not a valid label selector operator')
         reqs.append(_requirement(e.get("key"), op, e.get("values"), epath, f"{epath}.values"))
     return _make(reqs)
 
@@ -322,7 +334,7 @@ def _term(pod: PodInfo, raw: Any, path: str) -> AffinityTerm:
     namespaces = frozenset(raw_ns) if raw_ns or raw_ns_sel is not None else frozenset((pod.namespace,))
     key = raw.get("topologyKey", "")
     if not isinstance(key, str):
-        raise SelectorError(f"{path}.topologyKey", f"expected a string, got {key!r}")
+        raise SelectorError(f"{path}.topologyKey", f"expected a string, got {quote(key)}")
     return AffinityTerm(namespaces, ns_selector, selector, key)
 
 
@@ -374,7 +386,9 @@ def parse_pod_terms(pod: PodInfo) -> PodTerms:
                     raise SelectorError(p, "expected an object")
                 weight = w.get("weight")
                 if not isinstance(weight, int) or isinstance(weight, bool):
-                    raise SelectorError(f"{p}.weight", f"expected an integer, got {weight!r}")
+                    raise SelectorError(f"{p}.weight", f"expected an integer, got {quote(weight)}")
+                if not 1 <= weight <= 100:  # upstream's validation of WeightedPodAffinityTerm
+                    raise SelectorError(f"{p}.weight", f"Invalid value: {quote(weight)}: must be in the range 1-100")
                 terms.append(WeightedTerm(_term(pod, w.get("podAffinityTerm"), f"{p}.podAffinityTerm"), weight))
             out[f"preferred{block}"] = tuple(terms)
         except SelectorError as e:

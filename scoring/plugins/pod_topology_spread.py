@@ -50,6 +50,7 @@ from scoring.plugins.pod_selectors import PodMatcher, Selector, SelectorError, m
 from scoring.plugins.tolerations import tolerates
 from scoring.plugins.workloads import Workloads
 from scoring.table import BoolArray, IntArray, NodeTable
+from scoring.safe_input import quote
 
 __all__ = [
     "NAME", "ERR_REASON_CONSTRAINTS_NOT_MATCH", "ERR_REASON_NODE_LABEL_NOT_MATCH", "LABEL_HOSTNAME", "LABEL_ZONE",
@@ -114,13 +115,13 @@ def _check_constraints(raw: Any, path: str) -> list[Mapping[str, Any]]:
             raise SelectorError(p, "expected an object")
         ms = c.get("maxSkew")
         if not isinstance(ms, int) or isinstance(ms, bool):
-            raise SelectorError(f"{p}.maxSkew", f"expected an integer, got {ms!r}")
+            raise SelectorError(f"{p}.maxSkew", f"expected an integer, got {quote(ms)}")
         md = c.get("minDomains")
         if md is not None and (not isinstance(md, int) or isinstance(md, bool)):
-            raise SelectorError(f"{p}.minDomains", f"expected an integer, got {md!r}")
+            raise SelectorError(f"{p}.minDomains", f"expected an integer, got {quote(md)}")
         for f in ("topologyKey", "whenUnsatisfiable"):
             if not isinstance(c.get(f, ""), str):
-                raise SelectorError(f"{p}.{f}", f"expected a string, got {c.get(f)!r}")
+                raise SelectorError(f"{p}.{f}", f"expected a string, got {quote(c.get(f))}")
         keys = c.get("matchLabelKeys") or []
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             raise SelectorError(f"{p}.matchLabelKeys", "expected a list of strings")

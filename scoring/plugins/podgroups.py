@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Final
 
-from scoring.objects import ObjectError, PodInfo, parse_resource_list
+from scoring.objects import ObjectError, PodInfo, _string, checked, object_ref, parse_resource_list
+from scoring.safe_input import quote
 from scoring.table import NodeTable
 
 __all__ = ["POD_GROUP_LABEL", "PodGroup", "PodGroups", "group_of", "podgroup_from_json", "parse_time"]
@@ -71,10 +72,15 @@ class PodGroup:
 
 def podgroup_from_json(obj: Mapping[str, Any]) -> PodGroup:
     """A ``scheduling.x-k8s.io/v1alpha1`` PodGroup; ObjectError names a field gang scheduling cannot read."""
+    if not isinstance(obj, Mapping):
+        raise ObjectError("PodGroup", "(object)", f"expected an object, got {quote(obj)}")
     meta = obj.get("metadata")
     if not isinstance(meta, Mapping):
         raise ObjectError("PodGroup", "metadata", "expected a mapping")
-    ns, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
+    ref = object_ref("PodGroup", obj)
+    checked(ref, obj)
+    ns = _string(ref, "metadata.namespace", meta.get("namespace"), "default")
+    name = _string(ref, "metadata.name", meta.get("name"))
     ref = f"PodGroup {ns}/{name}"
     if not name:
         raise ObjectError(ref, "metadata.name", "required")
@@ -93,7 +99,7 @@ def podgroup_from_json(obj: Mapping[str, Any]) -> PodGroup:
     if timeout is not None and (not isinstance(timeout, int) or isinstance(timeout, bool) or not 0 <= timeout < 2**31):
         raise ObjectError(ref, "spec.scheduleTimeoutSeconds", f"expected a non-negative int32, got {str(timeout)[:64]!r}")
     return PodGroup(ns, name, min_member, min_resources, timeout, parse_time(meta.get("creationTimestamp")) or 0.0,
-                    str(meta.get("uid") or ""))
+                    _string(ref, "metadata.uid", meta.get("uid")))
 
 
 @dataclass(slots=True)

@@ -19,6 +19,7 @@ from typing import Any, Final
 from scoring.args import ArgsError, integer, known_fields, mapping, sequence, string
 from scoring.objects import CPU, MEMORY
 from scoring.plugins.resource_names import qualified_name_errors
+from scoring.safe_input import QUOTE_CHARS, quote
 
 __all__ = [
     "LEAST_ALLOCATED",
@@ -66,6 +67,11 @@ class FitArgs:
     ignored_resources: frozenset[str]
     ignored_resource_groups: frozenset[str]
     strategy: ScoringStrategy
+
+
+def _cut(text: str) -> str:
+    """A value as Go's field errors print it inside quotes, cut after ``QUOTE_CHARS`` characters."""
+    return text if len(text) <= QUOTE_CHARS else f"{text[:QUOTE_CHARS]}... ({len(text):,} characters)"
 
 
 def _at(path: str, field: str) -> str:
@@ -146,15 +152,15 @@ def parse_fit_args(args: Mapping[str, Any], path: str) -> FitArgs:
     # Validation, in upstream's order.
     for i, res in enumerate(ignored):
         if errs := qualified_name_errors(res):
-            raise ArgsError(f"{_at(path, 'ignoredResources')}[{i}]", f"Invalid value: {res!r}: {'; '.join(errs)}")
+            raise ArgsError(f"{_at(path, 'ignoredResources')}[{i}]", f"Invalid value: {quote(res)}: {'; '.join(errs)}")
     for i, group in enumerate(groups):
         gpath = f"{_at(path, 'ignoredResourceGroups')}[{i}]"
         errs = (["resource group name can't contain '/'"] if "/" in group else []) + qualified_name_errors(group)
         if errs:
-            raise ArgsError(gpath, f"Invalid value: {group!r}: {'; '.join(errs)}")
+            raise ArgsError(gpath, f"Invalid value: {quote(group)}: {'; '.join(errs)}")
     if strategy.type not in _STRATEGY_TYPES:
         supported = ", ".join(f'"{t}"' for t in _STRATEGY_TYPES)
-        raise ArgsError(f"{spath}.type", f'Unsupported value: "{strategy.type}": supported values: {supported}')
+        raise ArgsError(f"{spath}.type", f'Unsupported value: "{_cut(strategy.type)}": supported values: {supported}')
     for i, spec in enumerate(strategy.resources):
         if not 0 < spec.weight <= _MAX_WEIGHT:
             raise ArgsError(f"{spath}.resources[{i}].weight",
@@ -179,7 +185,7 @@ def parse_balanced_allocation_args(args: Mapping[str, Any], path: str) -> tuple[
     seen: set[str] = set()
     for i, res in enumerate(resources):
         if res.name in seen:
-            raise ArgsError(f"{rpath}[{i}].name", f"Duplicate value: {res.name!r}")
+            raise ArgsError(f"{rpath}[{i}].name", f"Duplicate value: {quote(res.name)}")
         seen.add(res.name)
         if res.weight != 1:
             raise ArgsError(f"{rpath}[{i}].weight", f"Invalid value: {res.weight}: must be 1")

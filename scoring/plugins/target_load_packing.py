@@ -49,6 +49,7 @@ from scoring.plugins.node_load import (
 )
 from scoring.quantity import QuantityError, milli_value, value
 from scoring.table import IntArray, NodeTable
+from scoring.safe_input import quote
 
 __all__ = [
     "NAME",
@@ -90,12 +91,12 @@ class TargetLoadPackingArgs:
 
 def _multiplier(v: Any, path: str) -> float:
     if not isinstance(v, str):
-        raise ArgsError(path, f'expected a string such as "1.5", got {v!r}')
+        raise ArgsError(path, f'expected a string such as "1.5", got {quote(v)}')
     if _GO_FLOAT.fullmatch(v) is None:
-        raise ArgsError(path, f"unable to parse {v!r} as a number")
+        raise ArgsError(path, f"unable to parse {quote(v)} as a number")
     f = float(v)
     if not math.isfinite(f) or f < 0:
-        raise ArgsError(path, f"must be a finite number >= 0, got {v!r}")
+        raise ArgsError(path, f"must be a finite number >= 0, got {quote(v)}")
     return f
 
 
@@ -124,7 +125,7 @@ def parse_args(args: Mapping[str, Any], path: str) -> TargetLoadPackingArgs:
             except QuantityError as e:
                 raise ArgsError(at(f"defaultRequests.{name}"), str(e)) from None
             if parsed[name] < 0:
-                raise ArgsError(at(f"defaultRequests.{name}"), f"must not be negative, got {q!r}")
+                raise ArgsError(at(f"defaultRequests.{name}"), f"must not be negative, got {quote(q)}")
         default_milli = parsed.get(CPU, 0)
     raw = args.get("defaultRequestsMultiplier")
     multiplier = _multiplier(DEFAULT_REQUESTS_MULTIPLIER if raw is None else raw, at("defaultRequestsMultiplier"))

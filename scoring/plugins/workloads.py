@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from scoring.objects import PodInfo
+from scoring.objects import ObjectError, PodInfo, _mapping, _ref, _str_map as _labels, _string, checked
 from scoring.plugins.pod_selectors import EVERYTHING, Requirement, Selector, SelectorError, parse_selector
 from scoring.table import NodeTable
 
@@ -43,12 +43,24 @@ _RC_KIND: Final = ("", "ReplicationController")
 
 
 def _meta(obj: Mapping[str, Any]) -> tuple[str, str]:
-    meta = obj.get("metadata") or {}
-    return str(meta.get("namespace") or "default"), str(meta.get("name") or "")
+    """(namespace, name), read leniently: for deletes, which must never fail."""
+    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+    meta = meta if isinstance(meta, Mapping) else {}
+    ns, name = meta.get("namespace"), meta.get("name")
+    return ns if isinstance(ns, str) and ns else "default", name if isinstance(name, str) else ""
 
 
-def _str_map(v: Any) -> dict[str, str]:
-    return {str(k): str(x) for k, x in v.items()} if isinstance(v, Mapping) else {}
+def _read(kind: str, obj: Any) -> tuple[str, str, Mapping[str, Any], Mapping[str, Any]]:
+    """(namespace, name, metadata, spec) of an object to apply, each field type-checked:
+    ``ObjectError`` naming the object and the field otherwise."""
+    ref = _ref(kind.lower(), obj)
+    if not isinstance(obj, Mapping):
+        raise ObjectError(kind.lower(), "(object)", "expected an object")
+    checked(ref, obj)
+    meta = _mapping(ref, "metadata", obj.get("metadata"))
+    spec = _mapping(ref, "spec", obj.get("spec"))
+    return (_string(ref, "metadata.namespace", meta.get("namespace"), "default"),
+            _string(ref, "metadata.name", meta.get("name")), meta, spec)
 
 
 @dataclass
@@ -70,12 +82,13 @@ class Namespaces:
         self.generation += 1
 
     def apply(self, obj: Mapping[str, Any]) -> None:
-        if obj.get("kind") == "Namespace":
-            meta = obj.get("metadata") or {}
-            self.set(str(meta.get("name") or ""), _str_map(meta.get("labels")))
+        """Record a Namespace's labels (``ObjectError`` for a field of the wrong type)."""
+        if isinstance(obj, Mapping) and obj.get("kind") == "Namespace":
+            _, name, meta, _ = _read("Namespace", obj)
+            self.set(name, _labels(_ref("namespace", obj), "metadata.labels", meta.get("labels")))
 
     def delete(self, obj: Mapping[str, Any] | str) -> None:
-        name = obj if isinstance(obj, str) else str((obj.get("metadata") or {}).get("name") or "")
+        name = obj if isinstance(obj, str) else _meta(obj)[1]
         if self.labels.pop(name, None) is not None:
             self.generation += 1
 
@@ -104,25 +117,27 @@ class Workloads:
         return ext
 
     def apply(self, obj: Mapping[str, Any]) -> None:
-        kind = obj.get("kind")
-        ns, name = _meta(obj)
-        spec = obj.get("spec") or {}
+        """Record a Service's, ReplicaSet's, StatefulSet's or ReplicationController's selector
+        (``ObjectError`` for a field of the wrong type); other kinds are ignored."""
+        kind = obj.get("kind") if isinstance(obj, Mapping) else None
+        if kind not in ("Service", "ReplicaSet", "StatefulSet", "ReplicationController"):
+            return
+        ns, name, _, spec = _read(kind, obj)
+        ref = _ref(kind.lower(), obj)
         if kind == "Service":
             sel = spec.get("selector")
-            self.services.setdefault(ns, {})[name] = None if sel is None else _str_map(sel)
+            self.services.setdefault(ns, {})[name] = None if sel is None else _labels(ref, "spec.selector", sel)
         elif kind in ("ReplicaSet", "StatefulSet"):
             try:
                 self.controllers[(kind, ns, name)] = parse_selector(spec.get("selector"), "spec.selector")
             except SelectorError:
                 self.controllers[(kind, ns, name)] = None
         elif kind == "ReplicationController":
-            self.replication_controllers[(ns, name)] = _str_map(spec.get("selector"))
-        else:
-            return
+            self.replication_controllers[(ns, name)] = _labels(ref, "spec.selector", spec.get("selector"))
         self.generation += 1
 
     def delete(self, obj: Mapping[str, Any]) -> None:
-        kind = obj.get("kind")
+        kind = obj.get("kind") if isinstance(obj, Mapping) else None
         ns, name = _meta(obj)
         if kind == "Service":
             self.services.get(ns, {}).pop(name, None)

@@ -100,6 +100,16 @@ LOAD_WITHOUT_SOURCE: Final = {"apiVersion": "kubescheduler.config.k8s.io/v1", "k
 CONFIGMAP: Final = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "scheduler-config"},
                     "data": {"config": yaml.safe_dump(LOAD_WITHOUT_SOURCE)}}
 
+
+def _fit_args(args: dict[Any, Any]) -> dict[str, Any]:
+    return {"apiVersion": "kubescheduler.config.k8s.io/v1", "kind": "KubeSchedulerConfiguration",
+            "profiles": [{"schedulerName": "vecsched", "pluginConfig": [{"name": "NodeResourcesFit", "args": args}]}]}
+
+
+# 2**63: one past int64's largest, which Go's decoder refuses too
+HUGE_WEIGHT: Final = _fit_args({"scoringStrategy": {"resources": [{"name": "cpu", "weight": 2**63}]}})
+INT_KEY: Final = _fit_args({1: "x"})  # YAML's `1: x`: a key JSON cannot have
+
 # (case, IDs the run must print, `vecsched run` arguments, files written first, extra environment).
 # Without a reachable kubeconfig each run stops after reading its configuration: exit 2.
 CLI_CASES: Final[list[tuple[str, tuple[str, ...], list[str], dict[str, Any], dict[str, str]]]] = [
@@ -110,6 +120,10 @@ CLI_CASES: Final[list[tuple[str, tuple[str, ...], list[str], dict[str, Any], dic
      {"kube-scheduler.yaml": OLD_PLUGIN_NAME}, {}),
     ("ConfigMap key", ("config-configmap-key",), ["--config", "scheduler-config.yaml"],
      {"scheduler-config.yaml": CONFIGMAP}, {}),
+    ("integer past int64", ("config-int64",), ["--config", "kube-scheduler.yaml"],
+     {"kube-scheduler.yaml": HUGE_WEIGHT}, {}),
+    ("integer key", ("config-key-not-string",), ["--config", "kube-scheduler.yaml"],
+     {"kube-scheduler.yaml": INT_KEY}, {}),
     ("warnings", ("config-unimplemented", "config-unused-field"), ["--config", "kube-scheduler.yaml"],
      {"kube-scheduler.yaml": UNIMPLEMENTED}, {}),
     ("load plugin without a source", ("load-no-source",), ["--config", "kube-scheduler.yaml"],
@@ -131,7 +145,7 @@ def test_vecsched_run_refuses_with_one_line(ids: tuple[str, ...], args: list[str
                                             env: dict[str, str], tmp_path: Path) -> None:
     for name, doc in files.items():
         (tmp_path / name).write_text(yaml.safe_dump(doc))
-    code, lines = vecsched_run(["--port", "0", *args], cwd=tmp_path, env=env)
+    code, lines = vecsched_run(["--bind-address", "127.0.0.1", "--port", "0", *args], cwd=tmp_path, env=env)
     assert code == 2, lines
     assert lines[-1].startswith("vecsched run: "), lines  # the error is the last line; no traceback
     check({qid: lines for qid in ids})
