@@ -11,8 +11,17 @@ placed on capacity already promised. So, as kube-scheduler does, a pod is
 capacity forever.
 
 Pods bound by any scheduler, deleted, or finished (Succeeded/Failed) update
-the table too. A malformed Node is skipped with a log line; it never crashes
-the runtime.
+the table too.
+
+Every update is read and checked whole before it touches the table (``read_node``,
+``read_pod``: ``scoring.safe_input.check_tree``, the reader, then the table's own
+``check_node``/``check_pod``), so a malformed object changes nothing, never half of
+it. What happens next is what an operator would expect of a watch that delivered
+something unreadable: a Node keeps its last readable state (a malformed new Node is
+not added), an assigned Pod keeps charging its node what it charged before (one never
+read is left out), and the object is named, with its field, in one warning line --
+at most one per object a minute, and none again for the same problem until it is read
+fine. Nothing raises out of an informer handler.
 
 Preemption reads two more things the cache keeps in the table: the cluster's
 PodDisruptionBudgets (``scoring.plugins.budgets.Budgets``, from their informer) and
@@ -43,21 +52,98 @@ from scheduler.kube.informer import (CSI_DRIVERS, CSI_STORAGE_CAPACITIES, NAMESP
                                      POD_DISRUPTION_BUDGETS, STORAGE, WORKLOADS, Backoff, Delta, Informer)
 from scheduler.kube.client import KubeClient
 from scoring.nominations import Nominations, status_nominated_node
-from scoring.objects import NodeInfo, ObjectError, PodInfo, node_from_json
+from scoring.objects import NodeInfo, ObjectError, PodInfo, node_from_json, pod_from_json
 from scoring.plugins.victims import disruption_target
 from scoring.plugins.workloads import Namespaces, Workloads
 from scoring.plugins.budgets import Budgets
 from scoring.plugins.podgroups import PodGroups, group_of
-from scoring.table import NodeTable
+from scoring.safe_input import InputError, check_tree, clip
+from scoring.table import NodeTable, check_node, check_pod
 from scoring.volumes import Volumes
 
-__all__ = ["SchedulerCache", "ASSUMED_POD_TTL_SECONDS", "preemption_facts", "start_informers"]
+__all__ = ["SchedulerCache", "ASSUMED_POD_TTL_SECONDS", "INVALID_LOG_INTERVAL", "preemption_facts", "read_node",
+           "read_pod", "start_informers"]
 
 log = logging.getLogger("vecsched.cache")
 
 ASSUMED_POD_TTL_SECONDS: Final = 30.0
 """Upstream's durationToExpireAssumedPod: how long after its binding finished an assumed
 pod may stay unconfirmed by the watch before the cache gives its capacity back."""
+
+
+INVALID_LOG_INTERVAL: Final = 60.0
+"""Seconds between two warning lines about one malformed object (semi-arbitrary: an object
+that flaps between readable and not, or between two problems, costs a line a minute)."""
+
+
+def _name_of(raw: object) -> tuple[str, str]:
+    """(namespace, name) of a raw object, "" where unreadable: for naming a bad one."""
+    meta = raw.get("metadata") if isinstance(raw, Mapping) else None
+    if not isinstance(meta, Mapping):
+        return "", ""
+    ns, name = meta.get("namespace"), meta.get("name")
+    return (ns if isinstance(ns, str) else ""), (name if isinstance(name, str) else "")
+
+
+def _checked_tree(kind: str, raw: object) -> None:
+    """``check_tree`` with its ``InputError`` as an ``ObjectError`` naming the object."""
+    try:
+        check_tree(raw)
+    except InputError as e:
+        ns, name = _name_of(raw)
+        raise ObjectError(f"{kind} {ns}/{name}" if ns else f"{kind} {name or '<unnamed>'}", e.path,
+                          e.problem) from None
+
+
+def read_node(raw: Mapping[str, Any]) -> NodeInfo:
+    """A Node from its JSON, checked whole for the table (``ObjectError`` naming the field)."""
+    _checked_tree("node", raw)
+    info = node_from_json(raw)
+    check_node(info)
+    return info
+
+
+def read_pod(raw: Mapping[str, Any]) -> PodInfo:
+    """A Pod from its JSON, checked whole for the table (``ObjectError`` naming the field)."""
+    _checked_tree("pod", raw)
+    pod = pod_from_json(raw)
+    check_pod(pod)
+    return pod
+
+
+@dataclass(slots=True)
+class _Warned:
+    at: float
+    problem: str
+    still_bad: bool = True
+
+
+class _WarnLimiter:
+    """Decides which malformed objects get a warning line: a new problem, unless the object
+    had one less than ``interval`` seconds ago; the same problem again only after the object
+    was read fine in between."""
+
+    def __init__(self, *, interval: float, clock: Callable[[], float]) -> None:
+        self.interval = interval
+        self.clock = clock
+        self._last: dict[str, _Warned] = {}
+
+    def allow(self, key: str, problem: str) -> bool:
+        now = self.clock()
+        last = self._last.get(key)
+        if last is not None and ((last.still_bad and last.problem == problem) or now - last.at < self.interval):
+            last.still_bad = True
+            return False
+        self._last[key] = _Warned(now, problem)
+        return True
+
+    def read_fine(self, key: str) -> None:
+        last = self._last.get(key)
+        if last is not None:
+            last.still_bad = False
+
+    def forget(self, key: str) -> None:
+        self._last.pop(key, None)
 
 
 @dataclass(slots=True)
@@ -78,32 +164,50 @@ class SchedulerCache:
         self.clock = clock
         self._assumed: dict[str, _Assumed] = {}
         self.skipped_nodes: dict[str, str] = {}
-        """Nodes left out because they could not be read: name -> the error."""
+        """Nodes whose latest version could not be read: name -> the error (the table keeps the
+        last readable version, if there was one)."""
         self.skipped_budgets: dict[str, str] = {}
         """PodDisruptionBudgets left out because they could not be read: ns/name -> the error."""
         self.skipped_podgroups: dict[str, str] = {}
         """PodGroups left out because they could not be read: ns/name -> the error."""
         self.skipped_storage: dict[str, str] = {}
         """Storage objects left out because they could not be read: "<Kind> <name or ns/name>" -> the error."""
+        self.skipped_other: dict[str, str] = {}
+        """Namespaces and workloads (Services, ReplicaSets, ...) left out because they could not
+        be read: "<Kind> <name or ns/name>" -> the error."""
+        self.on_invalid: Callable[[str], None] | None = None
+        """Called with the kind, lower-case, for each malformed Namespace or workload the cache's
+        own handlers leave out (for ``vecsched_malformed_objects_total{kind}``)."""
         self._status_nominated: dict[str, str] = {}
         """Pending pods' ``status.nominatedNodeName`` as last seen by the watch."""
+        self.warnings = _WarnLimiter(interval=INVALID_LOG_INTERVAL, clock=clock)
+        """Which malformed objects get a warning line (see ``INVALID_LOG_INTERVAL``)."""
+        self.invalid_pods: dict[str, str] = {}
+        """Assigned pods whose latest version could not be read: ns/name -> the error (the table
+        keeps what an earlier version charged, if any)."""
+
+    def warn_invalid(self, key: str, error: ObjectError, consequence: str) -> None:
+        """One warning line about a malformed object (rate-limited per ``key``)."""
+        if self.warnings.allow(key, str(error)):
+            log.warning("%s: %s", consequence, error)
 
     # ---- nodes -----------------------------------------------------------------------------
 
     def set_node(self, raw: Mapping[str, Any]) -> NodeInfo | None:
         """Add or update a node from its JSON. Returns the node when the table changed; None when
-        nothing the scheduler reads changed, or when it is malformed (then dropped and logged)."""
+        nothing the scheduler reads changed, or when it is malformed: then the table keeps the
+        node's last readable state (or, never read, goes without it), ``skipped_nodes`` says why,
+        and a warning line names the node and the field."""
         try:
-            info = node_from_json(raw)
+            info = read_node(raw)
         except ObjectError as e:
-            name = str(((raw.get("metadata") or {}) if isinstance(raw, Mapping) else {}).get("name") or "")
-            if self.skipped_nodes.get(name) != str(e):
-                log.warning("skipping malformed node: %s", e)
+            name = _name_of(raw)[1]
             self.skipped_nodes[name] = str(e)
-            if name in self.table:
-                self.table.remove_node(name)
+            kept = "keeping its last readable state" if name in self.table else "not adding it"
+            self.warn_invalid(f"Node {name}", e, f"ignoring a malformed node update, {kept}")
             return None
         self.skipped_nodes.pop(info.name, None)
+        self.warnings.read_fine(f"Node {info.name}")
         row = self.table.index.get(info.name)
         if row is not None and self.table.infos[row] == info:
             return None  # a heartbeat: nothing the scheduler reads has changed
@@ -113,6 +217,7 @@ class SchedulerCache:
     def remove_node(self, name: str) -> None:
         """The node is gone; its pods are held aside in case it returns."""
         self.skipped_nodes.pop(name, None)
+        self.warnings.forget(f"Node {name}")
         self.table.remove_node(name)
 
     # ---- namespaces (their labels serve namespaceSelectors of pod affinity terms) ------------
@@ -128,11 +233,11 @@ class SchedulerCache:
         self.namespaces.delete(name)
 
     def on_namespace(self, delta: Delta) -> None:
-        """Informer handler for Namespaces."""
-        if delta.type == "DELETED":
-            self.delete_namespace(str((delta.obj.get("metadata") or {}).get("name")))
-        elif delta.type != "SYNCED":
-            self.set_namespace(delta.obj)
+        """Informer handler for Namespaces; a malformed one is logged and left out, as a
+        malformed budget is."""
+        key = _apply_or_skip(delta, "Namespace", self.skipped_other, self.set_namespace,
+                             lambda _ns, name: self.delete_namespace(name), self.warnings, cluster_scoped=True)
+        self._count_invalid("Namespace", key, delta)
 
     # ---- workloads (their selectors are PodTopologySpread's default constraints) -------------
 
@@ -145,11 +250,16 @@ class SchedulerCache:
     def workload_handler(self, kind: str) -> Callable[[Delta], None]:
         """Informer handler for one workload kind (Service, ReplicaSet, ...)."""
         def handle(delta: Delta) -> None:
-            if delta.type == "DELETED":
-                self.delete_workload(kind, delta.obj)
-            elif delta.type != "SYNCED":
-                self.set_workload(kind, delta.obj)
+            key = _apply_or_skip(delta, kind, self.skipped_other, lambda raw: self.set_workload(kind, raw),
+                                 lambda ns, name: self.delete_workload(kind, {"metadata": {"namespace": ns,
+                                                                                           "name": name}}),
+                                 self.warnings)
+            self._count_invalid(kind, key, delta)
         return handle
+
+    def _count_invalid(self, kind: str, key: str, delta: Delta) -> None:
+        if delta.type in ("ADDED", "MODIFIED") and f"{kind} {key}" in self.skipped_other and self.on_invalid:
+            self.on_invalid(kind.lower())
 
     # ---- PodDisruptionBudgets (preemption prefers victims whose budgets allow it) -------------
 
@@ -159,7 +269,8 @@ class SchedulerCache:
 
     def on_budget(self, delta: Delta) -> None:
         """Informer handler for PodDisruptionBudgets; a malformed one is logged once and left out."""
-        _apply_or_skip(delta, "PodDisruptionBudget", self.skipped_budgets, self.budgets.apply, self.budgets.delete)
+        _apply_or_skip(delta, "PodDisruptionBudget", self.skipped_budgets, self.budgets.apply, self.budgets.delete,
+                       self.warnings)
 
     # ---- PodGroups (gang scheduling reads the groups and every pod's membership) --------------
 
@@ -170,7 +281,8 @@ class SchedulerCache:
     def on_podgroup(self, delta: Delta) -> str:
         """Informer handler for PodGroups; returns the group's key ("" for SYNCED). A malformed
         one is logged once and left out, as a malformed budget is."""
-        return _apply_or_skip(delta, "PodGroup", self.skipped_podgroups, self.podgroups.apply, self.podgroups.delete)
+        return _apply_or_skip(delta, "PodGroup", self.skipped_podgroups, self.podgroups.apply, self.podgroups.delete,
+                              self.warnings)
 
     def observe_member(self, pod: PodInfo) -> str:
         """Any pod as the watch shows it: its PodGroup membership (upstream counts every pod
@@ -213,17 +325,19 @@ class SchedulerCache:
         ref = {"metadata": {"name": name, **({"namespace": ns} if ns else {})}}
         if delta.type == "DELETED":
             self.skipped_storage.pop(label, None)
+            self.warnings.forget(label)
             self.volumes.delete(kind, ref)
             return key
         try:
-            self.volumes.apply(kind, raw)
+            _checked_tree(kind, raw)
+            self.volumes.apply(kind, raw)  # (reads the whole object before it writes)
         except ObjectError as e:
-            if self.skipped_storage.get(label) != str(e):
-                log.warning("skipping malformed %s: %s", kind, e)
             self.skipped_storage[label] = str(e)
+            self.warn_invalid(label, e, f"skipping malformed {kind}")
             self.volumes.delete(kind, ref)
             return key
         self.skipped_storage.pop(label, None)
+        self.warnings.read_fine(label)
         return key
 
     # ---- nominations (pending pods waiting for the room their preemption makes) --------------
@@ -266,11 +380,23 @@ class SchedulerCache:
     # ---- pods observed by the watch --------------------------------------------------------
 
     def update_pod(self, pod: PodInfo) -> bool:
-        """Apply an observed pod. Returns True when capacity was freed (it finished)."""
+        """Apply an observed pod. Returns True when capacity was freed (it finished).
+
+        A pod the table cannot take (``check_pod``; its JSON outside ``check_tree``) changes
+        nothing: its node keeps charging what an earlier version charged (one never read is left
+        out), ``invalid_pods`` says why, and a warning line names the pod and the field."""
         if pod.terminated:
             return self.delete_pod(pod.key)
         if not pod.node_name:
             return False  # pending: charges nothing, unless assumed (then kept as assumed)
+        try:
+            _checked_tree("pod", pod.raw)
+            check_pod(pod)
+        except ObjectError as e:
+            self.invalid_pod(pod.key, e)
+            return False
+        self.invalid_pods.pop(pod.key, None)
+        self.warnings.read_fine(f"Pod {pod.key}")
         self.drop_nomination(pod.key)
         assumed = self._assumed.pop(pod.key, None)
         if assumed is not None and assumed.node != pod.node_name:
@@ -284,8 +410,18 @@ class SchedulerCache:
         self.table.add_pod(pod, pod.node_name)
         return False
 
+    def invalid_pod(self, key: str, error: ObjectError) -> None:
+        """An assigned pod whose latest version cannot be read: keep what the table charges
+        for it, record why, and say so in one (rate-limited) warning line."""
+        self.invalid_pods[key] = str(error)
+        kept = (f"its node {self.table.node_of(key)} keeps charging its last readable version"
+                if key in self.table.pods else "it is not charged to its node")
+        self.warn_invalid(f"Pod {key}", error, f"ignoring a malformed pod update, {kept}")
+
     def delete_pod(self, key: str) -> bool:
         """The pod was deleted or finished. Returns True when it had been charged to a node."""
+        self.invalid_pods.pop(key, None)
+        self.warnings.forget(f"Pod {key}")
         self.drop_nomination(key)
         self._assumed.pop(key, None)
         return self.table.remove_pod(key) is not None
@@ -336,31 +472,40 @@ class SchedulerCache:
 
 
 def _apply_or_skip(delta: Delta, kind: str, skipped: dict[str, str], apply: Callable[[Mapping[str, Any]], object],
-                   delete: Callable[[str, str], None]) -> str:
-    """One informer change of a namespaced object a table extension reads (``apply`` raising
-    ObjectError when it cannot): a malformed one is logged once, listed in ``skipped`` and
-    left out -- what an earlier, readable version said no longer holds. Returns its
-    ``ns/name`` ("" for SYNCED)."""
+                   delete: Callable[[str, str], None], warnings: _WarnLimiter, *, cluster_scoped: bool = False) -> str:
+    """One informer change of an object a table extension reads. ``apply`` reads the whole
+    object before it writes (raising ObjectError or ValueError, with nothing changed, when
+    it cannot); the object is first held to ``check_tree``. A malformed one gets a warning
+    line (rate-limited), is listed in ``skipped`` and left out -- what an earlier, readable
+    version said no longer holds. Returns its ``ns/name`` (``name`` when ``cluster_scoped``;
+    "" for SYNCED)."""
     if delta.type == "SYNCED":
         return ""
     raw = delta.obj
-    m = raw.get("metadata") if isinstance(raw, Mapping) else None
-    meta: Mapping[str, Any] = m if isinstance(m, Mapping) else {}
-    ns, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
-    key = f"{ns}/{name}"
+    ns, name = _name_of(raw)
+    ns = "" if cluster_scoped else ns or "default"
+    key = f"{ns}/{name}" if ns else name
+    label = f"{kind} {key}"
+    skip_key = key if kind in ("PodDisruptionBudget", "PodGroup") else label
     if delta.type == "DELETED":
-        skipped.pop(key, None)
+        skipped.pop(skip_key, None)
+        warnings.forget(label)
         delete(ns, name)
         return key
     try:
+        _checked_tree(kind, raw)
         apply(raw)
-    except ObjectError as e:
-        if skipped.get(key) != str(e):
-            log.warning("skipping malformed %s: %s", kind, e)
-        skipped[key] = str(e)
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as e:
+        # ObjectError, the readers' other ValueErrors, and what a reader that is not yet total
+        # over any JSON value raises on a field of the wrong type: bad input, said in one line.
+        error = str(e) if isinstance(e, ObjectError) else f"{label}: {type(e).__name__}: {clip(str(e))}"
+        skipped[skip_key] = error
+        if warnings.allow(label, error):
+            log.warning("skipping malformed %s: %s", kind, error)
         delete(ns, name)
         return key
-    skipped.pop(key, None)
+    skipped.pop(skip_key, None)
+    warnings.read_fine(label)
     return key
 
 

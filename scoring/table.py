@@ -12,6 +12,15 @@ adding a node writes one row, and a resource never seen before (a new
 extended resource on a node or in a pod) adds one column. Pods bound to a node
 the table does not know yet (a watch delivering the pod before its node) are
 held aside and applied when the node arrives.
+
+Every change is all-or-nothing. ``set_node`` and ``add_pod`` first check the whole
+new description (``check_node``, ``check_pod``: every amount an int64, every name a
+string, no more taints than a row can number) and raise ``ObjectError`` naming the
+field before anything is written; past that check nothing they write can fail. A
+listener that fails on a pod anyway (a fault, not bad input) has what it and the
+listeners before it saw of the change taken back, and the pod's earlier placement
+restored, before the error propagates. (Listeners follow a node's row as written;
+they read only what ``check_node`` has checked.)
 """
 
 from __future__ import annotations
@@ -24,11 +33,12 @@ from typing import Final, Protocol, TypeVar, cast
 import numpy as np
 import numpy.typing as npt
 
-from scoring.objects import CPU, EPHEMERAL_STORAGE, MEMORY, PODS, HostPort, NodeInfo, PodInfo, Taint
+from scoring.objects import CPU, EPHEMERAL_STORAGE, MEMORY, PODS, HostPort, NodeInfo, ObjectError, PodInfo, Taint
+from scoring.safe_input import quote
 
 __all__ = [
     "NodeTable", "TableListener", "LabelIndex", "normalized_image_name", "parse_go_int64", "read_only", "IntArray",
-    "BoolArray",
+    "BoolArray", "check_node", "check_pod",
 ]
 
 IntArray = npt.NDArray[np.int64]
@@ -64,6 +74,75 @@ def normalized_image_name(name: str) -> str:
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 _GO_DECIMAL = re.compile(r"[+-]?[0-9]+")
+_MAX_TAINTS: Final = int(np.iinfo(np.int16).max)
+"""Taints one node may carry: ``taint_pos`` numbers them in int16 (an API object of at most
+3 MiB holds a few tens of thousands of taints at the very most; real nodes carry a handful)."""
+_MAX_PORT: Final = 65535
+
+
+def _amounts(obj: str, path: str, amounts: object) -> None:
+    if not isinstance(amounts, Mapping):
+        raise ObjectError(obj, path, f"expected a mapping, got {type(amounts).__name__}")
+    for res, amount in amounts.items():
+        if not isinstance(res, str) or not res:
+            raise ObjectError(obj, path, f"resource name {quote(res)} is not a non-empty string")
+        if not isinstance(amount, int) or isinstance(amount, bool) or not 0 <= amount <= _INT64_MAX:
+            raise ObjectError(obj, f"{path}.{res}", f"expected a non-negative int64, got {quote(amount)}")
+
+
+def _strings(obj: str, path: str, m: object) -> None:
+    if not isinstance(m, Mapping):
+        raise ObjectError(obj, path, f"expected a mapping, got {type(m).__name__}")
+    for k, v in m.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise ObjectError(obj, f"{path}.{k}" if isinstance(k, str) else path,
+                              f"expected string keys and values, got {quote(k)}: {quote(v)}")
+
+
+def check_node(node: NodeInfo) -> None:
+    """Raise ``ObjectError`` (naming the node and the field) unless every value ``set_node``
+    writes of ``node`` fits the table: so that it can write them without failing halfway."""
+    name = node.name
+    if not isinstance(name, str) or not name:
+        raise ObjectError("node", "metadata.name", f"expected a non-empty string, got {quote(name)}")
+    obj = f"node {name}"
+    _amounts(obj, "status.allocatable", node.allocatable)
+    _strings(obj, "metadata.labels", node.labels)
+    if not isinstance(node.unschedulable, bool):
+        raise ObjectError(obj, "spec.unschedulable", f"expected a boolean, got {quote(node.unschedulable)}")
+    if len(node.taints) > _MAX_TAINTS:
+        raise ObjectError(obj, "spec.taints", f"{len(node.taints):,} taints, at most {_MAX_TAINTS:,} are supported")
+    for i, t in enumerate(node.taints):
+        if not (isinstance(t, Taint) and isinstance(t.key, str) and isinstance(t.value, str)
+                and isinstance(t.effect, str)):
+            raise ObjectError(obj, f"spec.taints[{i}]", f"expected key, value and effect strings, got {quote(t)}")
+    for i, image in enumerate(node.images):
+        names, size = image
+        if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= _INT64_MAX:
+            raise ObjectError(obj, f"status.images[{i}].sizeBytes", f"expected a non-negative int64, got {quote(size)}")
+        for j, n in enumerate(names):
+            if not isinstance(n, str):
+                raise ObjectError(obj, f"status.images[{i}].names[{j}]", f"expected a string, got {quote(n)}")
+
+
+def check_pod(pod: PodInfo) -> None:
+    """Raise ``ObjectError`` (naming the pod and the field) unless every value ``add_pod``
+    charges for ``pod`` fits the table: so that it can charge them without failing halfway."""
+    obj = f"pod {pod.namespace}/{pod.name}"
+    if not isinstance(pod.namespace, str) or not isinstance(pod.name, str) or not pod.name:
+        raise ObjectError("pod", "metadata.name", f"expected a non-empty string, got {quote(pod.name)}")
+    _amounts(obj, "spec.containers[*].resources.requests", pod.requests)
+    for what, v in zip(("cpu", "memory"), pod.nonzero_on_node):
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= _INT64_MAX:
+            raise ObjectError(obj, f"spec.containers[*].resources.requests.{what}",
+                              f"expected a non-negative int64, got {quote(v)}")
+    if not isinstance(pod.priority, int) or isinstance(pod.priority, bool) or not -(2**31) <= pod.priority < 2**31:
+        raise ObjectError(obj, "spec.priority", f"expected an int32, got {quote(pod.priority)}")
+    _strings(obj, "metadata.labels", pod.labels)
+    for i, hp in enumerate(pod.host_ports):
+        if not (isinstance(hp, HostPort) and isinstance(hp.ip, str) and isinstance(hp.protocol, str)
+                and isinstance(hp.port, int) and not isinstance(hp.port, bool) and 0 < hp.port <= _MAX_PORT):
+            raise ObjectError(obj, f"spec.containers[*].ports[{i}]", f"expected a host port 1..65535, got {quote(hp)}")
 
 
 def parse_go_int64(value: str) -> int | None:
@@ -287,8 +366,18 @@ class NodeTable:
         self.capacity = cap
 
     def set_node(self, node: NodeInfo) -> int:
-        """Add a node or replace a known node's description (its pods stay). Returns its row."""
+        """Add a node or replace a known node's description (its pods stay). Returns its row.
+
+        Raises ``ObjectError`` for a node ``check_node`` refuses, with the table unchanged."""
+        check_node(node)
+        # Past the check nothing below can fail: every value written is an int64, a bool or
+        # a string, and every taint position fits int16.
         row = self.index.get(node.name)
+        new = row is None
+        # New columns (zero everywhere) first, so that the row is then written in one go.
+        cols = [self.resource_column(res) for res in node.allocatable]  # may grow (and replace) the matrices
+        alloc = np.zeros(len(self.resources), np.int64)
+        alloc[cols] = list(node.allocatable.values())
         if row is None:
             if self.n == self.capacity:
                 self._grow()
@@ -301,14 +390,9 @@ class NodeTable:
             self.requested[row] = 0
             self.nonzero[row] = 0
             self.port_counts[row] = 0
-            new = True
         else:
             self.infos[row] = node
-            new = False
-        self.allocatable[row] = 0
-        for res, amount in node.allocatable.items():
-            col = self.resource_column(res)  # may grow (and replace) the matrices
-            self.allocatable[row, col] = amount
+        self.allocatable[row] = alloc
         self.unschedulable[row] = node.unschedulable
         self.labels._set(row, node.labels)
         self._set_taints(row, node.taints)
@@ -319,7 +403,7 @@ class NodeTable:
             listener.node_set(self, row)
         if new:
             for pod in self._orphans.pop(node.name, {}).values():
-                self.add_pod(pod, node.name)
+                self.add_pod(pod, node.name)  # (checked when it was held)
         return row
 
     def _set_taints(self, row: int, taints: Iterable[Taint]) -> None:
@@ -395,44 +479,92 @@ class NodeTable:
     # ---- pods ------------------------------------------------------------------------
 
     def add_pod(self, pod: PodInfo, node: str) -> None:
-        """Charge ``pod`` to ``node`` (assume or observed binding). Replaces an earlier placement."""
-        self.remove_pod(pod.key)  # placed before, or held for a node not seen yet
+        """Charge ``pod`` to ``node`` (assume or observed binding). Replaces an earlier placement.
+
+        Raises ``ObjectError`` for a pod ``check_pod`` refuses, with the table unchanged. Should
+        a listener fail on the pod, its earlier placement is restored before the error propagates."""
+        check_pod(pod)
+        before = self._placement(pod.key)
+        try:
+            self.remove_pod(pod.key)  # placed before, or held for a node not seen yet
+            self._charge(pod, node)
+        except BaseException:
+            self._discard(pod.key)
+            if before is not None:
+                self._charge(*before)
+            raise
+
+    def _placement(self, key: str) -> tuple[PodInfo, str] | None:
+        """Where ``key`` is charged or held now (for ``add_pod`` to put it back)."""
+        placed = self.pods.get(key)
+        if placed is not None:
+            return placed.pod, placed.node
+        for node, orphans in self._orphans.items():
+            if key in orphans:
+                return orphans[key], node
+        return None
+
+    def _discard(self, key: str) -> None:
+        """``remove_pod`` for a rollback: whatever the listeners do, the table lets go of ``key``."""
+        try:
+            self.remove_pod(key)
+        except Exception:  # a listener failing again: the table's own arrays are already restored
+            pass
+
+    def _charge(self, pod: PodInfo, node: str) -> None:
+        """Write a checked pod's charge to ``node``'s row, then tell the listeners; a listener
+        that fails has the change taken back from itself and those before it."""
         row = self.index.get(node)
         if row is None:
             self._orphans.setdefault(node, {})[pod.key] = pod
             return
         vec = self.vector(pod.requests)
         vec[self.resource_index[PODS]] = 1
+        cols = [self._port_column(hp) for hp in pod.host_ports]  # may grow (and replace) port_counts
         self.requested[row, : len(vec)] += vec
         self.nonzero[row] += pod.nonzero_on_node
-        for hp in pod.host_ports:
-            col = self._port_column(hp)  # may grow (and replace) port_counts
+        for col in cols:
             self.port_counts[row, col] += 1
         self.pods[pod.key] = _Placed(pod, node, vec)
         self._node_pods[row].add(pod.key)
         self.generation += 1
-        for listener in self.listeners:
-            listener.pod_added(self, pod, row)
+        told: list[TableListener] = []
+        try:
+            for listener in self.listeners:
+                told.append(listener)  # (the failing one too: it may have half-counted the pod)
+                listener.pod_added(self, pod, row)
+        except BaseException:
+            for listener in reversed(told):
+                try:
+                    listener.pod_removed(self, pod, row)
+                except Exception:
+                    pass
+            self._uncharge(pod.key, row)
+            raise
 
     def remove_pod(self, key: str) -> PodInfo | None:
         """Stop charging a pod (deleted, finished, or an assumption forgotten)."""
-        placed = self.pods.pop(key, None)
+        placed = self.pods.get(key)
         if placed is None:
             for orphans in self._orphans.values():
                 if orphans.pop(key, None) is not None:
                     break
             return None
         row = self.index[placed.node]
-        self.requested[row, : len(placed.vector)] -= placed.vector
-        self.nonzero[row] -= placed.pod.nonzero_on_node
-        for hp in placed.pod.host_ports:
-            col = self._port_column(hp)
-            self.port_counts[row, col] -= 1
-        self._node_pods[row].discard(key)
-        self.generation += 1
+        self._uncharge(key, row)
         for listener in self.listeners:
             listener.pod_removed(self, placed.pod, row)
         return placed.pod
+
+    def _uncharge(self, key: str, row: int) -> None:
+        """The table's own half of ``remove_pod``: the row's sums, ports and pod set."""
+        placed = self.pods.pop(key)
+        self.requested[row, : len(placed.vector)] -= placed.vector
+        self.nonzero[row] -= placed.pod.nonzero_on_node
+        for hp in placed.pod.host_ports:
+            self.port_counts[row, self._port_column(hp)] -= 1
+        self._node_pods[row].discard(key)
+        self.generation += 1
 
     def node_of(self, key: str) -> str | None:
         placed = self.pods.get(key)

@@ -19,6 +19,12 @@ handles it:
 ``Informer`` runs the stack as a named task and hands every change to a
 synchronous handler as a ``Delta``. All pods are watched, whatever their
 scheduler: any pod on a node uses its capacity.
+
+The stack reads of an object only what identifies it (``metadata.name`` and
+``namespace``, ``resourceVersion``) and never fails on the rest: what the rest
+says is the handler's to check. An object without a readable name cannot be
+told apart from others, so it is passed over with a warning line (at most one a
+minute per collection), and the watch goes on.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -37,6 +44,7 @@ from scheduler.kube.client import KubeClient
 from scheduler.tasks import cancel
 from scheduler.kube.errors import (ClientError, GoneError, KubeError, NotFoundError, TooManyRequests, TransportError,
                                    status_error)
+from scoring.safe_input import quote
 
 __all__ = ["Backoff", "Delta", "Informer", "watch_resource", "NODES", "PODS", "NAMESPACES", "WORKLOADS",
            "POD_DISRUPTION_BUDGETS", "PODGROUPS", "PERSISTENT_VOLUMES", "PERSISTENT_VOLUME_CLAIMS", "STORAGE_CLASSES",
@@ -110,14 +118,44 @@ class Backoff:
             d = min(d * self.factor, self.cap)
 
 
+_UNNAMED_LOG_INTERVAL: Final = 60.0  # seconds between two lines about unidentifiable objects of one collection
+
+
+def _meta(obj: object) -> Mapping[str, Any]:
+    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+    return meta if isinstance(meta, Mapping) else {}
+
+
 def _key(obj: Mapping[str, Any]) -> str:
-    meta = obj.get("metadata") or {}
-    ns = meta.get("namespace")
-    return f"{ns}/{meta.get('name')}" if ns else str(meta.get("name"))
+    """``ns/name`` (``name`` when cluster-scoped), "" when the object has no readable name."""
+    meta = _meta(obj)
+    ns, name = meta.get("namespace"), meta.get("name")
+    if not isinstance(name, str) or not name or (ns is not None and not isinstance(ns, str)):
+        return ""
+    return f"{ns}/{name}" if ns else name
 
 
 def _rv(obj: Mapping[str, Any]) -> str:
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    rv = _meta(obj).get("resourceVersion")
+    return rv if isinstance(rv, str) else ""
+
+
+class _Unnamed:
+    """Says, at most once per ``_UNNAMED_LOG_INTERVAL``, that a collection held an object
+    without a readable name (passed over: nothing could update or delete it later)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._last = -_UNNAMED_LOG_INTERVAL
+
+    def __call__(self, obj: object) -> None:
+        now = time.monotonic()
+        if now - self._last >= _UNNAMED_LOG_INTERVAL:
+            self._last = now
+            meta = obj.get("metadata") if isinstance(obj, Mapping) else None
+            got = quote(meta.get("name")) if isinstance(meta, Mapping) else f"metadata {quote(meta)}"
+            log.warning("%s: passing over an object without a readable metadata.name/namespace (got %s)",
+                        self.path, got)
 
 
 async def _json_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[Any]:
@@ -127,7 +165,7 @@ async def _json_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[Any]:
             if line.strip():
                 try:
                     yield json.loads(line)
-                except ValueError as e:
+                except (ValueError, RecursionError) as e:  # RecursionError: nested too deep to decode
                     raise TransportError(f"watch stream sent a line that is not JSON: {line[:100]!r}") from e
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as e:  # ValueError: line too long
         raise TransportError(f"watch stream broke: {type(e).__name__}: {e}") from e
@@ -160,20 +198,27 @@ async def _list(client: KubeClient, *, path: str) -> tuple[list[dict[str, Any]],
     while True:
         query = [("limit", str(_PAGE))] + ([("continue", cont)] if cont else [])
         page = await client.request("GET", path, query=query)
-        items.extend(page.get("items") or [])
-        meta = page.get("metadata") or {}
+        got = page.get("items") if isinstance(page, Mapping) else None
+        items.extend(got if isinstance(got, list) else [])
+        meta = _meta(page)
         cont = meta.get("continue") or ""
-        if not cont:
+        if not isinstance(cont, str) or not cont:
             return items, str(meta.get("resourceVersion") or "")
 
 
 async def _list_then_watch(client: KubeClient, *, path: str, known: dict[str, Mapping[str, Any]],
                            rv: list[str]) -> AsyncIterator[Delta]:
     """Watch from ``rv[0]`` (listing first when it is empty or expired); keeps ``known`` current."""
+    unnamed = _Unnamed(path)
     while True:
         if not rv[0]:
             items, list_rv = await _list(client, path=path)
-            fresh = {_key(o): o for o in items}
+            fresh: dict[str, Mapping[str, Any]] = {}
+            for item in items:
+                if k := _key(item):
+                    fresh[k] = item
+                else:
+                    unnamed(item)
             for k in [k for k in known if k not in fresh]:
                 yield Delta("DELETED", known.pop(k))
             for k, o in fresh.items():
@@ -190,6 +235,9 @@ async def _list_then_watch(client: KubeClient, *, path: str, known: dict[str, Ma
                 events += 1
                 obj = ev["object"]
                 k = _key(obj)
+                if not k:
+                    unnamed(obj)
+                    continue
                 if ev["type"] == "DELETED":
                     known.pop(k, None)
                 else:

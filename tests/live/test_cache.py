@@ -100,9 +100,10 @@ def test_malformed_node_is_skipped_with_a_log_line(cache: SchedulerCache, caplog
         assert cache.set_node(bad) is None
     assert "n3" not in cache.table and "status.allocatable.cpu" in caplog.text
     assert "status.allocatable.cpu" in cache.skipped_nodes["n3"]
-    # a node that turns malformed leaves the table; fixed, it returns
+    # a node that turns malformed keeps its last readable state; fixed, it is read again
+    info = cache.table.infos[cache.table.index["n2"]]
     cache.set_node({**node("n2"), "status": {"allocatable": {"cpu": "x1"}}})
-    assert "n2" not in cache.table
+    assert cache.table.infos[cache.table.index["n2"]] is info and "n2" in cache.skipped_nodes
     cache.set_node(node("n2"))
     assert "n2" in cache.table and "n2" not in cache.skipped_nodes
 
