@@ -28,7 +28,7 @@ from typing import Any
 import aiohttp
 
 from benchmarks.apiserver import start_apiserver, stop_process
-from benchmarks.e2e import _free_port, _proc_stats, _wait_ready
+from benchmarks.e2e import OPEN_METRICS, _free_port, _proc_stats, _wait_ready
 
 __all__ = ["main", "run_deployment", "Result"]
 
@@ -58,7 +58,7 @@ def _deployment(replicas: int) -> dict[str, Any]:
 
 
 async def _scheduled(http: aiohttp.ClientSession, metrics_url: str) -> int:
-    async with http.get(metrics_url) as r:
+    async with http.get(metrics_url, ssl=False) as r:
         text = await r.text()
     return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                    if line.startswith("scheduler_schedule_attempts_total{") and 'result="scheduled"' in line))
@@ -76,10 +76,11 @@ async def run_deployment(*, nodes: int, replicas: int, timeout: float = 1800.0) 
     port = _free_port()
     sched = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "scheduler.cli", "run", "--kubeconfig", kubeconfig, "--bind-address", "127.0.0.1",
-        "--port", str(port), "--no-leader-elect", "--log-level", "warning", stdin=asyncio.subprocess.DEVNULL)
-    metrics_url = f"http://127.0.0.1:{port}/metrics"
+        "--port", str(port), *OPEN_METRICS, "--no-leader-elect", "--log-level", "warning",
+        stdin=asyncio.subprocess.DEVNULL)
+    metrics_url = f"https://127.0.0.1:{port}/metrics"
     try:
-        await _wait_ready(f"http://127.0.0.1:{port}", sched)
+        await _wait_ready(f"https://127.0.0.1:{port}", sched)
         async with aiohttp.ClientSession() as http:
             rv0 = await _resource_version(http, url)
             t0 = time.perf_counter()

@@ -23,13 +23,17 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 
 from scheduler.apiserver import NodeShape, serve_apiserver
 
 _CLK_TCK = 100  # os.sysconf("SC_CLK_TCK") on Linux
+
+
+OPEN_METRICS: Final = ("--authorization-always-allow-paths", "/healthz,/readyz,/livez,/metrics")
+"""Served as in a cluster (HTTPS, self-signed, not verified here), but /metrics without a token."""
 
 
 def _free_port() -> int:
@@ -89,7 +93,7 @@ async def _wait_ready(url: str, proc: asyncio.subprocess.Process) -> None:
             if proc.returncode is not None:
                 raise RuntimeError(f"vecsched run exited with {proc.returncode}")
             try:
-                async with http.get(f"{url}/readyz") as r:
+                async with http.get(f"{url}/readyz", ssl=False) as r:
                     if r.status == 200:
                         return
             except aiohttp.ClientError:
@@ -112,9 +116,9 @@ async def run_once(*, nodes: int, pods: int) -> dict[str, Any]:
         port = _free_port()
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "scheduler.cli", "run", "--kubeconfig", str(srv.kubeconfig_path),
-            "--bind-address", "127.0.0.1", "--port", str(port), "--no-leader-elect", "--log-level", "error",
+            "--bind-address", "127.0.0.1", "--port", str(port), *OPEN_METRICS, "--no-leader-elect", "--log-level", "error",
             stdin=asyncio.subprocess.DEVNULL)
-        metrics = f"http://127.0.0.1:{port}"
+        metrics = f"https://127.0.0.1:{port}"
         try:
             await _wait_ready(metrics, proc)
             cpu0, _ = _proc_stats(proc.pid)
@@ -132,7 +136,7 @@ async def run_once(*, nodes: int, pods: int) -> dict[str, Any]:
                     if time.perf_counter() - created > 300:
                         raise RuntimeError(f"only {len(bound_at)}/{pods} pods bound after 300 s")
                     await asyncio.sleep(0.05)
-                async with http.get(f"{metrics}/metrics") as r:
+                async with http.get(f"{metrics}/metrics", ssl=False) as r:
                     text = await r.text()
             cpu1, hwm = _proc_stats(proc.pid)
         finally:

@@ -30,12 +30,11 @@ import asyncio
 import json
 import logging
 import signal
-import socket
 import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import aiohttp
 import numpy as np
@@ -383,7 +382,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply the replica counts (default 1.0)")
     parser.add_argument("--config", help="a KubeSchedulerConfiguration for the scheduler")
     parser.add_argument("--port", type=int, default=0, help="API server port (default: a free one)")
-    parser.add_argument("--metrics-port", type=int, default=0, help="scheduler metrics port (default: a free one)")
+    parser.add_argument("--metrics-port", type=int, default=0,
+                        help="scheduler metrics port: 0 (the default) plain HTTP on a free loopback port; above 0 "
+                             "HTTPS there (self-signed, /metrics served without credentials)")
     parser.add_argument("--keep-running", action="store_true", help="keep everything up afterwards for kubectl")
     parser.add_argument("--prometheus", action="store_true",
                         help="also run the installed Prometheus, scraping the scheduler and the simulated nodes")
@@ -412,36 +413,83 @@ async def _settle(srv: Any, tracker: _Tracker, *, applied: float, want: int, tim
             return
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+_ALWAYS_ALLOW: Final = "/healthz,/readyz,/livez,/metrics"
+"""With HTTPS (``--metrics-port`` above 0), the demo's scrapes carry no token: /metrics is always allowed."""
 
 
-async def _start_scheduler(*, kubeconfig: str, port: int, config: str | None) -> asyncio.subprocess.Process:
-    """``vecsched run`` as a child process; returns once it answers /readyz."""
+class _Scheduler:
+    """The ``vecsched run`` child, the base URL of its metrics, and the task relaying its log."""
+
+    def __init__(self, *, proc: asyncio.subprocess.Process, url: str, relay: asyncio.Task[None]) -> None:
+        self.proc = proc
+        self.url = url
+        self.relay = relay
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+async def _relay(stream: asyncio.StreamReader, started: asyncio.Future[str]) -> None:
+    """Read the child's JSON log: its start-up line names the address it serves metrics on
+    (``started``); warnings and errors are shown, as its text log at level warning would."""
+    while line := await stream.readline():
+        text = line.decode(errors="replace").rstrip()
+        try:
+            entry = json.loads(text)
+        except ValueError:
+            entry = None
+        if not isinstance(entry, dict):
+            print(text, file=sys.stderr)
+            continue
+        if entry.get("msg") == "vecsched started" and not started.done():
+            started.set_result(str(entry.get("metrics") or ""))
+        if entry.get("level") in ("warning", "error", "critical"):
+            print(f"vecsched run: {entry.get('level')}: {entry.get('msg')}", file=sys.stderr)
+    if not started.done():
+        started.set_exception(RuntimeError("the scheduler exited before it started serving metrics"))
+
+
+async def _start_scheduler(*, kubeconfig: str, port: int, config: str | None) -> _Scheduler:
+    """``vecsched run`` as a child process; returns once it answers /readyz.
+
+    Port 0: plain HTTP on a free port of 127.0.0.1, which its start-up log names -- the demo's
+    Prometheus and the printed ``curl`` scrape it as it is, and loopback exposes nothing. A port
+    above 0: HTTPS there, as in a cluster, with /metrics always allowed and the self-signed
+    certificate not verified (the demo trusts the child it started).
+    """
     cmd = [sys.executable, "-m", "scheduler.cli", "run", "--kubeconfig", kubeconfig, "--bind-address", "127.0.0.1",
-           "--port", str(port), "--no-leader-elect", "--log-level", "warning"]
+           "--port", str(port), "--no-leader-elect", "--log-level", "info", "--log-format", "json"]
+    if port:
+        cmd += ["--authorization-always-allow-paths", _ALWAYS_ALLOW]
     if config:
         cmd += ["--config", config]
-    proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}/readyz"
-    async with aiohttp.ClientSession() as http:
-        for _ in range(300):
-            if proc.returncode is not None:
-                raise RuntimeError(f"the scheduler exited with code {proc.returncode} before it was ready")
-            try:
-                async with http.get(url) as r:
-                    if r.status == 200:
-                        return proc
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("the scheduler did not become ready within 30 s")
+    proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    assert proc.stderr is not None
+    started: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+    relay = asyncio.create_task(_relay(proc.stderr, started), name="vecsched run log")
+    sched = _Scheduler(proc=proc, url="", relay=relay)
+    try:
+        sched.url = await asyncio.wait_for(asyncio.shield(started), 30)
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                if proc.returncode is not None:
+                    raise RuntimeError(f"the scheduler exited with code {proc.returncode} before it was ready")
+                try:
+                    async with http.get(f"{sched.url}/readyz", ssl=False) as r:
+                        if r.status == 200:
+                            return sched
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+        raise RuntimeError("the scheduler did not become ready within 30 s")
+    except BaseException:
+        await _stop_scheduler(sched)
+        raise
 
 
-async def _stop_scheduler(proc: asyncio.subprocess.Process) -> None:
+async def _stop_scheduler(sched: _Scheduler) -> None:
+    proc = sched.proc
     if proc.returncode is None:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -449,6 +497,10 @@ async def _stop_scheduler(proc: asyncio.subprocess.Process) -> None:
         except asyncio.TimeoutError:
             proc.kill()
             await proc.wait()
+    try:
+        await asyncio.wait_for(sched.relay, 5)  # its last lines, up to the end of its log
+    except (asyncio.TimeoutError, RuntimeError):
+        sched.relay.cancel()
 
 
 def _kubectl() -> str:
@@ -459,6 +511,11 @@ def _kubectl() -> str:
 
 async def _demo(args: argparse.Namespace) -> int:
     load_config(args.config)  # fail here, with the config's own message, not in the child
+    if not 0 <= args.metrics_port <= 65535:
+        raise ValueError(f"--metrics-port: must be between 0 and 65535, got {args.metrics_port}")
+    if args.prometheus and args.metrics_port:
+        raise ValueError("--prometheus scrapes the scheduler over plain HTTP on loopback: leave --metrics-port out "
+                         "(or 0) with it")
     objs = manifests(scale=args.scale)
     node_total = sum(s.count for s in DEMO_SHAPES)
     total = expected_pods(scale=args.scale, nodes=node_total)
@@ -476,9 +533,8 @@ async def _demo(args: argparse.Namespace) -> int:
         await _apply(srv.url, [podgroup_crd()])
         print(f"API server {srv.url} with {node_total} simulated nodes ({shapes}) and its controllers; "
               f"PodGroup CRD applied", file=out)
-        metrics_port = args.metrics_port or _free_port()
-        sched = await _start_scheduler(kubeconfig=str(srv.kubeconfig_path), port=metrics_port, config=args.config)
-        metrics_url = f"http://127.0.0.1:{metrics_port}"
+        sched = await _start_scheduler(kubeconfig=str(srv.kubeconfig_path), port=args.metrics_port, config=args.config)
+        metrics_url = sched.url
         prom: DemoPrometheus | None = None
         try:
             if args.prometheus:
@@ -537,7 +593,7 @@ async def _demo(args: argparse.Namespace) -> int:
                       f"  {k} get podgroups\n"
                       f"  {k} describe podgroups\n"
                       f"  {k} get events --field-selector reason=Preempted\n"
-                      f"  curl -s {metrics_url}/metrics | grep -E 'scheduler_(schedule|preemption)_attempts_total'\n"
+                      f"  curl -sk {metrics_url}/metrics | grep -E 'scheduler_(schedule|preemption)_attempts_total'\n"
                       "Press Ctrl-C to stop.", file=out)
                 stop = asyncio.Event()
                 loop = asyncio.get_running_loop()

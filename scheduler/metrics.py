@@ -1,4 +1,4 @@
-"""Prometheus metrics with kube-scheduler's names, and the /metrics /healthz /readyz server.
+"""Prometheus metrics with kube-scheduler's names, and the /metrics /healthz /readyz /livez server.
 
 SREs already have dashboards and alerts for kube-scheduler; vecsched exports
 the same series (names, labels, bucket boundaries) so they work unchanged.
@@ -15,9 +15,10 @@ import logging
 import math
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Final
+from typing import Any, Final, Protocol
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -149,7 +150,8 @@ class Metrics:
         self.is_leader = Gauge("vecsched_leader", "1 while this replica holds the leader lease (or needs none).",
                                registry=r)
         self.malformed_objects = Counter(
-            "vecsched_malformed_objects", "Pods and nodes that could not be read, by kind.", ["kind"], registry=r)
+            "vecsched_malformed_objects", "Objects from the watch that could not be read, by kind (node, pod, poddisruptionbudget, podgroup, "
+            "the storage kinds, namespace, the workload kinds).", ["kind"], registry=r)
         self.preemption_api_errors = Counter(
             "vecsched_preemption_api_errors", "Failed API calls of preemption, by call (disruption_condition, delete, "
             "clear_nomination); transient ones are retried.", ["call"], registry=r)
@@ -171,10 +173,12 @@ class Metrics:
 
 
 class MetricsServer:
-    """Serves ``/metrics``, ``/healthz`` and ``/readyz`` over HTTP, or HTTPS given a certificate."""
+    """Serves ``/metrics``, ``/healthz``, ``/livez`` and ``/readyz`` over HTTP, or HTTPS given a TLS context
+    (or certificate files); ``guard`` (``scheduler.delegated.DelegatingAuth``) checks every request first."""
 
-    def __init__(self, *, metrics: Metrics, ready: Callable[[], bool], host: str = "0.0.0.0", port: int = 10259,
-                 tls_cert_file: str | None = None, tls_key_file: str | None = None) -> None:
+    def __init__(self, *, metrics: Metrics, ready: Callable[[], bool], host: str = "127.0.0.1", port: int = 10259,
+                 tls_cert_file: str | None = None, tls_key_file: str | None = None,
+                 ssl_context: ssl.SSLContext | None = None, guard: _Guard | None = None) -> None:
         if bool(tls_cert_file) != bool(tls_key_file):
             raise ValueError("--tls-cert-file and --tls-private-key-file must be given together")
         self.metrics = metrics
@@ -183,8 +187,13 @@ class MetricsServer:
         self.port = port
         self.tls_cert_file = tls_cert_file
         self.tls_key_file = tls_key_file
+        self.ssl_context = ssl_context
+        self.guard = guard
         self._runner: web.AppRunner | None = None
         self.url = ""
+        """Base URL of the first address actually bound (``https://0.0.0.0:10259``, ``http://[::1]:41234``)."""
+        self.urls: list[str] = []
+        """Every address bound (``localhost`` may bind 127.0.0.1 and ::1)."""
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
@@ -198,26 +207,44 @@ class MetricsServer:
         return web.Response(text="not ready: informers syncing", status=503)
 
     async def start(self) -> None:
-        app = web.Application()
+        ctx = self.ssl_context
+        if ctx is None and self.tls_cert_file and self.tls_key_file:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ctx.load_cert_chain(self.tls_cert_file, self.tls_key_file)
+        app = web.Application(middlewares=[self.guard.middleware] if self.guard is not None else [])
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/livez", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
-        ctx = None
-        if self.tls_cert_file and self.tls_key_file:
-            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ctx.load_cert_chain(self.tls_cert_file, self.tls_key_file)
-        site = web.TCPSite(runner, self.host, self.port, ssl_context=ctx)
-        await site.start()
+        try:
+            site = web.TCPSite(runner, self.host, self.port, ssl_context=ctx)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
         self._runner = runner
-        port = int(runner.addresses[0][1])
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
-        self.url = f"{'https' if ctx else 'http'}://{host}:{port}"
-        log.info("serving /metrics /healthz /readyz on %s", self.url)
+        scheme = "https" if ctx else "http"
+        self.urls = [_url(scheme, a) for a in runner.addresses]
+        self.url = self.urls[0]
+        log.info("serving /metrics /healthz /readyz /livez on %s%s", ", ".join(self.urls),
+                 " (delegated authentication and authorization)" if self.guard is not None else "")
 
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+class _Guard(Protocol):
+    """What guards the server's requests (``scheduler.delegated.DelegatingAuth``)."""
+
+    @property
+    def middleware(self) -> Middleware: ...
+
+
+def _url(scheme: str, address: Any) -> str:
+    """The base URL of a bound socket address (host, port[, flowinfo, scope]); IPv6 bracketed."""
+    host, port = str(address[0]), int(address[1])
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"

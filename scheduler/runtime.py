@@ -9,6 +9,10 @@ all run the same thing in-process::
         await s.wait_ready()
         ...
 
+``port=0`` serves /metrics and the probes over plain HTTP on a free port of the
+(loopback) ``bind_address``; a port above 0 serves HTTPS with delegated
+authentication and authorization, as ``vecsched run`` and kube-scheduler do.
+
 Stopping is graceful, as kube-scheduler's SIGTERM handling: no new pod is
 taken, bindings and evictions in flight finish (for at most ``drain_seconds``),
 the lease is released, then the watches close.
@@ -31,11 +35,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from scoring.framework import Profile
-from scoring.objects import ObjectError, pod_from_json
+from scoring.objects import ObjectError
 from scoring.plugins import VOLUME_PLUGINS
-from scheduler.cache import ASSUMED_POD_TTL_SECONDS, SchedulerCache, preemption_facts, start_informers
+from scoring.safe_input import quote
+from scheduler.cache import ASSUMED_POD_TTL_SECONDS, SchedulerCache, preemption_facts, read_pod, start_informers
 from scheduler.config import SchedulerConfig, default_config
 from scheduler.cycle import SchedulingCycle
+from scheduler.delegated import DelegatingAuth
 from scheduler.kube.binder import Binder
 from scheduler.kube.client import ClientSettings, KubeClient, connect
 from scheduler.kube.events import EventLimiter, EventRecorder, PodRef
@@ -46,6 +52,7 @@ from scheduler.metrics import Metrics, MetricsServer
 from scheduler.podgroup_operator import PodGroupOperator
 from scheduler.preemptor import Preemptor, PreemptorSettings
 from scheduler.queue import SchedulingQueue
+from scheduler.serving import DEFAULT_ALWAYS_ALLOW_PATHS, AlwaysAllowPaths, SelfSigned, is_loopback, server_context
 from scheduler.volume_binder import VolumeBinder
 
 __all__ = ["RuntimeSettings", "Scheduler", "run_scheduler"]
@@ -84,13 +91,22 @@ class RuntimeSettings:
 
     client: ClientSettings = field(default_factory=ClientSettings)
     """How to reach the API server (kubeconfig, QPS, burst)."""
-    bind_address: str = "0.0.0.0"
-    """Address of the /metrics /healthz /readyz server (all interfaces, as kube-scheduler)."""
+    bind_address: str = "127.0.0.1"
+    """Address of the /metrics /healthz /readyz /livez server. Loopback here, so that a program
+    that starts a scheduler exposes nothing by default; ``vecsched run`` binds 0.0.0.0, as
+    kube-scheduler does."""
     port: int | None = 10259
-    """Its port (kube-scheduler's secure port number); 0 picks a free one; None serves nothing."""
+    """Its port (kube-scheduler's secure port); 0 picks a free one; None serves nothing."""
+    secure: bool | None = None
+    """HTTPS with delegated authentication and authorization (True), or plain HTTP, which only a
+    loopback ``bind_address`` may serve (False). None: ``vecsched run``'s rule, HTTPS on a port
+    above 0 and plain HTTP on port 0."""
     tls_cert_file: str | None = None
-    """PEM certificate: serve HTTPS instead of plain HTTP (with ``tls_key_file``)."""
+    """PEM certificate served over HTTPS (with ``tls_key_file``); None: a self-signed one made at start."""
     tls_key_file: str | None = None
+    always_allow_paths: tuple[str, ...] = DEFAULT_ALWAYS_ALLOW_PATHS
+    """Paths served over HTTPS without credentials (``--authorization-always-allow-paths``; a
+    trailing ``*`` matches a prefix)."""
     leader_elect: bool | None = None
     """None: the config's ``leaderElection.leaderElect`` (true by default, as upstream)."""
     lease: LeaseSettings | None = None
@@ -118,6 +134,24 @@ class RuntimeSettings:
     node_metrics_file: str | None = None
     """Read the load plugins' node metrics from this WatcherMetrics JSON file instead of their own source."""
 
+    def __post_init__(self) -> None:
+        if self.port is not None and not 0 <= self.port <= 65535:
+            raise ValueError(f"--port: must be between 0 and 65535, got {self.port}")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ValueError("--tls-cert-file and --tls-private-key-file must be given together")
+        AlwaysAllowPaths.parse(self.always_allow_paths)  # a bad path fails here, before anything starts
+        if self.port is not None and not self.serves_https:
+            if self.tls_cert_file:
+                raise ValueError("--tls-cert-file: port 0 serves plain HTTP; give a --port above 0 to serve HTTPS")
+            if not is_loopback(self.bind_address):
+                raise ValueError(f"--bind-address {quote(self.bind_address)}: plain HTTP (port 0) is served on a "
+                                 "loopback address only (127.0.0.1, ::1 or localhost); give a --port above 0 for HTTPS")
+
+    @property
+    def serves_https(self) -> bool:
+        """Whether the server speaks HTTPS (with delegated auth) rather than plain HTTP."""
+        return self.secure if self.secure is not None else bool(self.port)
+
 
 class Scheduler:
     """One live scheduler: ``start()``, ``wait_ready()``, ``stop()`` (or ``async with``)."""
@@ -128,6 +162,7 @@ class Scheduler:
         self.settings = settings or RuntimeSettings()
         self.metrics = Metrics()
         self.cache = SchedulerCache(assumed_ttl=self.settings.assumed_ttl)
+        self.cache.on_invalid = lambda kind: self.metrics.malformed_objects.labels(kind).inc()
         self.queue = SchedulingQueue(initial_backoff=self.config.pod_initial_backoff_seconds,
                                      max_backoff=self.config.pod_max_backoff_seconds,
                                      on_incoming=self.metrics.incoming)
@@ -154,6 +189,10 @@ class Scheduler:
         self.elector: LeaderElector | None = None
         self.cycle: SchedulingCycle | None = None
         self.server: MetricsServer | None = None
+        self.auth: DelegatingAuth | None = None
+        """Delegated authentication and authorization of the HTTPS server (None over plain HTTP)."""
+        self.certificate: SelfSigned | None = None
+        """The self-signed serving certificate made at start (None: the operator's, or plain HTTP)."""
         self.recorder: EventRecorder | None = None
         self.preemptor: Preemptor | None = None
         self.volume_binder: VolumeBinder | None = None
@@ -225,8 +264,15 @@ class Scheduler:
         if s.port is not None:
             # /readyz: caches synced, leading or not -- kube-scheduler's standbys are Ready too,
             # so that a Deployment of two replicas can roll and its PodDisruptionBudget can evict.
-            self.server = MetricsServer(metrics=self.metrics, ready=lambda: self.synced, host=s.bind_address, port=s.port,
-                                        tls_cert_file=s.tls_cert_file, tls_key_file=s.tls_key_file)
+            ctx, guard = None, None
+            if s.serves_https:
+                ctx, self.certificate = server_context(cert_file=s.tls_cert_file, key_file=s.tls_key_file,
+                                                       bind_address=s.bind_address)
+                # Its own rate limit, as kube-scheduler's review clients: scrapes never slow binding.
+                guard = self.auth = DelegatingAuth(client=self.client.with_own_limiter(),
+                                                   always_allow=AlwaysAllowPaths.parse(s.always_allow_paths))
+            self.server = MetricsServer(metrics=self.metrics, ready=lambda: self.synced, host=s.bind_address,
+                                        port=s.port, ssl_context=ctx, guard=guard)
             await self.server.start()
         self._informers = start_informers(client=self.client, cache=self.cache, on_node=self._on_node,
                                           on_pod=self._on_pod, backoff=s.informer_backoff, on_budget=self._on_budget,
@@ -277,7 +323,7 @@ class Scheduler:
 
     @property
     def metrics_url(self) -> str:
-        """Base URL of /metrics /healthz /readyz ("" when not serving)."""
+        """Base URL of /metrics /healthz /readyz /livez as bound ("" when not serving)."""
         return self.server.url if self.server is not None else ""
 
     @property
@@ -431,7 +477,7 @@ class Scheduler:
         if self._unchanged_running_pod(ref.key, raw):
             return
         try:
-            pod = pod_from_json(raw)
+            pod = read_pod(raw)
         except ObjectError as e:
             self._malformed_pod(raw, ref, e)
             return
@@ -474,9 +520,11 @@ class Scheduler:
             self.queue.delete(ref.key)  # an earlier, readable version may be queued
             if self.recorder is not None and self.recorder.failed(ref, f"pod {ref.key} cannot be scheduled: {e.field}: {e.problem}", current=raw):
                 log.warning("cannot read pod: %s", e)
+        elif spec.get("nodeName") and status.get("phase") not in ("Succeeded", "Failed"):
+            self.cache.invalid_pod(ref.key, e)  # its node keeps what it charged
         elif ref.key not in self._unreadable:
             self._unreadable.add(ref.key)  # once per pod: a running pod is updated often
-            log.warning("cannot read pod (not ours to schedule; its usage is not counted): %s", e)
+            log.warning("cannot read pod (not ours to schedule): %s", e)
 
 
 def _section(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:

@@ -5,6 +5,12 @@ server that evaluates ``ClusterRole``/``Role`` and their bindings like
 kube-apiserver's RBAC authorizer and records every decision. Tokens map to
 users (``system:serviceaccount:<ns>:<name>`` gets the service-account groups);
 a user in ``system:masters`` bypasses RBAC, as on a real cluster.
+
+Delegated authentication and authorization (``reviews.py``: TokenReview and
+SubjectAccessReview) ask this module the same questions for another server,
+so ``explain`` also says which binding allowed a request, as kube-apiserver's
+RBAC authorizer words its reason, and kube-apiserver's bootstrap ClusterRole
+``system:auth-delegator`` (create both reviews) is always defined.
 """
 
 from __future__ import annotations
@@ -22,14 +28,19 @@ import yaml
 
 from . import errors
 
-__all__ = ["User", "Attributes", "Decision", "Authorizer", "parse_token_spec", "read_token_file", "load_rbac",
-           "read_rbac_file"]
+__all__ = ["User", "Attributes", "Decision", "Authorizer", "AUTH_DELEGATOR", "parse_token_spec", "read_token_file",
+           "load_rbac", "read_rbac_file"]
 
 MASTERS: Final = "system:masters"
 _RBAC_KINDS: Final = frozenset({"ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding"})
 # Non-resource URLs every authenticated user may read (the default
 # system:discovery, system:public-info-viewer and system:basic-user roles).
 _PUBLIC_PATHS: Final = ("/api", "/apis", "/version", "/healthz", "/readyz", "/livez", "/openapi")
+# kube-apiserver's bootstrap ClusterRole for servers that delegate authentication and authorization
+# to it (kube-scheduler, metrics-server, ...): present on every cluster, so bound to, never shipped.
+AUTH_DELEGATOR: Final = "system:auth-delegator"
+_BOOTSTRAP_ROLES: Final = {AUTH_DELEGATOR: (
+    ("authentication.k8s.io", "tokenreviews"), ("authorization.k8s.io", "subjectaccessreviews"))}
 # Recent decisions kept in full: enough for a test to read a scheduler's first minutes of calls;
 # older ones survive only in the per-shape summary.
 _LOG_LIMIT: Final = 20_000
@@ -39,16 +50,18 @@ _LOG_LIMIT: Final = 20_000
 class User:
     name: str
     groups: tuple[str, ...] = ()
+    uid: str = ""
+    """The token file's uid column (what a TokenReview reports as ``user.uid``)."""
 
     @staticmethod
-    def of(name: str, groups: Iterable[str] = ()) -> "User":
+    def of(name: str, groups: Iterable[str] = (), *, uid: str = "") -> "User":
         """A user with the groups kube-apiserver adds (service-account and authenticated groups)."""
         gs = list(groups)
         parts = name.split(":")
         if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
             gs += ["system:serviceaccounts", f"system:serviceaccounts:{parts[2]}"]
         gs.append("system:authenticated")
-        return User(name=name, groups=tuple(dict.fromkeys(gs)))
+        return User(name=name, groups=tuple(dict.fromkeys(gs)), uid=uid)
 
 
 @dataclass(frozen=True)
@@ -118,7 +131,7 @@ def read_token_file(path: str | Path) -> dict[str, User]:
         if len(line) < 3 or not line[1].strip():
             raise ValueError(f"{p}:{n}: expected token,user,uid[,\"group1,group2\"]")
         groups = [g.strip() for g in line[3].split(",") if g.strip()] if len(line) > 3 else []
-        out[line[0].strip()] = User.of(line[1].strip(), groups)
+        out[line[0].strip()] = User.of(line[1].strip(), groups, uid=line[2].strip())
     return out
 
 
@@ -173,9 +186,13 @@ class Authorizer:
         self.summary: Counter[Decision] = Counter()
         """Every distinct decision ever made, object names left out, with its count: what a
         permission audit needs, bounded by the API's shape rather than by the traffic."""
-        self._cluster_roles: dict[str, list[_Rule]] = {}
+        self._cluster_roles: dict[str, list[_Rule]] = {
+            name: [_Rule(verbs=frozenset({"create"}), groups=frozenset({g}), resources=frozenset({r}),
+                         names=frozenset(), urls=frozenset()) for g, r in rules]
+            for name, rules in _BOOTSTRAP_ROLES.items()}
         self._roles: dict[tuple[str, str], list[_Rule]] = {}
-        self._bindings: list[tuple[str, str, str, list[Mapping[str, Any]]]] = []  # (ns, roleKind, roleName, subjects)
+        # (ns, roleKind, roleName, subjects, bindingKind, bindingName)
+        self._bindings: list[tuple[str, str, str, list[Mapping[str, Any]], str, str]] = []
         for doc in rbac or ():
             self.add(doc)
 
@@ -200,7 +217,8 @@ class Authorizer:
                 raise ValueError(f"{where}: roleRef needs kind ClusterRole or Role and a name")
             if kind == "ClusterRoleBinding" and ref.get("kind") != "ClusterRole":
                 raise ValueError(f"{where}: a ClusterRoleBinding may only refer to a ClusterRole")
-            self._bindings.append(("" if kind == "ClusterRoleBinding" else (ns or "default"), ref["kind"], ref["name"], list(doc.get("subjects") or [])))
+            self._bindings.append(("" if kind == "ClusterRoleBinding" else (ns or "default"), ref["kind"], ref["name"],
+                                   list(doc.get("subjects") or []), str(kind), str(name)))
         else:
             raise ValueError(f"not an RBAC object: kind {kind!r}")
 
@@ -222,19 +240,27 @@ class Authorizer:
         return False
 
     def allowed(self, user: User, a: Attributes) -> bool:
+        return self.explain(user, a)[0]
+
+    def explain(self, user: User, a: Attributes) -> tuple[bool, str]:
+        """Whether RBAC allows ``a`` to ``user``, and why, in kube-apiserver's words (a denial has no
+        reason: RBAC has no opinion, and nothing else allows)."""
         if MASTERS in user.groups:
-            return True
+            return True, f'allowed by group "{MASTERS}"'
         if a.path and a.verb == "get" and any(a.path == p or a.path.startswith(p + "/") for p in _PUBLIC_PATHS):
-            return True
-        for ns, ref_kind, ref_name, subjects in self._bindings:
+            return True, "RBAC: allowed by the default discovery and health roles"
+        for ns, ref_kind, ref_name, subjects, kind, name in self._bindings:
             if ns and ns != a.namespace:
                 continue
-            if not any(self._subject_matches(s, user, ns) for s in subjects):
+            subject = next((s for s in subjects if self._subject_matches(s, user, ns)), None)
+            if subject is None:
                 continue
             rules = self._cluster_roles.get(ref_name, []) if ref_kind == "ClusterRole" else self._roles.get((ns, ref_name), [])
             if any(r.allows(a) for r in rules):
-                return True
-        return False
+                where = f'{kind} "{name}"' + (f' of {ref_kind} "{ref_name}"' if ref_kind else "")
+                who = f'{subject.get("kind")} "{subject.get("name")}"'
+                return True, f"RBAC: allowed by {where} to {who}" + (f' in namespace "{ns}"' if ns else "")
+        return False, ""
 
     def check(self, user: User, a: Attributes) -> None:
         """Raise 403 Forbidden with kube-apiserver's message unless RBAC allows ``a``; log the decision."""

@@ -6,6 +6,7 @@ how a watch streams newline-delimited JSON events with bookmarks and
 timeouts, and that every failure is a ``Status`` body. The handlers are thin:
 object semantics live in ``operations`` (writes reach it through ``admitted``,
 which calls the admission webhooks), storage and fan-out in ``store``.
+TokenReviews and SubjectAccessReviews are answered by ``reviews``.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from .openapi import openapi_v3_group, openapi_v3_index
 from .operations import Operations, WriteOptions
 from .resourcemetrics import METRICS_CONTENT_TYPE
 from .resources import ResourceType
+from .reviews import openapi_v3_review_group, openapi_v3_reviews, review
 from .selectors import parse_field_selector, parse_label_selector
 from .store import Store, Watcher, dumps
 from .tables import table, wants_table
@@ -139,6 +141,10 @@ class HttpApi:
             return _metrics_response(self.cluster_metrics())
         if parts[0] not in ("api", "apis") or len(parts) <= (3 if parts[0] == "apis" else 2):
             return await self._discovery(request, path, parts, user)
+        if parts[0] == "apis" and len(parts) == 4:
+            review_type = resources.create_only(parts[1], parts[2], parts[3])
+            if review_type is not None:
+                return await self._review(request, review_type, user)
         target = self._resolve(parts)
         return await self._resource(request, target, user)
 
@@ -162,6 +168,16 @@ class HttpApi:
             raise _no_resource()
         return _metrics_response(self.node_metrics(node))
 
+    async def _review(self, request: web.Request, rt: resources.CreateOnly, user: User | None) -> web.StreamResponse:
+        """A TokenReview or SubjectAccessReview: answered at once, never stored (``reviews.py``)."""
+        if request.method != "POST":
+            raise errors.method_not_allowed()
+        if user is not None:
+            self.authorizer.check(user, Attributes(verb="create", group=rt.group, resource=rt.plural))
+        _negotiate(request.headers.get("Accept", ""))
+        body = await self._decode(request)
+        return _json_response(dumps(review(authorizer=self.authorizer, plural=rt.plural, body=body)), status=201)
+
     # ---- discovery -------------------------------------------------------------------------
 
     async def _discovery(self, request: web.Request, path: str, parts: list[str], user: User | None) -> web.StreamResponse:
@@ -173,12 +189,13 @@ class HttpApi:
         registry = self.store.registry
         if path == "/openapi/v3":
             body = openapi_v3_index(registry)
+            body["paths"].update(openapi_v3_reviews())
         elif path.startswith("/openapi/v3/"):
             gv = parts[2:]
             if gv[:1] == ["api"] and len(gv) == 2:
                 body = openapi_v3_group(registry, "", gv[1])
             elif gv[:1] == ["apis"] and len(gv) == 3:
-                body = openapi_v3_group(registry, gv[1], gv[2])
+                body = openapi_v3_group(registry, gv[1], gv[2]) or openapi_v3_review_group(gv[1], gv[2])
         elif path == "/api":
             body = resources.api_versions(server_address=self.address)
         elif path == "/apis":

@@ -8,6 +8,10 @@ the discovery bodies that ``kubectl`` and ``kubernetes_asyncio`` read.
 The built-in kinds are fixed (``BUILTIN``); a ``Registry`` holds them plus the
 custom resources that CustomResourceDefinitions add while the server runs, so
 routing and discovery are answered from one mutable table.
+
+Two more groups are only discovered, never stored: ``authentication.k8s.io/v1``
+``tokenreviews`` and ``authorization.k8s.io/v1`` ``subjectaccessreviews``
+(``CREATE_ONLY``), create-only questions answered by ``reviews.py``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ __all__ = [
     "builtin",
     "api_versions",
     "VERSION_INFO",
+    "CREATE_ONLY",
+    "create_only",
+    "CreateOnly",
 ]
 
 _ALL_VERBS: Final = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
@@ -261,6 +268,29 @@ BUILTIN: Final[tuple[ResourceType, ...]] = (
 _BUILTIN_BY_KEY: Final = {r.key: r for r in BUILTIN}
 
 
+@dataclass(frozen=True)
+class CreateOnly:
+    """A resource that is only ever created and answered, never stored: a review."""
+
+    group: str
+    version: str
+    plural: str
+    kind: str
+    singular: str
+
+
+CREATE_ONLY: Final = (
+    CreateOnly("authentication.k8s.io", "v1", "tokenreviews", "TokenReview", "tokenreview"),
+    CreateOnly("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", "subjectaccessreview"),
+)
+"""The reviews other servers delegate authentication and authorization with (``reviews.py``)."""
+
+
+def create_only(group: str, version: str, plural: str) -> CreateOnly | None:
+    """The review served at ``/apis/<group>/<version>/<plural>``, if that is one."""
+    return next((c for c in CREATE_ONLY if (c.group, c.version, c.plural) == (group, version, plural)), None)
+
+
 def builtin(key: str) -> ResourceType:
     """A built-in type by store key: ``pods``, ``deployments.apps``, ``leases.coordination.k8s.io``."""
     return _BUILTIN_BY_KEY[key]
@@ -308,7 +338,7 @@ class Registry:
     def group_versions(self) -> dict[str, list[str]]:
         """Named groups (not the core group) and their versions, in the order first served."""
         out: dict[str, list[str]] = {}
-        for r in self:
+        for r in [*self, *CREATE_ONLY]:
             if r.group and r.version not in out.setdefault(r.group, []):
                 out[r.group].append(r.version)
         return out
@@ -336,9 +366,11 @@ class Registry:
     def resource_list(self, *, group: str, version: str) -> dict[str, Any] | None:
         """``GET /api/v1`` or ``/apis/<g>/<v>``: the resources and subresources with their verbs."""
         items = [r for r in self if r.group == group and r.version == version]
-        if not items:
+        reviews = [c for c in CREATE_ONLY if c.group == group and c.version == version]
+        if not items and not reviews:
             return None
-        out: list[dict[str, Any]] = []
+        out: list[dict[str, Any]] = [{"name": c.plural, "singularName": c.singular, "namespaced": False,
+                                      "kind": c.kind, "verbs": ["create"]} for c in reviews]
         for r in items:
             entry: dict[str, Any] = {
                 "name": r.plural,

@@ -186,7 +186,11 @@ class WebhookServer:
         except BaseException:
             await self.stop()
             raise
-        log.info("vecsched webhook serving on %s (profiles %s; default %s; unknown profiles: %s)", self.url,
+        # The addresses actually bound (0.0.0.0 is every interface, not 127.0.0.1), with the scheme served.
+        bound = [f"{'https' if tls else 'http'}://[{a[0]}]:{a[1]}" if ":" in str(a[0])
+                 else f"{'https' if tls else 'http'}://{a[0]}:{a[1]}"
+                 for runner, tls in zip(self._runners, (True, False)) for a in runner.addresses]
+        log.info("vecsched webhook serving on %s (profiles %s; default %s; unknown profiles: %s)", ", ".join(bound),
                  ", ".join(sorted(self.routing.profiles)), self.routing.default_profile, self.routing.unknown_profile)
 
     async def _listen(self, app: web.Application, port: int, *, tls: bool) -> str:

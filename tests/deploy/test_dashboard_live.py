@@ -156,8 +156,9 @@ async def test_every_dashboard_expression_returns_series() -> None:
         async with prometheus(targets=targets, rule_files=rule_files) as prom:
             srv.create("priorityclasses", {"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
                                            "metadata": {"name": "urgent"}, "value": 1000})
-            # Every plugin's time is observed (upstream samples 10% of cycles).
-            async with running(srv, config=_config(prom.url), port=sched_port, bind_address="127.0.0.1",
+            # Every plugin's time is observed (upstream samples 10% of cycles). Plain HTTP on a
+            # loopback port chosen before Prometheus starts (secure=False), so it is scraped as is.
+            async with running(srv, config=_config(prom.url), port=sched_port, bind_address="127.0.0.1", secure=False,
                                load_metrics_interval=1.0, plugin_metrics_sample=1.0) as s:
                 await prom.wait_for('up{job="vecsched-metrics"} == 1', what="the scheduler scraped")
                 await _round(srv, s, extender.url, 1)

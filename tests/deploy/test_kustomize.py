@@ -21,7 +21,8 @@ def test_scheduler_kustomization() -> None:
     objs = _index(kustomize(DEPLOY))
     assert set(objs) == {
         ("Namespace", "vecsched"), ("ServiceAccount", "vecsched"), ("ClusterRole", "vecsched"),
-        ("ClusterRoleBinding", "vecsched"), ("Role", "vecsched-leader-election"),
+        ("ClusterRoleBinding", "vecsched"), ("ClusterRoleBinding", "vecsched-auth-delegator"),
+        ("Role", "vecsched-leader-election"),
         ("RoleBinding", "vecsched-leader-election"), ("ConfigMap", "vecsched-config"),
         ("Deployment", "vecsched"), ("PodDisruptionBudget", "vecsched"),
         ("Service", "vecsched-metrics"), ("CustomResourceDefinition", "podgroups.scheduling.x-k8s.io"),
@@ -30,14 +31,31 @@ def test_scheduler_kustomization() -> None:
     pod = objs[("Deployment", "vecsched")]["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "vecsched"
     assert pod["volumes"][0]["configMap"]["name"] == "vecsched-config"
+    # Secure serving, as kube-scheduler: HTTPS probes on 10259, and the reviews /metrics needs
+    # (TokenReview, SubjectAccessReview) allowed by the cluster's system:auth-delegator.
+    container = pod["containers"][0]
+    assert "--port=10259" in container["args"]
+    assert [container[p]["httpGet"]["scheme"] for p in ("livenessProbe", "readinessProbe")] == ["HTTPS", "HTTPS"]
+    delegator = objs[("ClusterRoleBinding", "vecsched-auth-delegator")]
+    assert delegator["roleRef"]["name"] == "system:auth-delegator"
+    assert delegator["subjects"] == [{"kind": "ServiceAccount", "name": "vecsched", "namespace": "vecsched"}]
 
 
 def test_monitoring_kustomization() -> None:
     # The layer for clusters with the Prometheus Operator, in the scheduler's namespace.
     objs = _index(kustomize(DEPLOY / "monitoring"))
     assert set(objs) == {("ServiceMonitor", "vecsched"), ("PrometheusRule", "vecsched"),
-                         ("ConfigMap", "vecsched-grafana-dashboard")}
-    assert {o["metadata"]["namespace"] for o in objs.values()} == {"vecsched"}
+                         ("ConfigMap", "vecsched-grafana-dashboard"), ("ClusterRole", "vecsched-metrics-reader"),
+                         ("ClusterRoleBinding", "vecsched-metrics-reader")}
+    assert {o["metadata"]["namespace"] for o in objs.values() if not o["kind"].startswith("Cluster")} == {"vecsched"}
+    # The secure port: HTTPS with a self-signed certificate, Prometheus' token, which may get /metrics.
+    [endpoint] = objs[("ServiceMonitor", "vecsched")]["spec"]["endpoints"]
+    assert (endpoint["scheme"], endpoint["tlsConfig"], endpoint["bearerTokenFile"]) == (
+        "https", {"insecureSkipVerify": True}, "/var/run/secrets/kubernetes.io/serviceaccount/token")
+    assert objs[("ClusterRole", "vecsched-metrics-reader")]["rules"] == [{"nonResourceURLs": ["/metrics"],
+                                                                          "verbs": ["get"]}]
+    binding = objs[("ClusterRoleBinding", "vecsched-metrics-reader")]
+    assert binding["roleRef"]["name"] == "vecsched-metrics-reader" and binding["subjects"][0]["kind"] == "ServiceAccount"
     dashboard = objs[("ConfigMap", "vecsched-grafana-dashboard")]
     assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
     assert json.loads(dashboard["data"]["vecsched.json"])["uid"] == "vecsched"

@@ -49,7 +49,7 @@ def _check_crd(obj: dict[str, Any]) -> None:
         assert set(spec) <= {"selector", "endpoints", "namespaceSelector", "jobLabel"}
         assert spec["selector"]["matchLabels"]
         for ep in spec["endpoints"]:
-            assert set(ep) <= {"port", "path", "interval", "scheme", "scrapeTimeout", "tlsConfig"}
+            assert set(ep) <= {"port", "path", "interval", "scheme", "scrapeTimeout", "tlsConfig", "bearerTokenFile"}
             assert isinstance(ep["port"], str) and ep["path"].startswith("/")
     else:
         assert set(spec) == {"groups"}

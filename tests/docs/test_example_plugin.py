@@ -242,7 +242,8 @@ async def test_run_scheduler_places_pods_on_the_labelled_node() -> None:
                     if "example.com/fast-disk" in n["metadata"].get("labels", {})]
         assert labelled == ["node-0001"]
         env = {**os.environ, "KUBECONFIG": str(srv.kubeconfig_path)}
-        proc = await _run("--config", "deploy/examples/plugins/config.yaml", "--port", "0", env=env)
+        proc = await _run("--config", "deploy/examples/plugins/config.yaml", "--bind-address", "127.0.0.1", "--port", "0",
+                          env=env)
         try:
             manifest = yaml.safe_load((EXAMPLE / "pod.yaml").read_text())
             for i in range(3):
@@ -268,7 +269,8 @@ async def test_run_scheduler_bad_config_is_one_line(tmp_path: Path) -> None:
     bad["profiles"][0]["pluginConfig"][0]["args"]["absentLabelsPreference"] = ["example.com/fast-disk"]
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(bad))
-    proc = await _run("--config", str(path), "--port", "0", env={**os.environ, "KUBECONFIG": str(tmp_path / "none")})
+    proc = await _run("--config", str(path), "--bind-address", "127.0.0.1", "--port", "0",
+                      env={**os.environ, "KUBECONFIG": str(tmp_path / "none")})
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 2
     assert err.decode() == (f"run_scheduler.py: {path}: profiles[0].pluginConfig[0].args.absentLabelsPreference[0]: "

@@ -33,7 +33,7 @@ from scheduler.apiserver import ApiServer, NodeShape, serve_apiserver
 from scheduler.config import parse_config
 from scoring.plugins.node_load import LoadMetrics
 from tests.live.support import events_for, pod, pods_of, running, wait_async, wait_for
-from tests.live.test_run_command import free_port
+from tests.live.test_run_command import OPEN_METRICS, free_port
 from tests.prometheus_support import Prometheus, Target, prometheus
 
 HOT: Final = ("node-0000", "node-0001")
@@ -88,7 +88,7 @@ def node_of(srv: ApiServer, name: str) -> str:
 
 async def scrape(url: str) -> dict[str, float]:
     """The scheduler's /metrics samples whose name starts with vecsched_load_metrics_."""
-    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as r:
+    async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics", ssl=False) as r:
         text = await r.text()
     return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
             if line.startswith("vecsched_load_metrics_")}
@@ -108,10 +108,10 @@ async def test_vecsched_run_places_pods_by_the_load_prometheus_measured(tmp_path
         path.write_text(yaml.safe_dump(configuration(profile("packing", "TargetLoadPacking", {
             "targetUtilization": 40, "metricProvider": {"type": "Prometheus", "address": prom.url}}))))
         port = free_port()
-        url = f"http://127.0.0.1:{port}"
+        url = f"https://127.0.0.1:{port}"  # self-signed, not verified by scrape(); /metrics always allowed
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "scheduler.cli", "run", "--kubeconfig", str(srv.kubeconfig_path),
-            "--config", str(path), "--bind-address", "127.0.0.1", "--port", str(port), "--no-leader-elect",
+            "--config", str(path), "--bind-address", "127.0.0.1", "--port", str(port), *OPEN_METRICS, "--no-leader-elect",
             "--load-metrics-interval", INTERVAL, "--log-format", "json",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:

@@ -47,7 +47,8 @@ async def _process(*args: str) -> AsyncIterator[asyncio.subprocess.Process]:
 
 
 def _scheduler_args(kubeconfig: Path) -> list[str]:
-    return ["run", "--kubeconfig", str(kubeconfig), "--port", "0", "--no-leader-elect", "--log-level", "error"]
+    return ["run", "--kubeconfig", str(kubeconfig), "--bind-address", "127.0.0.1", "--port", "0", "--no-leader-elect",
+            "--log-level", "error"]
 
 
 async def test_scheduler_killed_and_restarted_binds_every_pod_once() -> None:
