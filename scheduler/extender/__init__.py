@@ -15,6 +15,12 @@ cluster state comes from: ``scheduler.extender.cluster``. The decisions:
 ``scheduler.extender.verbs`` (filter, prioritize) and
 ``scheduler.extender.preempt``. HTTP, limits, TLS and metrics:
 ``scheduler.extender.server``.
+
+Secure by default: it serves on 127.0.0.1 (kube-scheduler's sidecar) unless
+told otherwise, any other address needs TLS and ``--client-ca-file`` (the
+verbs then require kube-scheduler's client certificate), and ``/bind`` -- which
+binds any pod it is told to with the extender's own ServiceAccount -- is served
+only with ``--enable-bind``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ import signal
 
 from scheduler.config import load_config
 from scheduler.extender.protocol import MAX_EXTENDER_PRIORITY, BadRequest, extender_scores
+from scheduler.extender.cluster import DEFAULT_CACHE_BYTES, DEFAULT_CACHE_TTL
 from scheduler.extender.server import ExtenderMetrics, ExtenderServer, ExtenderSettings, serve_extender
 from scheduler.kube.client import ClientSettings
 from scheduler.logs import level_from, setup_logging
@@ -49,7 +56,9 @@ __all__ = [
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="KubeSchedulerConfiguration file (default: one profile 'vecsched')")
     parser.add_argument("--port", type=int, default=8888, help="port to serve on (default 8888; 0 picks a free port)")
-    parser.add_argument("--bind-address", default="0.0.0.0", help="address to serve on (default 0.0.0.0)")
+    parser.add_argument("--bind-address", default="127.0.0.1",
+                        help="address to serve on (default 127.0.0.1, beside kube-scheduler); any other address "
+                             "needs --tls-cert-file, --tls-private-key-file and --client-ca-file")
     parser.add_argument("--profile", help="profile (schedulerName) answering un-prefixed URLs (default: the first)")
     parser.add_argument("--kubeconfig", help="kubeconfig for the node/pod cache and bind (default: $KUBECONFIG, "
                                              "else in-cluster config when in a cluster, else standalone)")
@@ -59,9 +68,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-cert-file", help="serve HTTPS with this certificate (with --tls-private-key-file)")
     parser.add_argument("--tls-private-key-file", help="the certificate's private key")
     parser.add_argument("--client-ca-file", help="require callers of the verbs to present a certificate signed by this CA")
+    parser.add_argument("--enable-bind", action="store_true",
+                        help="serve /bind (kube-scheduler's bindVerb): bind pods with the extender's ServiceAccount, "
+                             "which then needs pods/binding (default: /bind is a 404)")
     parser.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024, help="largest request body (default 8 MiB)")
     parser.add_argument("--request-budget", type=float, default=2.0,
-                        help="seconds to answer a request, with an error if need be (default 2; kube-scheduler waits 5)")
+                        help="seconds from a request's first byte to its answer, with an error if need be "
+                             "(default 2; kube-scheduler waits 5)")
+    parser.add_argument("--read-timeout", type=float, default=5.0,
+                        help="seconds for a request's headers and body to arrive (default 5)")
+    parser.add_argument("--max-inflight", type=int, default=32,
+                        help="verbs answered at once; more get 429 with Retry-After (default 32)")
+    parser.add_argument("--cache-bytes", type=int, default=DEFAULT_CACHE_BYTES,
+                        help="bytes of JSON kept of the nodes and pods requests sent (default 64 MiB)")
+    parser.add_argument("--cache-ttl", type=float, default=DEFAULT_CACHE_TTL,
+                        help="seconds a node or pod from a request is kept (default 120)")
     parser.add_argument("--v", type=int, default=0, dest="verbosity", help="klog-style verbosity")
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), help="overrides --v")
     parser.add_argument("--log-format", choices=("text", "json"), default="text")
@@ -75,7 +96,9 @@ def settings_from(args: argparse.Namespace) -> ExtenderSettings:
         bind_address=args.bind_address, port=args.port, profile=args.profile,
         client=ClientSettings(kubeconfig=args.kubeconfig, context=args.context) if has_api else None,
         tls_cert_file=args.tls_cert_file, tls_key_file=args.tls_private_key_file, client_ca_file=args.client_ca_file,
-        max_body_bytes=args.max_body_bytes, request_budget_seconds=args.request_budget)
+        enable_bind=args.enable_bind, max_body_bytes=args.max_body_bytes, request_budget_seconds=args.request_budget,
+        read_timeout_seconds=args.read_timeout, max_inflight=args.max_inflight, cache_bytes=args.cache_bytes,
+        cache_ttl_seconds=args.cache_ttl)
 
 
 async def _main(args: argparse.Namespace) -> int:

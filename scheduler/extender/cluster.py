@@ -18,6 +18,19 @@ from the request's nodes alone, so existing pods are unknown and every node
 is scored as empty (requested = 0). That is documented behaviour, useful for
 policies that do not depend on load (taints, affinity, node labels).
 
+What requests leave behind. Without a cache, the nodes of ``Nodes`` requests
+are kept for the next request (reading a node's quantities is most of the cost
+of a 500-node request) and for ``preempt``, which names nodes only; with or
+without one, the pods of filter and prioritize requests are kept for ``bind``,
+which names its pod only. Requests are unauthenticated input (on loopback, or
+from whoever holds a client certificate), so what they leave is keyed by its
+*content* -- the SHA-256 of the object's JSON as sent -- never by name and
+resourceVersion: a request that sends a node ``a`` at resourceVersion 10 with
+a made-up capacity is stored under its own digest, and a later request that
+sends the real ``a`` at resourceVersion 10 gets the real one read afresh
+(``RequestCache``). It is bounded by bytes (``--cache-bytes``, counted as the
+objects' JSON) and by age (``--cache-ttl``), oldest first.
+
 A pod the extender bound is *assumed* in the cache at once, as the live
 scheduler does, so that the next request sees its capacity taken before the
 watch confirms the binding.
@@ -52,9 +65,13 @@ names.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
+import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
+from dataclasses import dataclass
 from typing import Any, Final
 
 from scheduler.cache import SchedulerCache, preemption_facts, start_informers
@@ -65,15 +82,113 @@ from scoring.objects import NodeInfo, ObjectError, PodInfo, pod_from_json, with_
 from scoring.plugins import VOLUME_PLUGINS
 from scoring.table import NodeTable
 
-__all__ = ["ClusterView"]
+__all__ = ["ClusterView", "RequestCache", "content_digest", "DEFAULT_CACHE_BYTES", "DEFAULT_CACHE_TTL"]
 
 log = logging.getLogger("vecsched.extender")
 
-_REMEMBERED_PODS: Final = 4096
-"""Pods from recent filter/prioritize requests, by UID, so that a bind can assume the pod in
-the cache; kube-scheduler binds within seconds of filtering, so a few thousand is plenty."""
-_REMEMBERED_NODES: Final = 100_000
-"""Nodes from recent Nodes-mode requests (no cache), for preempt requests, which carry none."""
+DEFAULT_CACHE_BYTES: Final = 64 * 1024 * 1024
+"""What requests leave behind, in bytes of JSON: 64 MiB holds a 5,000-node NodeList (about
+1.5 KiB a node, 7.5 MiB) eight times over, or tens of thousands of pods. Parsed, an object
+takes 7 to 9 times its JSON (tracemalloc, 500 nodes of benchmarks.clusters), so at most about
+512 MiB: with 32 request bodies of 8 MiB in flight, within the Deployment's 2 GiB limit."""
+DEFAULT_CACHE_TTL: Final = 120.0
+"""Seconds a request's object is kept. kube-scheduler binds and preempts within a scheduling
+cycle of filtering (each call at most its 5 s httpTimeout), and a Nodes request re-sends
+every node, so two minutes only drops what no request will ask for again."""
+
+
+def content_digest(raw: Any) -> str:
+    """The SHA-256 of ``raw``'s JSON (keys in the order sent, no whitespace): equal for the
+    same object sent twice, different as soon as one byte of its content differs."""
+    text = json.dumps(raw, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _json_size(raw: Any) -> int:
+    return len(json.dumps(raw, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode())
+
+
+@dataclass(slots=True)
+class _Entry:
+    obj: NodeInfo | PodInfo
+    key: str
+    """The node's name or the pod's UID: what a later request refers to it by."""
+    size: int
+    born: float
+
+
+class RequestCache:
+    """Nodes and pods read from requests, by content digest; bounded by bytes and by age.
+
+    ``get(digest)`` is an object with exactly that content, or None. ``node(name)`` and
+    ``pod(uid)`` are the latest object of that name or UID a request sent (for the verbs
+    that name nodes or pods without sending them: preempt, bind). Entries leave oldest first,
+    once older than ``max_age`` seconds or to keep the total under ``max_bytes``."""
+
+    def __init__(self, *, max_bytes: int = DEFAULT_CACHE_BYTES, max_age: float = DEFAULT_CACHE_TTL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self.clock = clock
+        self.bytes = 0
+        """The JSON size of everything held."""
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._latest: dict[tuple[str, str], str] = {}
+        """(kind, name or UID) -> digest of the latest such object stored."""
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def counts(self) -> dict[str, int]:
+        """Objects held, by kind ("nodes", "pods")."""
+        nodes = sum(1 for e in self._entries.values() if isinstance(e.obj, NodeInfo))
+        return {"nodes": nodes, "pods": len(self._entries) - nodes}
+
+    def get(self, digest: str) -> NodeInfo | PodInfo | None:
+        self._expire()
+        e = self._entries.get(digest)
+        return e.obj if e is not None else None
+
+    def node(self, name: str) -> NodeInfo | None:
+        self._expire()
+        e = self._entries.get(self._latest.get(("nodes", name), ""))
+        return e.obj if e is not None and isinstance(e.obj, NodeInfo) else None
+
+    def pod(self, uid: str) -> PodInfo | None:
+        self._expire()
+        e = self._entries.get(self._latest.get(("pods", uid), ""))
+        return e.obj if e is not None and isinstance(e.obj, PodInfo) else None
+
+    def put(self, obj: NodeInfo | PodInfo, *, digest: str | None = None) -> None:
+        """Keep ``obj`` (its digest computed from ``obj.raw`` unless given) as the latest of its
+        name (a node) or UID (a pod). An object larger than the whole cache is not kept."""
+        kind, key = ("nodes", obj.name) if isinstance(obj, NodeInfo) else ("pods", obj.uid)
+        digest = digest or content_digest(obj.raw)
+        old = self._entries.pop(digest, None)
+        if old is not None:
+            self.bytes -= old.size
+        size = old.size if old is not None else _json_size(obj.raw)
+        if size > self.max_bytes:
+            self._forget(digest, kind, key)
+            return
+        self._entries[digest] = _Entry(obj, key, size, self.clock())
+        self._latest[(kind, key)] = digest
+        self.bytes += size
+        self._expire()
+
+    def _forget(self, digest: str, kind: str, key: str) -> None:
+        if self._latest.get((kind, key)) == digest:
+            del self._latest[(kind, key)]
+
+    def _expire(self) -> None:
+        oldest = self.clock() - self.max_age
+        while self._entries:
+            digest, e = next(iter(self._entries.items()))
+            if e.born >= oldest and self.bytes <= self.max_bytes:
+                return
+            self._entries.popitem(last=False)
+            self.bytes -= e.size
+            self._forget(digest, "nodes" if isinstance(e.obj, NodeInfo) else "pods", e.key)
 
 
 def _name(raw: Mapping[str, Any]) -> str:
@@ -97,7 +212,7 @@ class ClusterView:
 
     def __init__(self, *, client_settings: ClientSettings | None, backoff: Backoff = Backoff(),
                  client: KubeClient | None = None, cache: SchedulerCache | None = None,
-                 profiles: Mapping[str, Profile] | None = None) -> None:
+                 profiles: Mapping[str, Profile] | None = None, seen: RequestCache | None = None) -> None:
         """``profiles``: the profiles the extender serves. With API access they decide whether
         the storage objects are watched (None: as for the default profile, which runs every
         volume plugin); without it, their volume plugins are taken out of them here."""
@@ -124,8 +239,8 @@ class ClusterView:
         self._must_sync: list[Informer] = []
         """The informers whose first list every answer waits for: Nodes, Pods and the storage kinds."""
         self._housekeeping: asyncio.Task[None] | None = None
-        self._pods: OrderedDict[str, PodInfo] = OrderedDict()
-        self.nodes_seen: dict[str, NodeInfo] = {}
+        self.seen = seen if seen is not None else RequestCache()
+        """Nodes and pods from requests, by content (see the module docstring)."""
         self._unreadable: set[str] = set()
 
     # ---- lifecycle ---------------------------------------------------------------------------
@@ -226,21 +341,21 @@ class ClusterView:
     # ---- what requests add -----------------------------------------------------------------
 
     def remember_pod(self, pod: PodInfo) -> None:
-        if not pod.uid:
-            return
-        self._pods[pod.uid] = pod
-        self._pods.move_to_end(pod.uid)
-        while len(self._pods) > _REMEMBERED_PODS:
-            self._pods.popitem(last=False)
+        """Keep a filter or prioritize request's pod, for the ``bind`` that may follow."""
+        if pod.uid:
+            self.seen.put(pod)
 
-    def remember_nodes(self, nodes: list[NodeInfo]) -> None:
-        if len(self.nodes_seen) + len(nodes) > _REMEMBERED_NODES:
-            self.nodes_seen.clear()
-        for n in nodes:
-            self.nodes_seen[n.name] = n
+    def remember_nodes(self, nodes: Sequence[NodeInfo], digests: Sequence[str | None] = ()) -> None:
+        """Keep a Nodes request's nodes (``digests``: their content digests when already known)."""
+        for i, n in enumerate(nodes):
+            self.seen.put(n, digest=digests[i] if i < len(digests) else None)
+
+    def node_seen(self, name: str) -> NodeInfo | None:
+        """The node of that name as the latest Nodes request sent it (no cache: for preempt)."""
+        return self.seen.node(name)
 
     def _known(self, *, uid: str, namespace: str, name: str) -> PodInfo | None:
-        pod = self._pods.get(uid) if uid else None
+        pod = self.seen.pod(uid) if uid else None
         return pod if pod is not None and pod.key == f"{namespace}/{name}" else None
 
     def reserve(self, profile: Profile, *, uid: str, namespace: str, name: str, node: str) -> dict[str, str]:
@@ -263,7 +378,6 @@ class ClusterView:
                      annotations: Mapping[str, str] | None = None) -> None:
         """After a successful bind: charge the pod (with what reserve recorded) to its node now."""
         pod = self._known(uid=uid, namespace=namespace, name=name)
-        self._pods.pop(uid, None)
         if self.cache is None or pod is None:
             return
         if self.cache.node_of(pod.key) is not None or node not in self.cache.table:

@@ -38,12 +38,19 @@ class BudgetExceeded(TimeoutError):
 
 class Deadline:
     """A request's time budget. Synchronous work cannot be interrupted, so it checks in
-    between phases (after filtering, after scoring, per preemption candidate)."""
+    between phases (when the body is read, after filtering, after scoring, per preemption
+    candidate).
 
-    def __init__(self, budget: float, *, clock: Callable[[], float] = time.monotonic) -> None:
+    ``start`` is when the request arrived (its first byte, on ``clock``), not when its
+    handler began: under load a request waits for the event loop before it is handled, and
+    kube-scheduler's ``httpTimeout`` runs from when it sent the request, queue included."""
+
+    def __init__(self, budget: float, *, clock: Callable[[], float] = time.monotonic,
+                 start: float | None = None) -> None:
         self.budget = budget
         self.clock = clock
-        self.end = clock() + budget
+        self.start = clock() if start is None else start
+        self.end = self.start + budget
 
     def remaining(self) -> float:
         return max(0.0, self.end - self.clock())

@@ -18,6 +18,8 @@ from scheduler.kube.informer import Backoff
 @asynccontextmanager
 async def cached_extender(srv: ApiServer, *, config: SchedulerConfig | None = None,
                           **kw: Any) -> AsyncIterator[ExtenderServer]:
+    """``kw``: more ExtenderSettings; bind is enabled unless ``enable_bind=False`` says otherwise."""
+    kw.setdefault("enable_bind", True)
     settings = ExtenderSettings(bind_address="127.0.0.1", port=0,
                                 client=ClientSettings(kubeconfig=str(srv.kubeconfig_path)),
                                 informer_backoff=Backoff(initial=0.02, cap=0.2, jitter=0.5), **kw)
