@@ -4,7 +4,10 @@ So that ``kubectl`` and ``vecsched run`` can be pointed at a cluster that
 exists only on this machine: it registers simulated nodes, writes a
 kubeconfig, prints one line saying where it serves, and on SIGTERM/SIGINT
 stops cleanly (saving its objects with ``--state``, loaded again on the next
-start). Bad flags raise ``ValueError``; the dispatcher prints it (exit 2).
+start). ``--faults`` makes it misbehave as a real control plane does under
+stress (see ``faults``), for soak tests of clients; what it injected is served
+at ``/metrics/faults`` and printed when it stops. Bad flags raise
+``ValueError``; the dispatcher prints it (exit 2).
 """
 
 from __future__ import annotations
@@ -17,12 +20,13 @@ import sys
 from typing import Any
 
 from .auth import parse_token_spec, read_rbac_file, read_token_file
+from .faults import SPEC_HELP, Faults, parse_spec, run_schedule
 from .kubelet import NodeShape
 from .nodes import DEFAULT_CSI_DRIVER
 from .server import ApiServer
 from .usage import MAX_USAGE_RATIO
 
-__all__ = ["configure", "run", "parse_shape"]
+__all__ = ["configure", "run", "parse_shape", "faults_line"]
 
 _SHAPE_KEYS = ("count", "cpu", "memory", "pods", "gpus", "zones", "instance-type", "ephemeral-storage",
                "attach-limit")
@@ -73,6 +77,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-file", default=None, metavar="F",
                         help="tokens, one 'token,user,uid[,\"group,...\"]' line each (kube-apiserver's --token-auth-file)")
     parser.add_argument("--admin-token", default=None, help="token of the system:masters user written to the kubeconfig")
+    parser.add_argument("--faults", default=None, metavar="SPEC",
+                        help=SPEC_HELP + "; the counts of injected faults are served at /metrics/faults and "
+                             "printed on shutdown (default: no faults)")
 
 
 def _labels(items: list[str]) -> dict[str, str]:
@@ -162,19 +169,31 @@ def _server(args: argparse.Namespace) -> ApiServer:
         node_lease_seconds=_seconds(args.node_lease_seconds, "--node-lease-seconds", off=True),
         node_status_seconds=_seconds(args.node_status_seconds, "--node-status-seconds", off=True),
         simulated_usage_ratio=_usage_ratio(args.simulated_usage_ratio),
+        faults=parse_spec(args.faults) if args.faults is not None else None,
     )
 
 
-async def _serve(srv: ApiServer) -> None:
+def faults_line(faults: Faults) -> str:
+    """The line printed on shutdown with ``--faults``: ``vecsched apiserver injected faults: errors=3 ...``."""
+    return f"vecsched apiserver injected faults: {faults.summary()}"
+
+
+async def _serve(srv: ApiServer, *, faults: bool) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    srv.http.anonymous_metrics["/metrics/faults"] = srv.faults.metrics_text
     await srv.start()
+    schedule = (asyncio.create_task(run_schedule(srv.faults, close_watches=srv.close_watches, compact=srv.compact),
+                                    name="fault schedule") if faults else None)
     try:
         print(f"vecsched apiserver serving {srv.url} (kubeconfig: {srv.kubeconfig_path})", flush=True)
         await stop.wait()
     finally:
+        if schedule is not None:
+            schedule.cancel()
+            await asyncio.gather(schedule, return_exceptions=True)
         await srv.stop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
@@ -182,6 +201,8 @@ async def _serve(srv: ApiServer) -> None:
 
 def run(args: argparse.Namespace) -> int:
     srv = _server(args)
-    asyncio.run(_serve(srv))
+    asyncio.run(_serve(srv, faults=args.faults is not None))
+    if args.faults is not None:
+        print(faults_line(srv.faults), file=sys.stderr, flush=True)
     print("vecsched apiserver stopped" + (f"; state saved to {args.state}" if args.state else ""), file=sys.stderr)
     return 0
