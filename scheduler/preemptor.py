@@ -19,6 +19,14 @@ the side effects are here, run in the background as upstream's
    decision about its predecessor; a victim already gone (404, or 409 for another
    UID) counts as evicted.
 
+Before the first victim is touched, the preemptor itself is read from the API
+server: a decision comes from the watch's view of the cluster, which can be
+seconds behind (an API server that restarted, a watch being re-established),
+and a preemptor deleted meanwhile -- a Deployment scaled down, a Job finished
+-- needs no room. If it is gone, recreated under another UID, already
+terminating or already bound, its victims are left alone; if it cannot be
+read, nobody is evicted and the pod is scheduled again.
+
 A victim whose eviction is under way is tracked by key until the watch shows it
 gone, so a second preemptor that picks it before its ``deletionTimestamp`` is
 seen does not delete it again. After a restart nothing needs to be remembered:
@@ -168,6 +176,17 @@ class Preemptor:
             for other in lower:
                 ok = await self._clear_nomination(other) and ok
                 self.queue.activate(other.key)
+            if victims:
+                try:
+                    why_not = await self._no_longer_preempting(pod)
+                except KubeError:
+                    why_not, ok = "cannot be read", False  # evict nobody on a guess; the pod is scheduled again
+                if why_not:
+                    log.info("preemption for %s on %s called off: the pod %s; %d victim(s) left alone",
+                             pod.key, node, why_not, len(victims))
+                    for v in victims:
+                        self._evicting.pop(v.key, None)
+                    victims = []
             results = await asyncio.gather(*(self._evict(pod, node, v) for v in victims))
             ok = ok and all(results)
             if not ok:
@@ -209,6 +228,25 @@ class Preemptor:
         log.info("preempted pod", extra={"fields": {"victim": victim.key, "preemptor": preemptor.key, "node": node}})
         self.recorder.preempted(PodRef.of(victim), by=PodRef.of(preemptor), node=node)
         return True
+
+    async def _no_longer_preempting(self, pod: PodInfo) -> str:
+        """Why the preemptor, as the API server has it now, needs no room ("" when it still does):
+        deleted, recreated under another UID, terminating, or bound. ``KubeError`` when it cannot
+        be read."""
+        try:
+            raw = await self._call("get_preemptor", pod, lambda: self.client.request(
+                "GET", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}"))
+        except _Gone:
+            return "was deleted"
+        meta = raw.get("metadata") if isinstance(raw, Mapping) else None
+        spec = raw.get("spec") if isinstance(raw, Mapping) else None
+        if not isinstance(meta, Mapping) or meta.get("uid") != pod.uid:
+            return "was deleted and recreated under another UID"
+        if meta.get("deletionTimestamp"):
+            return "is being deleted"
+        if isinstance(spec, Mapping) and spec.get("nodeName"):
+            return f"is bound to {spec['nodeName']} already"
+        return ""
 
     async def _clear_nomination(self, pod: PodInfo) -> bool:
         """Remove ``status.nominatedNodeName`` of a pod whose room the preemptor takes. Sent even when

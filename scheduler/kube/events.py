@@ -252,9 +252,13 @@ class EventRecorder:
         if nominated is not None:
             status["nominatedNodeName"] = nominated or None
         patch = {"metadata": {"uid": pod.uid} if pod.uid else {}, "status": status}
+        # A nomination is worth the preemptor's eviction retries (about 6 s): while its victims
+        # leave, it is what tells other schedulers and `kubectl` whom the room is for.
+        attempts = _NOMINATION_ATTEMPTS if nominated else _ATTEMPTS
         try:
             await _retrying(lambda: self.client.patch(f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/status",
-                                                      body=patch, content_type=STRATEGIC_MERGE_PATCH))
+                                                      body=patch, content_type=STRATEGIC_MERGE_PATCH),
+                            attempts=attempts)
         except NotFoundError:
             pass  # deleted meanwhile
         except KubeError as e:
@@ -266,16 +270,17 @@ class EventRecorder:
 
 
 _ATTEMPTS: Final = 3  # client-go's recorder tries 12 times; a scheduler's report is worth less than its next bind
+_NOMINATION_ATTEMPTS: Final = 6  # 0.2 + 0.4 + ... + 3.2 s, doubled at most by jitter: PreemptorSettings' budget
 _RETRY_DELAY: Final = 0.2
 
 
-async def _retrying(call: Callable[[], Awaitable[Any]]) -> Any:
+async def _retrying(call: Callable[[], Awaitable[Any]], *, attempts: int = _ATTEMPTS) -> Any:
     """``call()``, tried again after a short randomised pause when the failure is transient."""
-    for attempt in range(_ATTEMPTS):
+    for attempt in range(attempts):
         try:
             return await call()
         except KubeError as e:
-            if attempt == _ATTEMPTS - 1 or not retryable(e):
+            if attempt == attempts - 1 or not retryable(e):
                 raise
             delay = getattr(e, "retry_after", 0.0) or _RETRY_DELAY * (2**attempt)
             await asyncio.sleep(delay * (1.0 + random.random()))

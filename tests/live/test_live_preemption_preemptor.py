@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from scheduler.apiserver.auth import read_rbac_file
 from scheduler.kube.client import ClientSettings
 from scheduler.preemptor import PreemptorSettings
@@ -95,10 +97,52 @@ async def test_failed_evictions_are_retried_counted_and_the_preemptor_scheduled_
             srv.faults.error_rate = 0.0
             await wait_for(lambda: node_of(srv, "urgent") == "node-0000", timeout=10, what="urgent bound")
             m = await scrape(s)
-            # Each round: the DisruptionTarget patch of each victim tried twice, then given up.
-            assert m['vecsched_preemption_api_errors_total{call="disruption_condition"}'] >= 2 * 2 * 2
+            # Each failed round: the preemptor's own read tried twice, then given up, so no victim
+            # was touched on a guess (two rounds at least: 2 x 2 errors).
+            assert m['vecsched_preemption_api_errors_total{call="get_preemptor"}'] >= 2 * 2
             assert m['scheduler_queue_incoming_pods_total{event="ForceActivate",queue="active"}'] >= 2
             assert m['scheduler_preemption_goroutines_execution_total{result="success"}'] == 1
             for name in ("v0", "v1"):  # evicted once, by the round that succeeded
                 assert len(events_for(srv, name, reason="Preempted")) == 1
             assert set(pods_of(srv)) == {"urgent"}
+
+
+# How the preemptor stands in the API server when its eviction task starts, against the
+# watch's (stale) view the decision came from -> whether its victim is evicted.
+CALLED_OFF_CASES = [
+    ("still pending", "pending", True),
+    ("deleted meanwhile", "deleted", False),
+    ("recreated under another UID", "recreated", False),
+    ("bound elsewhere meanwhile", "bound", False),
+]
+
+
+@pytest.mark.parametrize(("change", "evicted"), [c[1:] for c in CALLED_OFF_CASES], ids=[c[0] for c in CALLED_OFF_CASES])
+async def test_a_preemption_is_called_off_when_the_preemptor_no_longer_needs_room(change: str, evicted: bool) -> None:
+    async with control_plane(nodes=2) as srv:
+        priority_class(srv, "urgent", 1000)
+        place(srv, "victim", "node-0000", cpu="1", grace=1)
+        await all_running(srv)
+        # A pod no scheduler places, standing for a preemptor the scheduler decided about from a
+        # watch that had not yet seen what happened to it next.
+        srv.create("pods", pod("preemptor", scheduler="nobody", priorityClassName="urgent"))
+        stale = pod_from_json(srv.get("pods", "preemptor", namespace=NS))
+        if change in ("deleted", "recreated"):
+            srv.ops.delete(srv.resource("pods"), namespace=NS, name="preemptor", grace=0)
+        if change == "recreated":
+            srv.create("pods", pod("preemptor", scheduler="nobody", priorityClassName="urgent"))
+        if change == "bound":  # room freed elsewhere and another cycle bound it there
+            srv.ops.bind({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "preemptor"},
+                          "target": {"kind": "Node", "name": "node-0001"}}, namespace=NS, name="preemptor")
+        async with running(srv) as s:
+            assert s.preemptor is not None
+            victim = s.cache.table.pods[f"{NS}/victim"].pod
+            assert [p.key for p in s.preemptor.preempt(pod=stale, node="node-0000", victims=[victim])] == [victim.key]
+            await s.preemptor.drain(timeout=10)
+            if evicted:
+                await wait_for(lambda: "victim" not in pods_of(srv), what="victim gone")
+                assert len(events_for(srv, "victim", reason="Preempted")) == 1
+            else:
+                assert "victim" in pods_of(srv) and "victim" not in terminating(srv)
+                assert events_for(srv, "victim", reason="Preempted") == []
+                assert not s.preemptor.evicting(victim.key)  # a later preemption may pick it
