@@ -25,7 +25,12 @@ seconds behind (an API server that restarted, a watch being re-established),
 and a preemptor deleted meanwhile -- a Deployment scaled down, a Job finished
 -- needs no room. If it is gone, recreated under another UID, already
 terminating or already bound, its victims are left alone; if it cannot be
-read, nobody is evicted and the pod is scheduled again.
+read, nobody is evicted and the pod is scheduled again. Its
+``status.nominatedNodeName`` is then written (the cycle's report writes it
+too, in the background) and must have landed before a victim is touched, so
+that a replica taking over after this one dies knows whom the room is for.
+Each victim's deletion, which retries may delay by seconds, reads the
+preemptor once more just before it is sent.
 
 A victim whose eviction is under way is tracked by key until the watch shows it
 gone, so a second preemptor that picks it before its ``deletionTimestamp`` is
@@ -178,7 +183,7 @@ class Preemptor:
                 self.queue.activate(other.key)
             if victims:
                 try:
-                    why_not = await self._no_longer_preempting(pod)
+                    why_not = await self._no_longer_preempting(pod) or await self._nominate(pod, node)
                 except KubeError:
                     why_not, ok = "cannot be read", False  # evict nobody on a guess; the pod is scheduled again
                 if why_not:
@@ -212,6 +217,11 @@ class Preemptor:
                                                     "lastTransitionTime": _now()}]}}
                 await self._call("disruption_condition", victim, lambda: self.client.patch(
                     f"{base}/status", body=patch, content_type=STRATEGIC_MERGE_PATCH))
+            why_not = await self._no_longer_preempting(preemptor)
+            if why_not:
+                log.info("eviction of %s called off: its preemptor %s %s", victim.key, preemptor.key, why_not)
+                self._evicting.pop(victim.key, None)
+                return True
             options = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": victim.uid}}
             await self._call("delete", victim, lambda: self.client.request("DELETE", base, body=options))
         except _Gone:
@@ -246,6 +256,18 @@ class Preemptor:
             return "is being deleted"
         if isinstance(spec, Mapping) and spec.get("nodeName"):
             return f"is bound to {spec['nodeName']} already"
+        return ""
+
+    async def _nominate(self, pod: PodInfo, node: str) -> str:
+        """Write the preemptor's ``status.nominatedNodeName`` (UID precondition); "was deleted" when
+        it is gone, "" once written. ``KubeError`` when it cannot be written."""
+        patch = {"metadata": {"uid": pod.uid}, "status": {"nominatedNodeName": node}}
+        try:
+            await self._call("nominate", pod, lambda: self.client.patch(
+                f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/status", body=patch,
+                content_type=STRATEGIC_MERGE_PATCH))
+        except _Gone:
+            return "was deleted"
         return ""
 
     async def _clear_nomination(self, pod: PodInfo) -> bool:

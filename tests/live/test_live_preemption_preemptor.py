@@ -142,7 +142,36 @@ async def test_a_preemption_is_called_off_when_the_preemptor_no_longer_needs_roo
             if evicted:
                 await wait_for(lambda: "victim" not in pods_of(srv), what="victim gone")
                 assert len(events_for(srv, "victim", reason="Preempted")) == 1
+                assert nominated(srv, "preemptor") == "node-0000"  # written before the victim was touched
             else:
                 assert "victim" in pods_of(srv) and "victim" not in terminating(srv)
                 assert events_for(srv, "victim", reason="Preempted") == []
                 assert not s.preemptor.evicting(victim.key)  # a later preemption may pick it
+
+
+async def test_an_eviction_is_called_off_when_the_preemptor_goes_while_it_is_under_way() -> None:
+    async with control_plane(nodes=1) as srv:
+        priority_class(srv, "urgent", 1000)
+        place(srv, "victim", "node-0000", cpu="1", grace=1)
+        await all_running(srv)
+        srv.create("pods", pod("preemptor", scheduler="nobody", priorityClassName="urgent"))
+        preemptor = pod_from_json(srv.get("pods", "preemptor", namespace=NS))
+        async with running(srv) as s:
+            assert s.preemptor is not None
+            victim = s.cache.table.pods[f"{NS}/victim"].pod
+            # Every request now waits 0.3 s, so the preemptor is deleted after the victim's
+            # DisruptionTarget condition is written and before the delete that would follow it:
+            # the read just before that delete finds it gone.
+            srv.faults.latency_seconds = 0.3
+            s.preemptor.preempt(pod=preemptor, node="node-0000", victims=[victim])
+
+            def condition_written() -> bool:
+                conditions = srv.get("pods", "victim", namespace=NS)["status"].get("conditions") or []
+                return any(c.get("type") == "DisruptionTarget" for c in conditions)
+
+            await wait_for(condition_written, what="the victim's DisruptionTarget condition")
+            srv.ops.delete(srv.resource("pods"), namespace=NS, name="preemptor", grace=0)
+            await s.preemptor.drain(timeout=10)
+            srv.faults.latency_seconds = 0.0
+            assert "victim" in pods_of(srv) and "victim" not in terminating(srv)
+            assert events_for(srv, "victim", reason="Preempted") == []
