@@ -1,13 +1,19 @@
-"""How long one scheduling decision takes, without I/O.
+"""How long one scheduling decision takes, without I/O, and what the cluster costs in memory.
 
-For clusters of 1,000 / 5,000 / 15,000 random nodes with 30 pods each, time
-filter + score + select + assume for 2,000 pending pods with the default
-profile, scoring every feasible node. The per-node reference implementation
-(``benchmarks.reference``) decides a few of the same pods in the same run,
-and the ratio of the two is printed, since absolute figures on a shared
-machine are noisy.
+For clusters of 1,000 / 5,000 / 15,000 random nodes with 15 bound pods each
+(``--pods-per-node``; so ``--sizes 5000,20000`` holds 75,000 and 300,000 pods), time
+filter + score + select + assume for 2,000 pending pods with the default profile,
+scoring every feasible node. Each size runs in a fresh subprocess, so the peak
+resident memory printed (``rss_mib``, the process's VmHWM) is that size's alone: the
+interpreter, the table with its plugins' state, and what building it took. The
+ratio of each size's time per decision to the first size's is printed too (the
+scale-out cost: 4x the nodes should cost at most 4x the time). The per-node
+reference implementation (``benchmarks.reference``) decides a few of the same pods
+in the same run (``--reference-pods``, 0 to leave it out), and the ratio of the two is
+printed, since absolute figures on a shared machine are noisy.
 
-    python -m benchmarks.decision [--sizes 1000,5000,15000] [--pods 2000] [--json]
+    python -m benchmarks.decision [--sizes 1000,5000,15000] [--pods 2000] [--pods-per-node 15]
+        [--reference-pods 20] [--json]
 
 ``--case`` runs upstream scheduler_perf's pod-level shapes instead (see
 ``benchmarks.pod_shapes``): ``topology-spread``, ``preferred-topology-spread``,
@@ -50,18 +56,21 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from benchmarks.clusters import random_nodes, random_pods
 from benchmarks.pod_shapes import CASES, bench_case
-from benchmarks.reference import time_reference
 from scheduler.config import default_config
 from scoring.framework import Profile
 from scoring.objects import PodInfo, node_from_json, pod_from_json
+from scoring.safe_input import quote
 from scoring.table import NodeTable
 
 
@@ -81,33 +90,78 @@ def decide_all(profile: Profile, table: NodeTable, pods: Sequence[PodInfo]) -> t
     return placed, time.perf_counter() - start
 
 
-def bench_size(*, size: int, pending: int, reference_pods: int, seed: int) -> dict[str, Any]:
+_CHUNK = 10_000
+"""Bound pods generated, read and charged at a time: the JSON of all 300,000 at once would
+add a few hundred MiB to the peak that the scheduler itself never holds."""
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM) in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bench_size(*, size: int, pending: int, per_node: int, reference_pods: int, seed: int) -> dict[str, Any]:
+    """One size, in this process: build the table (``per_node`` bound pods per node on average),
+    decide ``pending`` pods, and the reference's ``reference_pods`` of them (0: not at all)."""
     rng = np.random.default_rng(seed)
     nodes = [node_from_json(n) for n in random_nodes(rng, size)]
     names = [n.name for n in nodes]
-    existing = [pod_from_json(p) for p in random_pods(rng, 30 * size, prefix="run", node_names=names)]
-    todo = [pod_from_json(p) for p in random_pods(rng, pending, prefix="new")]
     table = NodeTable(capacity=size)
     for n in nodes:
         table.set_node(n)
-    for p in existing:
-        table.add_pod(p, p.node_name)
+    existing: list[PodInfo] = []
+    total = per_node * size
+    build_start = time.perf_counter()
+    for chunk, first in enumerate(range(0, total, _CHUNK)):
+        for raw in random_pods(rng, min(_CHUNK, total - first), prefix=f"run{chunk}", node_names=names):
+            p = pod_from_json(raw)
+            table.add_pod(p, p.node_name)
+            if reference_pods:
+                existing.append(p)
+    build_s = time.perf_counter() - build_start
+    todo = [pod_from_json(p) for p in random_pods(rng, pending, prefix="new")]
     cfg = default_config().profiles[0]
     profile = cfg.build(seed=seed)
+    # One decision first, not assumed: it builds the plugins' table extensions (topology and
+    # affinity counters over every bound pod), which a live cache has built at its start.
+    profile.schedule(todo[0], table)
 
     placed, vec_s = decide_all(profile, table, todo)
 
-    ref_s = time_reference(filters=cfg.filters, scores=cfg.scores, plugin_args=cfg.plugin_args, nodes=nodes,
-                           existing=existing, pending=todo[:reference_pods], seed=seed)
+    ref_us = None
+    if reference_pods:
+        from benchmarks.reference import time_reference  # (only when asked for: it is not needed otherwise)
 
+        ref_s = time_reference(filters=cfg.filters, scores=cfg.scores, plugin_args=cfg.plugin_args, nodes=nodes,
+                               existing=existing, pending=todo[:reference_pods], seed=seed)
+        ref_us = ref_s / reference_pods * 1e6
     vec_us = vec_s / len(todo) * 1e6
-    ref_us = ref_s / reference_pods * 1e6 if reference_pods else None
     return {
-        "nodes": size, "existing_pods": len(existing), "pending_pods": len(todo), "placed": placed,
+        "nodes": size, "existing_pods": total, "pending_pods": len(todo), "placed": placed,
         "us_per_decision": round(vec_us, 1), "decisions_per_s": round(1e6 / vec_us, 1),
         "reference_us_per_decision": round(ref_us, 1) if ref_us else None, "reference_pods": reference_pods,
         "speedup_vs_reference": round(ref_us / vec_us, 1) if ref_us else None,
+        "build_s": round(build_s, 1), "rss_mib": round(peak_rss_mib(), 1),
     }
+
+
+def bench_sizes(*, sizes: Sequence[int], pending: int, per_node: int, reference_pods: int,
+                seed: int) -> list[dict[str, Any]]:
+    """``bench_size`` for each size in a subprocess of its own (so that its peak memory is its
+    own), with ``ratio_to_first``: its time per decision over the first size's."""
+    results: list[dict[str, Any]] = []
+    for size in sizes:
+        out = subprocess.run(
+            [sys.executable, "-m", "benchmarks.decision", "--one-size", str(size), "--pods", str(pending),
+             "--pods-per-node", str(per_node), "--reference-pods", str(reference_pods), "--seed", str(seed)],
+            stdout=subprocess.PIPE, check=True, text=True)
+        results.append(json.loads(out.stdout))
+    for r in results:
+        r["ratio_to_first"] = round(r["us_per_decision"] / results[0]["us_per_decision"], 2)
+    return results
 
 
 def main_cases(a: argparse.Namespace) -> None:
@@ -168,21 +222,39 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--existing", type=int, default=5000, help="bound pods for --case shapes (default 5000)")
     ap.add_argument("--sizes", default=None, help="node counts (default 1000,5000,15000; 5000 with --case)")
     ap.add_argument("--pods", type=int, default=2000)
-    ap.add_argument("--reference-pods", type=int, default=20)
+    ap.add_argument("--pods-per-node", type=int, default=15,
+                    help="bound pods per node on average (default 15: 300,000 at 20,000 nodes)")
+    ap.add_argument("--reference-pods", type=int, default=20, help="pods the per-node reference decides (0: none)")
+    ap.add_argument("--one-size", type=int, default=None, help=argparse.SUPPRESS)  # a bench_sizes subprocess
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args(argv)
     if a.case != "default":
         main_cases(a)
         return
-    results = [bench_size(size=int(s), pending=a.pods, reference_pods=a.reference_pods, seed=a.seed)
-               for s in (a.sizes or "1000,5000,15000").split(",")]
+    for flag, v in (("--pods", a.pods), ("--pods-per-node", a.pods_per_node)):
+        if v < (1 if flag == "--pods" else 0):
+            ap.error(f"{flag}: expected a {'positive' if flag == '--pods' else 'non-negative'} integer, got {v}")
+    if a.one_size is not None:
+        print(json.dumps(bench_size(size=a.one_size, pending=a.pods, per_node=a.pods_per_node,
+                                    reference_pods=a.reference_pods, seed=a.seed)))
+        return
+    try:
+        sizes = [int(s) for s in (a.sizes or "1000,5000,15000").split(",")]
+    except ValueError:
+        ap.error(f"--sizes: expected comma-separated node counts, got {quote(a.sizes)}")
+    if any(s < 1 for s in sizes):
+        ap.error(f"--sizes: node counts must be positive, got {quote(a.sizes)}")
+    results = bench_sizes(sizes=sizes, pending=a.pods, per_node=a.pods_per_node,
+                          reference_pods=a.reference_pods, seed=a.seed)
     if a.json:
         print(json.dumps({"benchmark": "decision", "profile": "default", "results": results}, indent=2))
         return
-    print(f"{'nodes':>7} {'us/decision':>12} {'decisions/s':>12} {'reference us':>13} {'speedup':>8}")
+    print(f"{'nodes':>7} {'existing':>9} {'us/decision':>12} {'decisions/s':>12} {'x first':>8} {'RSS MiB':>8} "
+          f"{'reference us':>13} {'speedup':>8}")
     for r in results:
-        print(f"{r['nodes']:>7} {r['us_per_decision']:>12} {r['decisions_per_s']:>12} "
+        print(f"{r['nodes']:>7} {r['existing_pods']:>9} {r['us_per_decision']:>12} {r['decisions_per_s']:>12} "
+              f"{r['ratio_to_first']:>8} {r['rss_mib']:>8} "
               f"{_opt(r['reference_us_per_decision']):>13} {_opt(r['speedup_vs_reference'], 'x'):>8}")
 
 

@@ -14,9 +14,9 @@ Pods bound by any scheduler, deleted, or finished (Succeeded/Failed) update
 the table too.
 
 Every update is read and checked whole before it touches the table (``read_node``,
-``read_pod``: ``scoring.safe_input.check_tree``, the reader, then the table's own
-``check_node``/``check_pod``), so a malformed object changes nothing, never half of
-it. What happens next is what an operator would expect of a watch that delivered
+``read_pod``: the reader, which holds the whole object to ``scoring.safe_input.check_tree``
+first, then the table's own ``check_node``/``check_pod``), so a malformed object changes
+nothing, never half of it. What happens next is what an operator would expect of a watch that delivered
 something unreadable: a Node keeps its last readable state (a malformed new Node is
 not added), an assigned Pod keeps charging its node what it charged before (one never
 read is left out), and the object is named, with its field, in one warning line --
@@ -97,15 +97,15 @@ def _checked_tree(kind: str, raw: object) -> None:
 
 def read_node(raw: Mapping[str, Any]) -> NodeInfo:
     """A Node from its JSON, checked whole for the table (``ObjectError`` naming the field)."""
-    _checked_tree("node", raw)
-    info = node_from_json(raw)
+    info = node_from_json(raw)  # (holds the whole object to check_tree first)
     check_node(info)
     return info
 
 
 def read_pod(raw: Mapping[str, Any]) -> PodInfo:
-    """A Pod from its JSON, checked whole for the table (``ObjectError`` naming the field)."""
-    _checked_tree("pod", raw)
+    """A Pod from its JSON, checked whole for the table (``ObjectError`` naming the field):
+    ``pod_from_json`` holds the whole object to ``check_tree`` before it reads a field, so the
+    tree is walked once here, not again."""
     pod = pod_from_json(raw)
     check_pod(pod)
     return pod
@@ -382,16 +382,14 @@ class SchedulerCache:
     def update_pod(self, pod: PodInfo) -> bool:
         """Apply an observed pod. Returns True when capacity was freed (it finished).
 
-        A pod the table cannot take (``check_pod``; its JSON outside ``check_tree``) changes
-        nothing: its node keeps charging what an earlier version charged (one never read is left
+        A pod the table cannot take (``check_pod``) changes nothing: its node keeps charging what an earlier version charged (one never read is left
         out), ``invalid_pods`` says why, and a warning line names the pod and the field."""
         if pod.terminated:
             return self.delete_pod(pod.key)
         if not pod.node_name:
             return False  # pending: charges nothing, unless assumed (then kept as assumed)
         try:
-            _checked_tree("pod", pod.raw)
-            check_pod(pod)
+            check_pod(pod)  # (its JSON passed check_tree when pod_from_json read it)
         except ObjectError as e:
             self.invalid_pod(pod.key, e)
             return False

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import signal
+from typing import Final
 
 from scheduler.config import load_config
 from scheduler.kube.client import ClientSettings
@@ -119,6 +121,17 @@ async def _main(args: argparse.Namespace) -> int:
     return 0
 
 
+_GC_THRESHOLD: Final = (20_000, 10, 10)
+"""The cyclic collector's thresholds for `vecsched run`: a young collection every 20,000 new
+objects instead of 700. The scheduler of a large cluster holds hundreds of thousands of
+long-lived records (a pod's is a few dicts) and decodes a list page or watch event into
+thousands of short-lived ones; at the default every few pods triggered a collection, and the
+older generations were rescanned so often that collecting took ~40% of a 300,000-pod sync
+(measured: 156 us per pod read and charged, 100 us with these thresholds, 89 us with no
+collection at all). Nothing the scheduler holds forms reference cycles in bulk."""
+
+
 def run(args: argparse.Namespace) -> int:
+    gc.set_threshold(*_GC_THRESHOLD)
     setup_logging(level=level_from(log_level=args.log_level, verbosity=args.verbosity), fmt=args.log_format)
     return asyncio.run(_main(args))

@@ -7,6 +7,10 @@ returns small frozen records: a Pod's resource requests computed as upstream's
 ``resourcehelper.PodRequests`` does, and a Node's allocatable, labels, taints
 and images.
 
+A bound pod's record keeps of its JSON only what is read once it is placed, and shares
+the parts the pods of one workload have in common (``compact_raw``): a scheduler of a
+large cluster keeps one record per pod, hundreds of thousands of them.
+
 Units: CPU in millicores, every other resource in whole units (bytes for
 memory, ephemeral-storage and hugepages; counts for extended resources and
 ``pods``).
@@ -14,6 +18,7 @@ memory, ephemeral-storage and hugepages; counts for extended resources and
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
@@ -38,6 +43,7 @@ __all__ = [
     "node_from_json",
     "parse_resource_list",
     "with_annotations",
+    "compact_raw",
     "checked",
     "object_ref",
     "OBJECT_CHARS",
@@ -62,6 +68,26 @@ INT32_MAX: Final = 2**31 - 1
 OBJECT_CHARS: Final = 60
 """Characters of ``kind ns/name`` in an error: a longer name (a DNS subdomain may have 253) is
 cut to its start and end, which is what tells two objects apart in practice."""
+
+
+class _Empty(dict):  # type: ignore[type-arg]
+    """The empty mapping every record without labels, annotations, a nodeSelector (...) shares:
+    a dict, so that it serialises and compares as one, that refuses to be changed."""
+
+    def _refuse(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("the shared empty mapping of scoring.objects cannot be changed")
+
+    __setitem__ = __delitem__ = update = setdefault = pop = popitem = clear = _refuse  # type: ignore[assignment]
+
+
+_EMPTY: Final[Mapping[str, Any]] = _Empty()
+
+_KEPT_CONDITIONS: Final = frozenset({"PodScheduled", "DisruptionTarget"})
+"""The conditions of a placed pod anything reads: PodScheduled's transition time (when it was
+bound, for the load plugins) and DisruptionTarget (a victim already being preempted)."""
+_KEPT_STATUS: Final = ("phase", "startTime", "nominatedNodeName")
+"""The rest of a placed pod's status anything reads: its phase, its start time (victims are
+ranked by it) and its nomination."""
 
 
 class ObjectError(ValueError):
@@ -202,14 +228,18 @@ def _type(v: Any) -> str:
 
 
 def _mapping(obj: str, path: str, v: Any) -> JSON:
+    if type(v) is dict:  # (the common case, without the ABC check's cost)
+        return v
     if v is None:
-        return {}
+        return _EMPTY
     if not isinstance(v, Mapping):
         raise ObjectError(obj, path, f"expected an object, got {type(v).__name__}")
     return v
 
 
 def _list(obj: str, path: str, v: Any) -> Sequence[Any]:
+    if type(v) is list:
+        return v
     if v is None:
         return ()
     if not isinstance(v, list):
@@ -217,12 +247,14 @@ def _list(obj: str, path: str, v: Any) -> Sequence[Any]:
     return v
 
 
-def _str_map(obj: str, path: str, v: Any) -> dict[str, str]:
+def _str_map(obj: str, path: str, v: Any) -> Mapping[str, str]:
+    """A map of strings (labels, annotations, a nodeSelector): the object's own mapping, not a
+    copy (a record never changes it), or the shared empty one."""
     m = _mapping(obj, path, v)
     for k, val in m.items():
         if not isinstance(val, str):
             raise ObjectError(obj, f"{path}.{_key(k)}", f"expected a string, got {type(val).__name__}")
-    return dict(m)
+    return m if m else _EMPTY
 
 
 def _key(k: Any) -> str:
@@ -355,15 +387,39 @@ def _pod_host_ports(obj: str, containers: Sequence[Any], inits: Sequence[Any]) -
     return out
 
 
+_SHARED_REQUESTS_LIMIT: Final = 4096
+"""Distinct request maps ``_shared_requests`` keeps: far more than a cluster's workload shapes,
+few enough to be nothing next to the pods that share them."""
+_shared: dict[tuple[tuple[str, int], ...], Mapping[str, int]] = {}
+
+
+def _shared_requests(requests: dict[str, int]) -> Mapping[str, int]:
+    """``requests``, or an equal map already made for another pod: the pods of one workload
+    request the same, and one map serves them all (no record changes its requests)."""
+    key = tuple(requests.items())
+    found = _shared.get(key)
+    if found is None:
+        if len(_shared) >= _SHARED_REQUESTS_LIMIT:
+            _shared.clear()
+        found = _shared[key] = requests if requests else _EMPTY
+    return found
+
+
 def pod_from_json(pod: JSON) -> PodInfo:
     """Read a Pod. Raises ObjectError naming the pod and the field on bad input."""
     obj = _ref("pod", pod)
     if not isinstance(pod, Mapping):
         raise ObjectError("pod", "(object)", f"expected a Pod object, got {_type(pod)}")
     checked(obj, pod)
+    source = pod
+    spec_in = pod.get("spec")
+    if isinstance(spec_in, Mapping) and spec_in.get("nodeName"):
+        # Bound: the record keeps the compact form (``compact_raw``), and reads its fields from
+        # it, so that what it holds (tolerations, affinity, labels) is the shared parts.
+        pod = compact_raw(pod)
     meta = _mapping(obj, "metadata", pod.get("metadata"))
     spec = _mapping(obj, "spec", pod.get("spec"))
-    status = _mapping(obj, "status", pod.get("status"))
+    status = _mapping(obj, "status", source.get("status"))
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         raise ObjectError(obj, "metadata.name", "required")
@@ -411,9 +467,10 @@ def pod_from_json(pod: JSON) -> PodInfo:
     )
     tolerations = [_toleration(obj, f"spec.tolerations[{i}]", t)
                    for i, t in enumerate(_list(obj, "spec.tolerations", spec.get("tolerations")))]
-    node_name = _string(obj, "spec.nodeName", spec.get("nodeName"))
+    # A name many pods share (their node's, their namespace) is kept once, not once per pod.
+    node_name = sys.intern(_string(obj, "spec.nodeName", spec.get("nodeName")))
     return PodInfo(
-        namespace=_string(obj, "metadata.namespace", meta.get("namespace"), "default"),
+        namespace=sys.intern(_string(obj, "metadata.namespace", meta.get("namespace"), "default")),
         name=name,
         uid=_string(obj, "metadata.uid", meta.get("uid")),
         labels=_str_map(obj, "metadata.labels", meta.get("labels")),
@@ -422,7 +479,7 @@ def pod_from_json(pod: JSON) -> PodInfo:
         node_name=node_name,
         phase=_string(obj, "status.phase", status.get("phase"), "Pending"),
         priority=priority,
-        requests={k: v for k, v in requests.items()},
+        requests=_shared_requests(requests),
         nonzero_cpu=nonzero.get(CPU, 0),
         nonzero_memory=nonzero.get(MEMORY, 0),
         node_selector=_str_map(obj, "spec.nodeSelector", spec.get("nodeSelector")),
@@ -431,9 +488,84 @@ def pod_from_json(pod: JSON) -> PodInfo:
         host_ports=tuple(_pod_host_ports(obj, containers, inits)),
         images=images,
         scheduling_gates=gates,
+        # A bound pod keeps only what is read of it (``compact_raw``, above); a pending one,
+        # whose status the scheduler writes conditions into, keeps the whole object.
         raw=pod,
         node_nonzero=node_nonzero,
     )
+
+
+def compact_raw(pod: JSON) -> JSON:
+    """What of a bound pod's JSON anything reads once it is charged to its node, held in
+    as few bytes as the scheduler can: a scheduler of a large cluster keeps one per pod.
+
+    Left out: ``metadata.managedFields`` and the status fields nothing reads (container
+    statuses, IPs, QoS class, conditions other than PodScheduled and DisruptionTarget) --
+    the kubelet's status makes up much of a running pod. Kept: the rest of ``metadata``
+    (labels, owners, deletion), the whole ``spec`` (volumes, constraints, containers;
+    compared whole to tell a status update from a change) and the status fields preemption
+    and the load plugins read. The pods of one workload have the same containers,
+    tolerations, affinity, volumes and labels: each such part (a list or an object under
+    ``spec``, and the labels) is kept once, shared by every pod whose part is equal, and
+    read-only as all of a record is. Any other shape (a field of the wrong type, which the
+    reader then refuses) is left as it is."""
+    out = dict(pod)
+    meta = pod.get("metadata")
+    if isinstance(meta, Mapping):
+        labels = meta.get("labels")
+        shared = _shared_labels(labels) if isinstance(labels, Mapping) else None
+        if "managedFields" in meta or shared is not None:
+            compact = {k: v for k, v in meta.items() if k != "managedFields"}
+            if shared is not None:
+                compact["labels"] = shared
+            out["metadata"] = compact
+    spec = pod.get("spec")
+    if isinstance(spec, Mapping):
+        out["spec"] = {k: _shared_part(k, v) if isinstance(v, (dict, list)) and v else v for k, v in spec.items()}
+    status = pod.get("status")
+    if isinstance(status, Mapping):
+        kept: dict[str, Any] = {k: status[k] for k in _KEPT_STATUS if k in status}
+        conditions = status.get("conditions")
+        if isinstance(conditions, list):
+            useful = [c for c in conditions if isinstance(c, Mapping) and c.get("type") in _KEPT_CONDITIONS]
+            if useful:
+                kept["conditions"] = useful
+        out["status"] = kept
+    return out
+
+
+_SHARED_PARTS_LIMIT: Final = 4096
+"""Distinct parts (containers lists, label sets, ...) ``compact_raw`` keeps for sharing before
+it starts afresh: far more than a cluster's distinct workloads, few enough that the keys
+(the parts' text) stay a few MiB."""
+_parts: dict[tuple[str, str], Any] = {}
+_label_sets: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}
+
+
+def _shared_part(key: str, value: Any) -> Any:
+    """``value`` (``spec.<key>``), or an equal one already kept for another pod. Equal text
+    (``repr``) means an equal JSON value: the same types, keys in the same order, values."""
+    k = (key, repr(value))
+    found = _parts.get(k)
+    if found is None:
+        if len(_parts) >= _SHARED_PARTS_LIMIT:
+            _parts.clear()
+        found = _parts[k] = value
+    return found
+
+
+def _shared_labels(labels: Mapping[str, Any]) -> Mapping[str, str] | None:
+    """``labels``, or an equal label set already kept for another pod; None unless every
+    value is a string (the reader refuses the pod then)."""
+    if not labels or not all(type(v) is str for v in labels.values()):
+        return None
+    k = tuple(labels.items())
+    found = _label_sets.get(k)
+    if found is None:
+        if len(_label_sets) >= _SHARED_PARTS_LIMIT:
+            _label_sets.clear()
+        found = _label_sets[k] = labels
+    return found
 
 
 def with_annotations(pod: PodInfo, annotations: Mapping[str, str]) -> PodInfo:

@@ -49,6 +49,9 @@ _NODE_DERIVED_LIMIT: Final = 1024
 """Entries ``node_derived`` keeps per node generation before starting afresh: far more
 than the distinct toleration sets, image lists and preferred terms of a cluster's
 workloads, few enough that the arrays (a few per node each) stay small."""
+_SHARED_VECTORS: Final = 4096
+"""Distinct charge vectors the table keeps for sharing (see ``_charge_vector``): far more than a
+cluster's workload shapes, few enough to be nothing next to the pods that share them."""
 _T = TypeVar("_T")
 _WILDCARD_IP: Final = "0.0.0.0"
 
@@ -287,6 +290,12 @@ class NodeTable:
         self.pods: dict[str, _Placed] = {}
         self._node_pods: list[set[str]] = []
         self._orphans: dict[str, dict[str, PodInfo]] = {}
+        self._orphan_node: dict[str, str] = {}
+        """Where each held pod waits (key -> node name): finding one is a lookup, not a walk
+        over every node that has pods waiting."""
+        self._vectors: dict[tuple[object, ...], IntArray] = {}
+        """Charge vectors by request map and column count, shared (read-only) by the pods of a
+        workload: see ``_charge_vector``."""
         self.listeners: list[TableListener] = []
         self.extensions: dict[str, object] = {}
         """Derived per-node state owned by plugins (GPU slots, topology counters), keyed by
@@ -333,6 +342,20 @@ class NodeTable:
             self.requested = np.hstack([self.requested, pad])
             self.node_generation += 1
         return col
+
+    def _charge_vector(self, requests: Mapping[str, int]) -> IntArray:
+        """What a pod requesting ``requests`` adds to its node's ``requested`` row: the request
+        vector with 1 in column ``pods``. Pods of one workload request the same, so the vector
+        is made once per distinct request map (and column count) and shared, read-only."""
+        key = (*requests.items(), len(self.resources))
+        vec = self._vectors.get(key)
+        if vec is None:
+            vec = self.vector(requests)
+            vec[self.resource_index[PODS]] = 1
+            if len(self._vectors) >= _SHARED_VECTORS:
+                self._vectors.clear()
+            vec = self._vectors[(*requests.items(), len(self.resources))] = read_only(vec)
+        return vec
 
     def vector(self, amounts: Mapping[str, int]) -> IntArray:
         """A resource vector over the table's columns (growing them for new names)."""
@@ -402,7 +425,10 @@ class NodeTable:
         for listener in self.listeners:
             listener.node_set(self, row)
         if new:
-            for pod in self._orphans.pop(node.name, {}).values():
+            held = self._orphans.pop(node.name, {})
+            for key in held:
+                del self._orphan_node[key]
+            for pod in held.values():
                 self.add_pod(pod, node.name)  # (checked when it was held)
         return row
 
@@ -447,7 +473,8 @@ class NodeTable:
             self.remove_pod(pod.key)
         del self.index[name]
         if pods:
-            self._orphans[name] = {p.key: p for p in pods}
+            held = self._orphans[name] = {p.key: p for p in pods}
+            self._orphan_node.update(dict.fromkeys(held, name))
         self.image_nodes -= self.image_sizes[row] > 0
         last = self.n - 1
         if row != last:
@@ -499,10 +526,8 @@ class NodeTable:
         placed = self.pods.get(key)
         if placed is not None:
             return placed.pod, placed.node
-        for node, orphans in self._orphans.items():
-            if key in orphans:
-                return orphans[key], node
-        return None
+        node = self._orphan_node.get(key)
+        return (self._orphans[node][key], node) if node is not None else None
 
     def _discard(self, key: str) -> None:
         """``remove_pod`` for a rollback: whatever the listeners do, the table lets go of ``key``."""
@@ -515,18 +540,19 @@ class NodeTable:
         """Write a checked pod's charge to ``node``'s row, then tell the listeners; a listener
         that fails has the change taken back from itself and those before it."""
         row = self.index.get(node)
+        key = pod.key  # (made once: the pod map and the node's set share the string)
         if row is None:
-            self._orphans.setdefault(node, {})[pod.key] = pod
+            self._orphans.setdefault(node, {})[key] = pod
+            self._orphan_node[key] = node
             return
-        vec = self.vector(pod.requests)
-        vec[self.resource_index[PODS]] = 1
+        vec = self._charge_vector(pod.requests)
         cols = [self._port_column(hp) for hp in pod.host_ports]  # may grow (and replace) port_counts
         self.requested[row, : len(vec)] += vec
         self.nonzero[row] += pod.nonzero_on_node
         for col in cols:
             self.port_counts[row, col] += 1
-        self.pods[pod.key] = _Placed(pod, node, vec)
-        self._node_pods[row].add(pod.key)
+        self.pods[key] = _Placed(pod, node, vec)
+        self._node_pods[row].add(key)
         self.generation += 1
         told: list[TableListener] = []
         try:
@@ -546,9 +572,12 @@ class NodeTable:
         """Stop charging a pod (deleted, finished, or an assumption forgotten)."""
         placed = self.pods.get(key)
         if placed is None:
-            for orphans in self._orphans.values():
-                if orphans.pop(key, None) is not None:
-                    break
+            node = self._orphan_node.pop(key, None)
+            if node is not None:
+                orphans = self._orphans[node]
+                del orphans[key]
+                if not orphans:
+                    del self._orphans[node]
             return None
         row = self.index[placed.node]
         self._uncharge(key, row)

@@ -177,3 +177,4 @@ from benchmarks.reference import node_plugins  # noqa: E402,F401
 from benchmarks.reference import pod_constraints  # noqa: E402,F401
 from benchmarks.reference import packing  # noqa: E402,F401
 from benchmarks.reference import gpu  # noqa: E402,F401
+from benchmarks.reference import volumes  # noqa: E402,F401

@@ -102,11 +102,11 @@ class Workloads:
     """Selectors of Services (by namespace) and of ReplicaSets, StatefulSets and
     ReplicationControllers (by namespace and name)."""
 
-    services: dict[str, dict[str, dict[str, str] | None]] = field(default_factory=dict)
+    services: dict[str, dict[str, Mapping[str, str] | None]] = field(default_factory=dict)
     """namespace -> service name -> spec.selector (None: no selector, matches no pod)."""
     controllers: dict[tuple[str, str, str], Selector | None] = field(default_factory=dict)
     """(kind, namespace, name) -> selector of a ReplicaSet/StatefulSet (None: invalid)."""
-    replication_controllers: dict[tuple[str, str], dict[str, str]] = field(default_factory=dict)
+    replication_controllers: dict[tuple[str, str], Mapping[str, str]] = field(default_factory=dict)
     generation: int = 0
 
     @classmethod

@@ -82,7 +82,7 @@ def _state(t: NodeTable) -> dict[str, Any]:
     """Every attribute of the table (arrays copied, the label index and extensions deep-copied)."""
     out: dict[str, Any] = {}
     for k, v in vars(t).items():
-        if k in ("labels", "listeners", "_node_derived"):
+        if k in ("labels", "listeners", "_node_derived", "_vectors"):  # (the last two are memos, not state)
             continue
         if k == "pods":
             out[k] = {key: (p.pod, p.node, p.vector.tolist()) for key, p in v.items()}
