@@ -200,41 +200,52 @@ sub-tree shared through YAML aliases once."""
 def _tree_ok(doc: Any, max_depth: int, values: bool) -> bool:
     """True when ``doc`` is plain JSON within the limits, found without building a path for
     every value (most of ``check_tree``'s cost on the documents that pass); False when anything
-    needs a closer look."""
+    needs a closer look. It walks level by level (no depth kept per value) and checks a
+    mapping's keys and values in one pass: the live scheduler runs it on every Pod it reads."""
     if type(doc) is not dict and type(doc) is not list:
         return False
-    stack: list[tuple[Any, int]] = [(doc, 0)]
-    pop, push = stack.pop, stack.append
-    visited = 0
-    while stack:
-        node, depth = pop()
+    level: list[Any] = [doc]
+    depth = visited = 0
+    while level:
         if depth >= max_depth:
             return False
-        if type(node) is dict:
-            if values:
-                for k in node:
+        deeper: list[Any] = []
+        push = deeper.append
+        for node in level:
+            visited += len(node)
+            if visited > _FAST_NODES:
+                return False
+            if type(node) is dict and values:
+                for k, v in node.items():
                     if type(k) is not str:
                         return False
-            children: Any = node.values()
-        else:
-            children = node
-        visited += len(node)
-        if visited > _FAST_NODES:
-            return False
-        for v in children:
-            t = type(v)
-            if t is str or t is bool or v is None:
+                    t = type(v)
+                    if t is str or t is bool or v is None:
+                        continue
+                    if t is dict or t is list:
+                        push(v)
+                    elif t is int:
+                        if not INT64_MIN <= v <= INT64_MAX:
+                            return False
+                    elif t is not float or not math.isfinite(v):
+                        return False
                 continue
-            if t is int:
-                if values and not INT64_MIN <= v <= INT64_MAX:
+            for v in (node.values() if type(node) is dict else node):
+                t = type(v)
+                if t is str or t is bool or v is None:
+                    continue
+                if t is dict or t is list:
+                    push(v)
+                elif t is int:
+                    if values and not INT64_MIN <= v <= INT64_MAX:
+                        return False
+                elif t is float:
+                    if values and not math.isfinite(v):
+                        return False
+                else:
                     return False
-            elif t is float:
-                if values and not math.isfinite(v):
-                    return False
-            elif t is dict or t is list:
-                push((v, depth + 1))
-            else:
-                return False
+        level = deeper
+        depth += 1
     return True
 
 

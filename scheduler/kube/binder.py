@@ -48,8 +48,8 @@ class Binder:
     async def bind(self, *, pod: PodInfo, node: str, annotations: Mapping[str, str]) -> BindResult:
         try:
             if annotations:
-                await self.client.patch(
-                    f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}",
+                await self.client.send(
+                    "PATCH", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}",
                     body={"metadata": {"uid": pod.uid, "annotations": dict(annotations)}}, content_type=MERGE_PATCH)
             await self.client.bind(namespace=pod.namespace, name=pod.name, uid=pod.uid, node=node)
         except (NotFoundError, ConflictError) as e:

@@ -2,28 +2,33 @@
 
 ``kubernetes_asyncio`` knows how to find and authenticate to a cluster
 (kubeconfig files, exec plugins, in-cluster service-account tokens that
-rotate), so vecsched uses it for that and for sending requests. It does not
-use the library's model objects: the scheduler reads Pods and Nodes as raw
-JSON (``scoring.objects`` validates them field by field), every call is made
-with ``_preload_content=False`` and the response is read here. That also
-sidesteps the Python clients' known failure to deserialise the answer to
-``create_namespaced_pod_binding``.
+rotate), so vecsched uses it for that: its ``Configuration`` gives the host,
+the Authorization header (refreshed through its ``refresh_api_key_hook``, as
+the library does before every request) and the proxy settings, and its
+session's connector holds the TLS setup (CA, client certificates). Requests
+themselves are sent here with plain ``aiohttp`` on that session: the library's
+request path (header sanitising, ``sanitize_for_serialization``, model objects,
+a JSON encode per call) costs more CPU than the scheduling decision a request
+carries. Headers are built once (again only when the token changes), bodies
+are encoded once with ``orjson`` (``scheduler.kube.wire``), answers are read
+as raw JSON (``scoring.objects`` validates Pods and Nodes field by field).
 
 Requests pass a client-side token bucket like client-go's (``--kube-api-qps``
 / ``--kube-api-burst``). Failures leave this module only as
-``scheduler.kube.errors`` exceptions, raised ``from`` the library's.
+``scheduler.kube.errors`` exceptions, raised ``from`` the library's (or
+``aiohttp``'s).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, cast
+from typing import Any, Final
+from urllib.parse import urlencode
 
 import aiohttp
 from kubernetes_asyncio import client as k8s
@@ -31,11 +36,11 @@ from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.client.exceptions import ApiException, OpenApiException
 from kubernetes_asyncio.config.config_exception import ConfigException
 
+from scheduler.kube import wire
 from scheduler.kube.errors import GoneError, KubeError, TransportError, status_error
 
 __all__ = ["CHUNK_SIZE", "ClientSettings", "RateLimiter", "KubeClient", "connect", "default_namespace"]
 
-_AUTH: Final = ["BearerToken"]
 CHUNK_SIZE: Final = 500
 """Items per list request when listing in pages: kubectl's ``--chunk-size`` default."""
 MERGE_PATCH: Final = "application/merge-patch+json"
@@ -78,21 +83,35 @@ class RateLimiter:
         self._tokens = float(burst)
         self._last: float | None = None
         self._lock = asyncio.Lock()
+        self._queued = 0
+        """Callers waiting for the lock or holding it: while there are any, nobody takes the fast path."""
 
     async def acquire(self) -> None:
         """Take one token, waiting until one is available (fair: callers are served in order)."""
-        async with self._lock:
-            loop = asyncio.get_running_loop()
-            now = loop.time()
+        if not self._queued:  # nobody waits: take a token without the lock when there is one
+            now = asyncio.get_running_loop().time()
             if self._last is not None:
                 self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
             self._last = now
-            if self._tokens < 1.0:
-                wait = (1.0 - self._tokens) / self.qps
-                await asyncio.sleep(wait)
-                self._tokens = 1.0
-                self._last = loop.time()
-            self._tokens -= 1.0
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return
+        self._queued += 1
+        try:
+            async with self._lock:
+                loop = asyncio.get_running_loop()
+                now = loop.time()
+                if self._last is not None:
+                    self._tokens = min(float(self.burst), self._tokens + (now - self._last) * self.qps)
+                self._last = now
+                if self._tokens < 1.0:
+                    wait = (1.0 - self._tokens) / self.qps
+                    await asyncio.sleep(wait)
+                    self._tokens = 1.0
+                    self._last = loop.time()
+                self._tokens -= 1.0
+        finally:
+            self._queued -= 1
 
 
 def _library_error(resp: aiohttp.ClientResponse, body: bytes) -> ApiException:
@@ -109,6 +128,50 @@ def _raise_for_status(resp: aiohttp.ClientResponse, body: bytes) -> None:
         raise err from _library_error(resp, body)
 
 
+_JSON: Final = "application/json"
+
+
+class _Auth:
+    """The headers every request carries: the library's default headers (User-Agent), its
+    cookie, and the Authorization header its ``Configuration`` produces. Rebuilt only when the
+    token changed: the library's refresh hook (in-cluster tokens re-read from their file) is
+    called before every request, as ``get_api_key_with_prefix`` calls it; a kubeconfig's
+    exec plugin or OIDC refresher replaces ``api_key`` in place, which the next request sees."""
+
+    def __init__(self, api: k8s.ApiClient) -> None:
+        self.api = api
+        self.cfg: k8s.Configuration = api.configuration
+        self._token: object = None
+        self._by_type: dict[str, dict[str, str]] = {}
+
+    async def headers(self, content_type: str) -> dict[str, str]:
+        cfg = self.cfg
+        hook: Any = cfg.refresh_api_key_hook
+        if hook is not None:
+            result = hook(cfg)
+            if asyncio.iscoroutine(result):
+                await result
+        token = cfg.api_key.get("BearerToken")
+        if token is not self._token or not self._by_type:
+            self._token, self._by_type = token, {}
+        cached = self._by_type.get(content_type)
+        if cached is None:
+            cached = self._by_type[content_type] = self._build(content_type)
+        return cached
+
+    def _build(self, content_type: str) -> dict[str, str]:
+        headers: dict[str, str] = {str(k): str(v) for k, v in self.api.default_headers.items()}
+        if self.api.cookie:
+            headers["Cookie"] = str(self.api.cookie)
+        headers["Accept"] = _JSON
+        headers["Content-Type"] = content_type
+        token = self.cfg.api_key.get("BearerToken")
+        if token:
+            prefix = self.cfg.api_key_prefix.get("BearerToken")
+            headers["authorization"] = f"{prefix} {token}" if prefix else str(token)
+        return headers
+
+
 class KubeClient:
     """A configured API client: JSON requests, watch streams and bindings."""
 
@@ -116,8 +179,19 @@ class KubeClient:
         self.api = api
         self.settings = settings
         self.limiter = RateLimiter(qps=settings.qps, burst=settings.burst)
-        self._core = k8s.CoreV1Api(api)
         self._owns_api = owns_api
+        self._auth = _Auth(api)
+        self._host = str(api.configuration.host).rstrip("/")
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds)
+        rest = api.rest_client
+        extra: dict[str, Any] = {}
+        if rest.proxy:
+            extra["proxy"] = rest.proxy
+        if rest.proxy_headers:
+            extra["proxy_headers"] = rest.proxy_headers
+        if rest.server_hostname:
+            extra["server_hostname"] = rest.server_hostname
+        self._extra = extra
 
     def with_own_limiter(self) -> KubeClient:
         """The same connection with a separate rate limit (kube-scheduler gives Events their own
@@ -139,35 +213,57 @@ class KubeClient:
         await self.close()
 
     async def _call(self, method: str, path: str, *, query: Sequence[tuple[str, str]] = (),
-                    body: Any = None, content_type: str = "application/json",
+                    data: bytes | None = None, content_type: str = _JSON,
                     timeout: float | aiohttp.ClientTimeout | None = None) -> aiohttp.ClientResponse:
+        """Send one request (``data`` already encoded) and return the open response."""
         await self.limiter.acquire()
+        url = self._host + path
+        if query:
+            url += "?" + urlencode(query)
+        if timeout is None:
+            timeout = self._timeout
+        elif not isinstance(timeout, aiohttp.ClientTimeout):
+            timeout = aiohttp.ClientTimeout(total=timeout)
         try:
-            resp: aiohttp.ClientResponse = await self.api.call_api(
-                path, method, query_params=list(query), header_params={"Accept": "application/json", "Content-Type": content_type},
-                body=body, auth_settings=_AUTH, _preload_content=False,
-                _request_timeout=timeout if timeout is not None else self.settings.timeout_seconds)
+            headers = await self._auth.headers(content_type)
+            # The session is looked up per call: ``connect`` may have swapped it for one that skips
+            # the proxy-variable lookup, keeping the library's connector (its TLS setup).
+            session: aiohttp.ClientSession = self.api.rest_client.pool_manager
+            return await session.request(method, url, headers=headers, data=data, timeout=timeout, **self._extra)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
             raise TransportError(f"{method} {path}: {type(e).__name__}: {e}") from e
-        except (OpenApiException, ConfigException) as e:
+        except (OpenApiException, ConfigException) as e:  # e.g. the refresh hook found no token
             raise KubeError(f"{method} {path}: {e}") from e
-        return resp
 
-    async def request(self, method: str, path: str, *, query: Sequence[tuple[str, str]] = (), body: Any = None,
-                      content_type: str = "application/json", timeout: float | None = None) -> Any:
-        """One call; the decoded JSON answer. Raises a ``KubeError`` subclass on any failure."""
-        resp = await self._call(method, path, query=query, body=body, content_type=content_type, timeout=timeout)
+    async def _exchange(self, method: str, path: str, *, query: Sequence[tuple[str, str]] = (),
+                        data: bytes | None = None, content_type: str = _JSON,
+                        timeout: float | None = None) -> bytes:
+        """One call; the answer's bytes once its status is checked."""
+        resp = await self._call(method, path, query=query, data=data, content_type=content_type, timeout=timeout)
         try:
-            data = await resp.read()
+            answer = await resp.read()
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
             raise TransportError(f"{method} {path}: reading the answer: {type(e).__name__}: {e}") from e
         finally:
             resp.release()
-        _raise_for_status(resp, data)
+        _raise_for_status(resp, answer)
+        return answer
+
+    async def request(self, method: str, path: str, *, query: Sequence[tuple[str, str]] = (), body: Any = None,
+                      content_type: str = _JSON, timeout: float | None = None) -> Any:
+        """One call; the decoded JSON answer. Raises a ``KubeError`` subclass on any failure."""
+        data = wire.dumps(body) if body is not None else None
+        answer = await self._exchange(method, path, query=query, data=data, content_type=content_type, timeout=timeout)
         try:
-            return json.loads(data) if data else None
-        except ValueError as e:
-            raise KubeError(f"{method} {path}: the answer is not JSON: {data[:100]!r}") from e
+            return wire.loads(answer) if answer else None
+        except (ValueError, RecursionError) as e:
+            raise KubeError(f"{method} {path}: the answer is not JSON: {answer[:100]!r}") from e
+
+    async def send(self, method: str, path: str, *, body: Any = None, content_type: str = _JSON) -> None:
+        """One call whose answer is not needed, only its success (an Event, a status patch):
+        ``request`` without decoding the answer."""
+        await self._exchange(method, path, data=wire.dumps(body) if body is not None else None,
+                             content_type=content_type)
 
     async def list_items(self, path: str, *, query: Sequence[tuple[str, str]] = (),
                          chunk_size: int = CHUNK_SIZE) -> list[Any]:
@@ -210,22 +306,8 @@ class KubeClient:
         body = {"apiVersion": "v1", "kind": "Binding",
                 "metadata": {"name": name, "namespace": namespace, "uid": uid},
                 "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
-        await self.limiter.acquire()
-        path = f"POST /api/v1/namespaces/{namespace}/pods/{name}/binding"
-        try:
-            # _preload_content=False: the library cannot deserialise the binding answer.
-            resp = cast(aiohttp.ClientResponse, await self._core.create_namespaced_pod_binding(
-                name, namespace, cast(Any, body), _preload_content=False,
-                _request_timeout=self.settings.timeout_seconds))
-            try:
-                data = await resp.read()
-            finally:
-                resp.release()
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
-            raise TransportError(f"{path}: {type(e).__name__}: {e}") from e
-        except (OpenApiException, ConfigException) as e:
-            raise KubeError(f"{path}: {e}") from e
-        _raise_for_status(resp, data)
+        # The answer (a Status) is not read: a failure's status and body are all that matter.
+        await self._exchange("POST", f"/api/v1/namespaces/{namespace}/pods/{name}/binding", data=wire.dumps(body))
 
     async def patch(self, path: str, *, body: Mapping[str, Any], content_type: str = MERGE_PATCH) -> Any:
         return await self.request("PATCH", path, body=dict(body), content_type=content_type)

@@ -15,8 +15,17 @@ built the same way by ``object_event``.
 A pod that fits nowhere is retried again and again; reporting every attempt
 would flood the API. ``EventLimiter`` lets at most one FailedScheduling per
 pod through per ``min_interval`` and repeats an unchanged message only after
-``repeat_interval``. Reporting never blocks scheduling: calls are sent from
-background tasks, and a failure to report is logged, not raised.
+``repeat_interval``. A repeat that does go out is folded into the Event already
+recorded, as client-go's core/v1 ``EventCorrelator`` (its ``eventLogger``) does:
+the same involved object, reason, message, type and source (and related object)
+seen again within ``EventAggregator.window`` of the last time becomes a
+strategic-merge PATCH of that Event's ``count`` and ``lastTimestamp``, not a new
+Event; after the window, or with any field different, a new Event is created.
+
+Reporting never blocks scheduling: a report is queued (a bounded queue) and sent
+by one of ``_LANES`` long-lived sender tasks, a pod's reports always by the same
+one, so that they reach the API in the order they were made (a repeat after the
+Event it counts); a failure to report is logged, not raised.
 """
 
 from __future__ import annotations
@@ -25,9 +34,11 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any, Final
 
 from scheduler.kube.client import STRATEGIC_MERGE_PATCH, KubeClient
@@ -36,7 +47,7 @@ from scheduler.tasks import drain
 from scoring.nominations import status_nominated_node
 from scoring.objects import PodInfo
 
-__all__ = ["PodRef", "EventLimiter", "EventRecorder", "COMPONENT"]
+__all__ = ["PodRef", "EventLimiter", "EventAggregator", "EventRecorder", "COMPONENT"]
 
 log = logging.getLogger("vecsched.events")
 
@@ -127,40 +138,136 @@ def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _micro_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+def _stamps() -> tuple[str, str]:
+    """Now as an Event's ``lastTimestamp`` (seconds) and ``eventTime`` (microseconds), read once."""
+    t = datetime.now(timezone.utc)
+    seconds = t.strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{seconds}Z", f"{seconds}.{t.microsecond:06d}Z"
+
+
+_EventKey = tuple[_Involved, "_Involved | None", str, str, str]
+"""What makes two Events the same one (client-go's ``getEventKey``, plus ``related``): the
+involved object, the related object, type, reason and message; the source is always vecsched."""
+
+
+@dataclass(slots=True)
+class _Recorded:
+    """An Event as the API holds it after our last write (client-go's ``eventLog``)."""
+
+    name: str
+    count: int
+    first_timestamp: str
+    seen: float
+    """``clock()`` when it was last written."""
+
+
+class EventAggregator:
+    """Which Events are repeats of one already recorded: client-go's core/v1 ``eventLogger``,
+    with the time limit of its events.k8s.io broadcaster.
+
+    ``observe`` says whether an Event is new or the ``count``-th occurrence of a recorded one;
+    ``recorded`` notes what the API now holds. A bounded LRU, as upstream's."""
+
+    def __init__(self, *, window: float = 360.0, max_entries: int = 4096,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = window
+        """Seconds after an Event's last occurrence within which the same Event is counted on it
+        (client-go's events.k8s.io broadcaster ends a series after 6 minutes without a repeat)."""
+        self.max_entries = max_entries
+        """Events remembered (client-go's ``maxLruCacheEntries``); the least recently seen go first."""
+        self.clock = clock
+        self._cache: dict[_EventKey, _Recorded] = {}
+
+    def observe(self, key: _EventKey) -> _Recorded | None:
+        """The recorded Event that ``key`` repeats (within the window), None when it is new."""
+        rec = self._cache.get(key)
+        if rec is None:
+            return None
+        if self.clock() - rec.seen > self.window:
+            del self._cache[key]
+            return None
+        return rec
+
+    def recorded(self, key: _EventKey, *, name: str, count: int, first_timestamp: str) -> None:
+        """The API now holds ``key``'s Event as ``name`` with ``count`` occurrences."""
+        self._cache.pop(key, None)  # re-inserted last: the dict's order is the LRU's
+        self._cache[key] = _Recorded(name, count, first_timestamp, self.clock())
+        if len(self._cache) > self.max_entries:
+            del self._cache[next(iter(self._cache))]
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+
+_LANES: Final = 16
+"""Sender tasks. A pod's reports all go through one lane (by a hash of its key), in order; 16
+lanes keep up with the binder on a loopback API server and, with the connector's 100
+connections shared with bindings and watches, never take more than a sixth of them."""
+
+_Job = Callable[[], Awaitable[None]]
 
 
 class EventRecorder:
     """Sends Events and PodScheduled conditions in the background."""
 
     def __init__(self, *, client: KubeClient, instance: str, limiter: EventLimiter | None = None,
-                 on_suppressed: Callable[[str], None] | None = None) -> None:
+                 on_suppressed: Callable[[str], None] | None = None,
+                 aggregator: EventAggregator | None = None) -> None:
         self.client = client
         self.instance = instance
         self.limiter = limiter if limiter is not None else EventLimiter()  # an empty limiter is falsy (__len__)
+        self.aggregator = aggregator if aggregator is not None else EventAggregator()
         self._on_suppressed = on_suppressed
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._lanes: list[deque[_Job]] = [deque() for _ in range(_LANES)]
+        self._wake: list[asyncio.Event] = [asyncio.Event() for _ in range(_LANES)]
+        self._senders: list[asyncio.Task[None]] = []
+        self._pending = 0
+        """Reports queued or being sent."""
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._timers: set[asyncio.Task[None]] = set()
         self._deferred: dict[str, tuple[PodRef, str, str, Mapping[str, Any] | None]] = {}
         """Per pod, the latest report held back by the rate limit: sent once the interval is over,
         so that a pod whose reason changed quickly does not show the old one until its next attempt."""
         self.sent = 0
 
-    def _spawn(self, what: str, coro: Any) -> None:
-        if len(self._tasks) >= _MAX_PENDING:
-            coro.close()
+    def _queue(self, key: str, job: _Job) -> None:
+        """Send ``job`` in the background, after the reports queued before it for ``key``."""
+        if self._pending >= _MAX_PENDING:
             if self._on_suppressed:
                 self._on_suppressed("backlog")
             return
-        task = asyncio.create_task(coro, name=what)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if not self._senders:  # started on first use, in the running loop (again after a drain)
+            self._wake = [asyncio.Event() for _ in range(_LANES)]
+            self._idle = asyncio.Event()
+            self._senders = [asyncio.create_task(self._sender(i), name=f"event sender {i}") for i in range(_LANES)]
+        lane = hash(key) % _LANES
+        self._lanes[lane].append(job)
+        self._pending += 1
+        self._idle.clear()
+        self._wake[lane].set()
+
+    async def _sender(self, lane: int) -> None:
+        jobs, wake = self._lanes[lane], self._wake[lane]
+        while True:
+            await wake.wait()
+            wake.clear()
+            while jobs:
+                job = jobs.popleft()
+                try:
+                    await job()
+                except Exception:  # a bug in reporting must not stop the lane
+                    log.exception("sending a report failed")
+                finally:
+                    self._pending -= 1
+                    if not self._pending:
+                        self._idle.set()
 
     def scheduled(self, pod: PodRef, node: str) -> None:
         """The pod was bound to ``node``."""
         self.limiter.forget(pod.key)
         msg = f"Successfully assigned {pod.namespace}/{pod.name} to {node}"
-        self._spawn(f"event Scheduled {pod.key}", self._event(pod, "Normal", "Scheduled", "Binding", msg))
+        self._queue(pod.key, partial(self._send, _Involved.pod(pod), "Normal", "Scheduled", "Binding", msg))
 
     def failed(self, pod: PodRef, message: str, *, reason: str = "Unschedulable",
                current: Mapping[str, Any] | None = None, nominated: str | None = None) -> bool:
@@ -176,24 +283,26 @@ class EventRecorder:
             self._on_suppressed(why)
         if why == "rate_limited":
             if pod.key not in self._deferred:
-                self._spawn(f"deferred FailedScheduling {pod.key}", self._send_deferred(pod.key))
+                timer = asyncio.create_task(self._send_deferred(pod.key), name=f"deferred FailedScheduling {pod.key}")
+                self._timers.add(timer)
+                timer.add_done_callback(self._timers.discard)
             self._deferred[pod.key] = (pod, message, reason, current)
         elif why is None:
             self._deferred.pop(pod.key, None)
         if why is None:
-            self._spawn(f"event FailedScheduling {pod.key}",
-                        self._event(pod, "Warning", "FailedScheduling", "Scheduling", message))
+            self._queue(pod.key, partial(self._send, _Involved.pod(pod), "Warning", "FailedScheduling", "Scheduling",
+                                         message))
         condition = why is None and not _has_condition(current, reason, message)
         nominate = nominated is not None and nominated != status_nominated_node(current)
         if condition or nominate:
-            self._spawn(f"condition {pod.key}", self._condition(
-                pod, reason if condition else None, message, nominated if nominate else None))
+            self._queue(pod.key, partial(self._condition, pod, reason if condition else None, message,
+                                         nominated if nominate else None))
         return why is None
 
     def preempted(self, victim: PodRef, *, by: PodRef, node: str) -> None:
         """``victim`` was deleted to make room for ``by`` on ``node`` (upstream's text, the preemptor's UID)."""
-        self._spawn(f"event Preempted {victim.key}", self._event(
-            victim, "Normal", "Preempted", "Preempting", f"Preempted by pod {by.uid} on node {node}", related=by))
+        self._queue(victim.key, partial(self._send, _Involved.pod(victim), "Normal", "Preempted", "Preempting",
+                                        f"Preempted by pod {by.uid} on node {node}", _Involved.pod(by)))
 
     def forget(self, key: str) -> None:
         """The pod left (bound or deleted): drop its rate-limit state and any report held back."""
@@ -214,33 +323,52 @@ class EventRecorder:
         """An Event about any namespaced object (a PodGroup, ...), sent in the background; not rate
         limited here (callers that repeat themselves keep their own ``EventLimiter``)."""
         obj = _Involved(api_version, kind, namespace, name, uid)
-        self._spawn(f"event {reason} {kind} {namespace}/{name}", self._send(obj, type_, reason, action, message))
-
-    async def _event(self, pod: PodRef, type_: str, reason: str, action: str, message: str,
-                     related: PodRef | None = None) -> None:
-        await self._send(_Involved.pod(pod), type_, reason, action, message,
-                         related=_Involved.pod(related) if related is not None else None)
+        self._queue(f"{kind} {namespace}/{name}", partial(self._send, obj, type_, reason, action, message))
 
     async def _send(self, obj: _Involved, type_: str, reason: str, action: str, message: str,
                     related: _Involved | None = None) -> None:
-        now = _now()
-        body: dict[str, Any] = {
-            "apiVersion": "v1", "kind": "Event",
-            # client-go's naming (<object>.<unique hex>), kept within the 253 characters of a name.
-            "metadata": {"name": f"{obj.name[:236]}.{time.time_ns():x}", "namespace": obj.namespace},
-            "involvedObject": obj.reference(),
-            "reason": reason, "message": message[:1024], "type": type_, "action": action,
-            "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
-            "reportingInstance": self.instance[:128],  # the API's ReportingInstanceLengthLimit
-            "firstTimestamp": now, "lastTimestamp": now, "eventTime": _micro_now(), "count": 1,
-        }
-        if related is not None:
-            body["related"] = related.reference()
+        """Create the Event, or count a repeat on the one recorded (client-go's ``recordToSink``)."""
+        message = message[:1024]
+        key: _EventKey = (obj, related, type_, reason, message)
+        seen = self.aggregator.observe(key)
+        now, micro = _stamps()
+        events = f"/api/v1/namespaces/{obj.namespace}/events"
         try:
-            await _retrying(lambda: self.client.request("POST", f"/api/v1/namespaces/{obj.namespace}/events", body=body))
+            if seen is not None:
+                name, count, first = seen.name, seen.count + 1, seen.first_timestamp
+                try:
+                    # The fields client-go's two-way merge patch of a repeat holds.
+                    await _retrying(lambda: self.client.send(
+                        "PATCH", f"{events}/{name}", body={"count": count, "lastTimestamp": now, "message": message},
+                        content_type=STRATEGIC_MERGE_PATCH))
+                except NotFoundError:  # deleted meanwhile (expired): created again, with the count
+                    await _retrying(lambda: self.client.send("POST", events, body=self._body(
+                        obj, type_, reason, action, message, related, name=name, count=count, first=first, now=now,
+                        micro=micro)))
+            else:
+                # client-go's naming (<object>.<unique hex>), kept within the 253 characters of a name.
+                name, count, first = f"{obj.name[:236]}.{time.time_ns():x}", 1, now
+                await _retrying(lambda: self.client.send("POST", events, body=self._body(
+                    obj, type_, reason, action, message, related, name=name, count=1, first=now, now=now, micro=micro)))
+            self.aggregator.recorded(key, name=name, count=count, first_timestamp=first)
             self.sent += 1
         except KubeError as e:
             log.info("could not record event %s for %s %s/%s: %s", reason, obj.kind.lower(), obj.namespace, obj.name, e)
+
+    def _body(self, obj: _Involved, type_: str, reason: str, action: str, message: str, related: _Involved | None,
+              *, name: str, count: int, first: str, now: str, micro: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": name, "namespace": obj.namespace},
+            "involvedObject": obj.reference(),
+            "reason": reason, "message": message, "type": type_, "action": action,
+            "source": {"component": COMPONENT}, "reportingComponent": COMPONENT,
+            "reportingInstance": self.instance[:128],  # the API's ReportingInstanceLengthLimit
+            "firstTimestamp": first, "lastTimestamp": now, "eventTime": micro, "count": count,
+        }
+        if related is not None:
+            body["related"] = related.reference()
+        return body
 
     async def _condition(self, pod: PodRef, reason: str | None, message: str, nominated: str | None = None) -> None:
         """One ``pods/status`` patch: PodScheduled=False (when ``reason``) and ``nominatedNodeName``
@@ -256,17 +384,38 @@ class EventRecorder:
         # leave, it is what tells other schedulers and `kubectl` whom the room is for.
         attempts = _NOMINATION_ATTEMPTS if nominated else _ATTEMPTS
         try:
-            await _retrying(lambda: self.client.patch(f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/status",
-                                                      body=patch, content_type=STRATEGIC_MERGE_PATCH),
+            await _retrying(lambda: self.client.send("PATCH", f"/api/v1/namespaces/{pod.namespace}/pods/{pod.name}/status",
+                                                     body=patch, content_type=STRATEGIC_MERGE_PATCH),
                             attempts=attempts)
         except NotFoundError:
             pass  # deleted meanwhile
         except KubeError as e:
             log.info("could not patch the scheduling status (PodScheduled, nominatedNodeName) of %s: %s", pod.key, e)
 
+    @property
+    def pending(self) -> int:
+        """Reports queued or being sent."""
+        return self._pending
+
     async def drain(self, *, timeout: float) -> None:
-        """Wait (at most ``timeout`` seconds) for reports in flight; cancel the rest."""
-        await drain(self._tasks, timeout=timeout)
+        """Wait (at most ``timeout`` seconds) for reports queued or in flight; drop the rest."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        await drain(self._timers, timeout=timeout)  # reports held back join the queue first
+        if self._pending:
+            try:
+                await asyncio.wait_for(self._idle.wait(), timeout=max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                log.info("%d reports not sent within %.1fs", self._pending, timeout)
+        senders, self._senders = self._senders, []
+        for task in senders:
+            task.cancel()
+        if senders:
+            await asyncio.wait(senders, timeout=1.0)
+        for jobs in self._lanes:
+            jobs.clear()
+        self._pending = 0
+        self._idle.set()
 
 
 _ATTEMPTS: Final = 3  # client-go's recorder tries 12 times; a scheduler's report is worth less than its next bind

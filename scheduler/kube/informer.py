@@ -7,6 +7,7 @@ one concern each, so that each failure mode has exactly one place that
 handles it:
 
 ``_json_lines``         bytes of one HTTP response -> decoded JSON lines
+                        (``orjson`` where it is exact: ``scheduler.kube.wire``)
 ``_watch_once``         one watch request from a resourceVersion -> events;
                         BOOKMARKs move the resourceVersion, an in-stream
                         410 ERROR is raised as ``GoneError``
@@ -30,7 +31,6 @@ minute per collection), and the watch goes on.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 import time
@@ -40,6 +40,7 @@ from typing import Any, Final, Literal
 
 import aiohttp
 
+from scheduler.kube import wire
 from scheduler.kube.client import KubeClient
 from scheduler.tasks import cancel
 from scheduler.kube.errors import (ClientError, GoneError, KubeError, NotFoundError, TooManyRequests, TransportError,
@@ -140,6 +141,28 @@ def _rv(obj: Mapping[str, Any]) -> str:
     return rv if isinstance(rv, str) else ""
 
 
+_Known = tuple[str, str, str, str]
+"""What the informer remembers of an object it delivered: (resourceVersion, namespace, name,
+uid) -- a relist passes over an object whose resourceVersion it has, and names one that
+vanished in a DELETED delta (whose handlers read only ``metadata``'s name, namespace and uid).
+Not the object: the handlers keep what they need of it, and a second reference to each of
+300,000 pods would keep gigabytes alive."""
+
+
+def _known(obj: Mapping[str, Any]) -> _Known:
+    meta = _meta(obj)
+    ns, name, uid = meta.get("namespace"), meta.get("name"), meta.get("uid")
+    return (_rv(obj), ns if isinstance(ns, str) else "", name if isinstance(name, str) else "",
+            uid if isinstance(uid, str) else "")
+
+
+def _tombstone(known: _Known) -> dict[str, Any]:
+    """The object a relist's DELETED delta carries: its last known metadata."""
+    rv, ns, name, uid = known
+    meta = {"name": name, "uid": uid, "resourceVersion": rv, **({"namespace": ns} if ns else {})}
+    return {"metadata": meta}
+
+
 class _Unnamed:
     """Says, at most once per ``_UNNAMED_LOG_INTERVAL``, that a collection held an object
     without a readable name (passed over: nothing could update or delete it later)."""
@@ -158,17 +181,47 @@ class _Unnamed:
                         self.path, got)
 
 
+_MAX_LINE: Final = 4 * 1024 * 1024
+"""Longest watch line accepted: one event holds one object, at most the API's 3 MiB request limit
+(``MAX_OBJECT_BYTES``) plus its envelope; 4 MiB is also what aiohttp's own line reader allowed
+with the session's 2 MiB read buffer."""
+
+
 async def _json_lines(resp: aiohttp.ClientResponse) -> AsyncIterator[Any]:
-    """Newline-delimited JSON from a streaming response until it ends."""
+    """Newline-delimited JSON from a streaming response until it ends. The lines are split from
+    the chunks as they arrive (one ``split`` per chunk: reading line by line through aiohttp
+    cost more than decoding the line)."""
+    parts: list[bytes] = []  # the start of a line not yet complete
+    size = 0
     try:
-        async for line in resp.content:
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except (ValueError, RecursionError) as e:  # RecursionError: nested too deep to decode
-                    raise TransportError(f"watch stream sent a line that is not JSON: {line[:100]!r}") from e
+        async for chunk in resp.content.iter_any():
+            if chunk.find(b"\n") < 0:
+                parts.append(chunk)
+                size += len(chunk)
+                if size > _MAX_LINE:
+                    raise ValueError(f"a line longer than {_MAX_LINE:,} bytes")
+                continue
+            if parts:
+                parts.append(chunk)
+                chunk, parts, size = b"".join(parts), [], 0
+            lines = chunk.split(b"\n")
+            if tail := lines.pop():
+                parts, size = [tail], len(tail)
+            for line in lines:
+                if line[:1] == b"{" or line.strip():  # an event; else a blank keep-alive line
+                    yield _decoded(line)
+        if parts and (last := b"".join(parts)).strip():  # the last line, without its newline
+            yield _decoded(last)
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as e:  # ValueError: line too long
         raise TransportError(f"watch stream broke: {type(e).__name__}: {e}") from e
+
+
+def _decoded(line: bytes) -> Any:
+    """One watch line's JSON."""
+    try:
+        return wire.loads(line)
+    except (ValueError, RecursionError) as e:  # RecursionError: nested too deep to decode
+        raise TransportError(f"watch stream sent a line that is not JSON: {line[:100]!r}") from e
 
 
 async def _watch_once(client: KubeClient, *, path: str, rv: list[str]) -> AsyncIterator[dict[str, Any]]:
@@ -183,7 +236,7 @@ async def _watch_once(client: KubeClient, *, path: str, rv: list[str]) -> AsyncI
             if not isinstance(obj, dict):
                 raise TransportError(f"watch event without an object: {str(ev)[:100]}")
             if kind == "ERROR":
-                raise status_error(code=int(obj.get("code") or 500), body=json.dumps(obj).encode())
+                raise status_error(code=int(obj.get("code") or 500), body=wire.dumps(obj))
             if obj_rv := _rv(obj):
                 rv[0] = obj_rv
             if kind == "BOOKMARK":
@@ -192,42 +245,47 @@ async def _watch_once(client: KubeClient, *, path: str, rv: list[str]) -> AsyncI
                 yield ev
 
 
-async def _list(client: KubeClient, *, path: str) -> tuple[list[dict[str, Any]], str]:
-    items: list[dict[str, Any]] = []
+async def _relist(client: KubeClient, *, path: str, known: dict[str, _Known], unnamed: _Unnamed,
+                  rv: list[str]) -> AsyncIterator[Delta]:
+    """List ``path`` page by page (client-go's reflector page size), handing each page's new and
+    changed objects on before the next page is fetched -- so that no more than a page of whole
+    objects is alive at once --, then DELETED for what ``known`` had and the list no longer
+    holds, then SYNCED; ``rv[0]`` becomes the list's resourceVersion."""
+    seen: set[str] = set()
     cont = ""
     while True:
         query = [("limit", str(_PAGE))] + ([("continue", cont)] if cont else [])
         page = await client.request("GET", path, query=query)
         got = page.get("items") if isinstance(page, Mapping) else None
-        items.extend(got if isinstance(got, list) else [])
+        for item in got if isinstance(got, list) else ():
+            k = _key(item)
+            if not k:
+                unnamed(item)
+                continue
+            seen.add(k)
+            old = known.get(k)
+            if old is None or old[0] != _rv(item):
+                known[k] = _known(item)
+                yield Delta("MODIFIED" if old is not None else "ADDED", item)
         meta = _meta(page)
         cont = meta.get("continue") or ""
         if not isinstance(cont, str) or not cont:
-            return items, str(meta.get("resourceVersion") or "")
+            break
+        del page, got  # (the page's objects live on only in what the handlers kept)
+    for k in [k for k in known if k not in seen]:
+        yield Delta("DELETED", _tombstone(known.pop(k)))
+    rv[0] = str(meta.get("resourceVersion") or "")
+    yield Delta("SYNCED")
 
 
-async def _list_then_watch(client: KubeClient, *, path: str, known: dict[str, Mapping[str, Any]],
+async def _list_then_watch(client: KubeClient, *, path: str, known: dict[str, _Known],
                            rv: list[str]) -> AsyncIterator[Delta]:
     """Watch from ``rv[0]`` (listing first when it is empty or expired); keeps ``known`` current."""
     unnamed = _Unnamed(path)
     while True:
         if not rv[0]:
-            items, list_rv = await _list(client, path=path)
-            fresh: dict[str, Mapping[str, Any]] = {}
-            for item in items:
-                if k := _key(item):
-                    fresh[k] = item
-                else:
-                    unnamed(item)
-            for k in [k for k in known if k not in fresh]:
-                yield Delta("DELETED", known.pop(k))
-            for k, o in fresh.items():
-                old = known.get(k)
-                if old is None or _rv(old) != _rv(o):
-                    known[k] = o
-                    yield Delta("MODIFIED" if old is not None else "ADDED", o)
-            rv[0] = list_rv
-            yield Delta("SYNCED")
+            async for delta in _relist(client, path=path, known=known, unnamed=unnamed, rv=rv):
+                yield delta
         loop = asyncio.get_running_loop()
         opened, events = loop.time(), 0
         try:
@@ -241,7 +299,7 @@ async def _list_then_watch(client: KubeClient, *, path: str, known: dict[str, Ma
                 if ev["type"] == "DELETED":
                     known.pop(k, None)
                 else:
-                    known[k] = obj
+                    known[k] = _known(obj)
                 yield Delta(ev["type"], obj)
         except GoneError:
             log.info("watch %s: resourceVersion %s expired, listing again", path, rv[0])
@@ -256,15 +314,18 @@ async def _list_then_watch(client: KubeClient, *, path: str, known: dict[str, Ma
 async def watch_resource(client: KubeClient, *, path: str, backoff: Backoff = Backoff(),
                          rng: random.Random | None = None) -> AsyncGenerator[Delta, None]:
     """Every change of the collection at ``path``, forever, surviving API failures."""
-    known: dict[str, Mapping[str, Any]] = {}
+    known: dict[str, _Known] = {}
     rv = [""]
     delays = backoff.delays(rng)
+    failing = False
     while True:
         try:
             async for delta in _list_then_watch(client, path=path, known=known, rv=rv):
-                delays = backoff.delays(rng)  # healthy again: the next failure starts over
+                if failing:  # healthy again: the next failure starts over
+                    delays, failing = backoff.delays(rng), False
                 yield delta
         except KubeError as e:
+            failing = True
             wait = next(delays)
             log.warning("watch %s failed (%s); retrying in %.2fs", path, e, wait)
             await asyncio.sleep(wait)

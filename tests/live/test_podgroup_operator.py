@@ -167,12 +167,14 @@ async def test_group_failed_reports_on_the_podgroup_rate_limited(apiserver: ApiS
         clock.advance(6)
         op.group_failed(namespace="default", name="gang", message="B")  # duplicate: 6 s < 60 s since B
         clock.advance(60)
-        op.group_failed(namespace="default", name="gang", message="B")  # sent: 66 s >= 60 s since B
+        op.group_failed(namespace="default", name="gang", message="B")  # sent: 66 s >= 60 s since B ...
         op.group_failed(namespace="default", name="nobody", message="A")  # no such PodGroup: nothing
-        await wait_for(lambda: len(_group_events(apiserver, "gang", "FailedScheduling")) == 3, what="3 Events")
+        # ... as a repeat of the first B (same object, reason, message), counted on it: B's count 1 -> 2.
+        await wait_for(lambda: sorted((e["message"], e["count"]) for e in _group_events(apiserver, "gang", "FailedScheduling"))
+                       == [("A", 1), ("B", 2)], what="A once, B twice")
         await asyncio.sleep(0.3)
         events = sorted(_group_events(apiserver, "gang", "FailedScheduling"), key=lambda e: e["eventTime"])
-        assert [(e["type"], e["message"]) for e in events] == [("Warning", "A"), ("Warning", "B"), ("Warning", "B")]
+        assert [(e["type"], e["message"], e["count"]) for e in events] == [("Warning", "A", 1), ("Warning", "B", 2)]
         uid = apiserver.get("podgroups", "gang", namespace="default")["metadata"]["uid"]
         assert {e["involvedObject"]["uid"] for e in events} == {uid}
         assert not _group_events(apiserver, "nobody", "FailedScheduling")
