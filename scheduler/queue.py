@@ -9,15 +9,21 @@ kube-scheduler's queue, reduced to what a single scheduling loop needs:
   seconds (1 s doubling to 10 s by default: ``podInitialBackoffSeconds`` /
   ``podMaxBackoffSeconds``) before it returns to activeQ;
 - **unschedulable**: pods that fit nowhere, parked until a cluster event that
-  could help them (a node added or changed, a pod deleted or finished -- such as
-  the victims a preemptor waits for) or for at most 5 minutes (upstream's
-  podMaxInUnschedulablePodsDuration), or until activated (upstream's Activate);
+  could help them or for at most 5 minutes (upstream's
+  podMaxInUnschedulablePodsDuration), or until activated (upstream's Activate).
+  Which events help which pod is ``scoring.queueing_hints``' business: ``on_event``
+  moves only the parked pods for which one of the plugins that rejected them
+  answers QUEUE (a node that grew for a pod too big, the deletion of a victim on a
+  preemptor's node...), asking only the pods whose rejecting plugins registered the
+  event's kind -- a parked pod that no plugin rejected moves on any event;
 - **gated**: pods with ``spec.schedulingGates``, which wait until the gates
   are removed.
 
 A popped pod is *in flight* until ``done`` or ``requeue``; updates that arrive
-meanwhile are remembered, so a pod is never held twice. Time comes from an
-injectable clock so that tests step it instead of sleeping.
+meanwhile are remembered, so a pod is never held twice, and so are the cluster
+events: an attempt that fails unschedulable is backed off rather than parked when
+an event that arrived during it says QUEUE for it (upstream's inFlightEvents).
+Time comes from an injectable clock so that tests step it instead of sleeping.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from scoring.objects import PodInfo
+from scoring.queueing_hints import REGISTRY, ClusterEvent, interest, worth_requeuing
 
 __all__ = ["QueuedPod", "SchedulingQueue", "priority_sort", "ACTIVE", "BACKOFF", "UNSCHEDULABLE", "GATED",
            "MAX_IN_UNSCHEDULABLE_SECONDS"]
@@ -41,6 +48,10 @@ GATED: Final = "gated"
 MAX_IN_UNSCHEDULABLE_SECONDS: Final = 300.0
 """Upstream's podMaxInUnschedulablePodsDuration: a parked pod is retried after 5 minutes anyway."""
 _FORCE_ACTIVATE: Final = "ForceActivate"
+_MAX_IN_FLIGHT_EVENTS: Final = 10_000
+"""Cluster events kept for the pods in flight. Past it (an attempt held up for long while
+the cluster churns) every pod in flight is treated as having seen a helpful event and
+the list starts over: memory stays bounded and no pod is parked on a missed event."""
 
 Clock = Callable[[], float]
 
@@ -56,7 +67,8 @@ class QueuedPod:
     initial_attempt: float | None = None
     """When it was first popped (start of the pod scheduling SLI)."""
     unschedulable_plugins: frozenset[str] = frozenset()
-    """Plugins that rejected it in its last attempt (for metrics)."""
+    """Plugins that rejected it in its last attempt: their queueing hints decide which
+    cluster events move it while it is parked (and the metrics count it per plugin)."""
     min_backoff_until: float = 0.0
     """An earliest retry time imposed from outside (e.g. a 429's Retry-After)."""
     cycle: int = 0
@@ -80,6 +92,8 @@ class _InFlight:
     moved: bool = False
     """``move`` named it meanwhile (an event that may help it): a failure backs it off
     instead of parking it, as ``move_all`` does for every pod in flight."""
+    since: int = 0
+    """Sequence number of the first cluster event that arrived during the attempt."""
 
 
 @dataclass(slots=True)
@@ -162,6 +176,15 @@ class SchedulingQueue:
         self._active = _Heap()
         self._backoff = _Heap()
         self._unschedulable: dict[str, QueuedPod] = {}
+        self._by_plugin: dict[str, dict[str, None]] = {}
+        """Parked pods by rejecting plugin (insertion-ordered sets): an event asks only the
+        pods of the plugins that registered its kind."""
+        self._plain: dict[str, None] = {}
+        """Parked pods that no plugin rejected: any event moves them."""
+        self._events: list[ClusterEvent] = []
+        """Cluster events since the oldest attempt in flight began (upstream's inFlightEvents)."""
+        self._events_base = 0
+        """Sequence number of ``_events[0]``."""
         self._gated: dict[str, QueuedPod] = {}
         self._in_flight: dict[str, _InFlight] = {}
         self._seq = 0
@@ -205,6 +228,28 @@ class SchedulingQueue:
         else:
             self._to_active(qp, event)
 
+    def _park(self, qp: QueuedPod) -> None:
+        """Into the unschedulable pool, just stamped (``requeue``): the pool stays in
+        timestamp order, which ``flush`` relies on."""
+        self._unschedulable[qp.key] = qp
+        if not qp.unschedulable_plugins:
+            self._plain[qp.key] = None
+        for name in qp.unschedulable_plugins:
+            self._by_plugin.setdefault(name, {})[qp.key] = None
+
+    def _unpark(self, key: str) -> QueuedPod | None:
+        qp = self._unschedulable.pop(key, None)
+        if qp is None:
+            return None
+        self._plain.pop(key, None)
+        for name in qp.unschedulable_plugins:
+            keys = self._by_plugin.get(name)
+            if keys is not None:
+                keys.pop(key, None)
+                if not keys:
+                    del self._by_plugin[name]
+        return qp
+
     def _holding(self, key: str) -> QueuedPod | None:
         for heap in (self._active, self._backoff):
             if key in heap.live:
@@ -213,7 +258,7 @@ class SchedulingQueue:
 
     def _remove(self, key: str) -> QueuedPod | None:
         return (self._active.remove(key) or self._backoff.remove(key)
-                or self._unschedulable.pop(key, None) or self._gated.pop(key, None))
+                or self._unpark(key) or self._gated.pop(key, None))
 
     # ---- pod events ------------------------------------------------------------------------
 
@@ -278,7 +323,7 @@ class SchedulingQueue:
         qp.attempts += 1
         if qp.initial_attempt is None:
             qp.initial_attempt = self.clock()
-        self._in_flight[qp.key] = _InFlight(qp)
+        self._in_flight[qp.key] = _InFlight(qp, since=self._events_base + len(self._events))
         return qp
 
     def take(self, key: str) -> QueuedPod | None:
@@ -286,7 +331,7 @@ class SchedulingQueue:
         placed with the pod that was popped), from activeQ, backoffQ or the unschedulable
         pool; None when the queue holds it nowhere it could be taken from (gated, in
         flight, unknown)."""
-        qp = self._active.remove(key) or self._backoff.remove(key) or self._unschedulable.pop(key, None)
+        qp = self._active.remove(key) or self._backoff.remove(key) or self._unpark(key)
         return self._attempt(qp) if qp is not None else None
 
     async def pop(self) -> QueuedPod | None:
@@ -306,13 +351,13 @@ class SchedulingQueue:
 
     def done(self, key: str) -> None:
         """The attempt is over and the pod needs no retry (bound, or gone)."""
-        flight = self._in_flight.pop(key, None)
+        flight = self._land(key)
         if flight is not None and flight.newer is not None:
             self.add(flight.newer)
 
     def put_back(self, qp: QueuedPod) -> None:
         """Undo a pop that did not lead to an attempt (e.g. leadership was lost meanwhile)."""
-        flight = self._in_flight.pop(qp.key, None)
+        flight = self._land(qp.key)
         if flight is None or flight.deleted:
             return
         if flight.newer is not None:
@@ -325,7 +370,10 @@ class SchedulingQueue:
     def requeue(self, qp: QueuedPod, *, unschedulable: bool, plugins: frozenset[str] = frozenset(),
                 not_before: float = 0.0) -> None:
         """After a failed attempt: park it (unschedulable) or back it off (an error)."""
-        flight = self._in_flight.pop(qp.key, None)
+        flight = self._in_flight.get(qp.key)
+        missed = unschedulable and flight is not None and (
+            flight.moved or self._missed_event(flight, qp.pod, plugins))
+        self._land(qp.key)
         if flight is not None and flight.deleted:
             return
         if flight is not None and flight.newer is not None:
@@ -341,21 +389,70 @@ class SchedulingQueue:
             self._incoming(GATED, "ScheduleAttemptFailure")
         elif flight is not None and flight.activate:
             self._to_active(qp, _FORCE_ACTIVATE)
-        elif unschedulable and self._move_request_cycle < qp.cycle and not (flight is not None and flight.moved):
-            self._unschedulable[qp.key] = qp
+        elif unschedulable and self._move_request_cycle < qp.cycle and not missed:
+            self._park(qp)
             self._incoming(UNSCHEDULABLE, "ScheduleAttemptFailure")
         else:
             # An error, or a cluster event arrived during the attempt that may have helped it.
             self._backoff.push((self.backoff_until(qp),), self._next(), qp)
             self._incoming(BACKOFF, "ScheduleAttemptFailure")
 
+    def _land(self, key: str) -> _InFlight | None:
+        """The attempt of ``key`` is over: stop holding events for it."""
+        flight = self._in_flight.pop(key, None)
+        if not self._in_flight:
+            self._events_base += len(self._events)
+            self._events.clear()
+        elif flight is not None and flight.since == self._events_base and len(self._events) > 64:
+            # It was (one of) the oldest: drop the events no attempt in flight can have missed.
+            oldest = max(min(f.since for f in self._in_flight.values()), self._events_base)
+            del self._events[: oldest - self._events_base]
+            self._events_base = oldest
+        return flight
+
+    def _missed_event(self, flight: _InFlight, pod: PodInfo, plugins: frozenset[str]) -> bool:
+        """Whether a cluster event that arrived during the attempt says QUEUE for the pod
+        (upstream's determineSchedulingHintForInFlightPod)."""
+        start = max(flight.since - self._events_base, 0)
+        return any(worth_requeuing(pod=pod, plugins=plugins, event=e) for e in self._events[start:])
+
     # ---- cluster events and time -----------------------------------------------------------
 
+    def on_event(self, event: ClusterEvent) -> int:
+        """A cluster event: move the parked pods it may help -- those that no plugin rejected,
+        and those for which a rejecting plugin's queueing hint says QUEUE -- and remember it
+        for the pods in flight. Only the pods of the plugins that registered the event's kind
+        are asked. Returns how many parked pods moved."""
+        plugins, unknown_care = interest(event)
+        asked: dict[str, None] = dict(self._plain)
+        for name, keys in self._by_plugin.items():
+            if name in plugins or (unknown_care and name not in REGISTRY):
+                asked.update(keys)
+        moved = 0
+        for key in asked:
+            qp = self._unschedulable[key]
+            if worth_requeuing(pod=qp.pod, plugins=qp.unschedulable_plugins, event=event):
+                self._unpark(key)
+                self._to_backoff_or_active(qp, event.label)
+                moved += 1
+        if self._in_flight:
+            if len(self._events) >= _MAX_IN_FLIGHT_EVENTS:
+                for flight in self._in_flight.values():
+                    flight.moved = True
+                self._events_base += len(self._events)
+                self._events.clear()
+            self._events.append(event)
+        return moved
+
     def move_all(self, event: str) -> int:
-        """A cluster event that could make parked pods schedulable: retry them (after their backoff)."""
+        """A cluster event that could make any parked pod schedulable (an assumed pod's room
+        given back, ...): retry them all (after their backoff); pods in flight are backed off
+        if their attempt fails."""
         self._move_request_cycle = self.scheduling_cycle
         parked = list(self._unschedulable.values())
         self._unschedulable.clear()
+        self._by_plugin.clear()
+        self._plain.clear()
         for qp in parked:
             self._to_backoff_or_active(qp, event)
         return len(parked)
@@ -366,7 +463,7 @@ class SchedulingQueue:
         parked, if its attempt fails. Returns how many parked pods moved."""
         moved = 0
         for key in keys:
-            qp = self._unschedulable.pop(key, None)
+            qp = self._unpark(key)
             if qp is not None:
                 self._to_backoff_or_active(qp, event)
                 moved += 1
@@ -383,7 +480,7 @@ class SchedulingQueue:
         if flight is not None:
             flight.activate = True
             return True
-        qp = self._unschedulable.pop(key, None) or self._backoff.remove(key)
+        qp = self._unpark(key) or self._backoff.remove(key)
         if qp is None:
             return key in self._active
         self._to_active(qp, _FORCE_ACTIVATE)
@@ -394,9 +491,13 @@ class SchedulingQueue:
         now = self.clock()
         while (top := self._backoff.peek()) is not None and top[0][0] <= now:
             self._to_active(self._backoff.pop(), "BackoffComplete")
-        stale = [qp for qp in self._unschedulable.values() if now - qp.timestamp > self.max_in_unschedulable]
+        stale = []
+        for qp in self._unschedulable.values():  # in parking order, hence by timestamp: stop at the first fresh one
+            if now - qp.timestamp <= self.max_in_unschedulable:
+                break
+            stale.append(qp)
         for qp in stale:
-            del self._unschedulable[qp.key]
+            self._unpark(qp.key)
             self._to_backoff_or_active(qp, "UnschedulableTimeout")
 
     async def run_flusher(self, *, interval: float = 0.05) -> None:

@@ -17,6 +17,13 @@ Stopping is graceful, as kube-scheduler's SIGTERM handling: no new pod is
 taken, bindings and evictions in flight finish (for at most ``drain_seconds``),
 the lease is released, then the watches close.
 
+The informer handlers turn what they see into cluster events for the queue
+(``scoring.queueing_hints``): a node's addition, deletion, or the kinds of change that
+plugins read (allocatable, labels, taints, ``spec.unschedulable`` cleared), each with
+the node as the cache knew it before; a pod bound (by us or anyone), relabelled, scaled
+down, deleted or finished, with its node. The queue moves only the parked pods whose
+rejecting plugins' hints say the event may help them; a heartbeat moves nobody.
+
 When a profile runs a volume plugin (VolumeBinding, VolumeZone, NodeVolumeLimits,
 VolumeRestrictions), the storage objects they read are watched too, and a change of
 one moves the parked pods that one of the plugins registering that change rejected
@@ -30,13 +37,14 @@ import asyncio
 import logging
 import socket
 import uuid
-from collections.abc import Mapping, Set
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from scoring.framework import Profile
-from scoring.objects import ObjectError
+from scoring.objects import NodeInfo, ObjectError, PodInfo
 from scoring.plugins import VOLUME_PLUGINS
+from scoring.queueing_hints import assigned_pod_events, assigned_pod_left, node_deleted, node_events, storage_event
 from scoring.safe_input import quote
 from scheduler.cache import ASSUMED_POD_TTL_SECONDS, SchedulerCache, preemption_facts, read_pod, start_informers
 from scheduler.config import SchedulerConfig, default_config
@@ -60,24 +68,6 @@ __all__ = ["RuntimeSettings", "Scheduler", "run_scheduler"]
 log = logging.getLogger("vecsched.runtime")
 
 
-_STORAGE_EVENTS: Final[Mapping[tuple[str, str], frozenset[str]]] = {
-    ("PersistentVolume", "Add"): frozenset({"VolumeBinding", "VolumeZone"}),
-    ("PersistentVolume", "Update"): frozenset({"VolumeBinding", "VolumeZone"}),
-    ("PersistentVolumeClaim", "Add"): frozenset({"VolumeBinding", "VolumeZone", "NodeVolumeLimits",
-                                                 "VolumeRestrictions"}),
-    ("PersistentVolumeClaim", "Update"): frozenset({"VolumeBinding", "VolumeZone"}),
-    ("StorageClass", "Add"): frozenset({"VolumeBinding", "VolumeZone"}),
-    ("StorageClass", "Update"): frozenset({"VolumeBinding"}),
-    ("CSINode", "Add"): frozenset({"VolumeBinding", "NodeVolumeLimits"}),
-    ("CSINode", "Update"): frozenset({"VolumeBinding"}),
-    ("CSIDriver", "Update"): frozenset({"VolumeBinding"}),
-    ("CSIStorageCapacity", "Add"): frozenset({"VolumeBinding"}),
-    ("CSIStorageCapacity", "Update"): frozenset({"VolumeBinding"}),
-}
-"""Storage events -> the volume plugins registering them, as their EventsToRegister say
-(volumebinding, volumezone, nodevolumelimits/csi.go, volumerestrictions). Deletions
-help no pod. Node additions and updates, and assigned pods' deletions, which the four
-also register, move every parked pod already."""
 _RESOURCE_OF: Final = {kind: path.rsplit("/", 1)[1] for path, kind in STORAGE}
 
 
@@ -353,6 +343,7 @@ class Scheduler:
                 cut = await self.cycle.drain(timeout=self.settings.drain_seconds)
                 if cut:
                     log.warning("%d bindings did not finish within %.1fs", cut, self.settings.drain_seconds)
+                self.cycle.decisions.flush()  # the decisions not yet summarised
             if self.preemptor is not None:
                 cut = await self.preemptor.drain(timeout=self.settings.drain_seconds)
                 if cut:
@@ -389,15 +380,25 @@ class Scheduler:
         self.metrics.informer_events.labels("nodes", delta.type).inc()
         if delta.type == "SYNCED":
             return
+        name = str((delta.obj.get("metadata") or {}).get("name"))
+        old = self._node_info(name)  # as the cache knew it, before this change
         if delta.type == "DELETED":
-            self.cache.remove_node(str((delta.obj.get("metadata") or {}).get("name")))
+            self.cache.remove_node(name)
             self._volumes_changed()
+            if old is not None:
+                self.queue.on_event(node_deleted(old=old))
             return
-        if self.cache.set_node(delta.obj) is not None:
+        new = self.cache.set_node(delta.obj)
+        if new is not None:
             self._volumes_changed()  # a volume binding checks its PVs' node affinity against the node's labels
-            self.queue.move_all("NodeAdd" if delta.type == "ADDED" else "NodeUpdate")
-        elif str((delta.obj.get("metadata") or {}).get("name")) in self.cache.skipped_nodes:
+            for event in node_events(old=old, new=new):  # none for a change no plugin reads
+                self.queue.on_event(event)
+        elif name in self.cache.skipped_nodes:
             self.metrics.malformed_objects.labels("node").inc()
+
+    def _node_info(self, name: str) -> NodeInfo | None:
+        row = self.cache.table.index.get(name)
+        return self.cache.table.infos[row] if row is not None else None
 
     def _on_budget(self, delta: Delta) -> None:
         self.metrics.informer_events.labels("poddisruptionbudgets", delta.type).inc()
@@ -427,18 +428,8 @@ class Scheduler:
         if f"{kind} {key}" in self.cache.skipped_storage:
             self.metrics.malformed_objects.labels(kind.lower()).inc()
             return
-        action = "Add" if delta.type == "ADDED" else "Update"
-        plugins = _STORAGE_EVENTS.get((kind, action))
-        if plugins:
-            self._move_rejected_by(plugins, f"{kind}{action}")
-
-    def _move_rejected_by(self, plugins: Set[str], event: str) -> int:
-        """Move the parked pods that one of ``plugins`` rejected -- or that no plugin did (an
-        error, a rejection at Permit), which any event may help -- as upstream's queue does
-        for a cluster event the plugins registered. Returns how many moved."""
-        keys = [qp.key for qp in self.queue.unschedulable_pods()
-                if not qp.unschedulable_plugins or not plugins.isdisjoint(qp.unschedulable_plugins)]
-        return self.queue.move(keys, event) if keys else 0
+        # The parked pods that a volume plugin registering this change rejected, or that no plugin did.
+        self.queue.on_event(storage_event(kind=kind, action="Add" if delta.type == "ADDED" else "Update"))
 
     def _volumes_changed(self) -> None:
         if self.volume_binder is not None:
@@ -454,9 +445,11 @@ class Scheduler:
         """The pod finished or was deleted: it no longer charges a node or waits in the queue
         (a finished pod stays a member of its PodGroup until deleted, as upstream lists it)."""
         self._unreadable.discard(key)
-        if self.cache.delete_pod(key):
-            # Room was freed (upstream's AssignedPodDelete): preemptors waiting for their victims among others.
-            self.queue.move_all("AssignedPodDelete")
+        placed = self.cache.table.pods.get(key)
+        # Room was freed (upstream's AssignedPodDelete): preemptors waiting for their victims among others.
+        event = assigned_pod_left(table=self.cache.table, pod=placed.pod, node=placed.node) if placed else None
+        if self.cache.delete_pod(key) and event is not None:
+            self.queue.on_event(event)
         self.queue.delete(key)
         if self.preemptor is not None:
             self.preemptor.forget(key)
@@ -491,13 +484,26 @@ class Scheduler:
             self.queue.delete(pod.key)  # being deleted: upstream's skipPodSchedule does not place it
             self.cache.drop_nomination(pod.key)
         elif pod.node_name:
+            placed = self.cache.table.pods.get(pod.key)
+            before = placed.pod if placed is not None and not self.cache.is_assumed(pod.key) else None
             self.cache.update_pod(pod)
             self.queue.delete(pod.key)
             if self.recorder is not None:
                 self.recorder.forget(pod.key)
+            self._assigned_pod_changed(before, pod.key)
         elif pod.scheduler_name in self._profiles:
             self.cache.observe_pending(pod)
             self.queue.add(pod)
+
+    def _assigned_pod_changed(self, before: PodInfo | None, key: str) -> None:
+        """A pod bound (``before`` None: new to the cache, or only assumed so far) or an
+        assigned pod updated: its relabelling or scale-down may help parked pods (upstream's
+        AssignedPodAdd / AssignedPodUpdate events). Nothing when the table did not take it."""
+        placed = self.cache.table.pods.get(key)
+        if placed is None or placed.pod is before:
+            return
+        for event in assigned_pod_events(old=before, new=placed.pod, node=self._node_info(placed.node)):
+            self.queue.on_event(event)
 
     def _unchanged_running_pod(self, key: str, raw: Mapping[str, Any]) -> bool:
         """A kubelet status update of a pod already charged as it is: skip reading it again."""

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from scoring.objects import PodInfo, pod_from_json
+from scoring.objects import NodeInfo, PodInfo, node_from_json, pod_from_json
+from scoring.queueing_hints import ClusterEvent, node_events
 from scheduler.queue import SchedulingQueue
 from tests.live.support import FakeClock
 
@@ -207,3 +208,140 @@ async def test_pop_waits_and_close_wakes(clock: FakeClock) -> None:
     await asyncio.sleep(0)
     q.close()
     assert await asyncio.wait_for(waiter, 1) is None
+
+
+# ---- cluster events and queueing hints ------------------------------------------------------
+
+
+def _node(cpu: str, **labels: str) -> NodeInfo:
+    return node_from_json({"metadata": {"name": "n", "labels": labels},
+                           "status": {"allocatable": {"cpu": cpu, "memory": "8Gi", "pods": "110"}}})
+
+
+def _wanting_cpu(name: str, cpu: str = "6") -> PodInfo:
+    return mk(name, containers=[{"name": "c", "resources": {"requests": {"cpu": cpu}}}])
+
+
+GROWN = node_events(old=_node("4"), new=_node("8"))[0]                  # NodeAllocatableChange: 4 -> 8 CPU
+RELABELLED = node_events(old=_node("4", a="1"), new=_node("4", a="2"))[0]  # NodeLabelChange
+PARKED = [  # name, the plugins that rejected it
+    ("fit", frozenset({"NodeResourcesFit"})),
+    ("taint", frozenset({"TaintToleration"})),
+    ("error", frozenset()),
+    ("load", frozenset({"LoadAware"})),  # not in the registry: the events that moved everyone before hints
+]
+
+
+def _park_all(q: SchedulingQueue) -> None:
+    for name, plugins in PARKED:
+        q.add(_wanting_cpu(name))
+        qp = q.pop_nowait()
+        assert qp is not None
+        q.requeue(qp, unschedulable=True, plugins=plugins)
+
+
+@pytest.mark.parametrize(("event", "moved"), [
+    # 6 CPU fit an 8-CPU node and cpu grew: Fit says QUEUE; TaintToleration did not register
+    # allocatable changes; no plugin rejected "error"; "load" gets every node change
+    (GROWN, ["error", "fit", "load"]),
+    # nobody's hint cares for labels but the pods without a hint to ask
+    (RELABELLED, ["error", "load"]),
+    # a node without the 6 CPU the pod wants: Fit says SKIP
+    (node_events(old=None, new=_node("4"))[0], ["error", "load", "taint"]),
+], ids=["allocatable-grew", "relabelled", "small-node-added"])
+def test_on_event_moves_only_the_pods_it_may_help(clock: FakeClock, event: ClusterEvent, moved: list[str]) -> None:
+    incoming: list[tuple[str, str]] = []
+    q = queue(clock, on_incoming=lambda queue_, ev: incoming.append((queue_, ev)))
+    _park_all(q)
+    clock.advance(5)  # past every backoff: moved pods go straight to activeQ
+    assert q.on_event(event) == len(moved)
+    assert sorted(qp.pod.name for qp in q.unschedulable_pods()) == sorted(
+        {n for n, _ in PARKED} - set(moved))
+    assert sorted(drain(q)) == moved
+    assert incoming.count(("active", event.label)) == len(moved)
+
+
+@pytest.mark.parametrize(("event", "where"), [
+    (GROWN, "backoff"),             # it may fit now: its failure is not parked
+    (RELABELLED, "unschedulable"),  # no use to it: parked as usual
+], ids=["helpful", "unhelpful"])
+def test_event_during_attempt_backs_off_only_if_its_hint_says_queue(clock: FakeClock, event: ClusterEvent,
+                                                                   where: str) -> None:
+    q = queue(clock)
+    q.add(_wanting_cpu("a"))
+    qp = q.pop_nowait()
+    assert qp is not None
+    q.on_event(event)  # arrived while the attempt ran
+    q.requeue(qp, unschedulable=True, plugins=frozenset({"NodeResourcesFit"}))
+    assert q.where("default/a") == where
+
+
+def test_events_before_an_attempt_do_not_count_for_it(clock: FakeClock) -> None:
+    q = queue(clock)
+    q.add(_wanting_cpu("other"))
+    first = q.pop_nowait()  # keeps an attempt in flight, so that events are held
+    assert first is not None
+    q.on_event(GROWN)
+    q.add(_wanting_cpu("a"))
+    qp = q.pop_nowait()  # its attempt starts after the event
+    assert qp is not None
+    q.requeue(qp, unschedulable=True, plugins=frozenset({"NodeResourcesFit"}))
+    assert q.where("default/a") == "unschedulable"
+    q.requeue(first, unschedulable=True, plugins=frozenset({"NodeResourcesFit"}))
+    assert q.where("default/other") == "backoff"
+
+
+@pytest.mark.parametrize(("leave", "moved"), [
+    # "fit" left the pool; of the others the grown node moves "error" and "load" (not "taint")
+    ("activate", 2), ("take", 2), ("delete", 2), ("move", 2),
+    ("flush", 0),  # everyone left (parked longer than 5 minutes)
+], ids=["activate", "take", "delete", "move", "flush"])
+def test_a_pod_that_left_the_pool_is_not_moved_again(clock: FakeClock, leave: str, moved: int) -> None:
+    q = queue(clock)
+    _park_all(q)
+    key = "default/fit"
+    if leave == "activate":
+        assert q.activate(key)
+    elif leave == "flush":
+        clock.advance(301)  # parked longer than 5 minutes: every pod leaves
+        q.flush()
+    elif leave == "take":
+        assert q.take(key) is not None
+    elif leave == "delete":
+        q.delete(key)
+    else:
+        assert q.move([key], "PodGroupUpdate") == 1
+    where = q.where(key)
+    assert q.on_event(GROWN) == moved
+    assert q.where(key) == where  # untouched by the event
+
+
+@pytest.mark.parametrize(("event", "where"), [
+    (GROWN, "backoff"),             # seen during b's attempt: kept for it when a's attempt ends
+    (RELABELLED, "unschedulable"),
+], ids=["helpful", "unhelpful"])
+def test_events_are_kept_for_the_attempts_still_in_flight(clock: FakeClock, event: ClusterEvent, where: str) -> None:
+    q = queue(clock)
+    q.add(_wanting_cpu("a"))
+    a = q.pop_nowait()
+    assert a is not None
+    for _ in range(70):  # more than the 64 events below which the held list is not trimmed
+        q.on_event(RELABELLED)
+    q.add(_wanting_cpu("b"))
+    b = q.pop_nowait()
+    assert b is not None
+    q.on_event(event)
+    q.done(a.key)  # the oldest attempt ends: the 70 events before b's are dropped, not b's
+    q.requeue(b, unschedulable=True, plugins=frozenset({"NodeResourcesFit"}))
+    assert q.where("default/b") == where
+
+
+def test_too_many_events_during_an_attempt_back_it_off(clock: FakeClock) -> None:
+    q = queue(clock)
+    q.add(_wanting_cpu("a"))
+    qp = q.pop_nowait()
+    assert qp is not None
+    for _ in range(10_001):  # past the 10,000 held: the attempt is taken to have missed a helpful one
+        q.on_event(RELABELLED)
+    q.requeue(qp, unschedulable=True, plugins=frozenset({"NodeResourcesFit"}))
+    assert q.where("default/a") == "backoff"
