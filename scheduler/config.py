@@ -8,8 +8,10 @@ and gets the same profiles: the default plugins merged with the profile's
 the same file, and a profile may carry one field of vecsched's own next to
 ``schedulerName``: ``vecsched.io/tieBreak`` (``Random``, the default and
 kube-scheduler's choice, ``NodeName`` or ``NodeOrder``; see
-``scoring.tie_break``), which kube-scheduler's strict decoding would refuse as
-an unknown field -- a file read by both must leave it out.
+``scoring.tie_break``) and ``vecsched.io/batching`` (``true``, the default, or
+``false``: whether the live cycle decides signable pods with ``scoring.batching``,
+as kube-scheduler 1.35's OpportunisticBatching), which kube-scheduler's strict
+decoding would refuse as unknown fields -- a file read by both must leave them out.
 
 Reading is strict: an unknown field, an unknown plugin, a weight <= 0, a
 duplicate profile, or args of the wrong type raise ``ConfigError`` naming the
@@ -42,6 +44,7 @@ __all__ = [
     "API_VERSION",
     "DEFAULT_SCHEDULER_NAME",
     "TIE_BREAK_FIELD",
+    "BATCHING_FIELD",
     "ConfigError",
     "LeaderElection",
     "ProfileConfig",
@@ -62,6 +65,8 @@ CONFIG_MAP: Final = "vecsched/vecsched-config"
 INT32_MAX: Final = 2**31 - 1
 TIE_BREAK_FIELD: Final = "vecsched.io/tieBreak"
 """The profile field (vecsched's own, next to ``schedulerName``) choosing among equal totals."""
+BATCHING_FIELD: Final = "vecsched.io/batching"
+"""The profile field (vecsched's own, next to ``schedulerName``) turning opportunistic batching off."""
 
 # Upstream's default multiPoint set (pkg/scheduler/apis/config/v1/default_plugins.go),
 # in upstream's order, with score weights. Plugins vecsched does not implement
@@ -161,6 +166,9 @@ class ProfileConfig:
     """The profile's QueueSort plugin (PrioritySort: the queue's own order)."""
     tie_break: str = RANDOM
     """``vecsched.io/tieBreak``: how the profile chooses among nodes of equal best total."""
+    batching: bool = True
+    """``vecsched.io/batching``: whether the live cycle batches signable pods (default true;
+    the decisions are the same either way, only their cost differs)."""
 
     def build(self, *, registry: Registry = REGISTRY, seed: int = 0) -> Profile:
         """Instantiate the plugins (one instance per name) and assemble the Profile."""
@@ -188,7 +196,7 @@ class ProfileConfig:
                        reservers=reservers, postfilters=postfilters, permits=permits,
                        queue_sort=sort if isinstance(sort, QueueSortPlugin) else None,
                        percentage_of_nodes_to_score=self.percentage_of_nodes_to_score, seed=seed,
-                       tie_break=self.tie_break)
+                       tie_break=self.tie_break, batching=self.batching)
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,7 +338,8 @@ def _percentage(v: Any, path: str) -> int | None:
 def _profile(raw: Any, path: str, registry: Registry, global_pct: int | None, warnings: list[str],
              *, only: bool) -> ProfileConfig:
     m = mapping(raw, path)
-    known_fields(m, ("schedulerName", "percentageOfNodesToScore", "plugins", "pluginConfig", TIE_BREAK_FIELD), path)
+    known_fields(m, ("schedulerName", "percentageOfNodesToScore", "plugins", "pluginConfig", TIE_BREAK_FIELD,
+                          BATCHING_FIELD), path)
     if "schedulerName" not in m and not only:
         # As upstream: the name is defaulted only when there is a single profile.
         raise ConfigError(f"{path}.schedulerName", "required when there is more than one profile")
@@ -341,6 +350,8 @@ def _profile(raw: Any, path: str, registry: Registry, global_pct: int | None, wa
     raw_tie_break = m.get(TIE_BREAK_FIELD)  # null, as absent, is kube-scheduler's own choice
     tie_break = RANDOM if raw_tie_break is None else string(raw_tie_break, f"{path}.{TIE_BREAK_FIELD}",
                                                              choices=TIE_BREAKS)
+    raw_batching = m.get(BATCHING_FIELD)  # null, as absent: on, as kube-scheduler 1.35's feature gate
+    batching = True if raw_batching is None else boolean(raw_batching, f"{path}.{BATCHING_FIELD}")
     known = set(registry) | _RUNTIME_PLUGINS | _UNIMPLEMENTED
     plugins = mapping(m.get("plugins"), f"{path}.plugins")
     known_fields(plugins, _EXTENSION_POINTS, f"{path}.plugins")
@@ -412,6 +423,7 @@ def _profile(raw: Any, path: str, registry: Registry, global_pct: int | None, wa
         reserves=tuple(n for n, _ in points["reserve"] if n in registry),
         queue_sort=points["queueSort"][0][0],
         tie_break=tie_break,
+        batching=batching,
     )
 
 

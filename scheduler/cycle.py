@@ -16,6 +16,13 @@ between, so that the cluster view cannot change under the decision:
 8. bind     -- in the same task: annotations patched, the Binding posted, the
    outcome reported, so the next cycle starts without waiting for the API.
 
+Replicas of one workload are decided with opportunistic batching
+(``scoring.batching``, kube-scheduler 1.35's OpportunisticBatching, on unless the
+profile sets ``vecsched.io/batching: false``): a signable pod whose signature the
+profile decided recently is filtered and scored from the state kept for it, with only
+the rows changed since recomputed -- the same decision, for less. When nothing fits,
+or the pod is unsignable, the ordinary path decides it (and runs PostFilter).
+
 A pod of a PodGroup (with Coscheduling in the profile) brings its group's
 pending members into its cycle: they are planned together on the table
 (``scoring.plugins.gang``) and assumed only when the plan holds the group's
@@ -53,6 +60,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, Final
 
+from scoring.batching import HIT, Batcher, Observe
 from scoring.framework import PERMIT_REJECT, Decision, Profile, fit_error_message
 from scoring.objects import ObjectError, PodInfo
 from scoring.plugins.coscheduling import PODS_TO_ACTIVATE, Coscheduling
@@ -60,11 +68,14 @@ from scoring.plugins.default_preemption import NAME as DEFAULT_PREEMPTION
 from scoring.plugins.gang import group_need, place_group
 from scoring.plugins.podgroups import PodGroup, PodGroups, group_of
 from scoring.plugins.volume_binding import NAME as VOLUME_BINDING
+from scoring.queueing_hints import assigned_pod_left
+from scoring.table import NodeTable
 from scoring.volumes import VOLUME_BINDING_PLAN, VolumeBindingPlan
 from scheduler.cache import SchedulerCache
 from scheduler.instrument import Trace, instrument
 from scheduler.kube.binder import Binder, Outcome
 from scheduler.kube.events import EventRecorder, PodRef
+from scheduler.logs import DecisionLog
 from scheduler.metrics import Metrics
 from scheduler.permit import STOPPING, Waiting, WaitingPodsMap
 from scheduler.preemptor import Preemptor
@@ -79,6 +90,9 @@ log = logging.getLogger("vecsched.cycle")
 _SCHEDULED: Final = "scheduled"
 _UNSCHEDULABLE: Final = "unschedulable"
 _ERROR: Final = "error"
+_HINT_USED: Final = "hint_used"
+_NO_HINT: Final = "no_hint"
+"""Upstream's scheduler_batch_attempts_total results."""
 PLUGIN_METRICS_SAMPLE: Final = 0.1
 """Upstream's pluginMetricsSamplePercent: per-plugin durations are observed in 10% of cycles."""
 
@@ -99,6 +113,9 @@ class SchedulingCycle:
         self.on_group_failed = on_group_failed
         """Told when a PodGroup could not be placed (the PodGroup operator records an Event)."""
         self.traces: dict[str, Trace] = {name: instrument(p, metrics=metrics) for name, p in self.profiles.items()}
+        self.batchers: dict[str, Batcher] = {
+            name: Batcher(p, observe=self._observer(self.traces[name])) for name, p in self.profiles.items() if p.batching}
+        """Opportunistic batching, for the profiles that have it on (``vecsched.io/batching``)."""
         self.cache = cache
         self.queue = queue
         self.binder = binder
@@ -114,6 +131,8 @@ class SchedulingCycle:
         self._sample = random.Random()
         self.plugin_metrics_sample = plugin_metrics_sample
         self.bound = 0
+        self.decisions = DecisionLog(logger=log)
+        """Per-pod decision lines at debug level, a summary a second at info level."""
 
     # ---- the loop --------------------------------------------------------------------------
 
@@ -150,8 +169,12 @@ class SchedulingCycle:
         try:
             # Snapshot: the live table; nothing can change it until the pod is assumed below.
             table = self.cache.table
-            # Filter, score, select (and reserve node-local devices): one call over all nodes.
-            decision = profile.schedule(pod, table)
+            # Filter, score, select (and reserve node-local devices): one call over all nodes --
+            # from the state kept for the pod's signature when batching can (the same decision),
+            # else (unsignable, or nothing fits: PostFilter runs) in full.
+            decision = self._batched(profile, pod, table)
+            if decision is None:
+                decision = profile.schedule(pod, table)
         except ObjectError as e:
             # The pod is readable but a plugin found a field it cannot use (e.g. an unknown operator).
             self._observe_points(profile.name, trace, "Error")
@@ -177,6 +200,29 @@ class SchedulingCycle:
             _log_nodes(decision)
         # Assume (Reserve): the capacity is taken now, before the API hears of it; then Permit.
         self._reserve_and_permit(qp, profile, decision, started, algorithm)
+
+    def _observer(self, trace: Trace) -> Observe:
+        """Per-plugin timing of the verdicts a batched decision takes from kept state, into
+        the same metric and per-cycle trace as the plugins' own calls (``instrument``)."""
+        def observe(plugin: str, point: str, seconds: float, status: str) -> None:
+            if trace.sampled:
+                self.metrics.plugin_duration.labels(plugin, point, status).observe(seconds)
+            trace.seconds[point] = trace.seconds.get(point, 0.0) + seconds
+        return observe
+
+    def _batched(self, profile: Profile, pod: PodInfo, table: NodeTable) -> Decision | None:
+        """The batched decision, or None for the ordinary path; counts the attempt."""
+        batcher = self.batchers.get(profile.name)
+        if batcher is None:
+            return None
+        out = batcher.decide(pod, table)
+        self.metrics.batch_attempts.labels(profile.name, _HINT_USED if out.result == HIT else _NO_HINT).inc()
+        if out.decision is None:
+            # The ordinary path decides (and times) it all again: count its extension points once.
+            trace = self.traces[profile.name]
+            trace.seconds.clear()
+            trace.rejected_by.clear()
+        return out.decision
 
     def _reserve_and_permit(self, qp: QueuedPod, profile: Profile, decision: Decision, started: float,
                             algorithm: float) -> Waiting | bool | None:
@@ -410,11 +456,12 @@ class SchedulingCycle:
             if qp.initial_attempt is not None:
                 sli = max(0.0, self.queue.clock() - qp.initial_attempt)
                 self.metrics.sli_duration.labels(str(qp.attempts)).observe(sli)
-            log.info("scheduled pod", extra={"fields": {
+            attempts = qp.attempts
+            self.decisions.record("scheduled pod", lambda: {
                 "pod": pod.key, "node": node, "profile": decision.profile, "score": decision.best_total,
                 "feasible": int(decision.feasible.sum()), "nodes": len(decision.feasible),
                 "algorithm_ms": round(algorithm * 1000, 3), "duration_ms": round(took * 1000, 3),
-                "attempts": qp.attempts}})
+                "attempts": attempts, "batched": decision.batched}, outcome="scheduled")
             return
         self._unreserve(profile, decision)
         self.metrics.binding_failures.labels(result.outcome.value).inc()
@@ -471,8 +518,9 @@ class SchedulingCycle:
         reverts what it assumed), move the parked pods -- the room the pod held and the volumes
         it had assumed are free again -- then report and back the pod off."""
         self.metrics.extension_point_duration.labels("PreBind", "Error", decision.profile).observe(took)
+        left = assigned_pod_left(table=self.cache.table, pod=qp.pod, node=str(decision.node))  # before the room is given back
         self._unreserve(profile, decision)
-        self.queue.move_all("AssignedPodDelete")
+        self.queue.on_event(left)
         self._failed(qp, decision.profile, started, f'running PreBind plugin "{VOLUME_BINDING}": {message}',
                      result=_ERROR, reason="SchedulerError", nominated="")
 
@@ -484,8 +532,10 @@ class SchedulingCycle:
         took = time.perf_counter() - started
         self.metrics.schedule_attempts.labels(result, profile).inc()
         self.metrics.attempt_duration.labels(result, profile).observe(took)
-        log.info("pod not scheduled", extra={"fields": {
-            "pod": qp.key, "profile": profile, "result": result, "message": message, "attempts": qp.attempts}})
+        attempts = qp.attempts
+        self.decisions.record("pod not scheduled", lambda: {
+            "pod": qp.key, "profile": profile, "result": result, "message": message, "attempts": attempts},
+            outcome="failed")
         self.recorder.failed(PodRef.of(qp.pod), message, reason=reason, current=qp.pod.raw, nominated=nominated)
         self.queue.requeue(qp, unschedulable=result == _UNSCHEDULABLE, plugins=plugins, not_before=not_before)
 

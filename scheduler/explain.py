@@ -18,6 +18,9 @@ only where their ``PodScheduled`` condition says so.
 With ``--what-if``, the same run answers the follow-up question -- which single change
 would make the pod fit -- with the profile's own filters (``scheduler.what_if``); the JSON
 gains ``"whatIf"`` and the table its lines.
+The JSON's ``"batching"`` says whether the live scheduler could decide the pod with
+opportunistic batching (``scoring.batching``) and, if not, why: the same decision either
+way, but a pod that is never signable costs the full computation every time.
 
 Two modes, one decision. ``--snapshot F --pod F`` reads files, with no cluster.
 ``vecsched explain POD`` reads the cluster through its API instead
@@ -39,8 +42,9 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from scheduler.cli import UsageError
-from scheduler.config import CONFIG_MAP, ConfigError, SchedulerConfig, load_config
+from scheduler.config import BATCHING_FIELD, CONFIG_MAP, ConfigError, SchedulerConfig, load_config
 from scheduler.snapshot import Snapshot, SnapshotError, load_pod, load_snapshot
+from scoring.batching import sign_pod
 from scoring.framework import NO_WAITING_PODS, PERMIT_REJECT, Decision, Profile, fit_error_message
 from scoring.objects import OBJECT_CHARS, PodInfo
 from scoring.plugins.coscheduling import NAME as COSCHEDULING
@@ -53,7 +57,7 @@ from scoring.safe_input import one_line, quote
 from scoring.table import NodeTable
 
 __all__ = ["configure", "add_decision_arguments", "add_live_arguments", "run", "explain", "explain_group",
-           "permit_rejection", "decision_json", "preemption_json", "gang_json", "render_table", "render",
+           "permit_rejection", "decision_json", "preemption_json", "gang_json", "batching_json", "render_table", "render",
            "align_columns", "pick_profile",
            "build_profiles", "prepare", "decide", "error_line", "CHUNK_SIZE", "MAX_ERROR_LINE"]
 
@@ -160,8 +164,10 @@ def decide(*, snapshot: Snapshot, pod: PodInfo, profile: Profile, group_profile:
     # The group first: the pod's own decision may run Coscheduling's PostFilter, which
     # remembers the group's failure (and may back it off) in the table.
     gang = explain_group(table=table, pod=pod, profile=group_profile, candidates=pending)
+    batching = batching_json(profile, pod, table)
     d = explain(table=table, pod=pod, profile=profile)
     doc = decision_json(d, table, gang=gang, rejected=permit_rejection(d, table, profile))
+    doc["batching"] = batching
     if what_if:
         from scheduler.what_if import what_if as analyse
         doc["whatIf"] = analyse(table=table, pod=pod, profile=profile,
@@ -209,6 +215,16 @@ def permit_rejection(d: Decision, table: NodeTable, profile: Profile) -> str:
     finally:
         table.remove_pod(d.pod.key)
     return fit_error_message(1, {result.message: 1}) if result.status == PERMIT_REJECT else ""
+
+
+def batching_json(profile: Profile, pod: PodInfo, table: NodeTable) -> dict[str, Any]:
+    """The contract's ``"batching"``: whether the live scheduler could decide ``pod`` with
+    opportunistic batching (``scoring.batching``; the decision is the same either way), and
+    why not -- the plugin or the pod's field that refuses, or the profile's switch."""
+    if not profile.batching:
+        return {"signable": False, "reason": f"the profile sets {BATCHING_FIELD}: false"}
+    signed = sign_pod(profile, pod, table)
+    return {"signable": not isinstance(signed, str), "reason": signed if isinstance(signed, str) else ""}
 
 
 def gang_json(plan: GroupPlan, members: Sequence[PodInfo]) -> dict[str, Any]:

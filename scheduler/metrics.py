@@ -135,6 +135,13 @@ class Metrics:
         self.permit_wait_duration = Histogram(
             "scheduler_permit_wait_duration_seconds", "Duration of waiting on permit.", ["result"],
             buckets=_ATTEMPT_BUCKETS, registry=r)
+        # Upstream's names for OpportunisticBatching (KEP-5598): hint_used when the state kept for
+        # the pod's signature decided it, no_hint when the pod was decided in full (a new
+        # signature, changed nodes, or an unsignable pod). vecsched's batching is exact, so
+        # upstream's third result, hint_not_used (a hint that no longer fits), never occurs.
+        self.batch_attempts = Counter(
+            "scheduler_batch_attempts", "Counts of results when we attempt to use batching.", ["profile", "result"],
+            registry=r)
         self.snapshot = _Snapshot()
         r.register(self.snapshot)
         # vecsched's own.

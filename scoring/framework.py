@@ -112,9 +112,11 @@ __all__ = [
     "NODE_NAME",
     "NODE_ORDER",
     "default_normalize_score",
+    "check_scores",
     "fit_error_message",
     "num_feasible_nodes_to_find",
     "score_source",
+    "apply_verdict",
 ]
 
 MAX_NODE_SCORE: Final = 100
@@ -178,7 +180,7 @@ def fit_error_message(num_nodes: int, counts: Mapping[str, int], *, prefilter: s
     return f"0/{num_nodes} nodes are available: {', '.join(parts)}."
 
 
-def _check_scores(plugin: str, scores: IntArray) -> None:
+def check_scores(plugin: str, scores: IntArray) -> None:
     """Raise PluginError unless every score lies in 0..MAX_NODE_SCORE."""
     if len(scores) == 0:
         return
@@ -188,6 +190,22 @@ def _check_scores(plugin: str, scores: IntArray) -> None:
     lo, hi = int(scores.min()), int(scores.max())
     if lo < 0 or hi > MAX_NODE_SCORE:
         raise PluginError(f"plugin {plugin} returned score {lo if lo < 0 else hi} outside 0..{MAX_NODE_SCORE}")
+
+
+def apply_verdict(found: Sequence[Reason], feasible: BoolArray, reasons: list[Reason]) -> bool:
+    """One filter plugin's verdict applied: each of its reasons, cut to the nodes still
+    ``feasible``, is appended to ``reasons``, and those nodes become infeasible (in place).
+    Returns whether any node is still feasible."""
+    rejected = np.zeros(len(feasible), np.bool_)
+    for r in found:
+        mask = r.nodes & feasible
+        if np.count_nonzero(mask):
+            reasons.append(Reason(r.message, mask, r.unresolvable))
+            rejected |= mask
+    if np.count_nonzero(rejected):
+        feasible &= ~rejected
+    # (np.count_nonzero is the cheapest "any" on a bool array; this runs per plugin per decision.)
+    return bool(np.count_nonzero(feasible) > 0)
 
 
 def score_source(nodes: npt.NDArray[np.intp], n: int) -> tuple[slice | npt.NDArray[np.intp], npt.NDArray[np.intp] | None]:
@@ -242,6 +260,10 @@ class Decision:
     """Each PostFilter plugin's own result, by plugin name, in the order they ran."""
     state: CycleState = field(default_factory=dict)
     """The cycle's scratch space, which Permit and Unreserve receive as upstream's plugins do."""
+    batched: bool = False
+    """Whether ``scoring.batching`` decided it from state kept from an earlier pod of the same
+    signature (the same decision ``Profile.schedule`` makes, reached by recomputing the rows
+    changed since)."""
 
     def assumed_pod(self) -> PodInfo:
         """The pod as it is assumed and bound: with the reserve plugins' annotations."""
@@ -272,6 +294,7 @@ class Profile:
         percentage_of_nodes_to_score: int | None = None,
         seed: int = 0,
         tie_break: str = RANDOM,
+        batching: bool = True,
     ) -> None:
         if tie_break not in TIE_BREAKS:
             raise ValueError(f"tie_break must be one of {', '.join(TIE_BREAKS)}, got {tie_break!r}")
@@ -291,6 +314,9 @@ class Profile:
         self.percentage_of_nodes_to_score = percentage_of_nodes_to_score
         self.tie_break = tie_break
         """How ``select`` chooses among the nodes of equal best total (one of TIE_BREAKS)."""
+        self.batching = batching
+        """Whether the live cycle decides signable pods with ``scoring.batching`` (the profile
+        field ``vecsched.io/batching``); ``schedule`` itself never batches."""
         self._rng = np.random.default_rng(seed)
         self._next_start = 0
 
@@ -364,24 +390,13 @@ class Profile:
                            reasons: list[Reason]) -> list[Reason]:
         """The Filter plugins over the nodes still ``feasible`` (updated in place); the
         reasons of the nodes each rejects are appended to ``reasons``, which is returned."""
-        n = table.n
-        # (np.count_nonzero is the cheapest "any" on a bool array; this loop runs per decision.)
-        alive = np.count_nonzero(feasible) > 0
+        alive = bool(np.count_nonzero(feasible) > 0)
         for plugin in self.filters:
             if not alive:
                 break
             found = plugin.filter(pod, table, state)
-            if not found:
-                continue
-            rejected = np.zeros(n, np.bool_)
-            for r in found:
-                mask = r.nodes & feasible
-                if np.count_nonzero(mask):
-                    reasons.append(Reason(r.message, mask, r.unresolvable))
-                    rejected |= mask
-            if np.count_nonzero(rejected):
-                feasible &= ~rejected
-                alive = np.count_nonzero(feasible) > 0
+            if found:
+                alive = apply_verdict(found, feasible, reasons)
         return reasons
 
     def run_scores(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> dict[str, IntArray]:
@@ -403,7 +418,7 @@ class Profile:
             normalize = getattr(plugin, "normalize", None)
             if normalize is not None:
                 raw = normalize(raw, state)
-            _check_scores(plugin.name, raw)
+            check_scores(plugin.name, raw)
             out[plugin.name] = raw
         return out
 

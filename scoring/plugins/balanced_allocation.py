@@ -18,6 +18,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from scoring.batching import ROWS, SKIP, Signed
 from scoring.framework import CycleState, ScorePlugin, score_source
 from scoring.objects import PodInfo
 from scoring.plugins.resource_args import ResourceSpec, parse_balanced_allocation_args
@@ -25,7 +26,9 @@ from scoring.plugins.resource_scoring import (
     TABLE_OWNED_RESOURCES,
     ShapeCache,
     allocation_matrices,
+    allocation_row,
     balanced_allocation,
+    balanced_allocation_row,
     pod_request_list,
 )
 from scoring.table import IntArray, NodeTable
@@ -33,6 +36,9 @@ from scoring.table import IntArray, NodeTable
 __all__ = ["NAME", "NodeResourcesBalancedAllocation", "new"]
 
 NAME: Final = "NodeResourcesBalancedAllocation"
+_FEW_ROWS: Final = 2
+"""Rows up to which ``score_rows`` uses Python floats rather than numpy (whose cost per call
+outweighs the arithmetic of a row or two)."""
 
 
 class NodeResourcesBalancedAllocation:
@@ -42,6 +48,33 @@ class NodeResourcesBalancedAllocation:
         self.resources = resources
         self._names = [r.name for r in resources]
         self._shape_cached = set(self._names) <= TABLE_OWNED_RESOURCES
+
+    def sign_stamp(self, table: NodeTable) -> None:
+        """Batching: ``sign`` reads the pod alone, nothing of the table."""
+        return None
+
+    def sign(self, pod: PodInfo, table: NodeTable) -> Signed | str:
+        """Batching: a node's score depends on its own row and the pod's requests (a pod
+        requesting none of the resources skips)."""
+        requests = pod_request_list(pod, self._names, use_requested=True)
+        if not any(requests):
+            return Signed(SKIP)
+        if not self._shape_cached:
+            return "scores resources that plugins account for outside the table"
+        return Signed(ROWS, tuple(requests))
+
+    def score_rows(self, pod: PodInfo, table: NodeTable, rows: npt.NDArray[np.intp], state: CycleState) -> IntArray | None:
+        """Batching: ``score`` of ``rows``, computed for them alone (not through ShapeCache,
+        which ``score`` keeps for every row)."""
+        requests = pod_request_list(pod, self._names, use_requested=True)
+        if not any(requests):
+            return None
+        if len(rows) <= _FEW_ROWS:  # a row or two: in Python floats, as balanced_allocation_row says
+            return np.array([balanced_allocation_row(*allocation_row(table, row, self._names, requests,
+                                                                     use_requested=True))
+                             for row in rows.tolist()], np.int64)
+        alloc, req = allocation_matrices(table, rows, self._names, requests, use_requested=True)
+        return balanced_allocation(alloc, req)
 
     def score(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> IntArray | None:
         requests = pod_request_list(pod, self._names, use_requested=True)

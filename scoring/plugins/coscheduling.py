@@ -34,6 +34,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from scoring.batching import SKIP, Signed
 from scoring.args import ArgsError, integer, known_fields, mapping
 from scoring.framework import (PERMIT_REJECT, PERMIT_SUCCESS, PERMIT_WAIT, CycleState, PermitPlugin, PermitResult,
                                PostFilterPlugin, PostFilterResult, PreFilterPlugin, Profile, QueueSortPlugin, Reason,
@@ -161,6 +162,15 @@ class Coscheduling:
         return -pod.priority, PodGroups.of(table).sort_time(pod, first_seen), f"{pod.namespace}/{pod.name}"
 
     # ---- PreFilter ------------------------------------------------------------------------------
+
+    def sign_stamp(self, table: NodeTable) -> None:
+        """Batching: ``sign`` reads the pod alone, nothing of the table."""
+        return None
+
+    def sign(self, pod: PodInfo, table: NodeTable) -> Signed | str:
+        """Batching: a member of a PodGroup is unsignable (its group decides together); any
+        other pod skips the plugin's PreFilter."""
+        return "the pod belongs to a PodGroup" if group_of(pod) else Signed(SKIP)
 
     def prefilter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> str | None:
         """Upstream's PodGroupManager.PreFilter, with its messages."""

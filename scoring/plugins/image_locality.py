@@ -23,6 +23,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring.args import known_fields, mapping
+from scoring.batching import NODES, Signed
 from scoring.framework import MAX_NODE_SCORE, CycleState, ScorePlugin
 from scoring.objects import PodInfo
 from scoring.table import IntArray, NodeTable, read_only
@@ -69,6 +70,14 @@ def num_containers(pod: PodInfo) -> int:
 
 class ImageLocality:
     name: Final = NAME
+
+    def sign_stamp(self, table: NodeTable) -> None:
+        """Batching: ``sign`` reads the pod alone, nothing of the table."""
+        return None
+
+    def sign(self, pod: PodInfo, table: NodeTable) -> Signed:
+        """Batching: the score depends on the nodes' images and the pod's images and container count."""
+        return Signed(NODES, (pod.images, num_containers(pod)))
 
     def score(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> IntArray:
         # init containers and app containers alike; images no node holds add nothing

@@ -43,13 +43,14 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from scoring.batching import SKIP, Signed
 from scoring.args import boolean, integer, known_fields, mapping
 from scoring.framework import MAX_NODE_SCORE, CycleState, FilterPlugin, PreFilterPlugin, Reason, ScorePlugin
 from scoring.objects import PodInfo
 from scoring.plugins.pod_counters import (
     PREFERRED_AFFINITY, PREFERRED_ANTI_AFFINITY, REQUIRED_AFFINITY, REQUIRED_ANTI_AFFINITY, PodCounters,
 )
-from scoring.plugins.pod_selectors import AllOf, PodTerms, parse_pod_terms_cached
+from scoring.plugins.pod_selectors import AllOf, PodTerms, has_pod_affinity, parse_pod_terms_cached
 from scoring.plugins.workloads import Namespaces
 from scoring.table import BoolArray, IntArray, NodeTable
 
@@ -122,6 +123,21 @@ class InterPodAffinity:
         if t is None:
             t = state[_STATE_KEY] = parse_pod_terms_cached(pod)
         return t
+
+    def sign_stamp(self, table: NodeTable) -> bool:
+        """Batching: ``sign`` reads whether placed pods carry terms."""
+        return PodCounters.of(table).carries_terms()
+
+    def sign(self, pod: PodInfo, table: NodeTable) -> Signed | str:
+        """Batching: pod (anti-)affinity counts pods across a domain, not a row. A pod with
+        terms is unsignable, and so is every pod while placed pods carry terms (their
+        required anti-affinity can reject it, their affinity terms score it); otherwise the
+        plugin skips."""
+        if has_pod_affinity(pod):
+            return "pods with pod affinity or anti-affinity are not signable"
+        if PodCounters.of(table).carries_terms():
+            return "placed pods have pod affinity or anti-affinity terms"
+        return Signed(SKIP)
 
     def prefilter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> str | None:
         terms = self._terms(pod, state)

@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring.args import ArgsError, known_fields, mapping
+from scoring.batching import NODES, Signed
 from scoring.framework import (CycleState, FilterPlugin, NodeOnlyFilter, NodeSubset, PreFilterPlugin, Reason,
                                ScorePlugin, default_normalize_score)
 from scoring.objects import PodInfo
@@ -458,6 +459,15 @@ class NodeAffinity(NodeOnlyFilter):
         if not isinstance(cached, PodAffinity):
             cached = state[_STATE_KEY] = parse_pod(pod)
         return cached
+
+    def sign_stamp(self, table: NodeTable) -> None:
+        """Batching: ``sign`` reads the pod alone, nothing of the table."""
+        return None
+
+    def sign(self, pod: PodInfo, table: NodeTable) -> Signed:
+        """Batching: every verdict and score depends on the node labels, the profile's added
+        affinity and the pod's nodeSelector and node affinity."""
+        return Signed(NODES, (repr(pod.node_selector), repr(pod.affinity.get("nodeAffinity"))))
 
     def prefilter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> str | NodeSubset | None:
         a = self._affinity(pod, state)

@@ -16,8 +16,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
 from scoring.args import known_fields, mapping
+from scoring.batching import ROWS, SKIP, Signed
 from scoring.framework import CycleState, DryRunFilter, FilterPlugin, Reason, Remaining
 from scoring.objects import HostPort, PodInfo
 from scoring.table import BoolArray, NodeTable
@@ -38,6 +40,27 @@ def conflicting_nodes(table: NodeTable, wanted: Sequence[HostPort]) -> BoolArray
 
 class NodePorts:
     name: Final = NAME
+
+    def sign_stamp(self, table: NodeTable) -> None:
+        """Batching: ``sign`` reads the pod alone, nothing of the table."""
+        return None
+
+    def sign(self, pod: PodInfo, table: NodeTable) -> Signed:
+        """Batching: a node's verdict depends on the ports its own pods use (its row)."""
+        return Signed(ROWS, pod.host_ports) if pod.host_ports else Signed(SKIP)
+
+    def filter_rows(self, pod: PodInfo, table: NodeTable, rows: npt.NDArray[np.intp], state: CycleState) -> BoolArray:
+        """Whether each of ``rows`` has one of the pod's host ports in use."""
+        mask = np.zeros(len(rows), np.bool_)
+        for hp in pod.host_ports:
+            cols = table.port_conflict_columns(hp)
+            if cols:
+                mask |= (table.port_counts[rows][:, cols] > 0).any(axis=1)
+        return mask
+
+    def reasons_of_rows(self, pod: PodInfo, table: NodeTable, data: BoolArray, state: CycleState) -> Sequence[Reason]:
+        """``filter``'s reasons from ``filter_rows`` of every row."""
+        return [Reason(ERR_REASON, data.copy())] if data.any() else []
 
     def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None:
         if not pod.host_ports:

@@ -24,6 +24,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from scoring.batching import ROWS, Signed
 from scoring.framework import CycleState, DryRunFilter, FilterPlugin, Reason, Remaining, ScorePlugin, score_source
 from scoring.objects import CPU, EPHEMERAL_STORAGE, MEMORY, PODS, PodInfo
 from scoring.plugins.resource_args import (
@@ -38,6 +39,10 @@ from scoring.plugins.resource_scoring import (
     TABLE_OWNED_RESOURCES,
     ShapeCache,
     allocation_matrices,
+    allocation_row,
+    least_allocated_row,
+    most_allocated_row,
+    wrap_int64,
     broken_linear_table,
     least_allocated,
     most_allocated,
@@ -50,6 +55,9 @@ __all__ = ["NAME", "TOO_MANY_PODS", "NodeResourcesFit", "insufficient", "fit_mas
 
 NAME: Final = "NodeResourcesFit"
 TOO_MANY_PODS: Final = "Too many pods"
+_FEW_ROWS: Final = 2
+"""Rows up to which the batching row functions use Python integers rather than numpy (whose
+cost per call outweighs the arithmetic of a row or two)."""
 
 Scorer = Callable[[IntArray, IntArray], IntArray]
 
@@ -87,6 +95,25 @@ def fit_masks(table: NodeTable, rows: npt.NDArray[np.intp] | slice, resources: S
     return out
 
 
+def fit_row(table: NodeTable, row: int, resources: Sequence[str], requests: Sequence[int]) -> list[bool]:
+    """``fit_masks`` of one row, as a list: too many pods, short of each resource, unresolvable."""
+    alloc, used = table.allocatable[row].tolist(), table.requested[row].tolist()
+    pods = table.resource_index[PODS]
+    out = [used[pods] >= alloc[pods]]
+    unresolvable = False
+    for resource, request in zip(resources, requests):
+        col = table.resource_index.get(resource)
+        if col is None:
+            out.append(True)
+            unresolvable = True
+            continue
+        short = request > wrap_int64(alloc[col] - used[col])  # int64 arithmetic, as fit_masks
+        out.append(short)
+        unresolvable = unresolvable or (short and request > alloc[col])
+    out.append(unresolvable)
+    return out
+
+
 def fit_reasons(resources: Sequence[str], masks: BoolArray) -> list[Reason]:
     """The filter's reasons from ``fit_masks`` over all nodes: one per message, split
     into a resolvable and an unresolvable part when some node is unresolvable (upstream
@@ -116,6 +143,17 @@ def _scorer(strategy: ScoringStrategy) -> Scorer:
     return lambda alloc, req: requested_to_capacity_ratio(alloc, req, weights, lookup)
 
 
+def _row_scorer(strategy: ScoringStrategy) -> Callable[[list[int], list[int]], int] | None:
+    """The strategy for one row (``allocation_row``'s lists), or None: RequestedToCapacityRatio
+    goes through its tables with numpy."""
+    weights = [r.weight for r in strategy.resources]
+    if strategy.type == LEAST_ALLOCATED:
+        return lambda alloc, req: least_allocated_row(alloc, req, weights)
+    if strategy.type == MOST_ALLOCATED:
+        return lambda alloc, req: most_allocated_row(alloc, req, weights)
+    return None
+
+
 class NodeResourcesFit:
     name: Final = NAME
 
@@ -123,6 +161,7 @@ class NodeResourcesFit:
         self.args = args
         self._resources = [r.name for r in args.strategy.resources]
         self._scorer = _scorer(args.strategy)
+        self._row_scorer = _row_scorer(args.strategy)
         self._shape_cached = set(self._resources) <= TABLE_OWNED_RESOURCES
 
     def _ignored(self, resource: str) -> bool:
@@ -138,6 +177,37 @@ class NodeResourcesFit:
         names = [r for r in (CPU, MEMORY, EPHEMERAL_STORAGE) if pod.requests.get(r, 0) > 0]
         scalars = (r for r, v in pod.requests.items() if v > 0 and is_scalar(r) and not self._ignored(r))
         return names + sorted(scalars)
+
+    def sign_stamp(self, table: NodeTable) -> None:
+        """Batching: ``sign`` reads the pod alone, nothing of the table."""
+        return None
+
+    def sign(self, pod: PodInfo, table: NodeTable) -> Signed | str:
+        """Batching: a node's verdict and score depend on its own allocatable and requested
+        amounts and the pod's requests -- for the resources only the table writes (plugins
+        write others, such as GPU columns, outside the rows the table logs)."""
+        checked = tuple(self.checked_resources(pod))
+        if not self._shape_cached or not TABLE_OWNED_RESOURCES.issuperset(checked):
+            return "requests or scores resources that plugins account for outside the table"
+        requests = tuple(pod.requests[r] for r in checked)
+        return Signed(ROWS, (checked, requests, tuple(pod_request_list(pod, self._resources, use_requested=False))))
+
+    def filter_rows(self, pod: PodInfo, table: NodeTable, rows: npt.NDArray[np.intp], state: CycleState) -> BoolArray:
+        """``fit_masks`` of ``rows`` (a row or two in Python integers: ``fit_row``)."""
+        checked = tuple(self.checked_resources(pod))
+        requests = tuple(pod.requests[r] for r in checked)
+        if len(rows) <= _FEW_ROWS:
+            return np.array([fit_row(table, row, checked, requests) for row in rows.tolist()], np.bool_
+                            ).reshape(len(rows), len(checked) + 2)
+        if len(rows) == table.n and TABLE_OWNED_RESOURCES.issuperset(checked):
+            # Every row (a new signature): the columns ``filter`` keeps, copied.
+            masks = ShapeCache.of(table).get((NAME, checked, requests), lambda r: fit_masks(table, r, checked, requests))
+            return masks[rows]  # type: ignore[return-value]
+        return fit_masks(table, rows, checked, requests)
+
+    def reasons_of_rows(self, pod: PodInfo, table: NodeTable, data: BoolArray, state: CycleState) -> Sequence[Reason]:
+        """``filter``'s reasons from ``fit_masks`` of every row."""
+        return fit_reasons(self.checked_resources(pod), data)
 
     def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None:
         checked = tuple(self.checked_resources(pod))
@@ -159,6 +229,17 @@ class NodeResourcesFit:
         requests = tuple(pod.requests[r] for r in checked)
         masks = fit_masks(table, remaining.rows, checked, requests, remaining.requested)
         return fit_reasons(checked, masks)
+
+    def score_rows(self, pod: PodInfo, table: NodeTable, rows: npt.NDArray[np.intp], state: CycleState) -> IntArray:
+        """Batching: ``score`` of ``rows``, computed for them alone (not through ShapeCache,
+        which ``score`` keeps for every row); a row or two in Python integers."""
+        requests = pod_request_list(pod, self._resources, use_requested=False)
+        row_scorer = self._row_scorer
+        if len(rows) <= _FEW_ROWS and row_scorer is not None:
+            return np.array([row_scorer(*allocation_row(table, row, self._resources, requests, use_requested=False))
+                             for row in rows.tolist()], np.int64)
+        alloc, req = allocation_matrices(table, rows, self._resources, requests, use_requested=False)
+        return self._scorer(alloc, req)
 
     def score(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> IntArray:
         requests = pod_request_list(pod, self._resources, use_requested=False)

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from scoring.args import known_fields, mapping
+from scoring.batching import NODES, Signed
 from scoring.framework import CycleState, FilterPlugin, NodeOnlyFilter, Reason
 from scoring.objects import PodInfo, Taint
 from scoring.plugins.tolerations import tolerates
@@ -20,6 +21,14 @@ UNSCHEDULABLE_TAINT: Final = Taint(key="node.kubernetes.io/unschedulable", value
 
 class NodeUnschedulable(NodeOnlyFilter):
     name: Final = NAME
+
+    def sign_stamp(self, table: NodeTable) -> None:
+        """Batching: ``sign`` reads the pod alone, nothing of the table."""
+        return None
+
+    def sign(self, pod: PodInfo, table: NodeTable) -> Signed:
+        """Batching: the cordoned nodes are the nodes' own; the pod adds whether it tolerates them."""
+        return Signed(NODES, any(tolerates(t, UNSCHEDULABLE_TAINT) for t in pod.tolerations))
 
     def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None:
         mask = table.unschedulable[: table.n]

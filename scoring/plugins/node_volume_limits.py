@@ -45,6 +45,7 @@ from typing import Any, ClassVar, Final
 import numpy as np
 
 from scoring.args import known_fields, mapping
+from scoring.batching import SKIP, Signed
 from scoring.framework import CycleState, FilterPlugin, Reason
 from scoring.objects import ObjectError, PodInfo
 from scoring.plugins.volume_zone import BETA_ZONE, ZONE, not_found, uses_volumes
@@ -536,6 +537,14 @@ class NodeVolumeLimits:
         res = _resolve(pod, volumes, new_pod=True)
         state[_STATE_KEY] = (volumes.generation, res)
         return res
+
+    def sign_stamp(self, table: NodeTable) -> None:
+        """Batching: ``sign`` reads the pod alone, nothing of the table."""
+        return None
+
+    def sign(self, pod: PodInfo, table: NodeTable) -> Signed | str:
+        """Batching: a pod without countable volumes skips this plugin; others are unsignable."""
+        return "the pod has volumes that NodeVolumeLimits counts" if _countable(pod) else Signed(SKIP)
 
     def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None:
         if not _countable(pod):

@@ -187,6 +187,10 @@ class PodCounters:
 
     # ---- term index --------------------------------------------------------------------
 
+    def carries_terms(self) -> bool:
+        """Whether any placed pod carries a pod (anti-)affinity term of any kind."""
+        return any(v > 0 for v in self._live.values())
+
     def terms(self, kind: str) -> Iterator[tuple[AffinityTerm, int, Counts]]:
         """(term, weight, pods carrying it per node ``[:n]``) for live terms of ``kind``."""
         if self._capacity < self._table.capacity:

@@ -41,6 +41,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from scoring.batching import SKIP, Signed
 from scoring.args import ArgsError, integer, known_fields, mapping, sequence, string
 from scoring.framework import MAX_NODE_SCORE, CycleState, FilterPlugin, PreFilterPlugin, Reason, ScorePlugin
 from scoring.objects import PodInfo
@@ -319,6 +320,24 @@ class PodTopologySpread:
         soft_d = filter_constraints(self.default_constraints, pod.labels, SCHEDULE_ANYWAY, "defaultConstraints")
         return _Parsed(tuple(_with_selector(c, selector) for c in hard_d),
                        tuple(_with_selector(c, selector) for c in soft_d), False)
+
+    def sign_stamp(self, table: NodeTable) -> tuple[int, int]:
+        """Batching: ``sign`` reads the workloads' selectors (whether defaults apply)."""
+        w = Workloads.of(table)
+        return id(w), w.generation
+
+    def sign(self, pod: PodInfo, table: NodeTable) -> Signed | str:
+        """Batching (upstream's SignPod): spreading is not local to a node, so a pod with
+        constraints -- its own, or the default constraints when its workload selector makes
+        them apply (upstream refuses whenever defaults are configured; vecsched asks whether
+        they apply to this pod) -- is unsignable; any other pod skips the plugin."""
+        spec = pod.raw.get("spec") if isinstance(pod.raw, Mapping) else None
+        if isinstance(spec, Mapping) and spec.get("topologySpreadConstraints"):
+            return "pods with topology spread constraints are not signable"
+        p = self._parsed(pod, table, {})
+        if p.error or p.hard or p.soft:
+            return "default topology spread constraints apply to the pod"
+        return Signed(SKIP)
 
     def prefilter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> str | None:
         return self._parsed(pod, table, state).error

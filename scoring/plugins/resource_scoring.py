@@ -24,6 +24,7 @@ cost a handful of rows per decision instead of every node.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -47,6 +48,11 @@ __all__ = [
     "utilization",
     "requested_to_capacity_ratio",
     "balanced_allocation",
+    "allocation_row",
+    "wrap_int64",
+    "least_allocated_row",
+    "most_allocated_row",
+    "balanced_allocation_row",
     "TABLE_OWNED_RESOURCES",
     "ShapeCache",
 ]
@@ -286,6 +292,86 @@ def balanced_allocation(alloc: IntArray, req: IntArray) -> IntArray:
     std = np.where(count > 2, np.sqrt(squares / np.maximum(count, 1).astype(np.float64)), std)
     return np.trunc((1.0 - std) * float(MAX_NODE_SCORE)).astype(np.int64)
 
+
+
+# ---- one node at a time ------------------------------------------------------------------
+# For a decision that recomputes a row or two (``scoring.batching``), numpy's cost per call
+# outweighs the arithmetic: these are the functions above for one row, in Python integers and
+# float64 (Python's float), in the same order of operations, so with the same results --
+# int64's wrap-around included (``wrap_int64``), for sums the table itself let wrap.
+
+
+def wrap_int64(v: int) -> int:
+    """``v`` as int64 arithmetic leaves it: wrapped around into -2**63 .. 2**63 - 1."""
+    return ((v + 2**63) & (2**64 - 1)) - 2**63
+
+
+def allocation_row(table: NodeTable, row: int, resources: Sequence[str], pod_requests: Sequence[int],
+                   *, use_requested: bool) -> tuple[list[int], list[int]]:
+    """``allocation_matrices`` of one row, as two lists."""
+    node_alloc, requested = table.allocatable[row].tolist(), table.requested[row].tolist()
+    nonzero = table.nonzero[row].tolist()
+    alloc, req = [], []
+    for name, pod_req in zip(resources, pod_requests):
+        col = table.resource_index.get(name)
+        if name in _NONZERO_COLUMN:
+            used = requested[col] if use_requested else nonzero[_NONZERO_COLUMN[name]]
+        elif col is not None and (name == EPHEMERAL_STORAGE or (is_scalar(name) and pod_req != 0)):
+            used = requested[col]
+        else:
+            alloc.append(0)
+            req.append(0)
+            continue
+        a = node_alloc[col]
+        alloc.append(a)
+        req.append(wrap_int64(used + pod_req) if a != 0 else 0)
+    return alloc, req
+
+
+def _share_average_row(alloc: Sequence[int], shares: Sequence[int], weights: Sequence[int]) -> int:
+    """``_share_average`` of one row: ``share * 100 // alloc`` averaged over alloc > 0."""
+    total = wsum = 0
+    for a, share, w in zip(alloc, shares, weights):
+        if a != 0:
+            total = wrap_int64(total + wrap_int64(wrap_int64(share * MAX_NODE_SCORE) // a * w))
+            wsum += w
+    return total // wsum if wsum > 0 else 0
+
+
+def least_allocated_row(alloc: Sequence[int], req: Sequence[int], weights: Sequence[int]) -> int:
+    """``least_allocated`` of one row."""
+    return _share_average_row(alloc, [max(wrap_int64(a - r), 0) for a, r in zip(alloc, req)], weights)
+
+
+def most_allocated_row(alloc: Sequence[int], req: Sequence[int], weights: Sequence[int]) -> int:
+    """``most_allocated`` of one row."""
+    return _share_average_row(alloc, [min(r, a) for a, r in zip(alloc, req)], weights)
+
+
+def balanced_allocation_row(alloc: Sequence[int], req: Sequence[int]) -> int:
+    """``balanced_allocation`` of one row: float64 in the same order (Python's float is
+    float64; amounts are converted before dividing, as numpy does)."""
+    fracs = [min(float(r) / float(a), 1.0) for a, r in zip(alloc, req) if a != 0]
+    count = len(fracs)
+    if count == 2:
+        std = abs((fracs[0] - fracs[1]) / 2.0)
+    elif count > 2:
+        total = 0.0
+        for f in fracs:
+            total += f
+        mean = total / float(count)
+        squares = 0.0
+        for f in fracs:
+            d = f - mean
+            squares += d * d
+        std = math.sqrt(squares / float(count))
+    else:
+        std = 0.0
+    score = math.trunc((1.0 - std) * float(MAX_NODE_SCORE))
+    if -(2**63) <= score <= _INT64_MAX:
+        return score
+    # Out of int64 (negative amounts: sums the table let wrap): numpy's own conversion.
+    return int(np.array([(1.0 - std) * float(MAX_NODE_SCORE)]).astype(np.int64)[0])
 
 
 RowFunction = Callable[[npt.NDArray[np.intp] | slice], npt.NDArray[np.generic]]

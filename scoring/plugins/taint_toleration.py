@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring.args import known_fields, mapping
+from scoring.batching import NODES, Signed
 from scoring.framework import CycleState, FilterPlugin, NodeOnlyFilter, Reason, ScorePlugin, default_normalize_score
 from scoring.objects import PodInfo, Taint
 from scoring.plugins.tolerations import tolerates
@@ -90,6 +91,14 @@ class TaintToleration(NodeOnlyFilter):
     # carry them depends on the nodes alone. Both the filter's reasons and the raw
     # scores are therefore kept per set of untolerated taints until a node changes
     # (table.node_derived), and most pods share a few such sets.
+
+    def sign_stamp(self, table: NodeTable) -> None:
+        """Batching: ``sign`` reads the pod alone, nothing of the table."""
+        return None
+
+    def sign(self, pod: PodInfo, table: NodeTable) -> Signed:
+        """Batching: the verdict and the raw score depend on the nodes' taints and the pod's tolerations."""
+        return Signed(NODES, repr(pod.tolerations))
 
     def filter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> Sequence[Reason] | None:
         ids = untolerated(table.taints, pod.tolerations, (NO_SCHEDULE, NO_EXECUTE))

@@ -59,6 +59,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from scoring.batching import SKIP, Signed
 from scoring.args import ArgsError, boolean, integer, known_fields, mapping
 from scoring.framework import (CycleState, FilterPlugin, NodeOnlyFilter, NodeSubset, PreFilterPlugin, Reason,
                                ReservePlugin, ScorePlugin, UnreservePlugin, WaitingPods)
@@ -67,6 +68,7 @@ from scoring.plugins.node_affinity import terms_mask
 from scoring.plugins.pod_selectors import Selector, parse_selector
 from scoring.plugins.resource_args import parse_shape, validate_shape
 from scoring.plugins.resource_scoring import broken_linear_table
+from scoring.plugins.volume_zone import uses_volumes
 from scoring.table import BoolArray, IntArray, NodeTable, read_only
 from scoring.volumes import (CLAIM_LOST, NO_PROVISIONER, SELECTED_NODE, VOLUME_BINDING_PLAN,
                              WAIT_FOR_FIRST_CONSUMER, CSIStorageCapacity, PersistentVolume, PersistentVolumeClaim,
@@ -96,6 +98,8 @@ HOSTNAME: Final = "kubernetes.io/hostname"
 _MAX_UTILIZATION: Final = 100
 _CLAIMS_KEY: Final = "PreFilter" + NAME
 _OUTCOME_KEY: Final = NAME + "/outcome"
+_BOUND_SOURCES: Final = frozenset({"persistentVolumeClaim", "ephemeral"})
+"""The volumes whose claims this plugin binds (``pod_claims``)."""
 
 
 # ---- PreFilter: the pod's claims ------------------------------------------------------------
@@ -562,6 +566,17 @@ class VolumeBinding(NodeOnlyFilter):
             cached = state[_OUTCOME_KEY] = (key, evaluate(table, volumes, claims))
         outcome: Outcome = cached[1]
         return outcome
+
+    def sign_stamp(self, table: NodeTable) -> None:
+        """Batching: ``sign`` reads the pod alone, nothing of the table."""
+        return None
+
+    def sign(self, pod: PodInfo, table: NodeTable) -> Signed | str:
+        """Batching: a pod without claims (persistent or generic ephemeral) skips this
+        plugin; others are unsignable."""
+        if uses_volumes(pod, _BOUND_SOURCES):
+            return "the pod has persistent or ephemeral volume claims"
+        return Signed(SKIP)
 
     def prefilter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> str | NodeSubset | None:
         claims = self._claims(pod, table, state)

@@ -38,6 +38,7 @@ from typing import Any, ClassVar, Final
 import numpy as np
 
 from scoring.args import known_fields, mapping
+from scoring.batching import SKIP, Signed
 from scoring.framework import CycleState, FilterPlugin, NodeSubset, PreFilterPlugin, Reason
 from scoring.objects import ObjectError, PodInfo
 from scoring.plugins.volume_zone import not_found, uses_volumes
@@ -243,6 +244,14 @@ class VolumeRestrictions:
         if cached is None:
             cached = state[_STATE_KEY] = _prefilter_state(pod, table)
         return cached
+
+    def sign_stamp(self, table: NodeTable) -> None:
+        """Batching: ``sign`` reads the pod alone, nothing of the table."""
+        return None
+
+    def sign(self, pod: PodInfo, table: NodeTable) -> Signed | str:
+        """Batching: a pod without the volumes this plugin checks skips it; others are unsignable."""
+        return "the pod has volumes that VolumeRestrictions checks" if uses_volumes(pod, _SOURCES) else Signed(SKIP)
 
     def prefilter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> str | NodeSubset | None:
         if not uses_volumes(pod, _SOURCES):

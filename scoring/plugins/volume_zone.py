@@ -34,6 +34,7 @@ from typing import Any, Final
 import numpy as np
 
 from scoring.args import known_fields, mapping
+from scoring.batching import SKIP, Signed
 from scoring.framework import CycleState, FilterPlugin, NodeOnlyFilter, NodeSubset, PreFilterPlugin, Reason
 from scoring.objects import ObjectError, PodInfo
 from scoring.table import BoolArray, NodeTable, read_only
@@ -172,6 +173,14 @@ class VolumeZone(NodeOnlyFilter):
         if cached is None:
             cached = state[_STATE_KEY] = _pod_topologies(pod, Volumes.of(table))
         return cached
+
+    def sign_stamp(self, table: NodeTable) -> None:
+        """Batching: ``sign`` reads the pod alone, nothing of the table."""
+        return None
+
+    def sign(self, pod: PodInfo, table: NodeTable) -> Signed | str:
+        """Batching: a pod without claims skips this plugin; others are unsignable."""
+        return "the pod has persistent volume claims" if uses_volumes(pod, _CLAIMS) else Signed(SKIP)
 
     def prefilter(self, pod: PodInfo, table: NodeTable, state: CycleState) -> str | NodeSubset | None:
         if not uses_volumes(pod, _CLAIMS):

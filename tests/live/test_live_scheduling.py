@@ -144,8 +144,8 @@ async def test_kubectl_describe_shows_the_events(apiserver: ApiServer) -> None:
     assert re.search(r"PodScheduled\s+False", out["too-big"])
 
 
-async def test_one_info_line_per_decision_and_node_detail_at_debug(apiserver: ApiServer,
-                                                                    caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_summary_at_info_and_each_decision_with_node_detail_at_debug(apiserver: ApiServer,
+                                                                             caplog: pytest.LogCaptureFixture) -> None:
     import logging
     async with running(apiserver):
         with caplog.at_level(logging.DEBUG, logger="vecsched.cycle"):
@@ -154,8 +154,12 @@ async def test_one_info_line_per_decision_and_node_detail_at_debug(apiserver: Ap
             await wait_for(lambda: any(r.msg == "scheduled pod" for r in caplog.records), what="decision logged")
     [line] = [r for r in caplog.records if r.msg == "scheduled pod"]
     fields = line.fields  # type: ignore[attr-defined]
-    assert fields["pod"] == "default/logged" and fields["node"] == "node-0002" and line.levelname == "INFO"
+    assert fields["pod"] == "default/logged" and fields["node"] == "node-0002" and line.levelname == "DEBUG"
     assert {"score", "duration_ms", "algorithm_ms", "feasible"} <= set(fields)
+    # The first decision is summarised at once at info level, with its fields.
+    [summary] = [r for r in caplog.records if r.msg == "scheduling summary"]
+    assert summary.levelname == "INFO" and summary.fields["scheduled"] == 1  # type: ignore[attr-defined]
+    assert summary.fields["pod"] == "default/logged" and summary.fields["last"] == "scheduled pod"  # type: ignore[attr-defined]
     detail = [r.getMessage() for r in caplog.records if r.levelname == "DEBUG"]
     assert any("node node-0002 for default/logged: total" in m for m in detail)
     assert any("node node-0000 for default/logged: infeasible: node(s) didn't match Pod's node affinity/selector" in m

@@ -46,7 +46,7 @@ async def test_run_subprocess(apiserver: ApiServer) -> None:
         _, err = await asyncio.wait_for(proc.communicate(), 20)
     assert proc.returncode == 0, err.decode()[-2000:]
     lines = [json.loads(line) for line in err.decode().splitlines() if line.startswith("{")]
-    decision = next(line for line in lines if line["msg"] == "scheduled pod")
+    decision = next(line for line in lines if line["msg"] == "scheduling summary" and line["scheduled"])
     assert decision["pod"] == "default/via-cli" and decision["node"].startswith("node-")
     assert {"score", "duration_ms", "level", "ts"} <= set(decision)
     assert any(line["msg"] == "vecsched stopped" for line in lines)

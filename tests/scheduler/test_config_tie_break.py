@@ -59,7 +59,7 @@ def test_the_field_sets_the_profiles_tie_break(profile: dict[str, Any], expected
                  "expected a string, got ['NodeName']", id="second-profile"),
     # A misspelt field is an unknown field, as any other.
     pytest.param([{"vecsched.io/tiebreak": "NodeName"}], "profiles[0].vecsched.io/tiebreak",
-                 f"unknown field (known: percentageOfNodesToScore, pluginConfig, plugins, schedulerName, {FIELD})",
+                 f"unknown field (known: percentageOfNodesToScore, pluginConfig, plugins, schedulerName, vecsched.io/batching, {FIELD})",
                  id="misspelt-field"),
 ])
 def test_bad_values_name_the_field(tmp_path: Path, profiles: list[dict[str, Any]], path: str, problem: str) -> None:

@@ -41,7 +41,7 @@ def test_json_contract_on_the_shipped_example(capsys: pytest.CaptureFixture[str]
                             "--pod", str(EXAMPLES / "pod.yaml"), "--output", "json")
     assert code == 0
     doc = json.loads(out)
-    assert set(doc) == {"pod", "profile", "selected", "message", "nodes", "preemption", "gang"}
+    assert set(doc) == {"pod", "profile", "selected", "message", "nodes", "preemption", "gang", "batching"}
     assert (doc["pod"], doc["profile"], doc["message"]) == ("shop/web-7f9c", "vecsched", "")
     assert doc["preemption"] is None  # a node fits: preemption does not run
     assert doc["gang"] is None  # the pod names no PodGroup

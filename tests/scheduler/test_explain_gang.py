@@ -24,7 +24,7 @@ from scheduler.cli import main
 from tests.explain_support import explain_snapshot, write_yaml
 
 LABEL = "scheduling.x-k8s.io/pod-group"
-KEYS = {"pod", "profile", "selected", "message", "nodes", "preemption", "gang"}
+KEYS = {"pod", "profile", "selected", "message", "nodes", "preemption", "gang", "batching"}
 
 
 # ---- building the user's files ------------------------------------------------------------------

@@ -33,7 +33,7 @@ CRD = ROOT / "deploy" / "crds" / "scheduling.x-k8s.io_podgroups.yaml"
 SHAPE = NodeShape(count=3, cpu="4", memory="8Gi", zones=("zone-a", "zone-b", "zone-c"))
 DUMPED = ("nodes,pods,namespaces,services,rs,sts,rc,pdb,priorityclasses,pv,pvc,storageclasses,csinodes,csidrivers,"
           "csistoragecapacities")
-CONTRACT_KEYS = {"pod", "profile", "selected", "message", "nodes", "preemption", "gang"}
+CONTRACT_KEYS = {"pod", "profile", "selected", "message", "nodes", "preemption", "gang", "batching"}
 
 
 def pod(name: str, cpu: str = "1", *, node: str = "", labels: dict[str, str] | None = None, cls: str = "",

@@ -1,0 +1,656 @@
+"""Opportunistic batching (kube-scheduler 1.35's KEP-5598), done with arrays and exact.
+
+Replicas of one workload arrive one after another with the same requests, selectors
+and tolerations, and a profile decides each over every node although, since the last
+one, only a row or two changed: the assumed pod's node, and the nodes a watch event
+touched. A ``Batcher`` keeps, for the last *scheduling signatures* its profile decided
+(``KEPT_SIGNATURES``, within ``KEPT_BYTES``), each filter plugin's verdict over all
+nodes and each score plugin's raw (not yet normalised) score over all nodes, and brings
+them up to date for the next pod of the same signature by recomputing only those rows.
+Normalisation depends on every feasible node, so it runs again over the kept raw
+vectors (or, while the filters' verdicts on the changed rows stay the same, the last
+decision's normalised scores take the changed rows' new ones), followed by the weighted
+total and ``Profile.select`` (the same tie-break, the same draws from the seeded
+generator): the decision is the one ``Profile.schedule`` makes, field by field. A
+replica's signing is reused too, while every plugin's ``sign_stamp`` (what its ``sign``
+reads of the table) stays the same.
+
+A pod is *signed* by every plugin of the profile's PreFilter, Filter and Score lists
+(``sign``, see ``SignPlugin``). A plugin answers how its results for the pod can be
+kept:
+
+- ``SKIP``: it does nothing for this pod (upstream's PreFilter/PreScore Skip): no
+  verdict, a skipped score. NodePorts for a pod without host ports, the volume
+  plugins for a pod without the volumes they act on, PodTopologySpread without
+  constraints, InterPodAffinity when neither the pod nor any placed pod has terms.
+- ``NODES``: its results depend on the nodes alone (labels, taints, images): they
+  are kept until ``NodeTable.node_generation`` changes. TaintToleration,
+  NodeAffinity, NodeName, NodeUnschedulable, ImageLocality.
+- ``ROWS``: a node's result depends on that node's row alone (its allocatable and
+  the pods placed on it): rows whose pods changed are recomputed. NodeResourcesFit,
+  NodeResourcesBalancedAllocation, NodePorts. A ROWS filter plugin provides
+  ``filter_rows`` (its per-row verdict data) and ``reasons_of_rows`` (the reasons of
+  that data over all rows, as its ``filter`` would give them); score plugins already
+  score the rows they are given.
+
+and a *fragment*: what of the pod its results depend on (requests, tolerations,
+selectors, images, host ports...). The signature is the pod's priority, scheduler
+name and node name with every plugin's (name, mode, fragment). A plugin that has
+no ``sign`` (a custom plugin, the GPU and load-aware ones, whose results read
+state that changes outside the rows the table logs) makes every pod *unsignable*,
+and so do: a plugin that returns a reason instead of a mode (a pod with pod
+(anti-)affinity, topology spread constraints -- explicit, or the defaults that
+apply to it --, a PodGroup, volumes, or a placed pod with affinity terms); a
+nominated node; pods nominated elsewhere that the filters would count; and a
+``percentageOfNodesToScore`` that samples the nodes (its rotating start makes the
+scored set differ from one pod to the next).
+
+Whenever nothing fits, the batcher gives the decision back to the ordinary path,
+so that PostFilter (preemption) runs exactly as it would. A batched decision's arrays
+are read-only: decisions of one signature share those that did not change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Protocol, runtime_checkable
+
+from time import perf_counter
+
+import numpy as np
+import numpy.typing as npt
+
+from scoring.framework import (
+    PREFILTER_REJECTION,
+    SKIPPED_SCORES,
+    CycleState,
+    Decision,
+    FilterPlugin,
+    Plugin,
+    ScorePlugin,
+    Profile,
+    Reason,
+    apply_verdict,
+    check_scores,
+    num_feasible_nodes_to_find,
+)
+from scoring.nominations import Nominations, nominated_node
+from scoring.objects import PodInfo
+from scoring.table import BoolArray, IntArray, NodeTable, read_only
+
+__all__ = [
+    "SKIP",
+    "NODES",
+    "ROWS",
+    "MODES",
+    "HIT",
+    "MISS",
+    "UNSIGNABLE",
+    "Signed",
+    "SignPlugin",
+    "StampedSignPlugin",
+    "RowFilterPlugin",
+    "Signature",
+    "BatchOutcome",
+    "RowLog",
+    "Batcher",
+    "sign_pod",
+    "Observe",
+    "KEPT_SIGNATURES",
+    "KEPT_BYTES",
+]
+
+SKIP: Final = "skip"
+"""The plugin does nothing for the pod: no prefilter verdict, no filter verdict, a skipped score."""
+NODES: Final = "nodes"
+"""The plugin's results for the pod depend on the nodes alone (kept until ``node_generation`` changes)."""
+ROWS: Final = "rows"
+"""A node's result depends on its own row alone (recomputed for the rows whose pods changed)."""
+MODES: Final = (SKIP, NODES, ROWS)
+
+HIT: Final = "hit"
+"""The kept state of the pod's signature was brought up to date and used."""
+MISS: Final = "miss"
+"""The pod was signable but nothing was kept for its signature (or the nodes changed): computed in full."""
+UNSIGNABLE: Final = "unsignable"
+"""The pod was decided by the ordinary path."""
+
+KEPT_SIGNATURES: Final = 4
+"""Signatures a profile keeps state for, the most recently decided: replicas of a few
+workloads scaling at once take turns in the queue, and each would otherwise find the
+state of another (kube-scheduler keeps one; a few cost little more here)."""
+KEPT_BYTES: Final = 32 * 2**20
+"""Memory the kept arrays of one profile may take (the most recent signature's always
+stays): ShapeCache's bound, some 3 MB per signature at 20,000 nodes."""
+_NO_ROWS: Final = np.zeros(0, np.intp)
+_LOG_BOUND: Final = 4096
+"""Rows the log holds (at least; ``n`` when larger) before it starts afresh and every
+kept state is recomputed in full: ShapeCache's bound, a semi-arbitrary one."""
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """How a plugin's results for a pod can be kept: one of ``MODES``, and what of the pod
+    they depend on (hashable; equal fragments must give equal results)."""
+
+    mode: str
+    fragment: Hashable = ()
+
+
+@runtime_checkable
+class SignPlugin(Protocol):
+    """A plugin that can take part in batching (upstream's SignPlugin)."""
+
+    @property
+    def name(self) -> str: ...
+
+    def sign(self, pod: PodInfo, table: NodeTable) -> Signed | str:
+        """How this plugin's results for ``pod`` can be kept, or why they cannot (one line).
+        It reads the pod's spec, labels, namespace and owner references, and of the table
+        at most what ``sign_stamp`` (optional) stands for."""
+
+
+class StampedSignPlugin(SignPlugin, Protocol):
+    """A SignPlugin that says what of the table its ``sign`` reads, so that a replica (the
+    same spec, labels, namespace and owners) reuses the last pod's signing while those
+    stamps stay the same. Without ``sign_stamp``, a plugin signs every pod anew."""
+
+    def sign_stamp(self, table: NodeTable) -> Hashable:
+        """A value that changes whenever what ``sign`` reads of ``table`` may have (None: nothing)."""
+
+
+class RowFilterPlugin(Protocol):
+    """A filter whose verdict on a node depends on that node's row alone."""
+
+    def filter_rows(self, pod: PodInfo, table: NodeTable, rows: npt.NDArray[np.intp],
+                    state: CycleState) -> npt.NDArray[np.generic]:
+        """Verdict data for ``rows`` (first axis aligned with them), each row's from that row alone."""
+
+    def reasons_of_rows(self, pod: PodInfo, table: NodeTable, data: npt.NDArray[np.generic],
+                        state: CycleState) -> Sequence[Reason]:
+        """The reasons ``filter`` gives when ``data`` is ``filter_rows`` of every row ``[:n]``."""
+
+
+Signature = tuple[Hashable, ...]
+
+Observe = Callable[[str, str, float, str], None]
+"""Told (plugin name, extension point, seconds, status) for each plugin verdict a batched
+decision takes from kept state instead of calling the plugin -- so that per-plugin timing
+(kube-scheduler's plugin metrics, which count a Filter run per pod also with batching) sees
+every decision. Calls of the plugins themselves are the plugins' own to time."""
+
+
+def sign_pod(profile: Profile, pod: PodInfo, table: NodeTable) -> tuple[Signature, dict[str, Signed]] | str:
+    """The pod's scheduling signature under ``profile`` and each plugin's ``Signed`` by
+    name, or the reason it is unsignable (one line)."""
+    return _unsignable(profile, pod, table) or _sign_plugins(profile, _signing_plugins(profile), pod, table)
+
+
+def _unsignable(profile: Profile, pod: PodInfo, table: NodeTable) -> str:
+    """Why the pod is unsignable whatever the plugins say, or ""."""
+    if nominated_node(pod, table):
+        return "the pod has a nominated node"
+    noms = table.extensions.get(Nominations.KEY)
+    if isinstance(noms, Nominations) and any(
+            other.key != pod.key and other.priority >= pod.priority for other, _ in noms.pods.values()):
+        return "pods of equal or higher priority are nominated to nodes (the filters count them)"
+    n = table.n
+    if num_feasible_nodes_to_find(profile.percentage_of_nodes_to_score, n) < n:
+        return "percentageOfNodesToScore samples the nodes"
+    return ""
+
+
+def _sign_plugins(profile: Profile, plugins: Sequence[Plugin], pod: PodInfo, table: NodeTable
+                  ) -> tuple[Signature, dict[str, Signed]] | str:
+    """Each plugin's ``Signed`` (or the first refusal) and the signature they make."""
+    signed: dict[str, Signed] = {}
+    parts: list[Hashable] = [pod.priority, pod.scheduler_name, pod.node_name]
+    for plugin in plugins:
+        sign = getattr(plugin, "sign", None)
+        if sign is None:
+            return f"plugin {plugin.name} cannot sign pods"
+        got = sign(pod, table)
+        if isinstance(got, str):
+            return f"{plugin.name}: {got}"
+        if got.mode not in MODES:
+            raise ValueError(f"plugin {plugin.name} signed with unknown mode {got.mode!r}")
+        signed[plugin.name] = got
+        try:
+            hash(got.fragment)
+        except TypeError:
+            return f"plugin {plugin.name} signed with a fragment that cannot be compared"
+        parts.append((plugin.name, got.mode, got.fragment))
+    for pre in profile.prefilters:
+        if signed[pre.name].mode == ROWS:
+            return f"plugin {pre.name} has a PreFilter whose verdict depends on the pods"
+    return tuple(parts), signed
+
+
+def _signing_plugins(profile: Profile) -> list[Plugin]:
+    """The PreFilter, Filter and Score plugins, each name once, in profile order."""
+    seen: dict[str, Plugin] = {}
+    plugins: list[Plugin] = [*profile.prefilters, *profile.filters, *(s for s, _ in profile.scorers)]
+    for p in plugins:
+        seen.setdefault(p.name, p)
+    return list(seen.values())
+
+
+class RowLog:
+    """The rows whose pods changed, in order (a table listener, as ``ShapeCache``'s log).
+
+    Node writes and removals bump ``node_generation``, which recomputes kept state in
+    full; this log only needs the rows of pods added and removed. It starts afresh past
+    its bound (``epoch`` changes, and kept state behind it is recomputed in full)."""
+
+    KEY: Final = "batching/row-log"
+
+    def __init__(self, table: NodeTable) -> None:
+        self._table = table
+        self.rows: list[int] = []
+        self.epoch = 0
+
+    @classmethod
+    def of(cls, table: NodeTable) -> RowLog:
+        ext = table.extensions.get(cls.KEY)
+        if not isinstance(ext, RowLog):
+            ext = RowLog(table)
+            table.extensions[cls.KEY] = ext
+            table.listeners.append(ext)
+        return ext
+
+    def _changed(self, row: int) -> None:
+        if len(self.rows) >= max(_LOG_BOUND, self._table.n):
+            self.rows.clear()
+            self.epoch += 1
+        self.rows.append(row)
+
+    def pod_added(self, table: NodeTable, pod: PodInfo, node: int) -> None:
+        self._changed(node)
+
+    def pod_removed(self, table: NodeTable, pod: PodInfo, node: int) -> None:
+        self._changed(node)
+
+    def node_moved(self, table: NodeTable, src: int, dst: int) -> None:
+        pass
+
+    def node_set(self, table: NodeTable, node: int) -> None:
+        pass
+
+
+@dataclass(slots=True)
+class _Filter:
+    plugin: FilterPlugin
+    mode: str
+    reasons: Sequence[Reason] = ()
+    """NODES: the plugin's reasons over ``[:n]``."""
+    data: npt.NDArray[np.generic] | None = None
+    """ROWS: ``filter_rows`` of every row."""
+
+
+@dataclass(slots=True)
+class _Score:
+    plugin: ScorePlugin
+    weight: int
+    mode: str
+    raw: IntArray | None = None
+    """Raw scores of every row ``[:n]``; None: the plugin skips (a skipped score)."""
+
+
+@dataclass(slots=True)
+class _Kept:
+    signature: Signature
+    table: NodeTable
+    node_generation: int
+    n: int
+    epoch: int
+    position: int
+    state: CycleState
+    base: BoolArray
+    """Feasibility after PreFilter (NodeSubset results)."""
+    base_reasons: list[Reason]
+    filters: list[_Filter] = field(default_factory=list)
+    scores: list[_Score] = field(default_factory=list)
+    last: _Last | None = None
+    """The last decision made from this state, which the next one starts from."""
+
+    def nbytes(self) -> int:
+        """What the kept arrays take."""
+        total = self.base.nbytes + sum(f.data.nbytes for f in self.filters if f.data is not None)
+        total += sum(s.raw.nbytes for s in self.scores if s.raw is not None)
+        last = self.last
+        if last is not None:
+            total += last.feasible.nbytes + last.rows.nbytes + last.position.nbytes + last.totals.nbytes
+            total += sum(v.nbytes for v in last.scores.values())
+        return total
+
+
+@dataclass(slots=True)
+class _Last:
+    """What the last decision of a signature produced (arrays read-only: decisions share them).
+    While the filters' verdicts on the rows changed since are the same, the feasible nodes,
+    the reasons and every normalised score but those of the changed rows stay."""
+
+    feasible: BoolArray
+    reasons: list[Reason]
+    rows: npt.NDArray[np.intp]
+    position: npt.NDArray[np.intp]
+    """For every row, its index into ``rows`` (-1: not feasible)."""
+    scores: dict[str, IntArray]
+    totals: IntArray
+    statuses: list[tuple[str, str]]
+    """Each filter plugin that ran and its status, for ``Observe``."""
+    skipped: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """What ``Batcher.decide`` did: the decision (None: run ``Profile.schedule``), how
+    (HIT, MISS or UNSIGNABLE) and, when unsignable, why."""
+
+    decision: Decision | None
+    result: str
+    reason: str = ""
+
+
+class _Fallback(Exception):
+    """A plugin's results were not what its signing promised: use the ordinary path."""
+
+
+class Batcher:
+    """Batched decisions for one profile (see the module docstring); ``decide`` is exact."""
+
+    def __init__(self, profile: Profile, *, observe: Observe | None = None) -> None:
+        self.profile = profile
+        self.observe = observe
+        self._kept: dict[Signature, _Kept] = {}
+        """Kept state by signature, least recently used first (see KEPT_SIGNATURES)."""
+        self._plugins: tuple[tuple[int, int, int], list[Plugin]] | None = None
+        self._signed: list[tuple[tuple[object, ...], tuple[Hashable, ...], tuple[Signature, dict[str, Signed]] | str]] = []
+        """The last pods' signings (one per distinct pod, up to KEPT_SIGNATURES, most recent last):
+        what of the pod and (stamps) of the table each read, and the result."""
+
+    def forget(self) -> None:
+        """Drop the kept state (the next signable pod is a MISS)."""
+        self._kept.clear()
+
+    def decide(self, pod: PodInfo, table: NodeTable) -> BatchOutcome:
+        """Decide ``pod`` as ``Profile.schedule(pod, table)`` would; nothing is changed
+        but the profile's generator (as ``select`` draws) and the kept state. A None
+        decision means: nothing fits, or the pod is unsignable -- call ``schedule``."""
+        signed = self._sign(pod, table)
+        if isinstance(signed, str):
+            return BatchOutcome(None, UNSIGNABLE, signed)
+        signature, by_name = signed
+        log = RowLog.of(table)
+        kept = self._kept.pop(signature, None)
+        result = HIT
+        try:
+            if (kept is None or kept.table is not table or kept.node_generation != table.node_generation
+                    or kept.n != table.n or kept.epoch != log.epoch):
+                result = MISS
+                kept = self._compute(pod, table, signature, by_name, log)
+            if kept is None:
+                return BatchOutcome(None, result)
+            self._keep(signature, kept, new=result == MISS)
+            changed, same = _NO_ROWS, True
+            if result == HIT and kept.position < len(log.rows):
+                changed, same = self._refresh(pod, table, kept, log)
+            timed: list[tuple[str, str, float, str]] = []
+            decision: Decision | None
+            if same and kept.last is not None:
+                decision = self._again(pod, table, kept, kept.last, changed, timed)
+            else:
+                decision = self._decision(pod, table, kept, batched=result == HIT, timed=timed)
+            if decision is not None and self.observe is not None:
+                for entry in timed:
+                    self.observe(*entry)
+            return BatchOutcome(decision, result)
+        except _Fallback:
+            self._kept.pop(signature, None)
+            return BatchOutcome(None, MISS)
+        except BaseException:
+            # A plugin failed part-way through (bad input, a fault): what is kept may be
+            # half brought up to date, so none of it is used again.
+            self._kept.pop(signature, None)
+            raise
+
+    def _keep(self, signature: Signature, kept: _Kept, *, new: bool) -> None:
+        """Keep ``kept`` as the most recently used; a ``new`` one may push the least recently
+        used out (KEPT_SIGNATURES, KEPT_BYTES)."""
+        self._kept[signature] = kept
+        while new and len(self._kept) > 1 and (len(self._kept) > KEPT_SIGNATURES
+                                               or sum(k.nbytes() for k in self._kept.values()) > KEPT_BYTES):
+            del self._kept[next(iter(self._kept))]
+
+    def _sign(self, pod: PodInfo, table: NodeTable) -> tuple[Signature, dict[str, Signed]] | str:
+        """``sign_pod``, reusing the last pod's plugin signing for a replica of it while every
+        plugin's ``sign_stamp`` says the same (all plugins must have one)."""
+        profile = self.profile
+        reason = _unsignable(profile, pod, table)
+        if reason:
+            return reason
+        lists = (id(profile.prefilters), id(profile.filters), id(profile.scorers))
+        if self._plugins is None or self._plugins[0] != lists:
+            self._plugins = (lists, _signing_plugins(profile))
+        plugins = self._plugins[1]
+        stamps: list[Hashable] = []
+        for plugin in plugins:
+            stamp = getattr(plugin, "sign_stamp", None)
+            if stamp is None:
+                return _sign_plugins(profile, plugins, pod, table)
+            stamps.append(stamp(table))
+        raw = pod.raw if isinstance(pod.raw, dict) else {}
+        meta = raw.get("metadata")
+        # What plugins read of a pod: its spec and the fields derived from it (compared too,
+        # for pods built without their manifest), its labels, namespace and owners.
+        key = (raw.get("spec"), pod.labels, pod.namespace, meta.get("ownerReferences") if isinstance(meta, dict) else None,
+               pod.requests, pod.nonzero_cpu, pod.nonzero_memory, pod.priority, pod.node_name, pod.scheduler_name,
+               pod.host_ports, pod.images, pod.tolerations, pod.node_selector, pod.affinity)
+        stamped = tuple(stamps)
+        for i in range(len(self._signed) - 1, -1, -1):
+            memo = self._signed[i]
+            if memo[0] == key:
+                if memo[1] == stamped:
+                    return memo[2]
+                del self._signed[i]
+                break
+        got = _sign_plugins(profile, plugins, pod, table)
+        self._signed.append((key, stamped, got))
+        if len(self._signed) > KEPT_SIGNATURES:
+            del self._signed[0]
+        return got
+
+    # ---- keeping ----------------------------------------------------------------------
+
+    def _compute(self, pod: PodInfo, table: NodeTable, signature: Signature, by_name: dict[str, Signed],
+                 log: RowLog) -> _Kept | None:
+        """Everything over every row; None when a PreFilter rejects the pod."""
+        profile = self.profile
+        n = table.n
+        state: CycleState = {}
+        base = np.ones(n, np.bool_)
+        base_reasons: list[Reason] = []
+        allowed: frozenset[str] | None = None
+        limiting: list[str] = []
+        for pre in profile.prefilters:  # as Profile.run_filters
+            if by_name[pre.name].mode == SKIP:
+                continue
+            out = pre.prefilter(pod, table, state)
+            if out is None:
+                continue
+            if isinstance(out, str):
+                return None
+            limiting.append(pre.name)
+            allowed = out.names if allowed is None else allowed & out.names
+            if not allowed:
+                return None
+        if allowed is not None:
+            base[:] = False
+            base[[row for name in allowed if (row := table.index.get(name)) is not None]] = True
+            if not base.all():
+                base_reasons.append(Reason(f"node(s) didn't satisfy plugin(s) [{' '.join(sorted(limiting))}]",
+                                           ~base, unresolvable=True))
+        kept = _Kept(signature, table, table.node_generation, n, log.epoch, len(log.rows), state, base, base_reasons)
+        every = np.arange(n, dtype=np.intp)
+        for plugin in profile.filters:
+            mode = by_name[plugin.name].mode
+            if mode == SKIP:
+                continue
+            if mode == NODES:
+                kept.filters.append(_Filter(plugin, mode, reasons=list(plugin.filter(pod, table, state) or ())))
+            else:
+                kept.filters.append(_Filter(plugin, mode, data=_row_filter(plugin).filter_rows(pod, table, every, state)))
+        for scorer, weight in profile.scorers:
+            mode = by_name[scorer.name].mode
+            raw = None if mode == SKIP else scorer.score(pod, table, every, state)
+            kept.scores.append(_Score(scorer, weight, mode, None if raw is None else np.array(raw, np.int64)))
+        return kept
+
+    def _refresh(self, pod: PodInfo, table: NodeTable, kept: _Kept, log: RowLog
+                 ) -> tuple[npt.NDArray[np.intp], bool]:
+        """Recompute the ROWS plugins' results on the rows logged since ``kept.position``:
+        those rows, and whether every filter's verdict data on them stayed the same."""
+        changed = log.rows[kept.position:]
+        kept.position = len(log.rows)
+        rows = np.array(changed, np.intp) if len(changed) == 1 else np.unique(np.array(changed, np.intp))
+        state = kept.state
+        same = True
+        for f in kept.filters:
+            if f.mode == ROWS:
+                assert f.data is not None
+                got = _row_filter(f.plugin).filter_rows(pod, table, rows, state)
+                same = same and bool(np.array_equal(f.data[rows], got))
+                f.data[rows] = got
+        for s in kept.scores:
+            if s.mode != ROWS:
+                continue
+            # A plugin's own row function when it has one (ShapeCache serves whole columns).
+            score_rows = getattr(s.plugin, "score_rows", None)
+            raw = (score_rows or s.plugin.score)(pod, table, rows, state)
+            if (raw is None) != (s.raw is None):
+                raise _Fallback
+            if s.raw is not None and raw is not None:
+                s.raw[rows] = raw
+        return rows, same
+
+    # ---- deciding ---------------------------------------------------------------------
+
+    def _decision(self, pod: PodInfo, table: NodeTable, kept: _Kept, *, batched: bool,
+                  timed: list[tuple[str, str, float, str]]) -> Decision | None:
+        """Filter, score, select and reserve from the kept state, as ``Profile.schedule``;
+        ``batched``: the state was kept from an earlier pod (a HIT), not computed for this one."""
+        profile = self.profile
+        n = table.n
+        state: CycleState = dict(kept.state)
+        skipped: set[str] = set()
+        state[SKIPPED_SCORES] = skipped
+        state.pop(PREFILTER_REJECTION, None)
+        feasible = kept.base.copy()
+        reasons = list(kept.base_reasons)
+        kept.last = None  # (set again below once a node fits)
+        # Filter: each plugin's verdict over all rows, in order, as Profile.run_filter_plugins.
+        statuses: list[tuple[str, str]] = []
+        alive = bool(np.count_nonzero(feasible) > 0)
+        for f in kept.filters:
+            if not alive:
+                break
+            started = perf_counter()
+            if f.mode == NODES:
+                found = f.reasons
+            else:
+                assert f.data is not None
+                found = _row_filter(f.plugin).reasons_of_rows(pod, table, f.data, state)
+            if found:
+                alive = apply_verdict(found, feasible, reasons)
+            status = "Unschedulable" if found and any(r.nodes.any() for r in found) else "Success"
+            statuses.append((f.plugin.name, status))
+            if batched or f.mode == ROWS:  # (a MISS called the NODES filters themselves)
+                timed.append((f.plugin.name, "Filter", perf_counter() - started, status))
+        if not alive:
+            return None  # nothing fits: the ordinary path reports it and runs PostFilter
+        # Score: every feasible row (sign_pod refused sampling), from the kept raw scores.
+        rows = np.flatnonzero(feasible)
+        profile._next_start = 0  # as Profile._to_score does when it scores every feasible node
+        scores: dict[str, IntArray] = {}
+        for s in kept.scores:
+            name = s.plugin.name
+            if s.raw is None:
+                scores[name] = np.zeros(len(rows), np.int64)
+                skipped.add(name)
+                continue
+            raw = s.raw[rows]
+            normalize = getattr(s.plugin, "normalize", None)
+            if normalize is not None:
+                raw = normalize(raw, state)
+            check_scores(name, raw)
+            scores[name] = raw
+        totals = profile.weighted_total(scores, len(rows))
+        position = np.full(n, -1, np.intp)
+        position[rows] = np.arange(len(rows), dtype=np.intp)
+        kept.last = _Last(read_only(feasible), reasons, read_only(rows), position,
+                          {k: read_only(v) for k, v in scores.items()}, read_only(totals),
+                          statuses, frozenset(skipped))
+        return self._select(pod, table, kept.last, state, batched=batched)
+
+    def _again(self, pod: PodInfo, table: NodeTable, kept: _Kept, last: _Last, changed: npt.NDArray[np.intp],
+               timed: list[tuple[str, str, float, str]]) -> Decision:
+        """A HIT whose filters said the same on the changed rows: the last decision's feasible
+        nodes and reasons, its scores with the changed rows' raw scores put in (a plugin that
+        normalises renormalises all), its totals moved by the weighted differences, then select."""
+        started = perf_counter()
+        state: CycleState = dict(kept.state)
+        state[SKIPPED_SCORES] = set(last.skipped)
+        self.profile._next_start = 0  # as Profile._to_score does when it scores every feasible node
+        at = last.position[changed]
+        if len(at) and at.min() < 0:
+            at_rows, at = changed[at >= 0], at[at >= 0]
+        else:
+            at_rows = changed
+        if len(at):
+            scores = dict(last.scores)
+            totals = last.totals.copy()
+            for s in kept.scores:
+                if s.mode != ROWS or s.raw is None:
+                    continue  # verdicts of the nodes alone, or a skipped score: as they were
+                name = s.plugin.name
+                old = scores[name]
+                normalize = getattr(s.plugin, "normalize", None)
+                if normalize is not None:
+                    new = normalize(s.raw[last.rows], state)
+                    check_scores(name, new)
+                    totals += s.weight * (new - old)
+                else:
+                    values = s.raw[at_rows]
+                    check_scores(name, values)
+                    new = old.copy()
+                    new[at] = values
+                    totals[at] += s.weight * (values - old[at])
+                scores[name] = read_only(new)
+            last.scores = scores
+            last.totals = read_only(totals)
+        if self.observe is not None:
+            took = (perf_counter() - started) / max(len(last.statuses), 1)
+            timed.extend((name, "Filter", took, status) for name, status in last.statuses)
+        return self._select(pod, table, last, state, batched=True)
+
+    def _select(self, pod: PodInfo, table: NodeTable, last: _Last, state: CycleState, *, batched: bool) -> Decision:
+        """Select (the best total, ties broken by the profile's tie-break: the same draws) and
+        Reserve, as ``Profile.schedule``."""
+        profile = self.profile
+        rows = last.rows
+        row = int(rows[profile.select(last.totals, rows, table)])
+        annotations: dict[str, str] = {}
+        for plugin in profile.reservers:
+            got = plugin.reserve(pod, table, row, state)
+            if got:
+                annotations.update(got)
+        return Decision(pod, profile.name, table.names[row], "", last.feasible, list(last.reasons), rows,
+                        dict(last.scores), last.totals, node_names=table.names, annotations=annotations, state=state, batched=batched)
+
+
+def _row_filter(plugin: object) -> RowFilterPlugin:
+    """The plugin as a RowFilterPlugin (it signed ROWS as a filter, so it must be one)."""
+    if not (hasattr(plugin, "filter_rows") and hasattr(plugin, "reasons_of_rows")):
+        raise _Fallback
+    return plugin
