@@ -28,7 +28,8 @@ from typing import Any
 import aiohttp
 
 from benchmarks.apiserver import start_apiserver, stop_process
-from benchmarks.e2e import OPEN_METRICS, _free_port, _proc_stats, _wait_ready
+from benchmarks.e2e import OPEN_METRICS, free_port, proc_stats
+from scheduler.readiness import wait_ready
 
 __all__ = ["main", "run_deployment", "Result"]
 
@@ -73,14 +74,14 @@ async def run_deployment(*, nodes: int, replicas: int, timeout: float = 1800.0) 
     server, url, kubeconfig = await start_apiserver(
         "--nodes", str(nodes), "--node-cpu", "32", "--node-memory", "128Gi", "--kubelet-delay", "0.05",
         "--kubelet-max-grace", "1", timeout=300)
-    port = _free_port()
+    port = free_port()
     sched = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "scheduler.cli", "run", "--kubeconfig", kubeconfig, "--bind-address", "127.0.0.1",
         "--port", str(port), *OPEN_METRICS, "--no-leader-elect", "--log-level", "warning",
         stdin=asyncio.subprocess.DEVNULL)
     metrics_url = f"https://127.0.0.1:{port}/metrics"
     try:
-        await _wait_ready(f"https://127.0.0.1:{port}", sched)
+        await wait_ready(url=f"https://127.0.0.1:{port}", proc=sched)
         async with aiohttp.ClientSession() as http:
             rv0 = await _resource_version(http, url)
             t0 = time.perf_counter()
@@ -101,8 +102,8 @@ async def run_deployment(*, nodes: int, replicas: int, timeout: float = 1800.0) 
                 raise RuntimeError(f"the Deployment was not available after {timeout} s")
             bound_at = bound_at or available_at
             writes = await _resource_version(http, url) - rv0
-        server_cpu, server_peak = _proc_stats(server.pid)
-        sched_cpu, sched_peak = _proc_stats(sched.pid)
+        server_cpu, server_peak = proc_stats(server.pid)
+        sched_cpu, sched_peak = proc_stats(sched.pid)
     finally:
         for proc in (sched, server):
             await stop_process(proc)

@@ -57,6 +57,7 @@ from scheduler.demo_workload import (
     urgent_manifest,
 )
 from scheduler.logs import setup_logging
+from scheduler.readiness import wait_ready
 from scoring.objects import pod_from_json
 from scoring.plugins.podgroups import POD_GROUP_LABEL
 from scoring.quantity import milli_value, value
@@ -471,18 +472,8 @@ async def _start_scheduler(*, kubeconfig: str, port: int, config: str | None) ->
     sched = _Scheduler(proc=proc, url="", relay=relay)
     try:
         sched.url = await asyncio.wait_for(asyncio.shield(started), 30)
-        async with aiohttp.ClientSession() as http:
-            for _ in range(300):
-                if proc.returncode is not None:
-                    raise RuntimeError(f"the scheduler exited with code {proc.returncode} before it was ready")
-                try:
-                    async with http.get(f"{sched.url}/readyz", ssl=False) as r:
-                        if r.status == 200:
-                            return sched
-                except aiohttp.ClientError:
-                    pass
-                await asyncio.sleep(0.1)
-        raise RuntimeError("the scheduler did not become ready within 30 s")
+        await wait_ready(url=sched.url, proc=proc, timeout=30, interval=0.1, what="the scheduler")
+        return sched
     except BaseException:
         await _stop_scheduler(sched)
         raise

@@ -28,7 +28,8 @@ from yaml.constructor import SafeConstructor
 from . import errors
 from .errors import ApiError
 
-__all__ = ["MAX_DEPTH", "check_depth", "json_size", "loads_json", "safe_yaml_load", "too_deep"]
+__all__ = ["JSON_HOOKS", "MAX_DEPTH", "check_depth", "json_size", "loads_json", "nonfinite_seen", "note_nonfinite",
+           "safe_yaml_load", "too_deep"]
 
 # Nesting (objects and arrays) accepted in a request. kube-apiserver's JSON
 # decoder stops at 10,000 levels ("exceeded max depth"), but Python's helpers
@@ -49,7 +50,54 @@ _RESOLVERS: Final = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP_TAG]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_CONSTRUCTORS: Final = {**yaml.SafeLoader.yaml_constructors, _TIMESTAMP_TAG: SafeConstructor.construct_yaml_str}
+_FLOAT_TAG: Final = "tag:yaml.org,2002:float"
+
+
+class _NonFinite:
+    """Whether a NaN or an infinity may be in a stored object (see ``nonfinite_seen``)."""
+
+    seen = False
+
+
+def note_nonfinite() -> None:
+    """Record that a decoded value held a NaN or an infinity (they are kept, as ``json`` reads them)."""
+    _NonFinite.seen = True
+
+
+def nonfinite_seen() -> bool:
+    """Whether any value this process decoded for the server (a body, a webhook's answer, a state
+    file) held a NaN or an infinity: only then can ``store.dumps`` meet one, which ``orjson`` would
+    write as ``null`` where ``json`` writes ``NaN``. Read where a fast path depends on it."""
+    return _NonFinite.seen
+
+
+def _json_float(text: str) -> float:
+    value = float(text)
+    if value - value != 0.0:  # inf - inf and nan - nan are nan: not finite ("1e400")
+        note_nonfinite()
+    return value
+
+
+def _json_constant(name: str) -> float:
+    note_nonfinite()  # NaN, Infinity, -Infinity
+    return float(name)
+
+
+JSON_HOOKS: Final[dict[str, Any]] = {"parse_float": _json_float, "parse_constant": _json_constant}
+"""``json.loads`` keyword arguments that read numbers as it does and call ``note_nonfinite`` for a
+NaN or an infinity. ``parse_float`` runs only for numbers with a fraction or an exponent, which
+Kubernetes objects rarely hold."""
+
+
+def _yaml_float(constructor: SafeConstructor, node: Any) -> float:
+    value: float = SafeConstructor.construct_yaml_float(constructor, node)
+    if value - value != 0.0:  # .nan, .inf
+        note_nonfinite()
+    return value
+
+
+_CONSTRUCTORS: Final = {**yaml.SafeLoader.yaml_constructors, _TIMESTAMP_TAG: SafeConstructor.construct_yaml_str,
+                        _FLOAT_TAG: _yaml_float}
 # libyaml's parser when PyYAML was built with it: PyYAML's own scanner looks ahead
 # quadratically on deep flow collections (29 s for 100,000 brackets), libyaml's
 # takes milliseconds. Its composer recurses in C, so it only ever sees documents
@@ -107,7 +155,7 @@ def loads_json(
     raises ``ValueError``, for the caller to word (empty body, parse error...).
     """
     try:
-        value = json.loads(body, object_pairs_hook=object_pairs_hook)
+        value = json.loads(body, object_pairs_hook=object_pairs_hook, **JSON_HOOKS)
     except RecursionError:
         raise too_deep(limit=max_depth) from None
     check_depth(value, limit=max_depth)

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Final, NamedTuple
 
 from .errors import ApiError, bad_request
+from .limits import JSON_HOOKS
 from .protobuf_schema import SUPPORTED_KINDS, TABLE
 
 __all__ = ["MEDIA_TYPE", "SUPPORTED_KINDS", "decode"]
@@ -232,7 +233,7 @@ def _raw_json(m: dict[str, Any], path: str) -> Any:
     if not raw:
         return None
     try:
-        return json.loads(bytes(raw))
+        return json.loads(bytes(raw), **JSON_HOOKS)
     except ValueError as e:
         raise bad_request(f"couldn't decode the {MEDIA_TYPE} body: invalid embedded JSON at {path}: {e}") from None
 

@@ -31,6 +31,7 @@ from .controllers import DEFAULT_CONTROLLERS, Controller, ControllerManager
 from .customresources import CRDS
 from .faults import Faults
 from .http import MAX_BODY_BYTES, HttpApi
+from .limits import JSON_HOOKS
 from .errors import not_found
 from .kubelet import KubeletSim, NodeShape, build_node, set_ready
 from .operations import Operations
@@ -283,7 +284,7 @@ class ApiServer:
 
     def create(self, resource: str, obj: Mapping[str, Any], *, namespace: str = "") -> dict[str, Any]:
         """Create through the same admission as a POST."""
-        body = json.loads(json.dumps(obj))
+        body = json.loads(json.dumps(obj), **JSON_HOOKS)  # a NaN or an infinity is noted, as from a body
         return self.ops.create(self.resource(resource), body, namespace=namespace or body.get("metadata", {}).get("namespace", "")).obj()
 
     def compact(self) -> int:
