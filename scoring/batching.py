@@ -77,6 +77,7 @@ from scoring.framework import (
 )
 from scoring.nominations import Nominations, nominated_node
 from scoring.objects import PodInfo
+from scoring.row_log import RowLog
 from scoring.table import BoolArray, IntArray, NodeTable, read_only
 
 __all__ = [
@@ -124,9 +125,6 @@ KEPT_BYTES: Final = 32 * 2**20
 """Memory the kept arrays of one profile may take (the most recent signature's always
 stays): ShapeCache's bound, some 3 MB per signature at 20,000 nodes."""
 _NO_ROWS: Final = np.zeros(0, np.intp)
-_LOG_BOUND: Final = 4096
-"""Rows the log holds (at least; ``n`` when larger) before it starts afresh and every
-kept state is recomputed in full: ShapeCache's bound, a semi-arbitrary one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,48 +232,6 @@ def _signing_plugins(profile: Profile) -> list[Plugin]:
     for p in plugins:
         seen.setdefault(p.name, p)
     return list(seen.values())
-
-
-class RowLog:
-    """The rows whose pods changed, in order (a table listener, as ``ShapeCache``'s log).
-
-    Node writes and removals bump ``node_generation``, which recomputes kept state in
-    full; this log only needs the rows of pods added and removed. It starts afresh past
-    its bound (``epoch`` changes, and kept state behind it is recomputed in full)."""
-
-    KEY: Final = "batching/row-log"
-
-    def __init__(self, table: NodeTable) -> None:
-        self._table = table
-        self.rows: list[int] = []
-        self.epoch = 0
-
-    @classmethod
-    def of(cls, table: NodeTable) -> RowLog:
-        ext = table.extensions.get(cls.KEY)
-        if not isinstance(ext, RowLog):
-            ext = RowLog(table)
-            table.extensions[cls.KEY] = ext
-            table.listeners.append(ext)
-        return ext
-
-    def _changed(self, row: int) -> None:
-        if len(self.rows) >= max(_LOG_BOUND, self._table.n):
-            self.rows.clear()
-            self.epoch += 1
-        self.rows.append(row)
-
-    def pod_added(self, table: NodeTable, pod: PodInfo, node: int) -> None:
-        self._changed(node)
-
-    def pod_removed(self, table: NodeTable, pod: PodInfo, node: int) -> None:
-        self._changed(node)
-
-    def node_moved(self, table: NodeTable, src: int, dst: int) -> None:
-        pass
-
-    def node_set(self, table: NodeTable, node: int) -> None:
-        pass
 
 
 @dataclass(slots=True)

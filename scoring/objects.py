@@ -19,9 +19,9 @@ memory, ephemeral-storage and hugepages; counts for extended resources and
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from scoring.quantity import QuantityError, milli_value, value
 from scoring.safe_input import (INT64_MAX, KEY_CHARS, PATH_CHARS, PROBLEM_CHARS, InputError, check_tree, one_line,
@@ -387,6 +387,7 @@ def _pod_host_ports(obj: str, containers: Sequence[Any], inits: Sequence[Any]) -
     return out
 
 
+_T = TypeVar("_T")
 _SHARED_REQUESTS_LIMIT: Final = 4096
 """Distinct request maps ``_shared_requests`` keeps: far more than a cluster's workload shapes,
 few enough to be nothing next to the pods that share them."""
@@ -396,12 +397,18 @@ _shared: dict[tuple[tuple[str, int], ...], Mapping[str, int]] = {}
 def _shared_requests(requests: dict[str, int]) -> Mapping[str, int]:
     """``requests``, or an equal map already made for another pod: the pods of one workload
     request the same, and one map serves them all (no record changes its requests)."""
-    key = tuple(requests.items())
-    found = _shared.get(key)
+    return _interned(_shared, tuple(requests.items()), requests if requests else _EMPTY, _SHARED_REQUESTS_LIMIT)
+
+
+def _interned(kept: dict[Any, Any], key: Hashable, value: _T, limit: int) -> _T:
+    """``value``, or the equal one ``kept`` under ``key`` already (kept from now on). ``kept``
+    starts afresh at ``limit`` entries: records hold what they were given, so forgetting
+    only ends the sharing for pods read later."""
+    found: _T | None = kept.get(key)
     if found is None:
-        if len(_shared) >= _SHARED_REQUESTS_LIMIT:
-            _shared.clear()
-        found = _shared[key] = requests if requests else _EMPTY
+        if len(kept) >= limit:
+            kept.clear()
+        found = kept[key] = value
     return found
 
 
@@ -545,13 +552,7 @@ _label_sets: dict[tuple[tuple[str, str], ...], Mapping[str, str]] = {}
 def _shared_part(key: str, value: Any) -> Any:
     """``value`` (``spec.<key>``), or an equal one already kept for another pod. Equal text
     (``repr``) means an equal JSON value: the same types, keys in the same order, values."""
-    k = (key, repr(value))
-    found = _parts.get(k)
-    if found is None:
-        if len(_parts) >= _SHARED_PARTS_LIMIT:
-            _parts.clear()
-        found = _parts[k] = value
-    return found
+    return _interned(_parts, (key, repr(value)), value, _SHARED_PARTS_LIMIT)
 
 
 def _shared_labels(labels: Mapping[str, Any]) -> Mapping[str, str] | None:
@@ -559,13 +560,7 @@ def _shared_labels(labels: Mapping[str, Any]) -> Mapping[str, str] | None:
     value is a string (the reader refuses the pod then)."""
     if not labels or not all(type(v) is str for v in labels.values()):
         return None
-    k = tuple(labels.items())
-    found = _label_sets.get(k)
-    if found is None:
-        if len(_label_sets) >= _SHARED_PARTS_LIMIT:
-            _label_sets.clear()
-        found = _label_sets[k] = labels
-    return found
+    return _interned(_label_sets, tuple(labels.items()), labels, _SHARED_PARTS_LIMIT)
 
 
 def with_annotations(pod: PodInfo, annotations: Mapping[str, str]) -> PodInfo:

@@ -13,6 +13,7 @@ import pytest
 from aiohttp import web
 
 from tests.prometheus_support import PROMETHEUS, Target, config, prometheus, require
+from tests.http_support import serve
 
 # Two series in the text exposition format; the first carries its own instance and job labels.
 EXPOSITION = """\
@@ -29,17 +30,8 @@ async def metrics_endpoint(path: str = "/custom/metrics") -> AsyncIterator[str]:
     async def handler(_: web.Request) -> web.Response:
         return web.Response(text=EXPOSITION, content_type="text/plain")
 
-    app = web.Application()
-    app.router.add_get(path, handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}{path}"
-    finally:
-        await runner.cleanup()
+    async with serve(("GET", path, handler)) as url:
+        yield f"{url}{path}"
 
 
 @pytest.mark.parametrize(("honor", "instance", "job"), [

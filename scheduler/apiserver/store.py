@@ -28,6 +28,8 @@ from typing import Any, Final
 
 import orjson
 
+from scheduler.kube.wire import loads
+
 from . import errors
 from .limits import nonfinite_seen, note_nonfinite
 from .resources import Registry, ResourceType
@@ -49,11 +51,6 @@ _NO_LABELS: Final[dict[str, str]] = {}
 _PASSTHROUGH: Final = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 """Types ``json`` cannot write either: orjson refuses them too, so that ``json`` raises its own error."""
 
-_DIGITS: Final = bytes(0x30 if 0x30 <= b <= 0x39 else 0x78 for b in range(256))
-"""Digits to ``0``, every other byte to ``x``: a run of ``_LONG_RUN`` in the translated bytes is a
-run of that many digits in the original (a byte scan, no regex)."""
-_LONG_RUN: Final = b"0" * 19
-
 
 def dumps(obj: Any) -> bytes:
     """``obj`` as compact UTF-8 JSON, the same value as ``json`` writes it.
@@ -73,20 +70,6 @@ def dumps(obj: Any) -> bytes:
     if b"null" in out and nonfinite_seen():
         return _ENCODER.encode(obj).encode()
     return out
-
-
-def loads(raw: bytes) -> Any:
-    """A stored object's JSON (``dumps``'s output) back to Python, as ``json.loads`` reads it.
-
-    ``orjson`` reads it, except where it would differ from ``json``: a run of 19 or more digits
-    may be an integer beyond 64 bits, which orjson turns into a float; ``NaN`` and ``Infinity``,
-    which orjson refuses."""
-    if _LONG_RUN in raw.translate(_DIGITS):
-        return json.loads(raw)
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)
 
 
 class Entry:

@@ -36,6 +36,7 @@ from scoring.framework import MAX_NODE_SCORE
 from scoring.objects import CPU, EPHEMERAL_STORAGE, MEMORY, PODS, PodInfo
 from scoring.plugins.resource_args import MAX_CUSTOM_PRIORITY_SCORE
 from scoring.plugins.resource_names import is_scalar
+from scoring.row_log import RowLog
 from scoring.table import BoolArray, IntArray, NodeTable
 
 __all__ = [
@@ -383,6 +384,7 @@ each row's entries depending on that row of the table alone."""
 class _Shape:
     values: npt.NDArray[np.generic]
     node_generation: int
+    log_epoch: int
     log_position: int
 
 
@@ -394,14 +396,15 @@ class ShapeCache:
     that node's allocatable and requested amounts (of TABLE_OWNED_RESOURCES) and on
     the pod's requests (its "shape"). Allocatable changes only on node writes
     (``node_generation``: every shape is then recomputed in full); requested changes
-    only on the row of a pod added or removed, which this listener logs. A shape seen
+    only on the row of a pod added or removed, which the table's ``RowLog`` records
+    (``scoring.row_log``, shared with opportunistic batching). A shape seen
     again recomputes just the rows logged since it was last brought up to date, with
     the same row-wise function, so the values are those a full computation gives.
     """
 
     def __init__(self, table: NodeTable) -> None:
         self._table = table
-        self._log: list[int] = []
+        self._log = RowLog.of(table)
         self._shapes: dict[Hashable, _Shape] = {}
 
     @classmethod
@@ -409,50 +412,29 @@ class ShapeCache:
         ext = table.extensions.get(_SHAPE_CACHE_KEY)
         if not isinstance(ext, ShapeCache):
             ext = table.extensions[_SHAPE_CACHE_KEY] = ShapeCache(table)
-            table.listeners.append(ext)
         return ext
 
     def get(self, key: Hashable, of_rows: RowFunction) -> npt.NDArray[np.generic]:
         """``of_rows(slice(0, n))`` for the shape ``key``, which must name the function
         and everything it reads besides the table. The array is updated in place
         later: index or copy what you keep (``[nodes]`` copies)."""
-        table = self._table
+        table, log = self._table, self._log
         n = table.n
         shape = self._shapes.get(key)
-        if shape is None or shape.node_generation != table.node_generation:
-            while len(self._shapes) * max(n, 1) * 8 >= _SHAPE_CACHE_BYTES and self._shapes:
-                del self._shapes[next(iter(self._shapes))]  # the oldest shape
-            shape = _Shape(of_rows(slice(0, n)), table.node_generation, len(self._log))
+        if shape is None or shape.node_generation != table.node_generation or shape.log_epoch != log.epoch:
+            if shape is None:
+                while len(self._shapes) * max(n, 1) * 8 >= _SHAPE_CACHE_BYTES and self._shapes:
+                    del self._shapes[next(iter(self._shapes))]  # the oldest shape
+            shape = _Shape(of_rows(slice(0, n)), table.node_generation, log.epoch, len(log.rows))
             self._shapes[key] = shape
-        elif shape.log_position < len(self._log):
+        elif shape.log_position < len(log.rows):
             # Rows changed since (all < n: removing a node bumps node_generation). A row
             # logged twice is computed twice, with the same result: cheaper than deduplicating.
-            changed = self._log[shape.log_position:]
+            changed = log.rows[shape.log_position:]
             if 2 * len(changed) >= n:
                 shape.values = of_rows(slice(0, n))
             else:
                 rows = np.array(changed, np.intp)
                 shape.values[rows] = of_rows(rows)
-            shape.log_position = len(self._log)
+            shape.log_position = len(log.rows)
         return shape.values
-
-    # ---- TableListener: pods change requested amounts; node changes bump node_generation
-
-    def _changed(self, row: int) -> None:
-        if len(self._log) >= max(4096, self._table.n):
-            # Bound the log: shapes behind its start are recomputed in full when next used.
-            self._shapes.clear()
-            self._log.clear()
-        self._log.append(row)
-
-    def pod_added(self, table: NodeTable, pod: PodInfo, node: int) -> None:
-        self._changed(node)
-
-    def pod_removed(self, table: NodeTable, pod: PodInfo, node: int) -> None:
-        self._changed(node)
-
-    def node_moved(self, table: NodeTable, src: int, dst: int) -> None:
-        pass
-
-    def node_set(self, table: NodeTable, node: int) -> None:
-        pass

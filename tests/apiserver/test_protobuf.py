@@ -28,6 +28,7 @@ from scheduler.apiserver.protobuf import MEDIA_TYPE, SUPPORTED_KINDS, decode
 from scheduler.apiserver.resources import VERSION_INFO, Registry, ResourceType, api_versions
 
 from .kube import kubectl
+from tests.http_support import serve
 
 _RBAC = "rbac.authorization.k8s.io"
 # Served by kube-apiserver; listed here only while the embedded server's registry lacks them.
@@ -212,18 +213,8 @@ async def capture(tmp_path: Path) -> AsyncIterator[tuple[_Capture, Path]]:
     for rt in _EXTRA_TYPES:
         if cap.registry.by_path(rt.group, rt.version, rt.plural) is None:
             cap.registry.add(rt)
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", cap.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    kubeconfig = write_kubeconfig(path=tmp_path / "kubeconfig", server=f"http://127.0.0.1:{port}", token=None)
-    try:
-        yield cap, kubeconfig
-    finally:
-        await runner.cleanup()
+    async with serve(("*", "/{tail:.*}", cap.handle)) as url:
+        yield cap, write_kubeconfig(path=tmp_path / "kubeconfig", server=url, token=None)
 
 
 def _normalise(value: Any) -> Any:

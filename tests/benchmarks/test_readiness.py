@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from scheduler.readiness import wait_ready
+from tests.http_support import serve
 
 
 @pytest.fixture
@@ -21,17 +22,8 @@ async def probe() -> AsyncIterator[tuple[str, list[int]]]:
     async def readyz(request: web.Request) -> web.Response:
         return web.Response(status=statuses.pop(0) if len(statuses) > 1 else statuses[0])
 
-    app = web.Application()
-    app.router.add_get("/readyz", readyz)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}", statuses
-    finally:
-        await runner.cleanup()
+    async with serve(("GET", "/readyz", readyz)) as url:
+        yield url, statuses
 
 
 async def _child(code: str) -> asyncio.subprocess.Process:

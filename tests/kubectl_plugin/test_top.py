@@ -28,6 +28,7 @@ from scoring.load import Metric, WatcherMetrics, Window, watcher_metrics_to_json
 from tests.kubectl_plugin.support import cells, down_kubeconfig, kubectl_vecsched
 from tests.live.support import wait_for
 from tests.prometheus_support import Target, prometheus
+from tests.http_support import serve
 
 module_loop = pytest.mark.asyncio(loop_scope="module")
 """The cases share the module's cluster and load-watcher (started once)."""
@@ -133,20 +134,13 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
     async def watcher(_: web.Request) -> web.Response:
         return web.json_response(watcher_metrics_to_json(SAMPLE))
 
-    app = web.Application()
-    app.router.add_get("/watcher", watcher)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    watcher_url = f"http://127.0.0.1:{runner.addresses[0][1]}"
     rbac = [{"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "node-reader"},
              "rules": [{"apiGroups": [""], "resources": ["nodes", "pods"], "verbs": ["get", "list"]}]},
             {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
              "metadata": {"name": "node-reader"}, "roleRef": {"apiGroup": "rbac.authorization.k8s.io",
                                                                "kind": "ClusterRole", "name": "node-reader"},
              "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "reader"}]}]
-    try:
+    async with serve(("GET", "/watcher", watcher), access_log=False) as watcher_url:
         async with serve_apiserver(nodes=[NodeShape(count=2, cpu="4", memory="8Gi", labels={"pool": "small"}),
                                           NodeShape(count=1, cpu="16", memory="64Gi", pods=20, labels={"pool": "big"})],
                                    kubelet_delay=0.0, controllers=[], tokens={"nobody": "nobody", "reader": "reader"},
@@ -175,8 +169,6 @@ async def cluster(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Clu
             (files / "sample.json").write_text(json.dumps(watcher_metrics_to_json(SAMPLE)))
             (files / "garbage.json").write_text("{not json")
             yield Cluster(srv, watcher_url, files)
-    finally:
-        await runner.cleanup()
 
 
 def table(out: str) -> list[list[str]]:

@@ -25,6 +25,7 @@ from scheduler.apiserver.auth import User
 from scheduler.kube import errors, wire
 from scheduler.kube.client import ClientSettings, KubeClient
 from tests.live.support import pod
+from tests.http_support import serve
 
 TOKENS = {"token-a": User.of("alice", ["system:masters"]), "token-b": User.of("bob", ["system:masters"])}
 
@@ -220,23 +221,15 @@ async def test_watch_lines(chunks: list[bytes], want: list[Any] | str) -> None:
         await resp.write_eof()
         return resp
 
-    app = web.Application()
-    app.router.add_get("/watch", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    c = KubeClient(api=k8s.ApiClient(configuration=k8s.Configuration(host=f"http://127.0.0.1:{port}")),
-                   settings=ClientSettings())
-    try:
-        async with c.stream("/watch", query=[], read_timeout=5.0) as resp:
-            if isinstance(want, str):
-                with pytest.raises(errors.TransportError, match=want):
-                    [doc async for doc in _json_lines(resp)]
-            else:
-                got = [doc async for doc in _json_lines(resp)]
-                assert got == want and _types(got) == _types(want)
-    finally:
-        await c.close()
-        await runner.cleanup()
+    async with serve(("GET", "/watch", handler)) as url:
+        c = KubeClient(api=k8s.ApiClient(configuration=k8s.Configuration(host=url)), settings=ClientSettings())
+        try:
+            async with c.stream("/watch", query=[], read_timeout=5.0) as resp:
+                if isinstance(want, str):
+                    with pytest.raises(errors.TransportError, match=want):
+                        [doc async for doc in _json_lines(resp)]
+                else:
+                    got = [doc async for doc in _json_lines(resp)]
+                    assert got == want and _types(got) == _types(want)
+        finally:
+            await c.close()

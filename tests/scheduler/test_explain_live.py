@@ -26,6 +26,7 @@ from scheduler.apiserver.nodes import DEFAULT_CSI_DRIVER, NodeShape
 from scheduler.config import API_VERSION
 from scheduler.kube.client import ClientSettings, connect
 from tests.explain_support import run_explain as explain
+from tests.http_support import serve
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
@@ -403,17 +404,8 @@ async def watcher() -> AsyncIterator[str]:
     async def handle(_: web.Request) -> web.Response:
         return web.json_response(SAMPLE)
 
-    app = web.Application()
-    app.router.add_get("/watcher", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
+    async with serve(("GET", "/watcher", handle)) as url:
+        yield url
 
 
 def from_watcher(tmp_path: Path, watcher: str) -> tuple[dict[str, Any], list[str]]:
