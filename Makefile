@@ -14,7 +14,7 @@ IMAGE ?= ghcr.io/vecsched/vecsched:$(VERSION)
 DIST ?= dist
 DIST_ENV := build/dist-env
 
-.PHONY: demo test install prometheus dist image clean
+.PHONY: demo test install prometheus dist image clean openb
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/vecsched demo
+
+# Alibaba's GPU trace and the FGD authors' published results into benchmarks/traces/openb, each
+# file checked against benchmarks/openb.sha256; only the benchmarks and the README's FGD commands
+# need them, never `make test`.
+openb: $(STAMP)
+	@$(BIN)/python -m benchmarks.openb_fetch --dest benchmarks/traces/openb
 
 # The tests run a real Prometheus server and promtool (Debian's `prometheus` package).
 # As root with apt they are installed here; otherwise one line says how. No stamp: the

@@ -121,9 +121,12 @@ def test_make_dist_builds_a_wheel_that_installs_the_console_scripts(tmp_path: Pa
         names = set(tar.getnames())
     prefix = f"vecsched-{VERSION}/"
     assert {prefix + n for n in ("PKG-INFO", "pyproject.toml", "README.md", "LICENSE", "scheduler/cli.py",
-                                 "scheduler/kubectl_plugin.py", "scoring/__init__.py")} <= names
+                                 "scheduler/kubectl_plugin.py", "scoring/__init__.py",
+                                 "benchmarks/openb.sha256")} <= names
     with zipfile.ZipFile(wheel) as whl:
         entry_points = whl.read(f"vecsched-{VERSION}.dist-info/entry_points.txt").decode()
+        # The sums `make openb` checks the trace against travel with the code that reads them.
+        assert whl.read("benchmarks/openb.sha256") == (ROOT / "benchmarks/openb.sha256").read_bytes()
     for script, target in PYPROJECT["project"]["scripts"].items():
         assert f"{script} = {target}" in entry_points
 
