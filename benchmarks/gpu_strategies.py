@@ -27,14 +27,22 @@ its go.mod, vendored in its ``vendor/`` tree), whose ``selectHost``
 (``vendor/k8s.io/kubernetes/pkg/scheduler/core/generic_scheduler.go``) keeps,
 among the nodes of the highest total, the one with the smallest name ("for
 reproducibility, choose the smallest lexicographical order"; upstream's
-reservoir sampling is commented out). It matters: FGD and the packing
-scores give many nodes the same score (50 for a pod that changes no node's
-fragmentation), and kube-scheduler's random choice among them spreads such
-pods over every node -- with it, FGD reaches about 90.6% GPU allocation at
-130% arrived demand on the default trace and GpuPacking 89.7% (seeds 0 and
-1), against 95.2% and 91.3% with NodeName and the authors' published 95.4%
-and 92.0% (means over their 10 seeds in
-``experiments/analysis/expected_results/analysis_allo_discrete.csv``).
+reservoir sampling is commented out). The names it compares are not the
+trace's: before a run the simulator prefixes each node's name with a random
+``NNNN-`` drawn from the run's seed (``syncClusterResourceList``), so "the
+smallest name" is a random node order fixed for the run; the lab names
+``openb:`` nodes the same way (``benchmarks.openb.simulator_node_names``).
+It matters: FGD and the packing scores give many nodes the same score (50
+for a pod that changes no node's fragmentation), and the tie-break decides
+where such pods go. At 130% arrived demand on the default trace (10 seeds)
+FGD reaches 95.40% GPU allocation and GpuPacking 92.04%, against the authors'
+published 95.39% and 92.00% (means over their 10 seeds in
+``experiments/analysis/expected_results/analysis_allo_discrete.csv``); with
+the trace's own names 95.2% and 91.3%, and with kube-scheduler's random
+choice among ties, which spreads such pods over every node, 90.6% and 89.7%
+(seeds 0 and 1). On the CPU-heavy ``cpu250`` list the node order decides
+even more: FGD 92.9% with the simulator's names (published 93.4%), 91.4%
+with the trace's.
 Random keeps the random tie-break: the simulator's Random gives one random
 feasible node 100 and the rest 0, so its choice is uniform and never ties;
 vecsched's Random draws a score per node and leaves equal draws to the

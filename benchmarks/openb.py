@@ -10,7 +10,10 @@ Nodes become Nodes with ``cpu``, ``memory``, ``pods: 110`` and
 ``gpu: G x 1000`` (milli-GPU, the GpuTable's column) allocatable and the GPU
 model as label ``vecsched.io/gpu-model``. They do not list
 ``nvidia.com/gpu``: no trace pod requests it (shares cannot), so the lab's
-report would show a meaningless 0% column for it. Pods become Pending Pods
+report would show a meaningless 0% column for it. Each run of the lab names
+the nodes as the authors' simulator does for a run: a per-seed random
+``NNNN-`` prefix (``simulator_node_names``), which decides ties under the
+``NodeName`` tie-break. Pods become Pending Pods
 with cpu/memory requests and the GPU request as annotations
 (``vecsched.io/gpu-milli``, ``gpu-count``, ``gpu-models`` from ``gpu_spec``,
 ``V100M16|V100M32`` -> ``V100M16,V100M32``; see ``scoring.plugins.gpu_state``);
@@ -25,11 +28,14 @@ Bad input raises ``OpenbError`` naming the file, the line and the field.
 
 from __future__ import annotations
 
+import copy
 import csv
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
+
+import numpy as np
 
 from scoring.objects import NodeInfo, ObjectError, PodInfo, node_from_json, pod_from_json
 from scoring.plugins.gpu_frag import POPULARITY_THRESHOLD, typical_pods_of
@@ -49,6 +55,7 @@ __all__ = [
     "NAMESPACE",
     "load_openb_nodes",
     "load_openb_pods",
+    "simulator_node_names",
     "typical_pods",
     "gpu_capacity",
     "gpu_demand",
@@ -142,6 +149,33 @@ def load_openb_nodes(path: str | Path) -> list[NodeInfo]:
             out.append(node_from_json(doc))
         except ObjectError as e:
             raise OpenbError(p, line, "sn", str(e)) from None
+    return out
+
+
+def simulator_node_names(nodes: Sequence[NodeInfo], seed: int) -> list[NodeInfo]:
+    """``nodes`` named as the FGD authors' simulator names them in run ``seed``.
+
+    Before a run, the simulator (``syncClusterResourceList`` in
+    ``pkg/simulator/simulator.go`` of hkust-adsl/kubernetes-scheduler-simulator)
+    sorts the nodes by name and prefixes the i-th with ``%04d-`` of
+    ``rand.Perm(n)[i]``, drawn from the run's seed. Its scheduler breaks ties by
+    the smallest name, so among equally scored nodes the one with the smallest
+    drawn number wins: a random node order, fixed for the run, a different one
+    per seed. The original names are the suffix (``0917-openb-node-0000``); the
+    labels, and the nodes' order in the list, are unchanged. The permutation is
+    drawn from ``seed`` with numpy, not Go's generator, so a seed here is not the
+    simulator's seed of the same number. Prefixes are at least 4 digits, and as
+    many as the largest number needs, so that names sort by the drawn number.
+    """
+    ordered = sorted(range(len(nodes)), key=lambda i: nodes[i].name)
+    drawn = np.random.default_rng([seed, 0x5EED, 1]).permutation(len(nodes))
+    width = max(4, len(str(max(len(nodes) - 1, 0))))
+    number = {i: int(drawn[k]) for k, i in enumerate(ordered)}
+    out = []
+    for i, node in enumerate(nodes):
+        doc = copy.deepcopy(dict(node.raw))
+        doc["metadata"] = {**doc.get("metadata", {}), "name": f"{number[i]:0{width}d}-{node.name}"}
+        out.append(node_from_json(doc))
     return out
 
 

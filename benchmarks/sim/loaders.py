@@ -30,6 +30,10 @@ through ``benchmarks.openb`` (``load_openb_nodes`` / ``load_openb_pods``),
 imported only when used. ``CLUSTER_LOADERS`` / ``WORKLOAD_LOADERS`` map a
 prefix to a loader; add entries to support more.
 
+A run of ``openb:`` nodes names them as the FGD authors' simulator does for a
+run (``cluster_for_seed``): a random ``NNNN-`` prefix per seed, which is what
+its smallest-name tie-break then sees.
+
 A workload's order is part of the workload: pods are replayed by arrival time
 and, among pods that arrive at the same time, in file order, for every seed.
 Only the prefixes in ``UNORDERED_LOADERS`` (``openb:``, whose pods all arrive
@@ -69,8 +73,11 @@ __all__ = [
     "GPU_COLUMN_ALIASES",
     "PRIORITY_COLUMN",
     "UNORDERED_LOADERS",
+    "SEEDED_CLUSTERS",
     "WorkloadSource",
+    "cluster_for_seed",
     "load_cluster",
+    "seeded_cluster",
     "open_workload",
     "shuffled_by_default",
 ]
@@ -100,6 +107,30 @@ CLUSTER_LOADERS: dict[str, Callable[[str], Sequence[NodeInfo]]] = {"openb": _ope
 """Prefix (before ``:``) -> loader of a cluster's nodes."""
 WORKLOAD_LOADERS: dict[str, Callable[[str], Sequence[Any]]] = {"openb": _openb("load_openb_pods")}
 """Prefix (before ``:``) -> loader of a workload's pods (SimPods, PodInfos or (pod, arrival, duration))."""
+
+
+def _openb_names(nodes: Sequence[NodeInfo], seed: int) -> list[NodeInfo]:
+    module = importlib.import_module("benchmarks.openb")
+    names: Callable[[Sequence[NodeInfo], int], list[NodeInfo]] = module.simulator_node_names
+    return names(nodes, seed)
+
+
+SEEDED_CLUSTERS: dict[str, Callable[[Sequence[NodeInfo], int], list[NodeInfo]]] = {"openb": _openb_names}
+"""Cluster prefixes whose runs see the nodes as the source's own protocol prepares them for a
+seed: ``openb:`` nodes get the FGD authors' simulator's per-seed name prefixes
+(``benchmarks.openb.simulator_node_names``)."""
+
+
+def seeded_cluster(spec: str) -> bool:
+    """True when runs of the cluster ``spec`` names see it prepared per seed (``SEEDED_CLUSTERS``)."""
+    return _prefixed(spec, SEEDED_CLUSTERS) is not None
+
+
+def cluster_for_seed(spec: str, nodes: Sequence[NodeInfo], seed: int) -> list[NodeInfo]:
+    """The nodes a run of ``seed`` replays on: ``nodes`` (``load_cluster(spec)``), prepared for
+    the seed where ``SEEDED_CLUSTERS`` says so, else as they are."""
+    hit = _prefixed(spec, SEEDED_CLUSTERS)
+    return SEEDED_CLUSTERS[hit[0]](nodes, seed) if hit else list(nodes)
 
 
 UNORDERED_LOADERS: set[str] = {"openb"}

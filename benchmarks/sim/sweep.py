@@ -42,7 +42,8 @@ import numpy as np
 
 from benchmarks.gpu_strategies import fragmentation_measure
 from benchmarks.sim.gangs import strategy_gang
-from benchmarks.sim.loaders import WorkloadSource, load_cluster, open_workload, shuffled_by_default
+from benchmarks.sim.loaders import (WorkloadSource, cluster_for_seed, load_cluster, open_workload, seeded_cluster,
+                                    shuffled_by_default)
 from benchmarks.sim.model import SimInputError, SimPod
 from benchmarks.sim.replay import cluster_resources, replay, reseed_plugins
 from benchmarks.sim.replay import demand as pod_demand
@@ -167,8 +168,9 @@ def _workload(spec: str) -> WorkloadSource:
 
 
 def seed_pods(opts: SweepOptions, seed: int) -> tuple[list[NodeInfo], list[SimPod]]:
-    """The cluster and the prepared pods of run seed ``seed``."""
-    nodes = _cluster(opts.cluster)
+    """The cluster (as ``loaders.cluster_for_seed`` prepares it for the seed) and the prepared
+    pods of run seed ``seed``."""
+    nodes = cluster_for_seed(opts.cluster, _cluster(opts.cluster), seed)
     capacity = cluster_resources(nodes)
     source = _workload(opts.workload)
     pods = source.pods(seed=seed)
@@ -248,6 +250,10 @@ def run_key(opts: SweepOptions, strategy: str, config: ProfileConfig, seed: int)
         options["shuffle"] = shuffled
     if not opts.preemption:
         del options["preemption"]  # the keys of runs without it stay those they always were
+    if seeded_cluster(opts.cluster):
+        # openb: nodes are named per seed as the FGD simulator names them; runs files written
+        # before that hold runs on the trace's own names, which are never reused for these.
+        options["node_names"] = "per-seed"
     inputs = [_digest(opts.cluster), _digest(opts.workload)]
     if opts.node_metrics is None:
         del options["node_metrics"]  # likewise
