@@ -27,6 +27,11 @@ gains them as ``alloc_at`` (and ``frag_at`` on GPU clusters).
 Ctrl-C stops the sweep at once and says, in one line on stderr, how many runs
 the runs file keeps and the command that resumes (exit code 130).
 
+``--ray [ADDRESS]`` runs the same runs as Ray tasks, on a local Ray runtime or
+on a Ray cluster (``benchmarks.sim.ray_runner``); Ray is an optional extra,
+imported only then. Its absence is one line and exit code 2; a runtime or
+cluster that fails, one line and exit code 1.
+
 Inputs are validated before any run starts, so bad input costs one line and
 exit code 2, not a traceback from a worker. The machinery (SciPy, matplotlib,
 the replay) is imported only when ``sim`` runs: ``vecsched`` imports every
@@ -117,6 +122,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="the nodes' measured load when the replay starts, as load-watcher's WatcherMetrics JSON "
                              "(for the load plugins: TargetLoadPacking, LoadVariationRiskBalancing, LoadAware)")
     parser.add_argument("--jobs", type=_positive_int, default=2, metavar="N", help="worker processes (default 2)")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                        help="run the runs as Ray tasks: on a local Ray runtime of --jobs CPUs, or on the Ray cluster "
+                             "at ADDRESS (ray://HEAD:10001, HOST:PORT or auto), to which the inputs and vecsched's "
+                             "code are shipped (its CPUs, not --jobs, decide how many run at once); needs "
+                             "pip install 'vecsched[ray]'")
     parser.add_argument("--no-resume", action="store_true", help="rerun everything even if --out holds finished runs")
     parser.add_argument("--no-plots", action="store_true", help="skip the PNGs")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -199,7 +209,7 @@ def resume_command(args: argparse.Namespace) -> str:
             continue
         if isinstance(action, argparse.BooleanOptionalAction):
             words.append(action.option_strings[0 if value else 1])
-        elif action.nargs == 0:  # a store_true flag
+        elif action.nargs == 0 or (action.nargs == "?" and value == action.const):  # a flag without its value
             words.append(action.option_strings[0])
         else:
             words += [action.option_strings[0], str(value)]
@@ -207,10 +217,14 @@ def resume_command(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from benchmarks.sim.ray_runner import RayClusterError
     from benchmarks.sim.sweep import SweepInterrupted
 
     try:
         return _run(args)
+    except RayClusterError as e:
+        print(f"vecsched sim: {e}", file=sys.stderr)
+        return 1
     except SweepInterrupted as e:
         where = f"{e.runs_file}" if e.runs_file is not None else "no runs file"
         print(f"vecsched sim: interrupted: {e.kept} of {e.total} runs are kept in {where}; resume with: "
@@ -230,6 +244,10 @@ def _run(args: argparse.Namespace) -> int:
         seed_pods, shuffles
     from scheduler.config import load_config
 
+    if args.ray is not None:
+        from benchmarks.sim.ray_runner import require_ray
+
+        require_ray(address=args.ray)  # before the inputs are read: a missing package costs one line
     config = load_config(args.config) if args.config else None
     names = [s.strip() for s in args.strategies.split(",") if s.strip()]
     if not names:
@@ -256,7 +274,7 @@ def _run(args: argparse.Namespace) -> int:
         _preemption_notes(strategies, workload)
     out_dir = Path(args.out)
     records = run_sweep(opts=opts, strategies=strategies, seeds=args.seeds, jobs=args.jobs, out_dir=out_dir,
-                        progress=not args.quiet, resume=not args.no_resume)
+                        progress=not args.quiet, resume=not args.no_resume, ray=args.ray)
     try:
         return _report(args, opts=opts, strategies=strategies, records=records, nodes=nodes, primary=primary,
                        levels=inflate_levels(args.inflate), shuffled=shuffles(opts))

@@ -23,7 +23,8 @@ saying how many runs the file keeps. A strategy named ``<name>:no-gang`` runs
 ``<name>``'s profile with pod groups off (members one by one, see
 ``benchmarks.sim.gangs``). Everything a run draws comes from its seed, so the
 same seed gives the same result in any process, in any order (decision times
-aside).
+aside). With ``ray`` the runs are Ray tasks instead (``benchmarks.sim.ray_runner``,
+imported only then): the same records, streamed to the same file.
 """
 
 from __future__ import annotations
@@ -49,12 +50,12 @@ from benchmarks.sim.replay import cluster_resources, replay, reseed_plugins
 from benchmarks.sim.replay import demand as pod_demand
 from scheduler.config import ProfileConfig
 from scoring.objects import NodeInfo
-from scoring.load import read_watcher_metrics
+from scoring.load import WatcherMetrics, read_watcher_metrics
 from scoring.plugins.default_preemption import NAME as PREEMPTION
 from scoring.safe_input import quote
 
-__all__ = ["RUNS_FILE", "SweepInterrupted", "SweepOptions", "prepare_pods", "primary_resource", "run_one",
-           "run_sweep", "shuffles", "without_preemption"]
+__all__ = ["RUNS_FILE", "LoadedInputs", "SweepInterrupted", "SweepOptions", "adopt_inputs", "loaded_inputs",
+           "prepare_pods", "primary_resource", "run_one", "run_sweep", "shuffles", "without_preemption"]
 
 RUNS_FILE: Final = "runs.jsonl"
 
@@ -167,6 +168,41 @@ def _workload(spec: str) -> WorkloadSource:
     return source
 
 
+def _node_metrics(path: str) -> WatcherMetrics:
+    key = ("node_metrics", path)
+    if key not in _CACHE:
+        _CACHE[key] = read_watcher_metrics(path, what=f"--node-metrics {path}")
+    metrics: WatcherMetrics = _CACHE[key]
+    return metrics
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedInputs:
+    """A sweep's inputs as loaded objects, for runs in a process that cannot read the files
+    (a Ray worker on another machine): pickled once, adopted by every run there."""
+
+    cluster: list[NodeInfo]
+    """``load_cluster(opts.cluster)``."""
+    workload: WorkloadSource
+    """``open_workload(opts.workload)``."""
+    node_metrics: WatcherMetrics | None
+    """``--node-metrics``'s file, read; None without it."""
+
+
+def loaded_inputs(opts: SweepOptions) -> LoadedInputs:
+    """``opts``'s inputs, loaded (once per process)."""
+    return LoadedInputs(cluster=_cluster(opts.cluster), workload=_workload(opts.workload),
+                        node_metrics=_node_metrics(opts.node_metrics) if opts.node_metrics else None)
+
+
+def adopt_inputs(opts: SweepOptions, inputs: LoadedInputs) -> None:
+    """Make this process's runs of ``opts`` use ``inputs`` rather than read the files."""
+    _CACHE[("cluster", opts.cluster)] = inputs.cluster
+    _CACHE[("workload", opts.workload)] = inputs.workload
+    if opts.node_metrics:
+        _CACHE[("node_metrics", opts.node_metrics)] = inputs.node_metrics
+
+
 def seed_pods(opts: SweepOptions, seed: int) -> tuple[list[NodeInfo], list[SimPod]]:
     """The cluster (as ``loaders.cluster_for_seed`` prepares it for the seed) and the prepared
     pods of run seed ``seed``."""
@@ -194,8 +230,7 @@ def run_one(opts: SweepOptions, strategy: str, config: ProfileConfig, seed: int)
     reseed_plugins(profile, seed)
     # GPU clusters also get the paper's fragmentation measure against the workload's typical pods.
     measure = fragmentation_measure([p.pod for p in pods]) if "gpu" in cluster_resources(nodes) else None
-    load = read_watcher_metrics(opts.node_metrics, what=f"--node-metrics {opts.node_metrics}") \
-        if opts.node_metrics else None
+    load = _node_metrics(opts.node_metrics) if opts.node_metrics else None
     metrics = replay(nodes=nodes, pods=pods, profile=profile, retry=opts.retry, fragmentation=measure,
                      preemption=opts.preemption, gang=strategy_gang(strategy)[1], node_metrics=load)
     return {"strategy": strategy, "seed": seed, **metrics.to_json()}
@@ -293,12 +328,16 @@ class _Progress:
 
 def run_sweep(*, opts: SweepOptions, strategies: dict[str, ProfileConfig], seeds: int, jobs: int = 2,
               out_dir: Path | None = None, progress: bool = True, resume: bool = True,
-              on_result: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+              on_result: Callable[[dict[str, Any]], None] | None = None,
+              ray: str | None = None) -> list[dict[str, Any]]:
     """Run every (strategy, seed); returns the records ordered by strategy then seed.
 
     With ``out_dir``, each record is appended to ``out_dir/runs.jsonl`` as it
     completes, and (with ``resume``) records already there with a matching key
     are reused instead of rerun. An interrupt raises ``SweepInterrupted``.
+    ``ray`` runs them as Ray tasks: ``""`` on a local Ray runtime of ``jobs``
+    CPUs, else on the cluster at that address (``benchmarks.sim.ray_runner``);
+    Ray is started only when some run is left to do.
     """
     tasks = [(name, cfg, s) for name, cfg in strategies.items() for s in range(seeds)]
     keys = {(name, s): run_key(opts, name, cfg, s) for name, cfg, s in tasks}
@@ -331,7 +370,11 @@ def run_sweep(*, opts: SweepOptions, strategies: dict[str, ProfileConfig], seeds
         bar.step(f"{rec['strategy']} seed {rec['seed']}")
 
     try:
-        if jobs <= 1 or len(todo) <= 1:
+        if ray is not None and todo:
+            from benchmarks.sim.ray_runner import run_on_ray
+
+            run_on_ray(opts=opts, todo=todo, jobs=jobs, address=ray, record=record)
+        elif jobs <= 1 or len(todo) <= 1:
             for name, cfg, s in todo:
                 record(run_one(opts, name, cfg, s))
         else:

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -44,3 +49,35 @@ def write(path: Path, text: str) -> str:
     return str(path)
 
 
+
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def small_workload(tmp_path: Path) -> str:
+    """The example workload cut to 1,000 pods: a few tenths of a second per run on the example
+    cluster, so a sweep of several seeds is still going when its first run is on disk."""
+    return write(tmp_path / "w.yaml", (ROOT / "deploy/examples/sim-workload.yaml").read_text()
+                 .replace("pods: 3000", "pods: 1000"))
+
+
+def interrupt_after_first_run(argv: Sequence[str], runs: Path, *,
+                              to_group: bool = True) -> tuple[int, int, str, str]:
+    """Run ``vecsched *argv`` in a session of its own, send SIGINT once ``runs`` holds a whole line
+    (to the whole process group, as a terminal's Ctrl-C, or to the command alone), and return its
+    process id (its process group's too), exit code, stdout and stderr."""
+    proc = subprocess.Popen([str(BIN / "vecsched"), *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (runs.exists() and runs.read_text().endswith("\n")) and proc.poll() is None:
+            assert time.monotonic() < deadline, "no run finished in 60 s"
+            time.sleep(0.01)
+        (os.killpg if to_group else os.kill)(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    return proc.pid, proc.returncode, stdout, stderr

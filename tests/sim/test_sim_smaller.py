@@ -7,25 +7,19 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import json
-import os
 import shlex
-import signal
 import subprocess
-import sys
-import time
 import tomllib
 from pathlib import Path
 
 import pytest
-from sim_helpers import write
+from sim_helpers import BIN, ROOT, interrupt_after_first_run, small_workload, write
 
 from benchmarks.sim.report import inflate_levels
 from benchmarks.sim.sweep import RUNS_FILE
 from benchmarks.sim_command import configure, resume_command
 from scheduler.cli import main, version
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 PYPROJECT_VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 
@@ -71,28 +65,13 @@ SEEDS = 6
     pytest.param(2, True, id="workers-ctrl-c-to-the-group"),
 ])
 def test_interrupt_keeps_finished_runs_and_says_how_to_resume(tmp_path: Path, jobs: int, to_group: bool) -> None:
-    # 1,000 pods on the example cluster: a few tenths of a second per run, so the sweep is
-    # still going when its first run is on disk.
-    workload = write(tmp_path / "w.yaml", (ROOT / "deploy/examples/sim-workload.yaml").read_text()
-                     .replace("pods: 3000", "pods: 1000"))
+    workload = small_workload(tmp_path)
     out = tmp_path / "out"
     runs = out / RUNS_FILE
     argv = ["sim", "--cluster", "deploy/examples/sim-cluster.yaml", "--workload", workload, "--strategies", "default",
             "--seeds", str(SEEDS), "--jobs", str(jobs), "--out", str(out), "--no-plots", "--quiet", "--no-resume"]
-    proc = subprocess.Popen([str(BIN / "vecsched"), *argv], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 60
-        while not (runs.exists() and runs.read_text().endswith("\n")) and proc.poll() is None:
-            assert time.monotonic() < deadline, "no run finished in 60 s"
-            time.sleep(0.01)
-        (os.killpg if to_group else os.kill)(proc.pid, signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == 130 and stdout == ""
+    pid, code, stdout, stderr = interrupt_after_first_run(argv, runs, to_group=to_group)
+    assert code == 130 and stdout == ""
     assert "Traceback" not in stderr and len(stderr.splitlines()) == 1, stderr
     kept = len(runs.read_text().splitlines())
     assert 1 <= kept < SEEDS
@@ -102,7 +81,7 @@ def test_interrupt_keeps_finished_runs_and_says_how_to_resume(tmp_path: Path, jo
                + (" --jobs 1" if jobs == 1 else "") + " --no-plots --quiet")
     assert stderr == f"vecsched sim: interrupted: {kept} of {SEEDS} runs are kept in {runs}; resume with: {command}\n"
     # No worker outlives the command.
-    assert subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True).stdout == b""
+    assert subprocess.run(["pgrep", "-g", str(pid)], capture_output=True).stdout == b""
     # Resuming runs only the rest: the kept lines stay, one line per seed in all.
     before = runs.read_text()
     words = shlex.split(command)
