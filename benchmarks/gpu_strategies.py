@@ -48,6 +48,12 @@ feasible node 100 and the rest 0, so its choice is uniform and never ties;
 vecsched's Random draws a score per node and leaves equal draws to the
 tie-break, which must then be random too for the choice to stay uniform.
 
+vecsched adds ``CpuAwareFGD`` (``scoring.plugins.cpu_aware_fgd``: FGD's score
+plus the GPUs a node's CPU can no longer feed, ties broken towards packing),
+defined like FGD (GpuShare with BestFit selection, the NodeName tie-break, the
+workload's typical pods); it is not one of the paper's six
+(``GPU_STRATEGY_NAMES``) but is offered beside them (``VECSCHED_GPU_STRATEGY_NAMES``).
+
 FGD's ``typicalPods`` come from the workload (``benchmarks.openb.typical_pods``:
 the simulator's 95%-popularity typical pods). ``gpu_strategies_for(pods)``
 returns these bodies when the workload has GPU pods, and ``resolve_strategies``
@@ -71,11 +77,16 @@ from scoring.plugins.gpu_frag import TargetWorkload, node_fragmentation, parse_t
 from scoring.plugins.gpu_state import gpu_table, request_of
 from scoring.table import NodeTable
 
-__all__ = ["GPU_STRATEGY_NAMES", "GPU_ONLY_STRATEGIES", "gpu_body", "gpu_strategies_for"]
+__all__ = ["GPU_STRATEGY_NAMES", "VECSCHED_GPU_STRATEGY_NAMES", "GPU_ONLY_STRATEGIES", "gpu_body", "gpu_strategies_for"]
 
 GPU_STRATEGY_NAMES: Final = ("FGD", "BestFit", "DotProduct", "GpuPacking", "GpuClustering", "Random")
 _PLUGIN: Final = {"FGD": "FGD", "BestFit": "GpuBestFit", "DotProduct": "GpuDotProduct",
-                  "GpuPacking": "GpuPacking", "GpuClustering": "GpuClustering", "Random": "Random"}
+                  "GpuPacking": "GpuPacking", "GpuClustering": "GpuClustering", "Random": "Random",
+                  "CpuAwareFGD": "CpuAwareFGD"}
+VECSCHED_GPU_STRATEGY_NAMES: Final = ("CpuAwareFGD",)
+"""vecsched's own GPU strategies, offered beside the paper's six."""
+_TARGETED: Final = ("FGD", "CpuAwareFGD")
+"""The strategies whose plugin takes the workload's typical pods."""
 
 
 def gpu_body(strategy: str, *, typical: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
@@ -87,21 +98,22 @@ def gpu_body(strategy: str, *, typical: Sequence[Mapping[str, Any]] | None = Non
                     "score": {"disabled": [{"name": "*"}], "enabled": [{"name": _PLUGIN[strategy], "weight": 1}]}},
         "pluginConfig": [{"name": "GpuShare", "args": {"gpuSelection": "Random" if random else "BestFit"}}],
     }
-    if strategy == "FGD" and typical is not None:
-        body["pluginConfig"].append({"name": "FGD", "args": {"typicalPods": [dict(t) for t in typical]}})
+    if strategy in _TARGETED and typical is not None:
+        body["pluginConfig"].append({"name": _PLUGIN[strategy], "args": {"typicalPods": [dict(t) for t in typical]}})
     return body
 
 
 GPU_ONLY_STRATEGIES: Final[dict[str, dict[str, Any]]] = {
-    name: gpu_body(name) for name in ("FGD", "GpuPacking", "GpuClustering")}
+    name: gpu_body(name) for name in ("FGD", "GpuPacking", "GpuClustering", *VECSCHED_GPU_STRATEGY_NAMES)}
 
 
 def gpu_strategies_for(pods: Sequence[PodInfo]) -> dict[str, dict[str, Any]]:
-    """The six GPU strategies' bodies for a workload with GPU pods; {} for one without."""
+    """The GPU strategies' bodies (the paper's six and vecsched's) for a workload with GPU
+    pods; {} for one without."""
     if not any(request_of(p).count for p in pods):
         return {}
     typical = typical_pods(pods)
-    return {name: gpu_body(name, typical=typical) for name in GPU_STRATEGY_NAMES}
+    return {name: gpu_body(name, typical=typical) for name in (*GPU_STRATEGY_NAMES, *VECSCHED_GPU_STRATEGY_NAMES)}
 
 
 def cluster_fragmentation(table: NodeTable, wl: TargetWorkload) -> tuple[float, int]:

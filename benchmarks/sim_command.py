@@ -58,7 +58,8 @@ if TYPE_CHECKING:
     from benchmarks.sim.sweep import SweepOptions
 
 # Built-in strategy names for --help, without importing the plugin registry.
-_BUILTINS = "default, MostAllocated, RequestedToCapacityRatio, DotProduct, BestFit, WorstFit, FirstFit, Random"
+_BUILTINS = ("default, MostAllocated, RequestedToCapacityRatio, DotProduct, BestFit, WorstFit, FirstFit, Random; "
+             "for GPU workloads FGD, CpuAwareFGD, GpuPacking, GpuClustering")
 
 __all__ = ["configure", "run"]
 

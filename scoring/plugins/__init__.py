@@ -16,7 +16,7 @@ from scoring.plugins import balanced_allocation, node_name, node_resources_fit, 
 from scoring.plugins import image_locality, node_affinity, node_ports, taint_toleration
 from scoring.plugins import best_fit, dot_product, first_fit, random_score, worst_fit
 from scoring.plugins import inter_pod_affinity, pod_topology_spread
-from scoring.plugins import fgd, gpu_best_fit, gpu_clustering, gpu_dot_product, gpu_packing, gpu_share
+from scoring.plugins import cpu_aware_fgd, fgd, gpu_best_fit, gpu_clustering, gpu_dot_product, gpu_packing, gpu_share
 from scoring.plugins import coscheduling, default_preemption
 from scoring.plugins import load_aware, load_variation_risk_balancing, target_load_packing
 from scoring.plugins import node_volume_limits, volume_binding, volume_restrictions, volume_zone
@@ -45,6 +45,7 @@ _MODULES: tuple[ModuleType, ...] = (
     inter_pod_affinity,
     gpu_share,
     fgd,
+    cpu_aware_fgd,
     gpu_packing,
     gpu_clustering,
     gpu_best_fit,

@@ -75,7 +75,7 @@ from scoring.plugins.gpu_frag import (
 from scoring.plugins.gpu_state import CHOICE_KEY, MILLI, GpuChoice, GpuTable, gpu_table, request_of
 from scoring.table import IntArray, NodeTable
 
-__all__ = ["NAME", "FGD", "new"]
+__all__ = ["NAME", "FGD", "new", "share_candidates"]
 
 NAME: Final = "FGD"
 class _Cache:
@@ -110,7 +110,7 @@ class FGD:
         self._key = ("fgd", tuple(workload.pods))
         self._scratch = np.empty(0, np.float64)
 
-    def _fresh(self, ext: GpuTable, table: NodeTable) -> _Cache:
+    def fresh(self, ext: GpuTable, table: NodeTable) -> _Cache:
         """The row cache, with rows whose GpuTable version changed recomputed."""
         wl = self.workload
         cache = ext.caches.get(self._key)
@@ -138,7 +138,7 @@ class FGD:
         if (not pod.requests and req.count == 0) or wl.total == 0:
             return np.full(len(nodes), MAX_NODE_SCORE if not pod.requests else MAX_NODE_SCORE // 2, np.int64)
         ext = gpu_table(table)
-        cache = self._fresh(ext, table)
+        cache = self.fresh(ext, table)
         before = cache.frag[nodes]
         below, cnt, idle = cache.below[nodes], cache.cnt[nodes], cache.idle[nodes]
         c = table.resource_index[CPU]
@@ -157,16 +157,8 @@ class FGD:
             unchanged = (cpu_left < pod.nonzero_cpu) | (ext.count[nodes] < req.count)
             after = np.where(unchanged, before, after)
             return frag_score(before - after, wl.total)
-        # Candidates: equal free milli give equal results, so each node's fully free GPUs
-        # are one candidate (the lowest index), its partly used GPUs that fit one each.
-        free = ext.free[nodes]                                          # (R, G)
         r = len(nodes)
-        full = free == MILLI
-        has_full = np.flatnonzero(full.any(axis=1))
-        part_r, part_g = np.nonzero((free >= req.milli) & ~full)
-        cand_r = np.concatenate([has_full, part_r])
-        cand_g = np.concatenate([full[has_full].argmax(axis=1), part_g])
-        cand_f = free[cand_r, cand_g].astype(np.int64)
+        cand_r, cand_g, cand_f = share_candidates(ext.free[nodes], req.milli)
         need = (len(wl.group_u) + 1) * 4 * r
         if self._scratch.size < need:
             self._scratch = np.empty(need, np.float64)
@@ -181,6 +173,19 @@ class FGD:
         gpu[best < 0] = -1
         state[CHOICE_KEY] = GpuChoice(np.asarray(nodes, np.intp), gpu)
         return np.maximum(best, 0)
+
+
+def share_candidates(free: npt.NDArray[np.int32], milli: int) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp],
+                                                                         IntArray]:
+    """The (row, GPU, free milli) candidates for a share of ``milli`` on rows of per-GPU free
+    milli ``free`` (R x G). Equal free milli give equal results, so a row's fully free GPUs are
+    one candidate (the lowest index), its partly used GPUs that fit one each."""
+    full = free == MILLI
+    has_full = np.flatnonzero(full.any(axis=1))
+    part_r, part_g = np.nonzero((free >= milli) & ~full)
+    cand_r = np.concatenate([has_full, part_r])
+    cand_g = np.concatenate([full[has_full].argmax(axis=1), part_g])
+    return cand_r, cand_g, free[cand_r, cand_g].astype(np.int64)
 
 
 def new(args: Mapping[str, Any], path: str) -> FGD:
