@@ -57,10 +57,10 @@ import numpy.typing as npt
 
 from scoring.args import integer, known_fields, mapping
 from scoring.framework import MAX_NODE_SCORE, CycleState, ScorePlugin
-from scoring.objects import CPU, PodInfo
-from scoring.plugins.fgd import FGD, share_candidates
-from scoring.plugins.gpu_frag import TargetWorkload, frag_score, group_weights, share_fragmentation, weighted_fragmentation
-from scoring.plugins.gpu_state import CHOICE_KEY, MILLI, GpuChoice, gpu_table, request_of
+from scoring.objects import PodInfo
+from scoring.plugins.fgd import FGD, neutral_scores, share_candidates
+from scoring.plugins.gpu_frag import TargetWorkload, frag_score, share_fragmentation
+from scoring.plugins.gpu_state import CHOICE_KEY, MILLI, GpuChoice, request_of
 from scoring.table import IntArray, NodeTable
 
 __all__ = ["NAME", "DEFAULT_STRANDING_WEIGHT", "CpuAwareFGD", "cpu_per_gpu", "stranded", "cost_scores", "new"]
@@ -118,27 +118,18 @@ class CpuAwareFGD:
     def score(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> IntArray:
         req = request_of(pod, state)
         wl = self.workload
-        if (not pod.requests and req.count == 0) or wl.total == 0:
-            return np.full(len(nodes), MAX_NODE_SCORE if not pod.requests else MAX_NODE_SCORE // 2, np.int64)
-        ext = gpu_table(table)
-        cache = self._fgd.fresh(ext, table)
-        before = cache.frag[nodes]
-        below, cnt, idle = cache.below[nodes], cache.cnt[nodes], cache.idle[nodes]
-        c = table.resource_index[CPU]
-        cpu_left = table.allocatable[nodes, c] - table.requested[nodes, c]
-        cpu_after = cpu_left - pod.nonzero_cpu
-        w = group_weights(cpu_after, ext.model[nodes], wl.access(ext.models), wl)
+        neutral = neutral_scores(pod, req, wl, len(nodes))
+        if neutral is not None:
+            return neutral
+        v = self._fgd.view(pod, table, nodes)
+        ext, before, below, cnt, idle, w = v.ext, v.before, v.below, v.cnt, v.idle, v.weights
+        cpu_left, cpu_after = v.cpu_left, v.cpu_after
         per_gpu = self.milli_cpu_per_gpu
         strand_before = stranded(idle=idle, cpu_left=cpu_left, milli_cpu_per_gpu=per_gpu)
         if not req.shared:
             # As FGD (NodeResource.Sub): whole GPUs come from fully free ones; a node with too
             # little CPU or too few GPUs stays as it is for the fragmentation term.
-            full = (ext.free[nodes] >= MILLI).sum(axis=1) if req.count else np.zeros(len(nodes), np.int64)
-            take = np.minimum(full, req.count)
-            idle_after = idle - take * req.milli
-            after = weighted_fragmentation(idle_after, below, cnt - take[:, None], w, wl)
-            unchanged = (cpu_left < pod.nonzero_cpu) | (ext.count[nodes] < req.count)
-            after = np.where(unchanged, before, after)
+            after, idle_after = self._fgd.sub_after(v, pod, req, nodes)
             strand = stranded(idle=idle_after, cpu_left=cpu_after, milli_cpu_per_gpu=per_gpu) - strand_before
             cost = (-frag_score(before - after, wl.total) + self.stranding_weight * strand / MILLI
                     + _TIE * idle_after)

@@ -56,7 +56,7 @@ a decision is O(nodes x groups) array work: about 0.3 ms on the trace's
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -72,10 +72,12 @@ from scoring.plugins.gpu_frag import (
     share_fragmentation,
     weighted_fragmentation,
 )
-from scoring.plugins.gpu_state import CHOICE_KEY, MILLI, GpuChoice, GpuTable, gpu_table, request_of
+from scoring.plugins.gpu_state import CHOICE_KEY, MILLI, GpuChoice, GpuRequest, GpuTable, gpu_table, request_of
 from scoring.table import IntArray, NodeTable
 
-__all__ = ["NAME", "FGD", "new", "share_candidates"]
+FloatArray = npt.NDArray[np.float64]
+
+__all__ = ["NAME", "FGD", "FragView", "neutral_scores", "new", "share_candidates"]
 
 NAME: Final = "FGD"
 class _Cache:
@@ -100,6 +102,30 @@ class _Cache:
         self.cnt = grow(self.cnt, 0)
         self.idle = grow(self.idle, 0)
         self.frag = grow(self.frag, 0.0)
+
+
+class FragView(NamedTuple):
+    """Candidate rows as FGD sees them before a placement: their fragmentation W F (``before``),
+    ``below``/``cnt`` profiles and idle milli-GPU from the row cache, the CPU left before and
+    after the pod's non-zero request, and the typical-pod group weights for the CPU after."""
+
+    ext: GpuTable
+    before: FloatArray
+    below: IntArray
+    cnt: IntArray
+    idle: IntArray
+    cpu_left: IntArray
+    cpu_after: IntArray
+    weights: FloatArray
+
+
+def neutral_scores(pod: PodInfo, req: GpuRequest, workload: TargetWorkload, n: int) -> IntArray | None:
+    """FGD's scores where fragmentation says nothing, else None: a pod without any request
+    scores 100 everywhere (the simulator's "len(podReq) == 0"; here a GPU annotation also counts
+    as a request), and every node scores 50 without typical pods."""
+    if (not pod.requests and req.count == 0) or workload.total == 0:
+        return np.full(n, MAX_NODE_SCORE if not pod.requests else MAX_NODE_SCORE // 2, np.int64)
+    return None
 
 
 class FGD:
@@ -132,30 +158,43 @@ class FGD:
             cache.seen[stale] = ext.version[stale]
         return cache
 
-    def score(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> IntArray:
-        req = request_of(pod, state)
+    def view(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp]) -> FragView:
+        """The candidate rows as FGD sees them before ``pod`` is placed (see ``FragView``)."""
         wl = self.workload
-        if (not pod.requests and req.count == 0) or wl.total == 0:
-            return np.full(len(nodes), MAX_NODE_SCORE if not pod.requests else MAX_NODE_SCORE // 2, np.int64)
         ext = gpu_table(table)
         cache = self.fresh(ext, table)
-        before = cache.frag[nodes]
-        below, cnt, idle = cache.below[nodes], cache.cnt[nodes], cache.idle[nodes]
         c = table.resource_index[CPU]
         cpu_left = table.allocatable[nodes, c] - table.requested[nodes, c]
         cpu_after = cpu_left - pod.nonzero_cpu
-        w = group_weights(cpu_after, ext.model[nodes], wl.access(ext.models), wl)
+        return FragView(ext=ext, before=cache.frag[nodes], below=cache.below[nodes], cnt=cache.cnt[nodes],
+                        idle=cache.idle[nodes], cpu_left=cpu_left, cpu_after=cpu_after,
+                        weights=group_weights(cpu_after, ext.model[nodes], wl.access(ext.models), wl))
+
+    def sub_after(self, v: FragView, pod: PodInfo, req: GpuRequest,
+                  nodes: npt.NDArray[np.intp]) -> tuple[FloatArray, IntArray]:
+        """(W F', idle milli-GPU) of each row after a pod that is not a share, as NodeResource.Sub
+        leaves it: a node with less CPU left than the pod's non-zero request, or fewer GPUs than
+        it asks for, stays as it is (F' = F). Otherwise the CPU is taken and, for whole GPUs,
+        fully free GPUs become empty (all it has when too few: Sub keeps what it subtracted). A
+        full GPU is >= every u and adds nothing to any ``below``, an empty one adds 0 too. No
+        GPU: only the CPU moves."""
+        full = (v.ext.free[nodes] >= MILLI).sum(axis=1) if req.count else np.zeros(len(nodes), np.int64)
+        take = np.minimum(full, req.count)
+        idle_after = v.idle - take * req.milli
+        after = weighted_fragmentation(idle_after, v.below, v.cnt - take[:, None], v.weights, self.workload)
+        unchanged = (v.cpu_left < pod.nonzero_cpu) | (v.ext.count[nodes] < req.count)
+        return np.where(unchanged, v.before, after), idle_after
+
+    def score(self, pod: PodInfo, table: NodeTable, nodes: npt.NDArray[np.intp], state: CycleState) -> IntArray:
+        req = request_of(pod, state)
+        wl = self.workload
+        neutral = neutral_scores(pod, req, wl, len(nodes))
+        if neutral is not None:
+            return neutral
+        v = self.view(pod, table, nodes)
+        ext, before, below, cnt, idle, w = v.ext, v.before, v.below, v.cnt, v.idle, v.weights
         if not req.shared:
-            # NodeResource.Sub: a node with less CPU left than the pod's non-zero request,
-            # or fewer GPUs than it asks for, stays as it is (F' = F, 50). Otherwise the CPU
-            # is taken and, for whole GPUs, fully free GPUs become empty (all it has when too
-            # few: Sub keeps what it subtracted). A full GPU is >= every u and adds nothing to
-            # any ``below``, an empty one adds 0 too. No GPU: only the CPU moves.
-            full = (ext.free[nodes] >= MILLI).sum(axis=1) if req.count else np.zeros(len(nodes), np.int64)
-            take = np.minimum(full, req.count)
-            after = weighted_fragmentation(idle - take * req.milli, below, cnt - take[:, None], w, wl)
-            unchanged = (cpu_left < pod.nonzero_cpu) | (ext.count[nodes] < req.count)
-            after = np.where(unchanged, before, after)
+            after, _ = self.sub_after(v, pod, req, nodes)
             return frag_score(before - after, wl.total)
         r = len(nodes)
         cand_r, cand_g, cand_f = share_candidates(ext.free[nodes], req.milli)
