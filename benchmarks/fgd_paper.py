@@ -58,10 +58,8 @@ if TYPE_CHECKING:  # the lab (numpy arrays of plugins, SciPy) is imported only w
     from benchmarks.sim.sweep import SweepOptions
     from scheduler.config import ProfileConfig
 
-__all__ = ["DEFAULT_TRACES", "INFLATE", "LEVELS", "MEASURES", "PAPER_POLICIES", "POLICIES", "Cell", "Gap",
-           "ListResult", "PaperInputError", "Published", "Stat", "build_parser", "combine", "find_lists",
-           "format_report", "gaps", "largest_gap", "main", "mean_abs_gap", "ours_from_records", "plot_alloc",
-           "published_cells", "read_published", "report_json", "stat"]
+__all__ = ["DEFAULT_TRACES", "Cell", "Gap", "ListResult", "build_parser", "combine", "find_lists", "format_report",
+           "gaps", "largest_gap", "main", "mean_abs_gap", "ours_from_records", "plot_alloc", "report_json"]
 
 DEFAULT_TRACES: Final = Path("benchmarks/traces/openb")
 NODE_LIST: Final = "openb_node_list_gpu_node.csv"

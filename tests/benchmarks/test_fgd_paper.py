@@ -14,20 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.fgd_paper import (
-    Cell,
-    ListResult,
-    PaperInputError,
-    Stat,
-    format_report,
-    gaps,
-    largest_gap,
-    main,
-    mean_abs_gap,
-    ours_from_records,
-    read_published,
-    stat,
-)
+from benchmarks.fgd_paper import Cell, ListResult, format_report, gaps, largest_gap, main, mean_abs_gap, ours_from_records
+from benchmarks.paper_results import PaperInputError, Stat, read_published, stat
 from benchmarks.sim.report import summarise
 from benchmarks.sim.sweep import SweepOptions, run_sweep, seed_pods
 from benchmarks.strategies import resolve_strategies
