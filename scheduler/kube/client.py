@@ -6,12 +6,17 @@ rotate), so vecsched uses it for that: its ``Configuration`` gives the host,
 the Authorization header (refreshed through its ``refresh_api_key_hook``, as
 the library does before every request) and the proxy settings, and its
 session's connector holds the TLS setup (CA, client certificates). Requests
-themselves are sent here with plain ``aiohttp`` on that session: the library's
-request path (header sanitising, ``sanitize_for_serialization``, model objects,
-a JSON encode per call) costs more CPU than the scheduling decision a request
-carries. Headers are built once (again only when the token changes), bodies
-are encoded once with ``orjson`` (``scheduler.kube.wire``), answers are read
-as raw JSON (``scoring.objects`` validates Pods and Nodes field by field).
+themselves are sent here: the library's request path (header sanitising,
+``sanitize_for_serialization``, model objects, a JSON encode per call) costs
+more CPU than the scheduling decision a request carries. Reads and watches go
+through plain ``aiohttp`` on the library's session; writes (bindings, Events,
+patches: several per scheduled pod) through ``scheduler.kube.http1``'s
+pipelined connections, with a TLS context built from the same configuration as
+the library builds its own (CA, client certificate, ``verify_ssl``), unless a
+proxy is configured. Headers are built once (again only when the token
+changes), bodies are encoded once with ``orjson`` (``scheduler.kube.wire``),
+answers are read as raw JSON (``scoring.objects`` validates Pods and Nodes
+field by field).
 
 Requests pass a client-side token bucket like client-go's (``--kube-api-qps``
 / ``--kube-api-burst``). Failures leave this module only as
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -38,6 +44,7 @@ from kubernetes_asyncio.config.config_exception import ConfigException
 
 from scheduler.kube import wire
 from scheduler.kube.errors import GoneError, KubeError, TransportError, status_error
+from scheduler.kube.http1 import Answer, Http1Pool, header_block
 
 __all__ = ["CHUNK_SIZE", "ClientSettings", "RateLimiter", "KubeClient", "connect", "default_namespace"]
 
@@ -114,7 +121,7 @@ class RateLimiter:
             self._queued -= 1
 
 
-def _library_error(resp: aiohttp.ClientResponse, body: bytes) -> ApiException:
+def _library_error(resp: aiohttp.ClientResponse | Answer, body: bytes) -> ApiException:
     """The library's own exception for a failed answer, kept as the ``__cause__`` of ours."""
     e = ApiException(status=resp.status, reason=resp.reason)
     e.body = body
@@ -122,7 +129,7 @@ def _library_error(resp: aiohttp.ClientResponse, body: bytes) -> ApiException:
     return e
 
 
-def _raise_for_status(resp: aiohttp.ClientResponse, body: bytes) -> None:
+def _raise_for_status(resp: aiohttp.ClientResponse | Answer, body: bytes) -> None:
     if resp.status >= 400:
         err = status_error(code=resp.status, body=body, headers=resp.headers)
         raise err from _library_error(resp, body)
@@ -143,6 +150,7 @@ class _Auth:
         self.cfg: k8s.Configuration = api.configuration
         self._token: object = None
         self._by_type: dict[str, dict[str, str]] = {}
+        self._blocks: dict[str, tuple[dict[str, str], bytes]] = {}
 
     async def headers(self, content_type: str) -> dict[str, str]:
         cfg = self.cfg
@@ -157,7 +165,19 @@ class _Auth:
         cached = self._by_type.get(content_type)
         if cached is None:
             cached = self._by_type[content_type] = self._build(content_type)
+            self._blocks.pop(content_type, None)
         return cached
+
+    async def block(self, content_type: str) -> bytes:
+        """``headers`` as the lines of an HTTP/1.1 request (``http1.header_block``)."""
+        headers = await self.headers(content_type)
+        cached = self._blocks.get(content_type)
+        if cached is None or cached[0] is not headers:
+            try:
+                cached = self._blocks[content_type] = (headers, header_block(headers))
+            except ValueError as e:  # a token with a line break, say
+                raise KubeError(f"cannot send the client's headers: {e}") from e
+        return cached[1]
 
     def _build(self, content_type: str) -> dict[str, str]:
         headers: dict[str, str] = {str(k): str(v) for k, v in self.api.default_headers.items()}
@@ -175,7 +195,8 @@ class _Auth:
 class KubeClient:
     """A configured API client: JSON requests, watch streams and bindings."""
 
-    def __init__(self, *, api: k8s.ApiClient, settings: ClientSettings, owns_api: bool = True) -> None:
+    def __init__(self, *, api: k8s.ApiClient, settings: ClientSettings, owns_api: bool = True,
+                 writes: Http1Pool | None = None) -> None:
         self.api = api
         self.settings = settings
         self.limiter = RateLimiter(qps=settings.qps, burst=settings.burst)
@@ -192,11 +213,15 @@ class KubeClient:
         if rest.server_hostname:
             extra["server_hostname"] = rest.server_hostname
         self._extra = extra
+        if writes is None and owns_api:
+            writes = _write_pool(api.configuration, settings)
+        self._writes = writes
+        """Where writes go; None: through ``aiohttp`` like reads (a proxy is configured)."""
 
     def with_own_limiter(self) -> KubeClient:
         """The same connection with a separate rate limit (kube-scheduler gives Events their own
         client, so that reporting never slows binding); closing it leaves this one open."""
-        return KubeClient(api=self.api, settings=self.settings, owns_api=False)
+        return KubeClient(api=self.api, settings=self.settings, owns_api=False, writes=self._writes)
 
     @property
     def host(self) -> str:
@@ -204,6 +229,8 @@ class KubeClient:
 
     async def close(self) -> None:
         if self._owns_api:
+            if self._writes is not None:
+                await self._writes.close()
             await self.api.close()
 
     async def __aenter__(self) -> KubeClient:
@@ -239,6 +266,8 @@ class KubeClient:
                         data: bytes | None = None, content_type: str = _JSON,
                         timeout: float | None = None) -> bytes:
         """One call; the answer's bytes once its status is checked."""
+        if self._writes is not None and method != "GET":
+            return await self._write(method, path, query=query, data=data, content_type=content_type, timeout=timeout)
         resp = await self._call(method, path, query=query, data=data, content_type=content_type, timeout=timeout)
         try:
             answer = await resp.read()
@@ -248,6 +277,21 @@ class KubeClient:
             resp.release()
         _raise_for_status(resp, answer)
         return answer
+
+    async def _write(self, method: str, path: str, *, query: Sequence[tuple[str, str]], data: bytes | None,
+                     content_type: str, timeout: float | None) -> bytes:
+        """``_exchange`` on the pipelined connections."""
+        await self.limiter.acquire()
+        target = path + ("?" + urlencode(query) if query else "")
+        try:
+            headers = await self._auth.block(content_type)
+        except (OpenApiException, ConfigException) as e:  # e.g. the refresh hook found no token
+            raise KubeError(f"{method} {path}: {e}") from e
+        assert self._writes is not None
+        answer = await self._writes.request(method, target, headers=headers, body=data,
+                                            timeout=self.settings.timeout_seconds if timeout is None else timeout)
+        _raise_for_status(answer, answer.body)
+        return answer.body
 
     async def request(self, method: str, path: str, *, query: Sequence[tuple[str, str]] = (), body: Any = None,
                       content_type: str = _JSON, timeout: float | None = None) -> Any:
@@ -341,6 +385,34 @@ def default_namespace(settings: ClientSettings) -> str:
     chosen = next((c for c in contexts if c.get("name") == settings.context), None) if settings.context else current
     namespace = ((chosen or {}).get("context") or {}).get("namespace")
     return str(namespace) if namespace else "default"
+
+
+def _ssl_context(cfg: k8s.Configuration) -> ssl.SSLContext:
+    """The TLS setup the library gives its own session (``kubernetes_asyncio.rest``), from the
+    same configuration: CA file, client certificate, ``verify_ssl``, strict X.509 checks."""
+    context = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
+    if cfg.cert_file:
+        context.load_cert_chain(cfg.cert_file, keyfile=cfg.key_file)
+    if not cfg.verify_ssl:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if cfg.disable_strict_ssl_verification:
+        context.verify_flags &= ~ssl.VERIFY_X509_STRICT
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def _write_pool(cfg: k8s.Configuration, settings: ClientSettings) -> Http1Pool | None:
+    """Pipelined connections for writes, as many as ``settings.max_connections`` before any is
+    pipelined (a server serves each connection's requests in turn, and shares itself between
+    connections: fewer would queue binds behind other clients' writes); None when a proxy is set
+    (the library's session knows how to go through one)."""
+    if cfg.proxy or any(os.environ.get(v) for v in _PROXY_VARS):
+        return None
+    host = str(cfg.host)
+    return Http1Pool(url=host, ssl_context=_ssl_context(cfg) if host.startswith("https://") else None,
+                     server_hostname=cfg.tls_server_name or None,
+                     max_connections=settings.max_connections)
 
 
 async def _configuration(settings: ClientSettings) -> k8s.Configuration:
