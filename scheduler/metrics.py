@@ -15,11 +15,15 @@ import logging
 import math
 import ssl
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
+from prometheus_client import Counter as _PromCounter
+from prometheus_client import Gauge as _PromGauge
+from prometheus_client import Histogram as _PromHistogram
+from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -31,6 +35,39 @@ log = logging.getLogger("vecsched.metrics")
 def exponential_buckets(start: float, factor: float, count: int) -> list[float]:
     """Upstream's metrics.ExponentialBuckets: ``start * factor**k`` for k in 0..count-1."""
     return [start * factor**k for k in range(count)]
+
+
+_M = TypeVar("_M", bound=MetricWrapperBase)
+
+
+def _child(metric: _M, labels: Callable[..., _M], values: tuple[object, ...], named: dict[str, object]) -> _M:
+    """``labels(*values)`` with the child kept by the values as given: ``prometheus_client``'s own
+    ``labels`` checks the count, converts every value to a string and takes a lock on each call,
+    and the scheduling path asks several times per pod. (No metric here ever removes a child.)"""
+    if named:
+        return labels(metric, *values, **named)
+    kept: dict[tuple[object, ...], _M] | None = metric.__dict__.get("_children_by_values")
+    if kept is None:
+        kept = metric.__dict__["_children_by_values"] = {}
+    child = kept.get(values)
+    if child is None:
+        child = kept[values] = labels(metric, *values)
+    return child
+
+
+class Counter(_PromCounter):
+    def labels(self, *values: object, **named: object) -> Counter:
+        return _child(self, _PromCounter.labels, values, named)
+
+
+class Gauge(_PromGauge):
+    def labels(self, *values: object, **named: object) -> Gauge:
+        return _child(self, _PromGauge.labels, values, named)
+
+
+class Histogram(_PromHistogram):
+    def labels(self, *values: object, **named: object) -> Histogram:
+        return _child(self, _PromHistogram.labels, values, named)
 
 
 _ATTEMPT_BUCKETS: Final = exponential_buckets(0.001, 2, 15)

@@ -135,13 +135,22 @@ class EventLimiter:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _stamps()[0]
+
+
+_second: list[tuple[int, str]] = [(-1, "")]
+"""The last whole second formatted (``strftime`` costs more than the rest of an Event's body, and
+Events come hundreds a second)."""
 
 
 def _stamps() -> tuple[str, str]:
     """Now as an Event's ``lastTimestamp`` (seconds) and ``eventTime`` (microseconds), read once."""
     t = datetime.now(timezone.utc)
-    seconds = t.strftime("%Y-%m-%dT%H:%M:%S")
+    whole = int(t.timestamp())
+    last, seconds = _second[0]
+    if whole != last:
+        seconds = t.strftime("%Y-%m-%dT%H:%M:%S")
+        _second[0] = (whole, seconds)
     return f"{seconds}Z", f"{seconds}.{t.microsecond:06d}Z"
 
 
