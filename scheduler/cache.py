@@ -10,6 +10,20 @@ placed on capacity already promised. So, as kube-scheduler does, a pod is
 (upstream's durationToExpireAssumedPod) -- a lost watch event must not strand
 capacity forever.
 
+Confirming is the common case of every pod vecsched places, so it is kept cheap: a watch
+event that differs from the assumed pod only where a binding changes it (``spec.nodeName``
+now the assumed node, ``metadata.resourceVersion``, ``managedFields``, ``generation``, the
+status, while the phase is not final and what preemption reads of the status is as it was)
+gives the bound pod as the assumed one with its node, phase and compact raw
+(``confirmation``), without the whole pod being read again; and when the table's charge of
+the pod and every listener's state would come out as they are, ``update_pod`` swaps the
+bound pod in for the assumed one rather than taking it off its node and putting it back,
+so that the row is not logged as changed (``scoring.row_log``: its arrays did not change)
+and the batcher and ShapeCache recompute nothing for it. Anything else -- another node,
+changed labels, annotations or spec, a deletion, a final phase, another uid, a malformed
+field, a listener that keeps more of the pod -- takes the ordinary path: read whole, then
+taken off and charged again.
+
 Pods bound by any scheduler, deleted, or finished (Succeeded/Failed) update
 the table too.
 
@@ -43,22 +57,32 @@ what an earlier version of it said is dropped, as for a malformed PodGroup.
 from __future__ import annotations
 
 import logging
+import operator
+import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any, Final
+
+import orjson
 
 from scheduler.kube.informer import (CSI_DRIVERS, CSI_STORAGE_CAPACITIES, NAMESPACES, NODES, PODGROUPS, PODS,
                                      POD_DISRUPTION_BUDGETS, STORAGE, WORKLOADS, Backoff, Delta, Informer)
 from scheduler.kube.client import KubeClient
 from scoring.nominations import Nominations, status_nominated_node
-from scoring.objects import NodeInfo, ObjectError, PodInfo, node_from_json, pod_from_json
+from scoring.objects import NodeInfo, ObjectError, PodInfo, compact_raw, node_from_json, pod_from_json
+from scoring.plugins.first_fit import NodeSequence
+from scoring.plugins.node_volume_limits import AttachedVolumes
+from scoring.plugins.pod_counters import PodCounters
 from scoring.plugins.victims import disruption_target
+from scoring.plugins.volume_restrictions import VolumeUsage
 from scoring.plugins.workloads import Namespaces, Workloads
 from scoring.plugins.budgets import Budgets
 from scoring.plugins.podgroups import PodGroups, group_of
-from scoring.safe_input import InputError, check_tree, clip
+from scoring.row_log import RowLog
+from scoring.safe_input import MAX_DEPTH, InputError, check_tree, clip
 from scoring.table import NodeTable, check_node, check_pod
+from scoring.tie_break import NameRanks
 from scoring.volumes import Volumes
 
 __all__ = ["SchedulerCache", "ASSUMED_POD_TTL_SECONDS", "INVALID_LOG_INTERVAL", "preemption_facts", "read_node",
@@ -74,6 +98,38 @@ pod may stay unconfirmed by the watch before the cache gives its capacity back."
 INVALID_LOG_INTERVAL: Final = 60.0
 """Seconds between two warning lines about one malformed object (semi-arbitrary: an object
 that flaps between readable and not, or between two problems, costs a line a minute)."""
+
+_BINDING_METADATA: Final = frozenset({"resourceVersion", "managedFields", "generation"})
+"""What the API server changes in a pod's metadata when it binds it, none of which the scheduler
+reads (``compact_raw`` keeps the new resourceVersion and generation, and drops managedFields)."""
+
+_FINAL_PHASES: Final = ("Succeeded", "Failed")
+_NODE_NAME: Final = frozenset({"nodeName"})
+_SECTIONS: Final = frozenset({"metadata", "spec", "status"})
+
+_SAME_AFTER_CONFIRMATION: Final[frozenset[type]] = frozenset(
+    {RowLog, NameRanks, NodeSequence, PodCounters, PodGroups, VolumeUsage, AttachedVolumes})
+"""Table listeners whose state, once a placed pod is replaced by one with the same namespace,
+labels, annotations, spec and preemption facts (but its start time), is what taking the pod off its
+node and charging it again would leave: RowLog logs rows (the row's arrays come out the same),
+NameRanks and NodeSequence keep nothing of pods, PodCounters counts namespaces, labels, affinity
+terms and deletions, PodGroups the group label, VolumeUsage and AttachedVolumes the spec's
+volumes. A listener with a ``pod_replaced`` method is told by ``NodeTable.replace_pod`` (PlacedPods,
+preemption's victims: the PodInfo it hands out and the start time it ranks by). Any other keeps
+more: NodeLoad the time of the PodScheduled condition, GpuTable the GPUs it would pick again on a
+new charge. With one of those (or a listener not named here) on the table, ``update_pod`` takes
+the pod off and charges it again."""
+
+
+def _swappable(table: NodeTable) -> bool:
+    """Whether every listener on ``table`` ends as a new charge would leave it when a placed pod
+    is replaced in place (``_SAME_AFTER_CONFIRMATION``)."""
+    return all(type(listener) in _SAME_AFTER_CONFIRMATION or hasattr(listener, "pod_replaced")
+               for listener in table.listeners)
+
+_BINDING_FREE: Final = operator.attrgetter(
+    *(f.name for f in fields(PodInfo) if f.name not in ("node_name", "phase", "raw")))
+"""The PodInfo fields a binding leaves as they were (every field but the node, phase and raw)."""
 
 
 def _name_of(raw: object) -> tuple[str, str]:
@@ -152,6 +208,9 @@ class _Assumed:
     node: str
     deadline: float | None = None
     """None while binding is in flight; then when the assumption expires unless confirmed."""
+    confirmation: PodInfo | None = None
+    """The bound pod ``SchedulerCache.confirmation`` built from this one, if it did: the same in
+    every field, spec and metadata but for the node, the phase and the changes of a binding."""
 
 
 class SchedulerCache:
@@ -185,6 +244,18 @@ class SchedulerCache:
         self.invalid_pods: dict[str, str] = {}
         """Assigned pods whose latest version could not be read: ns/name -> the error (the table
         keeps what an earlier version charged, if any)."""
+        self.confirmed_from_assumed = 0
+        """Watch events that confirmed an assumed pod's binding and were not read whole
+        (``confirmation``)."""
+        self.status_updates = 0
+        """Watch events of placed pods that changed only their status and were not read whole
+        (``status_update``), each then swapped in place."""
+        self._status_only: tuple[PodInfo, PodInfo] | None = None
+        """The pod ``status_update`` built last and the placed pod it was built from, for
+        ``update_pod``, which the same event calls next."""
+        self.confirmed_in_place = 0
+        """Confirmed bindings whose pod ``update_pod`` swapped in for the assumed one, leaving
+        the table's charge and its listeners as they were."""
 
     def warn_invalid(self, key: str, error: ObjectError, consequence: str) -> None:
         """One warning line about a malformed object (rate-limited per ``key``)."""
@@ -379,27 +450,85 @@ class SchedulerCache:
 
     # ---- pods observed by the watch --------------------------------------------------------
 
+    def confirmation(self, key: str, raw: Mapping[str, Any]) -> PodInfo | None:
+        """The pod ``read_pod(raw)`` gives, built from the assumed one without reading ``raw``
+        whole, when this watch event only confirms our binding of ``key``: the same uid, name,
+        labels, annotations and the rest of the metadata but for what a binding changes
+        (``_BINDING_METADATA``), the same spec with ``nodeName`` now the assumed node, a phase
+        that is not final, the same preemption facts, and what did change well-formed
+        (``check_tree``). None otherwise: the event is read whole (``read_pod``), which also
+        names whatever is malformed in it. Changes nothing but the assumption's note of the pod
+        it built, which spares ``update_pod`` comparing the two again."""
+        a = self._assumed.get(key)
+        if a is None:
+            return None
+        old_spec = a.pod.raw.get("spec")
+        if a.pod.node_name or not isinstance(old_spec, Mapping) or old_spec.get("nodeName"):
+            return None
+        phase = _status_change(raw, a.pod.raw, node=a.node, start_may_change=False)
+        if phase is None:
+            return None
+        self.confirmed_from_assumed += 1
+        a.confirmation = replace(a.pod, node_name=sys.intern(a.node), phase=phase, raw=compact_raw(raw))
+        return a.confirmation
+
+    def status_update(self, key: str, raw: Mapping[str, Any]) -> PodInfo | None:
+        """The pod ``read_pod(raw)`` gives, built from the placed one without reading ``raw``
+        whole, when this watch event of a placed pod (neither assumed nor malformed before)
+        changes only its status -- the kubelet starting it: phase, start time, conditions, IPs --
+        and what any write changes in metadata (``_BINDING_METADATA``): the same spec, labels,
+        annotations and the rest of the metadata, a phase that is not final, the same deletion
+        and DisruptionTarget condition, what did change well-formed. ``update_pod`` then swaps it
+        in place, telling the listeners that keep the pod (``NodeTable.replace_pod``). None
+        otherwise, or when a listener on the table would not end as a new charge leaves it."""
+        placed = self.table.pods.get(key)
+        if placed is None or key in self._assumed or key in self.invalid_pods or not _swappable(self.table):
+            return None
+        phase = _status_change(raw, placed.pod.raw, node=placed.node, start_may_change=True)
+        if phase is None:
+            return None
+        self.status_updates += 1
+        pod = replace(placed.pod, phase=phase, raw=compact_raw(raw))
+        self._status_only = (pod, placed.pod)
+        return pod
+
     def update_pod(self, pod: PodInfo) -> bool:
         """Apply an observed pod. Returns True when capacity was freed (it finished).
 
         A pod the table cannot take (``check_pod``) changes nothing: its node keeps charging what an earlier version charged (one never read is left
-        out), ``invalid_pods`` says why, and a warning line names the pod and the field."""
+        out), ``invalid_pods`` says why, and a warning line names the pod and the field.
+
+        The confirmation of an assumed pod's binding that leaves everything the table and its
+        listeners hold of the pod as it was is swapped in for the assumed pod in place
+        (``_confirms``): its row is not logged as changed, since its arrays are the same."""
         if pod.terminated:
             return self.delete_pod(pod.key)
         if not pod.node_name:
             return False  # pending: charges nothing, unless assumed (then kept as assumed)
-        try:
-            check_pod(pod)  # (its JSON passed check_tree when pod_from_json read it)
-        except ObjectError as e:
-            self.invalid_pod(pod.key, e)
-            return False
+        assumed = self._assumed.get(pod.key)
+        placed = self.table.pods.get(pod.key)
+        status_only, self._status_only = self._status_only, None
+        in_place = placed is not None and (
+            (assumed is not None and self._confirms(assumed, placed.pod, placed.node, pod))
+            or (status_only is not None and status_only[0] is pod and status_only[1] is placed.pod))
+        if not in_place:
+            try:
+                check_pod(pod)  # (its JSON passed check_tree when pod_from_json read it)
+            except ObjectError as e:
+                self.invalid_pod(pod.key, e)
+                return False
+        # (Otherwise every field check_pod reads is the assumed pod's, which add_pod checked.)
         self.invalid_pods.pop(pod.key, None)
         self.warnings.read_fine(f"Pod {pod.key}")
         self.drop_nomination(pod.key)
-        assumed = self._assumed.pop(pod.key, None)
+        self._assumed.pop(pod.key, None)
+        if in_place and placed is not None:
+            self.table.replace_pod(pod)  # the same charge: the row's sums, ports, pod set and listeners stay
+            if assumed is not None:
+                self.confirmed_in_place += 1
+            return False
         if assumed is not None and assumed.node != pod.node_name:
             log.info("pod %s assumed on %s was bound to %s by someone else", pod.key, assumed.node, pod.node_name)
-        placed = self.table.pods.get(pod.key)
         if (assumed is None and placed is not None and placed.node == pod.node_name
                 and placed.pod.requests == pod.requests and placed.pod.labels == pod.labels
                 and placed.pod.host_ports == pod.host_ports
@@ -407,6 +536,31 @@ class SchedulerCache:
             return False  # a status update of a running pod: nothing the table holds has changed
         self.table.add_pod(pod, pod.node_name)
         return False
+
+    def _confirms(self, assumed: _Assumed, placed: PodInfo, node: str, pod: PodInfo) -> bool:
+        """Whether ``pod``, observed bound, can take the assumed pod's place in the table as it
+        is: the table still charges the assumed pod to the node ``pod`` is bound to; ``pod``
+        differs from it only in its node, phase and raw; of the raw, nothing a listener reads
+        changed (spec but ``nodeName``, metadata but ``_BINDING_METADATA``, preemption facts);
+        and every listener on the table is one whose state that leaves as a new charge would
+        (``_SAME_AFTER_CONFIRMATION``). Then the row's sums, host ports and pods are the same
+        either way."""
+        if placed is not assumed.pod or node != assumed.node or pod.node_name != node:
+            return False
+        if not _swappable(self.table):
+            return False
+        if pod is assumed.confirmation:
+            return True  # (built from the assumed pod after the same comparisons)
+        if _BINDING_FREE(pod) != _BINDING_FREE(placed):
+            return False
+        new, old = pod.raw, placed.raw
+        new_spec, old_spec = new.get("spec"), old.get("spec")
+        new_meta, old_meta = new.get("metadata"), old.get("metadata")
+        return (isinstance(new_spec, Mapping) and isinstance(old_spec, Mapping) and isinstance(new_meta, Mapping)
+                and isinstance(old_meta, Mapping)
+                and _same_json(_without(new_spec, _NODE_NAME), _without(old_spec, _NODE_NAME))
+                and _same_json(_without(new_meta, _BINDING_METADATA), _without(old_meta, _BINDING_METADATA))
+                and preemption_facts(new) == preemption_facts(old))
 
     def invalid_pod(self, key: str, error: ObjectError) -> None:
         """An assigned pod whose latest version cannot be read: keep what the table charges
@@ -505,6 +659,57 @@ def _apply_or_skip(delta: Delta, kind: str, skipped: dict[str, str], apply: Call
     skipped.pop(skip_key, None)
     warnings.read_fine(label)
     return key
+
+
+def _status_change(raw: Mapping[str, Any], old: Mapping[str, Any], *, node: str, start_may_change: bool) -> str | None:
+    """The phase of ``raw`` when it is ``old`` bound to ``node`` with only its status and what a
+    write changes in metadata (``_BINDING_METADATA``) changed: the same spec but ``nodeName``
+    (which is ``node``), labels, annotations and other metadata, a phase that is not final, the
+    same deletion, DisruptionTarget condition and (unless ``start_may_change``) start time, and
+    its metadata and status well-formed (``check_tree``; the rest was checked when ``old`` was
+    read). None otherwise."""
+    meta, spec, status = raw.get("metadata"), raw.get("spec"), raw.get("status")
+    old_meta, old_spec = old.get("metadata"), old.get("spec")
+    if not (isinstance(meta, Mapping) and isinstance(spec, Mapping) and isinstance(status, Mapping)
+            and isinstance(old_meta, Mapping) and isinstance(old_spec, Mapping)):
+        return None
+    if spec.get("nodeName") != node:
+        return None
+    phase = status.get("phase")
+    if phase is None or phase == "":
+        phase = "Pending"  # (as pod_from_json reads an unset phase)
+    elif type(phase) is not str or phase in _FINAL_PHASES:
+        return None
+    facts, old_facts = preemption_facts(raw), preemption_facts(old)
+    if (facts[:2] != old_facts[:2] or (not start_may_change and facts[2] != old_facts[2])
+            or not _same_json(_without(spec, _NODE_NAME), _without(old_spec, _NODE_NAME))
+            or not _same_json(_without(meta, _BINDING_METADATA), _without(old_meta, _BINDING_METADATA))
+            or not _same_json(_without(raw, _SECTIONS), _without(old, _SECTIONS))):
+        return None
+    try:
+        # Nested one level down here.
+        check_tree(meta, max_depth=MAX_DEPTH - 1, path="metadata")
+        check_tree(status, max_depth=MAX_DEPTH - 1, path="status")
+    except InputError:
+        return None
+    return str(phase)
+
+
+def _same_json(a: object, b: object) -> bool:
+    """``a == b`` for decoded JSON, where the types of numbers count: ``1``, ``1.0`` and ``True``
+    are equal in Python but a reader takes one and refuses another. Equal values written as the
+    same JSON text are the same to every reader (a value orjson cannot write is taken as changed;
+    ``==`` comes first, so that a NaN, which orjson writes as null, never passes for a null)."""
+    if a != b:
+        return False
+    try:
+        return orjson.dumps(a) == orjson.dumps(b)
+    except TypeError:
+        return False
+
+
+def _without(obj: Mapping[str, Any], skip: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k not in skip}
 
 
 def preemption_facts(raw: Mapping[str, Any]) -> tuple[Any, Any, Any]:

@@ -469,11 +469,15 @@ class Scheduler:
             return
         if self._unchanged_running_pod(ref.key, raw):
             return
-        try:
-            pod = read_pod(raw)
-        except ObjectError as e:
-            self._malformed_pod(raw, ref, e)
-            return
+        # The watch confirming our own binding (the assumed pod with its node), or a placed pod's
+        # status changing (the kubelet's start): built from the pod the cache holds, not read again.
+        pod = self.cache.confirmation(ref.key, raw) or self.cache.status_update(ref.key, raw)
+        if pod is None:
+            try:
+                pod = read_pod(raw)
+            except ObjectError as e:
+                self._malformed_pod(raw, ref, e)
+                return
         group = self.cache.observe_member(pod)
         if group and delta.type == "ADDED":
             # Coscheduling registers Pod Add: a new member may complete its group's quorum.

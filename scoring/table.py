@@ -595,6 +595,21 @@ class NodeTable:
         self._node_pods[row].discard(key)
         self.generation += 1
 
+    def replace_pod(self, pod: PodInfo) -> None:
+        """Hold ``pod`` in place of the placed pod of its key, whose charge (requests, non-zero
+        requests, host ports) it equals: the row's sums, ports and pod set stay and no row is
+        logged. Listeners with a ``pod_replaced(table, pod, node)`` method are told (preemption's
+        placed pods keep the PodInfo and its start time); the caller vouches that no other
+        listener's state would change."""
+        placed = self.pods[pod.key]
+        placed.pod = pod
+        self.generation += 1  # the table holds another PodInfo: a snapshot of it is stale
+        node = self.index[placed.node]
+        for listener in self.listeners:
+            replaced = getattr(listener, "pod_replaced", None)
+            if replaced is not None:
+                replaced(self, pod, node)
+
     def node_of(self, key: str) -> str | None:
         placed = self.pods.get(key)
         return placed.node if placed else None

@@ -155,6 +155,14 @@ class PlacedPods:
         self.infos.pop()
         self.count -= 1
 
+    def pod_replaced(self, table: NodeTable, pod: PodInfo, node: int) -> None:
+        """``NodeTable.replace_pod``: the same charge on the same node, with a new status (the
+        kubelet's start time, say) or the bound pod in place of the assumed one."""
+        i = self.pos.get(pod.key)
+        if i is not None:
+            self.infos[i] = pod
+            self.start[i] = pod_start_time(pod)
+
     def node_moved(self, table: NodeTable, src: int, dst: int) -> None:
         for p in table.node_pods(table.names[dst]):
             i = self.pos.get(p.key)
