@@ -10,10 +10,21 @@ them up to date for the next pod of the same signature by recomputing only those
 Normalisation depends on every feasible node, so it runs again over the kept raw
 vectors (or, while the filters' verdicts on the changed rows stay the same, the last
 decision's normalised scores take the changed rows' new ones), followed by the weighted
-total and ``Profile.select`` (the same tie-break, the same draws from the seeded
-generator): the decision is the one ``Profile.schedule`` makes, field by field. A
-replica's signing is reused too, while every plugin's ``sign_stamp`` (what its ``sign``
-reads of the table) stays the same.
+total and the selection (the same tie-break, the same draws from the seeded generator):
+the decision is the one ``Profile.schedule`` makes, field by field. A replica's signing
+is reused too, while every plugin's ``sign_stamp`` (what its ``sign`` reads of the table)
+stays the same.
+
+A replica's decision after an assume usually differs from the last one in a row or two,
+and over thousands of nodes its cost is then numpy's per-call overhead, not arithmetic.
+So, while the changed rows are few (``_FEW_ROWS``) and no ROWS score plugin normalises
+(none of kube-scheduler's ROWS plugins does: NodeResourcesFit and
+NodeResourcesBalancedAllocation score 0..100 as they are), the changed rows' scores and
+totals are moved in Python integers, and the best total and the nodes that have it (the
+*tie set*) are kept from one decision to the next: a total that rises above the best
+starts a new tie set, one that reaches it joins, one that leaves it is taken out -- and
+only when the last of the tie set leaves is the best found again by a pass over every
+total. ``tie_break.break_tie`` then chooses as ``Profile.select`` does.
 
 A pod is *signed* by every plugin of the profile's PreFilter, Filter and Score lists
 (``sign``, see ``SignPlugin``). A plugin answers how its results for the pod can be
@@ -62,6 +73,7 @@ import numpy as np
 import numpy.typing as npt
 
 from scoring.framework import (
+    MAX_NODE_SCORE,
     PREFILTER_REJECTION,
     SKIPPED_SCORES,
     CycleState,
@@ -79,6 +91,7 @@ from scoring.nominations import Nominations, nominated_node
 from scoring.objects import PodInfo
 from scoring.row_log import RowLog
 from scoring.table import BoolArray, IntArray, NodeTable, read_only
+from scoring.tie_break import break_tie, move_tie_set
 
 __all__ = [
     "SKIP",
@@ -125,6 +138,12 @@ KEPT_BYTES: Final = 32 * 2**20
 """Memory the kept arrays of one profile may take (the most recent signature's always
 stays): ShapeCache's bound, some 3 MB per signature at 20,000 nodes."""
 _NO_ROWS: Final = np.zeros(0, np.intp)
+_FEW_ROWS: Final = 16
+"""Changed rows up to which a decision moves their scores and totals one by one in Python
+integers (a few numpy scalar reads per row and plugin) rather than with array operations (a
+few us each whatever the size). Measured on the batching benchmark's 2,000 nodes with the
+default profile: 16 rows take ~11 us one by one against ~18 us with arrays, which win past
+~30 rows; 16 leaves room for a slower machine's Python."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,15 +261,23 @@ class _Filter:
     """NODES: the plugin's reasons over ``[:n]``."""
     data: npt.NDArray[np.generic] | None = None
     """ROWS: ``filter_rows`` of every row."""
+    rows: RowFilterPlugin | None = None
+    """ROWS: the plugin as a RowFilterPlugin."""
 
 
 @dataclass(slots=True)
 class _Score:
     plugin: ScorePlugin
+    name: str
     weight: int
     mode: str
     raw: IntArray | None = None
     """Raw scores of every row ``[:n]``; None: the plugin skips (a skipped score)."""
+    score_rows: Callable[[PodInfo, NodeTable, npt.NDArray[np.intp], CycleState], IntArray | None] | None = None
+    """ROWS: what scores the changed rows -- the plugin's own row function when it has one
+    (ShapeCache serves ``score`` whole columns), else ``score``."""
+    normalize: Callable[[IntArray, CycleState], IntArray] | None = None
+    """The plugin's NormalizeScore, if it has one."""
 
 
 @dataclass(slots=True)
@@ -269,6 +296,12 @@ class _Kept:
     scores: list[_Score] = field(default_factory=list)
     last: _Last | None = None
     """The last decision made from this state, which the next one starts from."""
+    row_filters: list[_Filter] = field(default_factory=list)
+    """The ROWS filters (of ``filters``)."""
+    row_scores: list[_Score] = field(default_factory=list)
+    """The ROWS score plugins (of ``scores``)."""
+    renormalises: bool = False
+    """Whether a ROWS score plugin normalises (a changed row may move every score)."""
 
     def nbytes(self) -> int:
         """What the kept arrays take."""
@@ -277,7 +310,7 @@ class _Kept:
         last = self.last
         if last is not None:
             total += last.feasible.nbytes + last.rows.nbytes + last.position.nbytes + last.totals.nbytes
-            total += sum(v.nbytes for v in last.scores.values())
+            total += last.ties.nbytes + sum(v.nbytes for v in last.scores.values())
         return total
 
 
@@ -297,6 +330,10 @@ class _Last:
     statuses: list[tuple[str, str]]
     """Each filter plugin that ran and its status, for ``Observe``."""
     skipped: frozenset[str]
+    best: int
+    """``totals.max()``."""
+    ties: npt.NDArray[np.intp]
+    """The indices into ``rows`` (ascending) whose total is ``best``: the tie set."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,7 +358,7 @@ class Batcher:
         self.observe = observe
         self._kept: dict[Signature, _Kept] = {}
         """Kept state by signature, least recently used first (see KEPT_SIGNATURES)."""
-        self._plugins: tuple[tuple[int, int, int], list[Plugin]] | None = None
+        self._plugins: _Signers | None = None
         self._signed: list[tuple[tuple[object, ...], tuple[Hashable, ...], tuple[Signature, dict[str, Signed]] | str]] = []
         """The last pods' signings (one per distinct pod, up to KEPT_SIGNATURES, most recent last):
         what of the pod and (stamps) of the table each read, and the result."""
@@ -379,6 +416,21 @@ class Batcher:
                                                or sum(k.nbytes() for k in self._kept.values()) > KEPT_BYTES):
             del self._kept[next(iter(self._kept))]
 
+    def _signers(self) -> _Signers:
+        """The profile's signing plugins and their ``sign_stamp`` methods, looked up again
+        only when the profile's plugin lists are replaced (``scheduler.instrument`` does so
+        once, before the first cycle)."""
+        profile = self.profile
+        got = self._plugins
+        if (got is None or got.prefilters is not profile.prefilters or got.filters is not profile.filters
+                or got.scorers is not profile.scorers):
+            plugins = _signing_plugins(profile)
+            found = [getattr(plugin, "sign_stamp", None) for plugin in plugins]
+            stamps: list[Callable[[NodeTable], Hashable]] = [stamp for stamp in found if stamp is not None]
+            got = self._plugins = _Signers(profile.prefilters, profile.filters, profile.scorers, plugins,
+                                           stamps if len(stamps) == len(found) else None)
+        return got
+
     def _sign(self, pod: PodInfo, table: NodeTable) -> tuple[Signature, dict[str, Signed]] | str:
         """``sign_pod``, reusing the last pod's plugin signing for a replica of it while every
         plugin's ``sign_stamp`` says the same (all plugins must have one)."""
@@ -386,16 +438,10 @@ class Batcher:
         reason = _unsignable(profile, pod, table)
         if reason:
             return reason
-        lists = (id(profile.prefilters), id(profile.filters), id(profile.scorers))
-        if self._plugins is None or self._plugins[0] != lists:
-            self._plugins = (lists, _signing_plugins(profile))
-        plugins = self._plugins[1]
-        stamps: list[Hashable] = []
-        for plugin in plugins:
-            stamp = getattr(plugin, "sign_stamp", None)
-            if stamp is None:
-                return _sign_plugins(profile, plugins, pod, table)
-            stamps.append(stamp(table))
+        signers = self._signers()
+        if signers.stamps is None:
+            return _sign_plugins(profile, signers.plugins, pod, table)
+        stamped = tuple([stamp(table) for stamp in signers.stamps])
         raw = pod.raw if isinstance(pod.raw, dict) else {}
         meta = raw.get("metadata")
         # What plugins read of a pod: its spec and the fields derived from it (compared too,
@@ -403,7 +449,6 @@ class Batcher:
         key = (raw.get("spec"), pod.labels, pod.namespace, meta.get("ownerReferences") if isinstance(meta, dict) else None,
                pod.requests, pod.nonzero_cpu, pod.nonzero_memory, pod.priority, pod.node_name, pod.scheduler_name,
                pod.host_ports, pod.images, pod.tolerations, pod.node_selector, pod.affinity)
-        stamped = tuple(stamps)
         for i in range(len(self._signed) - 1, -1, -1):
             memo = self._signed[i]
             if memo[0] == key:
@@ -411,7 +456,7 @@ class Batcher:
                     return memo[2]
                 del self._signed[i]
                 break
-        got = _sign_plugins(profile, plugins, pod, table)
+        got = _sign_plugins(profile, signers.plugins, pod, table)
         self._signed.append((key, stamped, got))
         if len(self._signed) > KEPT_SIGNATURES:
             del self._signed[0]
@@ -456,34 +501,44 @@ class Batcher:
             if mode == NODES:
                 kept.filters.append(_Filter(plugin, mode, reasons=list(plugin.filter(pod, table, state) or ())))
             else:
-                kept.filters.append(_Filter(plugin, mode, data=_row_filter(plugin).filter_rows(pod, table, every, state)))
+                rows = _row_filter(plugin)
+                f = _Filter(plugin, mode, data=rows.filter_rows(pod, table, every, state), rows=rows)
+                kept.filters.append(f)
+                kept.row_filters.append(f)
         for scorer, weight in profile.scorers:
             mode = by_name[scorer.name].mode
             raw = None if mode == SKIP else scorer.score(pod, table, every, state)
-            kept.scores.append(_Score(scorer, weight, mode, None if raw is None else np.array(raw, np.int64)))
+            s = _Score(scorer, scorer.name, weight, mode, None if raw is None else np.array(raw, np.int64),
+                       normalize=getattr(scorer, "normalize", None))
+            kept.scores.append(s)
+            if mode == ROWS:
+                s.score_rows = getattr(scorer, "score_rows", None) or scorer.score
+                kept.row_scores.append(s)
+                kept.renormalises = kept.renormalises or s.normalize is not None
         return kept
 
     def _refresh(self, pod: PodInfo, table: NodeTable, kept: _Kept, log: RowLog
                  ) -> tuple[npt.NDArray[np.intp], bool]:
         """Recompute the ROWS plugins' results on the rows logged since ``kept.position``:
-        those rows, and whether every filter's verdict data on them stayed the same."""
+        those rows (ascending), and whether every filter's verdict data on them stayed the same."""
         changed = log.rows[kept.position:]
         kept.position = len(log.rows)
-        rows = np.array(changed, np.intp) if len(changed) == 1 else np.unique(np.array(changed, np.intp))
+        # (An assumed pod's row, and the rows of the pods the watch confirmed since -- each
+        # logged twice, as the confirmation replaces the assumed pod.)
+        rows = np.array(changed if len(changed) == 1 else sorted(set(changed)), np.intp)
+        few = len(rows) <= _FEW_ROWS
         state = kept.state
         same = True
-        for f in kept.filters:
-            if f.mode == ROWS:
-                assert f.data is not None
-                got = _row_filter(f.plugin).filter_rows(pod, table, rows, state)
-                same = same and bool(np.array_equal(f.data[rows], got))
-                f.data[rows] = got
-        for s in kept.scores:
-            if s.mode != ROWS:
-                continue
-            # A plugin's own row function when it has one (ShapeCache serves whole columns).
-            score_rows = getattr(s.plugin, "score_rows", None)
-            raw = (score_rows or s.plugin.score)(pod, table, rows, state)
+        for f in kept.row_filters:
+            assert f.data is not None and f.rows is not None
+            got = f.rows.filter_rows(pod, table, rows, state)
+            if same:
+                # (Lists compare a row or two faster than np.array_equal's several calls.)
+                same = f.data[rows].tolist() == got.tolist() if few else bool(np.array_equal(f.data[rows], got))
+            f.data[rows] = got
+        for s in kept.row_scores:
+            assert s.score_rows is not None
+            raw = s.score_rows(pod, table, rows, state)
             if (raw is None) != (s.raw is None):
                 raise _Fallback
             if s.raw is not None and raw is not None:
@@ -515,8 +570,8 @@ class Batcher:
             if f.mode == NODES:
                 found = f.reasons
             else:
-                assert f.data is not None
-                found = _row_filter(f.plugin).reasons_of_rows(pod, table, f.data, state)
+                assert f.data is not None and f.rows is not None
+                found = f.rows.reasons_of_rows(pod, table, f.data, state)
             if found:
                 alive = apply_verdict(found, feasible, reasons)
             status = "Unschedulable" if found and any(r.nodes.any() for r in found) else "Success"
@@ -530,23 +585,22 @@ class Batcher:
         profile._next_start = 0  # as Profile._to_score does when it scores every feasible node
         scores: dict[str, IntArray] = {}
         for s in kept.scores:
-            name = s.plugin.name
             if s.raw is None:
-                scores[name] = np.zeros(len(rows), np.int64)
-                skipped.add(name)
+                scores[s.name] = np.zeros(len(rows), np.int64)
+                skipped.add(s.name)
                 continue
             raw = s.raw[rows]
-            normalize = getattr(s.plugin, "normalize", None)
-            if normalize is not None:
-                raw = normalize(raw, state)
-            check_scores(name, raw)
-            scores[name] = raw
+            if s.normalize is not None:
+                raw = s.normalize(raw, state)
+            check_scores(s.name, raw)
+            scores[s.name] = raw
         totals = profile.weighted_total(scores, len(rows))
         position = np.full(n, -1, np.intp)
         position[rows] = np.arange(len(rows), dtype=np.intp)
+        best = int(totals.max())  # (as Profile.select finds the tie set)
         kept.last = _Last(read_only(feasible), reasons, read_only(rows), position,
                           {k: read_only(v) for k, v in scores.items()}, read_only(totals),
-                          statuses, frozenset(skipped))
+                          statuses, frozenset(skipped), best, np.flatnonzero(totals == best))
         return self._select(pod, table, kept.last, state, batched=batched)
 
     def _again(self, pod: PodInfo, table: NodeTable, kept: _Kept, last: _Last, changed: npt.NDArray[np.intp],
@@ -558,33 +612,11 @@ class Batcher:
         state: CycleState = dict(kept.state)
         state[SKIPPED_SCORES] = set(last.skipped)
         self.profile._next_start = 0  # as Profile._to_score does when it scores every feasible node
-        at = last.position[changed]
-        if len(at) and at.min() < 0:
-            at_rows, at = changed[at >= 0], at[at >= 0]
-        else:
-            at_rows = changed
-        if len(at):
-            scores = dict(last.scores)
-            totals = last.totals.copy()
-            for s in kept.scores:
-                if s.mode != ROWS or s.raw is None:
-                    continue  # verdicts of the nodes alone, or a skipped score: as they were
-                name = s.plugin.name
-                old = scores[name]
-                normalize = getattr(s.plugin, "normalize", None)
-                if normalize is not None:
-                    new = normalize(s.raw[last.rows], state)
-                    check_scores(name, new)
-                    totals += s.weight * (new - old)
-                else:
-                    values = s.raw[at_rows]
-                    check_scores(name, values)
-                    new = old.copy()
-                    new[at] = values
-                    totals[at] += s.weight * (values - old[at])
-                scores[name] = read_only(new)
-            last.scores = scores
-            last.totals = read_only(totals)
+        if len(changed):
+            if len(changed) <= _FEW_ROWS and not kept.renormalises:
+                _move_rows(kept, last, changed.tolist())
+            else:
+                _move_arrays(kept, last, changed, state)
         if self.observe is not None:
             took = (perf_counter() - started) / max(len(last.statuses), 1)
             timed.extend((name, "Filter", took, status) for name, status in last.statuses)
@@ -595,7 +627,7 @@ class Batcher:
         Reserve, as ``Profile.schedule``."""
         profile = self.profile
         rows = last.rows
-        row = int(rows[profile.select(last.totals, rows, table)])
+        row = int(rows[break_tie(ties=last.ties, rows=rows, table=table, tie_break=profile.tie_break, rng=profile._rng)])
         annotations: dict[str, str] = {}
         for plugin in profile.reservers:
             got = plugin.reserve(pod, table, row, state)
@@ -603,6 +635,104 @@ class Batcher:
                 annotations.update(got)
         return Decision(pod, profile.name, table.names[row], "", last.feasible, list(last.reasons), rows,
                         dict(last.scores), last.totals, node_names=table.names, annotations=annotations, state=state, batched=batched)
+
+
+@dataclass(slots=True)
+class _Signers:
+    """The plugins that sign a profile's pods, for the plugin lists they were found in."""
+
+    prefilters: object
+    filters: object
+    scorers: object
+    plugins: list[Plugin]
+    stamps: list[Callable[[NodeTable], Hashable]] | None
+    """Each plugin's ``sign_stamp``; None when one has none (every pod is signed anew)."""
+
+
+def _move_rows(kept: _Kept, last: _Last, changed: list[int]) -> None:
+    """``last`` brought to the raw scores of the ``changed`` rows (a few, ascending), in Python
+    integers: each ROWS score plugin's changed scores and the totals they move, copied on write
+    (decisions share the arrays), and the tie set kept -- found again by a pass over every
+    total only when the last of it leaves. No ROWS plugin normalises (``kept.renormalises``)."""
+    position = last.position
+    moved = [(row, at) for row in changed if (at := int(position[row])) >= 0]
+    if not moved:
+        return
+    scores = last.scores
+    changed_scores: dict[str, IntArray] = {}
+    deltas = [0] * len(moved)
+    for s in kept.row_scores:
+        raw = s.raw
+        if raw is None:
+            continue  # a skipped score: zeros, as it was
+        old = scores[s.name]
+        new: IntArray | None = None
+        for i, (row, at) in enumerate(moved):
+            value, was = int(raw[row]), int(old[at])
+            if value == was:
+                continue  # (``was`` passed check_scores, and so does ``value``)
+            if not 0 <= value <= MAX_NODE_SCORE:
+                check_scores(s.name, raw[[r for r, _ in moved]])  # raises, as Profile.run_scores would
+            if new is None:
+                new = old.copy()
+            new[at] = value
+            deltas[i] += s.weight * (value - was)
+        if new is not None:
+            changed_scores[s.name] = read_only(new)
+    if changed_scores:
+        last.scores = {**scores, **changed_scores}
+    if not any(deltas):
+        return
+    totals = last.totals.copy()
+    kept_ties: tuple[int, npt.NDArray[np.intp]] | None = (last.best, last.ties)  # (no decision holds these)
+    for (_, at), delta in zip(moved, deltas):
+        if not delta:
+            continue
+        was = int(totals[at])
+        # (Python integers, written back into int64: totals stay far inside it, as the config
+        # keeps weights below 2**31 and every score is at most 100.)
+        total = was + delta
+        totals[at] = total
+        if kept_ties is not None:
+            kept_ties = move_tie_set(best=kept_ties[0], ties=kept_ties[1], at=at, was=was, total=total)
+    if kept_ties is None:  # the best row fell below another: a pass over every total finds which
+        best = int(totals.max())
+        kept_ties = best, np.flatnonzero(totals == best)
+    last.totals = read_only(totals)
+    last.best, last.ties = kept_ties
+
+
+def _move_arrays(kept: _Kept, last: _Last, changed: npt.NDArray[np.intp], state: CycleState) -> None:
+    """``_move_rows`` with array operations, for many changed rows or a ROWS plugin that
+    normalises (it renormalises every score); the tie set is found again by a pass."""
+    at = last.position[changed]
+    if len(at) and at.min() < 0:
+        at_rows, at = changed[at >= 0], at[at >= 0]
+    else:
+        at_rows = changed
+    if not len(at):
+        return
+    scores = dict(last.scores)
+    totals = last.totals.copy()
+    for s in kept.row_scores:
+        if s.raw is None:
+            continue  # a skipped score: zeros, as it was
+        old = scores[s.name]
+        if s.normalize is not None:
+            new = s.normalize(s.raw[last.rows], state)
+            check_scores(s.name, new)
+            totals += s.weight * (new - old)
+        else:
+            values = s.raw[at_rows]
+            check_scores(s.name, values)
+            new = old.copy()
+            new[at] = values
+            totals[at] += s.weight * (values - old[at])
+        scores[s.name] = read_only(new)
+    last.scores = scores
+    last.totals = read_only(totals)
+    last.best = int(totals.max())
+    last.ties = np.flatnonzero(totals == last.best)
 
 
 def _row_filter(plugin: object) -> RowFilterPlugin:

@@ -69,7 +69,7 @@ from scoring.extension_points import (
 from scoring.nominations import Nominations, nominated_node
 from scoring.objects import PodInfo, with_annotations
 from scoring.table import BoolArray, IntArray, NodeTable
-from scoring.tie_break import NODE_NAME, NODE_ORDER, RANDOM, TIE_BREAKS, NameRanks
+from scoring.tie_break import NODE_NAME, NODE_ORDER, RANDOM, TIE_BREAKS, break_tie
 
 __all__ = [
     "MAX_NODE_SCORE",
@@ -453,13 +453,7 @@ class Profile:
         as vecsched always has (the same draws for the same seed); upstream's reservoir
         sampling is the same uniform choice."""
         ties = np.flatnonzero(totals == totals.max())
-        if len(ties) == 1:
-            return int(ties[0])
-        if self.tie_break == NODE_NAME:
-            return int(ties[np.argmin(NameRanks.of(table).ranks(table)[rows[ties]])])
-        if self.tie_break == NODE_ORDER:
-            return int(ties[np.argmin(rows[ties])])
-        return int(ties[self._rng.integers(len(ties))])
+        return break_tie(ties=ties, rows=rows, table=table, tie_break=self.tie_break, rng=self._rng)
 
     def run_post_filters(self, pod: PodInfo, table: NodeTable, state: CycleState, reasons: Sequence[Reason],
                          each: dict[str, PostFilterResult] | None = None) -> PostFilterResult | None:

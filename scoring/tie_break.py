@@ -7,6 +7,9 @@ selectHost, ``vendor/k8s.io/kubernetes/pkg/scheduler/core/generic_scheduler.go``
 hkust-adsl/kubernetes-scheduler-simulator, "for reproducibility, choose the smallest
 lexicographical order"). ``NodeOrder`` takes the node that comes first in the table.
 ``NameRanks`` keeps every row's name rank, so that ``NodeName`` is one ``argmin``.
+``break_tie`` is the choice among the tied nodes once they are known, for a caller that keeps
+them from one decision to the next (``scoring.batching``) as for one that finds them anew;
+``move_tie_set`` keeps them when one node's total moves.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ from __future__ import annotations
 from typing import Final
 
 import numpy as np
+import numpy.typing as npt
 
 from scoring.objects import PodInfo
 from scoring.table import IntArray, NodeTable
 
-__all__ = ["RANDOM", "NODE_NAME", "NODE_ORDER", "TIE_BREAKS", "NameRanks"]
+__all__ = ["RANDOM", "NODE_NAME", "NODE_ORDER", "TIE_BREAKS", "NameRanks", "break_tie", "move_tie_set"]
 
 RANDOM: Final = "Random"
 NODE_NAME: Final = "NodeName"
@@ -78,3 +82,39 @@ class NameRanks:
             table.extensions[_NAME_RANKS] = ext
             table.listeners.append(ext)
         return ext
+
+
+def break_tie(*, ties: npt.NDArray[np.intp], rows: npt.NDArray[np.intp], table: NodeTable, tie_break: str,
+              rng: np.random.Generator) -> int:
+    """The index into ``rows`` of the chosen node among ``ties``: the indices (ascending) into
+    ``rows`` (ascending table rows, as ``np.flatnonzero`` gives them) of the nodes of equal best
+    total, at least one. A single node is chosen without a draw; otherwise ``tie_break``
+    chooses, ``RANDOM`` with one draw from ``rng`` (``Profile.select``'s choice, draw for draw)."""
+    if len(ties) == 1:
+        return int(ties[0])
+    if tie_break == NODE_NAME:
+        return int(ties[np.argmin(NameRanks.of(table).ranks(table)[rows[ties]])])
+    if tie_break == NODE_ORDER:
+        return int(ties[0])  # rows ascend, and so do ties: the first tie is the earliest row
+    return int(ties[rng.integers(len(ties))])
+
+
+def move_tie_set(*, best: int, ties: npt.NDArray[np.intp], at: int, was: int, total: int
+                 ) -> tuple[int, npt.NDArray[np.intp]] | None:
+    """The best total and the tie set (the indices, ascending, whose total is ``best``) once
+    the total at index ``at`` moved from ``was`` to ``total``; None when the last of the tie set
+    left it -- the new best may be anywhere, and only a pass over every total finds it. A total
+    that rises above the best starts a tie set of its own, one that reaches it joins, one that
+    leaves it is taken out (in place: the caller's ``ties`` must be its own)."""
+    if total > best:
+        return total, np.array([at], np.intp)
+    if total == best:
+        if was == best:
+            return best, ties
+        k = int(ties.searchsorted(at))
+        return best, np.concatenate((ties[:k], np.array([at], np.intp), ties[k:]))
+    if was != best:
+        return best, ties  # below the best before and after
+    k = int(ties.searchsorted(at))
+    ties[k:-1] = ties[k + 1:]
+    return (best, ties[:-1]) if len(ties) > 1 else None

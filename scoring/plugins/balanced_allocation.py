@@ -36,9 +36,9 @@ from scoring.table import IntArray, NodeTable
 __all__ = ["NAME", "NodeResourcesBalancedAllocation", "new"]
 
 NAME: Final = "NodeResourcesBalancedAllocation"
-_FEW_ROWS: Final = 2
+_FEW_ROWS: Final = 4
 """Rows up to which ``score_rows`` uses Python floats rather than numpy (whose cost per call
-outweighs the arithmetic of a row or two)."""
+outweighs the arithmetic of up to four rows)."""
 
 
 class NodeResourcesBalancedAllocation:
@@ -69,7 +69,7 @@ class NodeResourcesBalancedAllocation:
         requests = pod_request_list(pod, self._names, use_requested=True)
         if not any(requests):
             return None
-        if len(rows) <= _FEW_ROWS:  # a row or two: in Python floats, as balanced_allocation_row says
+        if len(rows) <= _FEW_ROWS:  # up to four rows: in Python floats, as balanced_allocation_row says
             return np.array([balanced_allocation_row(*allocation_row(table, row, self._names, requests,
                                                                      use_requested=True))
                              for row in rows.tolist()], np.int64)

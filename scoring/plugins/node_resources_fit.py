@@ -55,9 +55,9 @@ __all__ = ["NAME", "TOO_MANY_PODS", "NodeResourcesFit", "insufficient", "fit_mas
 
 NAME: Final = "NodeResourcesFit"
 TOO_MANY_PODS: Final = "Too many pods"
-_FEW_ROWS: Final = 2
+_FEW_ROWS: Final = 4
 """Rows up to which the batching row functions use Python integers rather than numpy (whose
-cost per call outweighs the arithmetic of a row or two)."""
+cost per call outweighs the arithmetic of up to four rows)."""
 
 Scorer = Callable[[IntArray, IntArray], IntArray]
 
@@ -193,7 +193,7 @@ class NodeResourcesFit:
         return Signed(ROWS, (checked, requests, tuple(pod_request_list(pod, self._resources, use_requested=False))))
 
     def filter_rows(self, pod: PodInfo, table: NodeTable, rows: npt.NDArray[np.intp], state: CycleState) -> BoolArray:
-        """``fit_masks`` of ``rows`` (a row or two in Python integers: ``fit_row``)."""
+        """``fit_masks`` of ``rows`` (up to four rows in Python integers: ``fit_row``)."""
         checked = tuple(self.checked_resources(pod))
         requests = tuple(pod.requests[r] for r in checked)
         if len(rows) <= _FEW_ROWS:
@@ -232,7 +232,7 @@ class NodeResourcesFit:
 
     def score_rows(self, pod: PodInfo, table: NodeTable, rows: npt.NDArray[np.intp], state: CycleState) -> IntArray:
         """Batching: ``score`` of ``rows``, computed for them alone (not through ShapeCache,
-        which ``score`` keeps for every row); a row or two in Python integers."""
+        which ``score`` keeps for every row); up to four rows in Python integers."""
         requests = pod_request_list(pod, self._resources, use_requested=False)
         row_scorer = self._row_scorer
         if len(rows) <= _FEW_ROWS and row_scorer is not None:
