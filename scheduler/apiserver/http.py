@@ -21,6 +21,11 @@ from urllib.parse import unquote
 
 import yaml
 from aiohttp import web
+from aiohttp.abc import AbstractStreamWriter
+from aiohttp.http import HttpVersion11
+from aiohttp.http_parser import RawRequestMessage
+from aiohttp.streams import StreamReader
+from aiohttp.web_protocol import RequestHandler
 
 from . import errors, fieldvalidation, protobuf, resources
 from .admitted import AdmittedOperations
@@ -42,6 +47,8 @@ __all__ = ["HttpApi", "MAX_BODY_BYTES"]
 log = logging.getLogger("vecsched.apiserver")
 
 MAX_BODY_BYTES: Final = 3 * 1024 * 1024  # kube-apiserver's MaxRequestBodyBytes
+# Longest header line accepted: aiohttp's default (8190 bytes) is short for some bearer tokens.
+_MAX_FIELD_SIZE: Final = 65536
 _DEFAULT_WATCH_TIMEOUT: Final = 1800.0  # kube-apiserver's --min-request-timeout
 _FUTURE_RV_WAIT: Final = 3.0  # the watch cache's wait for a resourceVersion it has not reached
 _PUBLIC: Final = frozenset({"/healthz", "/readyz", "/livez", "/version"})
@@ -52,6 +59,7 @@ _VERBS: Final = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 _ANSWER_TYPES: Final = ("application/json", "application/json;as=Table;v=v1;g=meta.k8s.io")
 # Subresources whose create carries another kind than the resource's: (group, version, kind) for webhooks.
 _OTHER_KINDS: Final = {"binding": ("", "v1", "Binding"), "eviction": ("policy", "v1", "Eviction")}
+_BOUND: Final = dumps(errors.success_status(code=201))  # every successful binding's answer, encoded once
 
 
 @dataclass
@@ -99,12 +107,31 @@ class HttpApi:
         self.anonymous_metrics: dict[str, Callable[[], str]] = {}
         """Path -> Prometheus text served to anyone, like ``/healthz`` (the simulated node-exporter series)."""
 
-    def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.max_body, handler_args={"max_field_size": 65536})
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        return app
+    def server(self) -> web.Server:
+        """aiohttp's low-level server, every request to ``_dispatch`` (call it in the serving loop).
+
+        No ``web.Application``: ``_route`` reads every path itself, so a router with one catch-all
+        route and the application's middleware chain would only add their cost to every request.
+        What the application did besides is done here: bodies are limited to ``max_body`` (413),
+        header lines to 64 KiB, and ``Expect: 100-continue`` is answered.
+        """
+        loop = asyncio.get_running_loop()
+        max_body = self.max_body
+
+        def make_request(message: RawRequestMessage, payload: StreamReader, protocol: RequestHandler,
+                         writer: AbstractStreamWriter, task: asyncio.Task[None]) -> web.Request:
+            return web.Request(message, payload, protocol, writer, task, loop, client_max_size=max_body)
+
+        return web.Server(self._serve, request_factory=make_request, access_log=None,
+                          max_field_size=_MAX_FIELD_SIZE)
 
     # ---- entry -----------------------------------------------------------------------------
+
+    async def _serve(self, request: web.BaseRequest) -> web.StreamResponse:
+        assert isinstance(request, web.Request)  # what make_request builds
+        if request.headers.get("Expect"):
+            await _expect(request)
+        return await self._dispatch(request)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         self.requests += 1
@@ -423,6 +450,14 @@ class HttpApi:
         length = request.content_length
         if length is not None and length > self.max_body:
             raise errors.too_large(self.max_body)
+        payload = request.content
+        if payload.is_eof():
+            # All of it arrived with the headers (as small bodies do): taken at once, without
+            # ``read()``'s loop of reads; the limit is checked as ``read()`` checks it.
+            body = payload.read_nowait()
+            if len(body) > self.max_body:
+                raise errors.too_large(self.max_body)
+            return body
         return await request.read()
 
     async def _decode(self, request: web.Request, opts: WriteOptions | None = None) -> Any:
@@ -453,7 +488,7 @@ class HttpApi:
                                                     name=t.name, subresource=t.subresource, opts=opts, user=t.user)
         if t.subresource == "binding":
             self.ops.bind(body, namespace=t.namespace, name=None if t.legacy_bindings else t.name)
-            return _json_response(dumps(errors.success_status(code=201)), status=201, warnings=opts.warnings)
+            return _json_response(_BOUND, status=201, warnings=opts.warnings)
         if t.subresource == "eviction":
             status = evict(store=self.store, ops=self.ops, namespace=t.namespace, name=t.name, body=body,
                            dry_run=opts.dry_run)
@@ -547,6 +582,18 @@ class HttpApi:
         body = {"kind": t.rt.list_kind, "apiVersion": t.rt.api_version,
                 "metadata": {"resourceVersion": str(self.store.resource_version)}, "items": items}
         return _json_response(dumps(body), warnings=wopts.warnings)
+
+
+async def _expect(request: web.Request) -> None:
+    """Answer an ``Expect`` header before the body is read, as ``web.Application`` does: ``100
+    Continue`` for ``100-continue`` (HTTP/1.1), 417 for any other expectation."""
+    expect = request.headers.get("Expect", "")
+    if request.version == HttpVersion11:
+        if expect.lower() != "100-continue":
+            raise web.HTTPExpectationFailed(text=f"Unknown Expect: {expect}")
+        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        request.writer.output_size = 0  # the answer proper has not started
+    await request.writer.drain()
 
 
 def _verb(method: str, named: bool, watch: bool) -> str | None:

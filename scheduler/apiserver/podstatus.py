@@ -24,6 +24,7 @@ once); image pulls and probes are not simulated.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
@@ -97,6 +98,12 @@ def terminal_phase(exit_code: int) -> str:
     return "Succeeded" if exit_code == 0 else "Failed"
 
 
+@functools.lru_cache(maxsize=1024)  # a cluster runs a few images in many pods
+def _image_id(image: str) -> str:
+    """The digest the runtime reports for an image (here: of its name)."""
+    return f"sha256:{hashlib.sha256(image.encode()).hexdigest()}"
+
+
 def _container_id(uid: str, name: str, instance: int) -> str:
     return "containerd://" + hashlib.sha256(f"{uid}/{name}/{instance}".encode()).hexdigest()
 
@@ -150,7 +157,7 @@ def start_pod(pod: dict[str, Any], *, now: float, pod_ip: str, host_ip: str) -> 
                 "started": True,
                 "restartCount": 0,
                 "image": c.get("image", ""),
-                "imageID": f"sha256:{hashlib.sha256(str(c.get('image', '')).encode()).hexdigest()}",
+                "imageID": _image_id(str(c.get("image", ""))),
                 "containerID": _container_id(uid, str(c.get("name", "")), 0),
                 "state": {"running": {"startedAt": ts}},
                 "lastState": {},

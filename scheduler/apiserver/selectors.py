@@ -210,32 +210,60 @@ def _unescape(value: str) -> str:
     return re.sub(r"\\(.)", r"\1", value)
 
 
+_Plan = tuple[tuple[str, tuple[tuple[int, tuple[str, ...]], ...]], ...]
+_PLANS: dict[int, tuple[Mapping[str, tuple[str, ...]], _Plan]] = {}
+# Plans kept at most: one per served type's field paths (a few dozen, plus custom resources).
+_MAX_PLANS: Final = 256
+
+
+def _plan(paths: Mapping[str, tuple[str, ...]]) -> _Plan:
+    """``paths`` grouped by their first key, each with its position in the answer: (head, ((i, rest), ...)).
+
+    Remembered by identity: a type's field paths are fixed when the type is made, and every
+    stored version of its objects asks again. The mapping itself is kept with its plan, so its
+    id cannot be taken by another one while the plan is remembered.
+    """
+    known = _PLANS.get(id(paths))
+    if known is not None and known[0] is paths:
+        return known[1]
+    groups: dict[str, list[tuple[int, tuple[str, ...]]]] = {}
+    for i, path in enumerate(paths.values()):
+        groups.setdefault(path[0], []).append((i, path[1:]))
+    plan = tuple((head, tuple(rest)) for head, rest in groups.items())
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    _PLANS[id(paths)] = (paths, plan)
+    return plan
+
+
 def field_values(obj: Mapping[str, Any], paths: Mapping[str, tuple[str, ...]]) -> tuple[str, ...]:
     """The string value of every selectable field of ``obj``, in ``paths`` order.
 
     Absent fields are ``""``, booleans lowercase; values are interned, since a
     few values (phases, scheduler and node names) repeat over many objects.
+    Every stored version computes them: the paths sharing a first key read it once,
+    and an absent one (a new pod's ``status``) leaves all of theirs ``""`` at once.
     """
-    out: list[str] = []
-    parents: dict[str, Any] = {}
-    for path in paths.values():
-        head = path[0]
-        cur = parents.get(head)
-        if cur is None:
-            cur = parents[head] = obj.get(head)
-        for p in path[1:]:
-            if cur is None:
-                break
-            try:
-                cur = cur.get(p)
-            except AttributeError:
-                cur = None
-        if cur is None or cur == "":
-            out.append("")
-        elif cur is True or cur is False:
-            out.append("true" if cur else "false")
-        else:
-            out.append(sys.intern(cur if isinstance(cur, str) else str(cur)))
+    out = [""] * len(paths)
+    for head, rests in _plan(paths):
+        top = obj.get(head)
+        if top is None:
+            continue
+        for i, rest in rests:
+            cur = top
+            for p in rest:
+                try:
+                    cur = cur.get(p)
+                except AttributeError:  # a list or a scalar where an object was expected: absent
+                    cur = None
+                if cur is None:
+                    break
+            if cur is None or cur == "":
+                continue
+            if cur is True or cur is False:
+                out[i] = "true" if cur else "false"
+            else:
+                out[i] = sys.intern(cur if isinstance(cur, str) else str(cur))
     return tuple(out)
 
 

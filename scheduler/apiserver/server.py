@@ -171,7 +171,7 @@ class ApiServer:
         self._tmpdir: str | None = None
         self.kubeconfig_path: Path | None = None
         self.url = ""
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
 
     # ---- lifecycle -----------------------------------------------------------------------
 
@@ -179,7 +179,7 @@ class ApiServer:
         """Listen, then write the kubeconfig; ``url`` and ``kubeconfig_path`` are set after this."""
         if self._runner is not None:
             raise RuntimeError("ApiServer.start() called twice; call stop() first")
-        runner = web.AppRunner(self.http.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        runner = web.ServerRunner(self.http.server(), handle_signals=False, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, backlog=1024)
         await site.start()

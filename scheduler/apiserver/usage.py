@@ -140,14 +140,24 @@ def _quantity(ann: Mapping[str, Any], key: str, problems: list[str]) -> Fraction
     return q
 
 
+_ZERO: Final = Fraction(0)
+
+
 def _request(c: Mapping[str, Any], resource: str) -> Fraction:
     req = ((c.get("resources") or {}).get("requests") or {}).get(resource)
     if req is None:
-        return Fraction(0)
+        return _ZERO
+    return _requested(str(req))
+
+
+@functools.lru_cache(maxsize=4096)
+def _requested(text: str) -> Fraction:
+    """A container's request for one resource, at least 0 (remembered, as ``_parse``: every pod
+    that starts asks it again)."""
     try:
-        return max(_parse(str(req)), Fraction(0))
+        return max(_parse(text), _ZERO)
     except QuantityError:
-        return Fraction(0)  # admission refuses such pods; a restored one counts as requesting nothing
+        return _ZERO  # admission refuses such pods; a restored one counts as requesting nothing
 
 
 @functools.lru_cache(maxsize=64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
@@ -13,7 +14,9 @@ from scheduler.apiserver.fieldvalidation import (
     IGNORE,
     STRICT,
     WARN,
+    _NOT_CANONICAL,
     BuiltinSchema,
+    _loads_canonical,
     loads_checked,
     parse_field_validation,
     schema_for,
@@ -185,6 +188,44 @@ def test_loads_checked_refuses_deep_bodies() -> None:
         loads_checked(b'{"a":' * 100_000 + b"1" + b"}" * 100_000)
     assert (e.value.code, e.value.reason) == (400, "BadRequest")
     assert "exceeded max depth" in e.value.message
+
+
+@pytest.mark.parametrize(("body", "canonical"), [
+    # compact, as vecsched's clients (orjson) write a Binding or an Event: decoded by orjson alone
+    pytest.param(b'{"kind":"Binding","metadata":{"name":"p"},"target":{"name":"node-1"}}', True, id="compact"),
+    pytest.param(b'{"f":0.5,"n":-3,"t":true,"z":null,"s":"\xc3\xbc"}', True, id="scalars-and-utf8"),
+    # json's rules decide the rest; the value is the same either way
+    pytest.param(b'{"a": 1}', False, id="spaces"),
+    pytest.param(b'{"s":"\\u00fc"}', False, id="escaped-non-ascii"),  # orjson writes the raw UTF-8
+    pytest.param(b'{"a":1,"a":2}', False, id="duplicate"),  # read back without the first "a"
+    pytest.param(b'{"f":1E5}', False, id="float-spelling"),  # written back as 100000.0
+    pytest.param(b'{"n":123456789012345678901}', False, id="beyond-64-bits"),  # orjson: a float; json: the int
+    pytest.param(b'{"n":NaN}', False, id="nan"),  # orjson refuses it
+    pytest.param(b'{"s":"\\ud800"}', False, id="lone-surrogate"),
+])
+def test_loads_checked_fast_path_gives_what_json_gives(body: bytes, canonical: bool) -> None:
+    expected = json.loads(body, object_pairs_hook=dict)
+    value, _ = loads_checked(body)
+    # repr: NaN != NaN, and an int must stay an int (1 == 1.0)
+    assert repr(value) == repr(expected)
+    assert (_loads_canonical(body) is not _NOT_CANONICAL) is canonical
+
+
+@pytest.mark.parametrize(("depth", "refused"), [
+    # canonical bodies too: nesting 200 (limits.MAX_DEPTH) is accepted, 201 refused
+    pytest.param(200, False, id="at-limit"),
+    pytest.param(201, True, id="over-limit"),
+])
+def test_loads_checked_fast_path_measures_depth(depth: int, refused: bool) -> None:
+    body = b"[" * depth + b"]" * depth  # written back by orjson as it is: the fast path decodes it
+    if refused:
+        with pytest.raises(ApiError) as e:
+            loads_checked(body)
+        assert (e.value.code, "exceeded max depth" in e.value.message) == (400, True)
+    else:
+        assert _loads_canonical(body) is not _NOT_CANONICAL
+        value, dups = loads_checked(body)
+        assert dups == [] and value == json.loads(body)
 
 
 _UNSUPPORTED = 'Unsupported value: "{}": supported values: "", "Ignore", "Strict", "Warn"'

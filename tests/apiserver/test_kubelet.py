@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+
+import pytest
 
 from scheduler.apiserver import ApiServer, serve_apiserver
+from scheduler.apiserver.podstatus import start_pod
+from scheduler.apiserver.usage import pod_demand
 
 from .kube import pod_manifest
 
@@ -58,3 +63,36 @@ async def test_thousands_of_pods_start_in_one_batch() -> None:
         await asyncio.sleep(0.3)
         phases = {p["status"]["phase"] for p in srv.list("pods", namespace="default")}
         assert phases == {"Running"} and srv.kubelet.started == 2000
+
+
+_PAUSE_ID = "sha256:" + hashlib.sha256(b"registry.k8s.io/pause:3.9").hexdigest()
+_NGINX_ID = "sha256:" + hashlib.sha256(b"nginx:1.27").hexdigest()
+
+
+@pytest.mark.parametrize(("images", "expected"), [
+    # the imageID is the digest of the image's name; a pod's containers each get their own image's
+    pytest.param(["registry.k8s.io/pause:3.9"], [_PAUSE_ID], id="one"),
+    pytest.param(["nginx:1.27", "registry.k8s.io/pause:3.9", "nginx:1.27"], [_NGINX_ID, _PAUSE_ID, _NGINX_ID],
+                 id="repeated-images"),
+])
+def test_started_containers_report_their_image_ids(images: list[str], expected: list[str]) -> None:
+    for _ in range(2):  # the second pod asks again for digests already computed
+        pod = {"metadata": {"uid": "u"}, "spec": {"containers": [{"name": f"c{i}", "image": image}
+                                                                 for i, image in enumerate(images)]}}
+        status = start_pod(pod, now=0.0, pod_ip="10.244.0.1", host_ip="172.18.0.2")["status"]
+        assert [c["imageID"] for c in status["containerStatuses"]] == expected
+
+
+@pytest.mark.parametrize(("requests", "expected"), [
+    # (cores, bytes) each container uses at ratio 1: its requests; 128Mi = 134217728 bytes
+    pytest.param([{"cpu": "100m", "memory": "128Mi"}], [(0.1, 134217728)], id="requests"),
+    pytest.param([{"cpu": "100m"}, {"cpu": "100m", "memory": "1Gi"}], [(0.1, 0), (0.1, 1073741824)],
+                 id="repeated-and-missing"),
+    # what admission refuses, read from a restored state: counted as requesting nothing
+    pytest.param([{"cpu": "-1", "memory": "lots"}], [(0.0, 0)], id="negative-and-malformed"),
+])
+def test_running_pod_uses_its_requests(requests: list[dict[str, str]], expected: list[tuple[float, int]]) -> None:
+    pod = {"spec": {"containers": [{"name": f"c{i}", "resources": {"requests": r}} for i, r in enumerate(requests)]}}
+    for _ in range(2):  # the second pod asks again for quantities already read
+        demand, problems = pod_demand(pod)
+        assert ([(cpu, mem) for _, cpu, mem in demand], problems) == (expected, [])

@@ -6,6 +6,7 @@ import aiohttp
 import pytest
 
 from scheduler.apiserver import ApiServer
+from scheduler.apiserver.selectors import field_values
 
 from .kube import pod_manifest
 
@@ -87,3 +88,33 @@ async def test_event_field_selectors_as_kubectl_describe_sends_them(apiserver: A
     async with http.get("/api/v1/namespaces/default/events", params={"fieldSelector": sel}) as r:
         items = (await r.json())["items"]
     assert [e["metadata"]["name"] for e in items] == ["web-1.0"]
+
+
+_PATHS = {"metadata.name": ("metadata", "name"), "spec.nodeName": ("spec", "nodeName"),
+          "spec.hostNetwork": ("spec", "hostNetwork"), "status.phase": ("status", "phase"), "type": ("type",)}
+
+
+@pytest.mark.parametrize(("obj", "expected"), [
+    pytest.param({"metadata": {"name": "p"}, "spec": {"nodeName": "n1", "hostNetwork": True},
+                  "status": {"phase": "Running"}, "type": "Normal"},
+                 ("p", "n1", "true", "Running", "Normal"), id="all-present"),
+    # absent, null and "" are all ""; false is "false"; a missing "status" leaves its field ""
+    pytest.param({"metadata": {"name": "p"}, "spec": {"nodeName": None, "hostNetwork": False}, "type": ""},
+                 ("p", "", "false", "", ""), id="absent-null-empty"),
+    # a non-object where an object is expected reads as absent; a number as its text
+    pytest.param({"metadata": ["p"], "spec": "x", "status": {"phase": 3}, "type": 2.5},
+                 ("", "", "", "3", "2.5"), id="wrong-shapes"),
+])
+def test_field_values(obj: dict, expected: tuple[str, ...]) -> None:
+    assert field_values(obj, _PATHS) == expected
+
+
+def test_field_values_follow_each_types_paths() -> None:
+    # The grouping of paths is remembered per mapping: another mapping, even with the same
+    # labels in another order, gets its own answer, in its own order.
+    obj = {"metadata": {"name": "p", "namespace": "ns"}, "spec": {"nodeName": "n1"}}
+    reordered = {"spec.nodeName": ("spec", "nodeName"), "metadata.name": ("metadata", "name")}
+    for _ in range(2):
+        assert field_values(obj, _PATHS) == ("p", "n1", "", "", "")
+        assert field_values(obj, reordered) == ("n1", "p")
+        assert field_values(obj, {"metadata.namespace": ("metadata", "namespace")}) == ("ns",)

@@ -202,6 +202,13 @@ class ClusterView:
         store.add_any_listener(self._on_write)
 
     def _on_write(self, key: str, old: Entry | None, new: Entry | None) -> None:
+        if new is not None:
+            # Most writes (a bind, a status, a lease) change neither the uid nor the owners: when the
+            # indexes already say what this write would make them say, leave them.
+            known = self.by_uid.get(new.uid)
+            if (known is not None and known.name == new.name and known.namespace == new.namespace
+                    and known.key == key and self._owners.get(known, ()) == new.owners):
+                return
         cur = new or old
         assert cur is not None
         ref = ObjectRef(key, cur.namespace, cur.name)

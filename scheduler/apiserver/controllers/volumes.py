@@ -122,7 +122,9 @@ PV_CONTROLLER: Final = "persistentvolume-controller"
 PROVISIONER_IDENTITY: Final = "vecsched-simulated"
 """The simulated provisioner's identity: its Events come from ``<provisioner>_<identity>``."""
 _PROVISIONER_ID_KEY: Final = "storage.kubernetes.io/csiProvisionerIdentity"
-_PVC_MARKERS: Final = (b'"persistentVolumeClaim"', b'"ephemeral"')
+# A pod whose JSON holds neither key uses no claim (two substring tests spare parsing every pod write).
+_PVC_MARK: Final = b'"persistentVolumeClaim"'
+_EPHEMERAL_MARK: Final = b'"ephemeral"'
 _AVAILABLE: Final = b'"phase":"Available"'
 
 # The access modes a volume's index key lists, in upstream's GetAccessModesAsString order.
@@ -469,7 +471,7 @@ class ClaimBinder(_VolumeLoop):
                 users.discard(cur.name)
                 if not users:
                     del self._claim_pods[(cur.namespace, claim)]
-        if new is None or not any(m in new.raw for m in _PVC_MARKERS):
+        if new is None or (_PVC_MARK not in new.raw and _EPHEMERAL_MARK not in new.raw):
             return
         claims = []
         for v in _spec(new.obj()).get("volumes") or []:
