@@ -253,7 +253,9 @@ class _Connection(asyncio.Protocol):
         for p in behind:
             if p.future.done():
                 continue
-            if p.sent_again or self.pool.closed:
+            if self.pool.closed:
+                p.future.set_exception(TransportError(f"{p.what}: the client is closed"))
+            elif p.sent_again:
                 p.future.set_exception(TransportError(f"{p.what}: the server closed the connection twice before answering"))
             else:
                 p.sent_again = True

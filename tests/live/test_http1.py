@@ -213,6 +213,25 @@ async def test_requests_behind_a_connection_close_answer_are_sent_again() -> Non
     assert [[r.rsplit(b"\r\n", 1)[1] for r in c] for c in seen] == [[b'"first"'], [b'"second"', b'"third"']]
 
 
+async def test_a_request_sent_again_is_not_sent_a_third_time() -> None:
+    """Every connection answers one request and closes: the first of three pipelined requests is
+    answered on connection 1, the second (sent again) on connection 2, and the third, behind the
+    second's ``Connection: close`` as well, fails rather than going round again."""
+    async def one_each(n: int, request: bytes) -> list[bytes]:
+        return [b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\n{}", CLOSE]
+
+    async with scripted(one_each) as (url, seen):
+        pool = Http1Pool(url=url, ssl_context=None, max_connections=1)
+        try:
+            answers = await asyncio.gather(*(pool.request("POST", f"/{i}", headers=b"", body=b"{}", timeout=5)
+                                             for i in range(3)), return_exceptions=True)
+        finally:
+            await pool.close()
+    assert [a.status if not isinstance(a, BaseException) else str(a) for a in answers] == [
+        200, 200, "POST /2: the server closed the connection twice before answering"]
+    assert [[r.split(b" ", 2)[1] for r in c] for c in seen] == [[b"/0"], [b"/1"]]
+
+
 async def _no_answer(n: int, request: bytes) -> list[bytes] | None:
     return None
 
