@@ -540,8 +540,8 @@ class SchedulerCache:
     def _confirms(self, assumed: _Assumed, placed: PodInfo, node: str, pod: PodInfo) -> bool:
         """Whether ``pod``, observed bound, can take the assumed pod's place in the table as it
         is: the table still charges the assumed pod to the node ``pod`` is bound to; ``pod``
-        differs from it only in its node, phase and raw; of the raw, nothing a listener reads
-        changed (spec but ``nodeName``, metadata but ``_BINDING_METADATA``, preemption facts);
+        differs from it only in its node, phase and raw; of the raw, only what a binding or a
+        status write changes (``_status_change``);
         and every listener on the table is one whose state that leaves as a new charge would
         (``_SAME_AFTER_CONFIRMATION``). Then the row's sums, host ports and pods are the same
         either way."""
@@ -553,14 +553,8 @@ class SchedulerCache:
             return True  # (built from the assumed pod after the same comparisons)
         if _BINDING_FREE(pod) != _BINDING_FREE(placed):
             return False
-        new, old = pod.raw, placed.raw
-        new_spec, old_spec = new.get("spec"), old.get("spec")
-        new_meta, old_meta = new.get("metadata"), old.get("metadata")
-        return (isinstance(new_spec, Mapping) and isinstance(old_spec, Mapping) and isinstance(new_meta, Mapping)
-                and isinstance(old_meta, Mapping)
-                and _same_json(_without(new_spec, _NODE_NAME), _without(old_spec, _NODE_NAME))
-                and _same_json(_without(new_meta, _BINDING_METADATA), _without(old_meta, _BINDING_METADATA))
-                and preemption_facts(new) == preemption_facts(old))
+        # (Read whole, not built from the assumed pod: the same comparisons as ``confirmation``.)
+        return _status_change(pod.raw, placed.raw, node=node, start_may_change=False) is not None
 
     def invalid_pod(self, key: str, error: ObjectError) -> None:
         """An assigned pod whose latest version cannot be read: keep what the table charges
