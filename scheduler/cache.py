@@ -61,8 +61,8 @@ import operator
 import sys
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields, replace
-from typing import Any, Final
+from dataclasses import dataclass, fields
+from typing import Any, Final, TypeGuard
 
 import orjson
 
@@ -70,7 +70,7 @@ from scheduler.kube.informer import (CSI_DRIVERS, CSI_STORAGE_CAPACITIES, NAMESP
                                      POD_DISRUPTION_BUDGETS, STORAGE, WORKLOADS, Backoff, Delta, Informer)
 from scheduler.kube.client import KubeClient
 from scoring.nominations import Nominations, status_nominated_node
-from scoring.objects import NodeInfo, ObjectError, PodInfo, compact_raw, node_from_json, pod_from_json
+from scoring.objects import NodeInfo, ObjectError, PodInfo, compact_raw, node_from_json, pod_from_json, with_state
 from scoring.plugins.first_fit import NodeSequence
 from scoring.plugins.node_volume_limits import AttachedVolumes
 from scoring.plugins.pod_counters import PodCounters
@@ -469,7 +469,7 @@ class SchedulerCache:
         if phase is None:
             return None
         self.confirmed_from_assumed += 1
-        a.confirmation = replace(a.pod, node_name=sys.intern(a.node), phase=phase, raw=compact_raw(raw))
+        a.confirmation = with_state(a.pod, node_name=sys.intern(a.node), phase=phase, raw=compact_raw(raw))
         return a.confirmation
 
     def status_update(self, key: str, raw: Mapping[str, Any]) -> PodInfo | None:
@@ -484,11 +484,15 @@ class SchedulerCache:
         placed = self.table.pods.get(key)
         if placed is None or key in self._assumed or key in self.invalid_pods or not _swappable(self.table):
             return None
-        phase = _status_change(raw, placed.pod.raw, node=placed.node, start_may_change=True)
+        old = placed.pod.raw
+        phase = _status_change(raw, old, node=placed.node, start_may_change=True)
         if phase is None:
             return None
         self.status_updates += 1
-        pod = replace(placed.pod, phase=phase, raw=compact_raw(raw))
+        # The same spec but its node, which is the placed pod's: the compact spec kept for it is this one's.
+        old_spec = old["spec"]
+        spec = old_spec if old_spec.get("nodeName") == placed.node else None
+        pod = with_state(placed.pod, node_name=placed.pod.node_name, phase=phase, raw=compact_raw(raw, spec=spec))
         self._status_only = (pod, placed.pod)
         return pod
 
@@ -664,8 +668,7 @@ def _status_change(raw: Mapping[str, Any], old: Mapping[str, Any], *, node: str,
     read). None otherwise."""
     meta, spec, status = raw.get("metadata"), raw.get("spec"), raw.get("status")
     old_meta, old_spec = old.get("metadata"), old.get("spec")
-    if not (isinstance(meta, Mapping) and isinstance(spec, Mapping) and isinstance(status, Mapping)
-            and isinstance(old_meta, Mapping) and isinstance(old_spec, Mapping)):
+    if not (_is_map(meta) and _is_map(spec) and _is_map(status) and _is_map(old_meta) and _is_map(old_spec)):
         return None
     if spec.get("nodeName") != node:
         return None
@@ -687,6 +690,11 @@ def _status_change(raw: Mapping[str, Any], old: Mapping[str, Any], *, node: str,
     except InputError:
         return None
     return str(phase)
+
+
+def _is_map(value: object) -> TypeGuard[Mapping[str, Any]]:
+    """``isinstance(value, Mapping)``, quicker for the dicts decoded JSON holds."""
+    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _same_json(a: object, b: object) -> bool:
@@ -711,10 +719,10 @@ def preemption_facts(raw: Mapping[str, Any]) -> tuple[Any, Any, Any]:
     the DisruptionTarget condition (a victim already terminating) and ``status.startTime``
     (victims are ranked by it). A change of any of them must reach the table."""
     meta, status = raw.get("metadata"), raw.get("status")
-    deleting = meta.get("deletionTimestamp") if isinstance(meta, Mapping) else None
+    deleting = meta.get("deletionTimestamp") if type(meta) is dict or isinstance(meta, Mapping) else None
     c = disruption_target(raw)
     target = (c.get("status"), c.get("reason")) if c is not None else None
-    return deleting, target, status.get("startTime") if isinstance(status, Mapping) else None
+    return deleting, target, status.get("startTime") if type(status) is dict or isinstance(status, Mapping) else None
 
 
 def start_informers(*, client: KubeClient, cache: SchedulerCache, on_node: Callable[[Delta], None],

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final, TypeVar
 
 from scoring.quantity import QuantityError, milli_value, value
@@ -44,6 +44,7 @@ __all__ = [
     "parse_resource_list",
     "with_annotations",
     "compact_raw",
+    "with_state",
     "checked",
     "object_ref",
     "OBJECT_CHARS",
@@ -502,9 +503,11 @@ def pod_from_json(pod: JSON) -> PodInfo:
     )
 
 
-def compact_raw(pod: JSON) -> JSON:
+def compact_raw(pod: JSON, *, spec: Mapping[str, Any] | None = None) -> JSON:
     """What of a bound pod's JSON anything reads once it is charged to its node, held in
     as few bytes as the scheduler can: a scheduler of a large cluster keeps one per pod.
+    ``spec``: the compact spec of an earlier version whose spec is the same JSON as this one's
+    (a status update's), taken as it is rather than made again.
 
     Left out: ``metadata.managedFields`` and the status fields nothing reads (container
     statuses, IPs, QoS class, conditions other than PodScheduled and DisruptionTarget) --
@@ -518,23 +521,25 @@ def compact_raw(pod: JSON) -> JSON:
     reader then refuses) is left as it is."""
     out = dict(pod)
     meta = pod.get("metadata")
-    if isinstance(meta, Mapping):
+    if type(meta) is dict or isinstance(meta, Mapping):
         labels = meta.get("labels")
-        shared = _shared_labels(labels) if isinstance(labels, Mapping) else None
+        shared = _shared_labels(labels) if type(labels) is dict or isinstance(labels, Mapping) else None
         if "managedFields" in meta or shared is not None:
             compact = {k: v for k, v in meta.items() if k != "managedFields"}
             if shared is not None:
                 compact["labels"] = shared
             out["metadata"] = compact
-    spec = pod.get("spec")
-    if isinstance(spec, Mapping):
-        out["spec"] = {k: _shared_part(k, v) if isinstance(v, (dict, list)) and v else v for k, v in spec.items()}
+    if spec is not None:
+        out["spec"] = spec
+    elif type(spec_in := pod.get("spec")) is dict or isinstance(spec_in, Mapping):
+        out["spec"] = {k: _shared_part(k, v) if isinstance(v, (dict, list)) and v else v for k, v in spec_in.items()}
     status = pod.get("status")
-    if isinstance(status, Mapping):
+    if type(status) is dict or isinstance(status, Mapping):
         kept: dict[str, Any] = {k: status[k] for k in _KEPT_STATUS if k in status}
         conditions = status.get("conditions")
         if isinstance(conditions, list):
-            useful = [c for c in conditions if isinstance(c, Mapping) and c.get("type") in _KEPT_CONDITIONS]
+            useful = [c for c in conditions
+                      if (type(c) is dict or isinstance(c, Mapping)) and c.get("type") in _KEPT_CONDITIONS]
             if useful:
                 kept["conditions"] = useful
         out["status"] = kept
@@ -561,6 +566,24 @@ def _shared_labels(labels: Mapping[str, Any]) -> Mapping[str, str] | None:
     if not labels or not all(type(v) is str for v in labels.values()):
         return None
     return _interned(_label_sets, tuple(labels.items()), labels, _SHARED_PARTS_LIMIT)
+
+
+_STATE: Final = ("node_name", "phase", "raw")
+_KEPT_SLOTS: Final = tuple((f.name, getattr(PodInfo, f.name).__set__) for f in fields(PodInfo) if f.name not in _STATE)
+_SET_NODE, _SET_PHASE, _SET_RAW = (getattr(PodInfo, name).__set__ for name in _STATE)
+
+
+def with_state(pod: PodInfo, *, node_name: str, phase: str, raw: JSON) -> PodInfo:
+    """``replace(pod, node_name=node_name, phase=phase, raw=raw)`` at a third of its cost (the
+    watch builds one for each binding it confirms and each status update of a placed pod):
+    each field set through its slot, as the frozen class's own ``__init__`` sets them."""
+    out = object.__new__(PodInfo)
+    for name, put in _KEPT_SLOTS:
+        put(out, getattr(pod, name))
+    _SET_NODE(out, node_name)
+    _SET_PHASE(out, phase)
+    _SET_RAW(out, raw)
+    return out
 
 
 def with_annotations(pod: PodInfo, annotations: Mapping[str, str]) -> PodInfo:

@@ -123,8 +123,8 @@ _UNNAMED_LOG_INTERVAL: Final = 60.0  # seconds between two lines about unidentif
 
 
 def _meta(obj: object) -> Mapping[str, Any]:
-    meta = obj.get("metadata") if isinstance(obj, Mapping) else None
-    return meta if isinstance(meta, Mapping) else {}
+    meta = obj.get("metadata") if type(obj) is dict or isinstance(obj, Mapping) else None
+    return meta if type(meta) is dict or isinstance(meta, Mapping) else {}
 
 
 def _key(obj: Mapping[str, Any]) -> str:

@@ -49,9 +49,9 @@ def pod_start_time(pod: PodInfo) -> float:
 def disruption_target(raw: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """A Pod's ``DisruptionTarget`` condition (the one preemption writes on its victims), or None."""
     status = raw.get("status")
-    conditions = status.get("conditions") if isinstance(status, Mapping) else None
+    conditions = status.get("conditions") if type(status) is dict or isinstance(status, Mapping) else None
     for c in conditions if isinstance(conditions, list) else ():
-        if isinstance(c, Mapping) and c.get("type") == DISRUPTION_TARGET:
+        if (type(c) is dict or isinstance(c, Mapping)) and c.get("type") == DISRUPTION_TARGET:
             return c
     return None
 
