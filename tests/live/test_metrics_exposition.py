@@ -93,6 +93,46 @@ async def test_buckets(served: tuple[Metrics, str], name: str, expected: list[fl
     assert buckets(text, name) == pytest.approx(expected)
 
 
+# scheduler_pod_scheduling_attempts' bounds are 1, 2, 4, 8, 16, +Inf: an amount counts in the first
+# bucket whose bound it is at most (cumulative counts are exported), as prometheus_client's loop has it.
+@pytest.mark.parametrize(("amounts", "cumulative", "total"), [
+    ([1], [1, 1, 1, 1, 1, 1], 1.0),              # on a bound: that bucket
+    ([0.5, -3], [2, 2, 2, 2, 2, 2], -2.5),       # below the first bound (negative too): the first
+    ([1.0000001], [0, 1, 1, 1, 1, 1], 1.0000001),  # just above a bound: the next
+    ([16, 17], [0, 0, 0, 0, 1, 2], 33.0),        # the last finite bound, then +Inf
+    ([float("inf")], [0, 0, 0, 0, 0, 1], float("inf")),
+    ([3, 4, 5, 8], [0, 0, 2, 4, 4, 4], 20.0),
+    ([float("nan")], [0, 0, 0, 0, 0, 0], None),  # no bucket; the sum becomes NaN
+])
+def test_histogram_buckets_as_prometheus_client_counts_them(amounts: list[float], cumulative: list[int],
+                                                           total: float | None) -> None:
+    from prometheus_client import CollectorRegistry
+    from prometheus_client import Histogram as Upstream
+
+    ours = Metrics().pod_attempts
+    theirs = Upstream("h", "h", buckets=[1, 2, 4, 8, 16], registry=CollectorRegistry())
+    for a in amounts:
+        ours.observe(a)
+        theirs.observe(a)
+
+    def counts(h: object) -> tuple[list[float], float]:
+        samples = [s for m in h.collect() for s in m.samples]  # type: ignore[attr-defined]
+        return ([s.value for s in samples if s.name.endswith("_bucket")],
+                next(s.value for s in samples if s.name.endswith("_sum")))
+
+    (ours_b, ours_sum), (theirs_b, theirs_sum) = counts(ours), counts(theirs)
+    assert ours_b == theirs_b == cumulative
+    if total is None:
+        assert ours_sum != ours_sum and theirs_sum != theirs_sum
+    else:
+        assert ours_sum == theirs_sum == total
+
+
+def test_histogram_of_a_labelled_metric_needs_its_labels() -> None:
+    with pytest.raises(ValueError, match="missing label values"):
+        Metrics().attempt_duration.observe(0.1)  # (the parent: only its children are observed)
+
+
 def test_each_instance_has_its_own_registry() -> None:
     a, b = Metrics(), Metrics()
     a.schedule_attempts.labels("scheduled", "p").inc()
