@@ -154,6 +154,10 @@ def _row_scorer(strategy: ScoringStrategy) -> Callable[[list[int], list[int]], i
     return None
 
 
+_CHECKED_KEPT: Final = 4096
+"""Requests maps ``NodeResourcesFit`` keeps its checked resources for before it starts afresh."""
+
+
 class NodeResourcesFit:
     name: Final = NAME
 
@@ -163,6 +167,9 @@ class NodeResourcesFit:
         self._scorer = _scorer(args.strategy)
         self._row_scorer = _row_scorer(args.strategy)
         self._shape_cached = set(self._resources) <= TABLE_OWNED_RESOURCES
+        self._checked: dict[int, tuple[Mapping[str, int], tuple[str, ...], tuple[int, ...]]] = {}
+        """``_checked_requests`` by the id of the pod's requests map (kept with it, so that the id
+        stays its own): the pods of one workload share one map (``PodInfo.requests``)."""
 
     def _ignored(self, resource: str) -> bool:
         if not is_extended(resource):
@@ -178,6 +185,18 @@ class NodeResourcesFit:
         scalars = (r for r, v in pod.requests.items() if v > 0 and is_scalar(r) and not self._ignored(r))
         return names + sorted(scalars)
 
+    def _checked_requests(self, pod: PodInfo) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        """``checked_resources(pod)`` and the pod's requests of them, worked out once per requests
+        map: batching asks for them three times a decision."""
+        requests = pod.requests
+        kept = self._checked.get(id(requests))
+        if kept is None or kept[0] is not requests:
+            if len(self._checked) >= _CHECKED_KEPT:
+                self._checked.clear()
+            checked = tuple(self.checked_resources(pod))
+            kept = self._checked[id(requests)] = (requests, checked, tuple(requests[r] for r in checked))
+        return kept[1], kept[2]
+
     def sign_stamp(self, table: NodeTable) -> None:
         """Batching: ``sign`` reads the pod alone, nothing of the table."""
         return None
@@ -186,16 +205,14 @@ class NodeResourcesFit:
         """Batching: a node's verdict and score depend on its own allocatable and requested
         amounts and the pod's requests -- for the resources only the table writes (plugins
         write others, such as GPU columns, outside the rows the table logs)."""
-        checked = tuple(self.checked_resources(pod))
+        checked, requests = self._checked_requests(pod)
         if not self._shape_cached or not TABLE_OWNED_RESOURCES.issuperset(checked):
             return "requests or scores resources that plugins account for outside the table"
-        requests = tuple(pod.requests[r] for r in checked)
         return Signed(ROWS, (checked, requests, tuple(pod_request_list(pod, self._resources, use_requested=False))))
 
     def filter_rows(self, pod: PodInfo, table: NodeTable, rows: npt.NDArray[np.intp], state: CycleState) -> BoolArray:
         """``fit_masks`` of ``rows`` (up to four rows in Python integers: ``fit_row``)."""
-        checked = tuple(self.checked_resources(pod))
-        requests = tuple(pod.requests[r] for r in checked)
+        checked, requests = self._checked_requests(pod)
         if len(rows) <= _FEW_ROWS:
             return np.array([fit_row(table, row, checked, requests) for row in rows.tolist()], np.bool_
                             ).reshape(len(rows), len(checked) + 2)
