@@ -135,3 +135,32 @@ def test_the_shared_empty_mapping_refuses_changes() -> None:
     assert pod.annotations is pod.node_selector and pod.annotations == {}
     with pytest.raises(TypeError):
         pod.annotations["x"] = "y"  # type: ignore[index]
+
+
+def test_a_status_update_keeps_the_compact_spec_it_is_given() -> None:
+    placed = pod_from_json(_running())
+    update = _running()
+    update["status"] = {**update["status"], "phase": "Running", "podIP": "10.0.0.9"}
+    kept = compact_raw(update, spec=placed.raw["spec"])
+    # the spec is the placed pod's object; the rest is made from the update as without it
+    assert kept["spec"] is placed.raw["spec"]
+    assert {k: v for k, v in kept.items() if k != "spec"} == {k: v for k, v in compact_raw(update).items() if k != "spec"}
+
+
+@pytest.mark.parametrize("changes", [
+    {"node_name": "n2", "phase": "Running", "raw": {"spec": {"nodeName": "n2"}}},
+    {"node_name": "", "phase": "Pending", "raw": {}},
+], ids=["bound", "pending"])
+def test_with_state_is_replace(changes: dict[str, Any]) -> None:
+    from dataclasses import fields, replace
+
+    from scoring.objects import with_state
+
+    pod = pod_from_json(_running())
+    got, want = with_state(pod, **changes), replace(pod, **changes)
+    # every field equal to replace's, the unchanged ones the very same objects, and the original untouched
+    assert got == want and got is not pod
+    assert all(getattr(got, f.name) is getattr(pod, f.name) for f in fields(pod) if f.name not in changes)
+    assert (pod.node_name, pod.phase) == ("n1", "Running") and pod.raw is not changes["raw"]
+    with pytest.raises(AttributeError):
+        got.phase = "Failed"  # type: ignore[misc]  # (frozen as any PodInfo)
