@@ -489,7 +489,8 @@ class SchedulerCache:
         if phase is None:
             return None
         self.status_updates += 1
-        # The same spec but its node, which is the placed pod's: the compact spec kept for it is this one's.
+        # The same spec but for nodeName (``_status_change``); with the same node in both, the same
+        # spec: the placed pod's compact one is kept.
         old_spec = old["spec"]
         spec = old_spec if old_spec.get("nodeName") == placed.node else None
         pod = with_state(placed.pod, node_name=placed.pod.node_name, phase=phase, raw=compact_raw(raw, spec=spec))
@@ -719,10 +720,10 @@ def preemption_facts(raw: Mapping[str, Any]) -> tuple[Any, Any, Any]:
     the DisruptionTarget condition (a victim already terminating) and ``status.startTime``
     (victims are ranked by it). A change of any of them must reach the table."""
     meta, status = raw.get("metadata"), raw.get("status")
-    deleting = meta.get("deletionTimestamp") if type(meta) is dict or isinstance(meta, Mapping) else None
+    deleting = meta.get("deletionTimestamp") if _is_map(meta) else None
     c = disruption_target(raw)
     target = (c.get("status"), c.get("reason")) if c is not None else None
-    return deleting, target, status.get("startTime") if type(status) is dict or isinstance(status, Mapping) else None
+    return deleting, target, status.get("startTime") if _is_map(status) else None
 
 
 def start_informers(*, client: KubeClient, cache: SchedulerCache, on_node: Callable[[Delta], None],

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import logging
 import math
-from bisect import bisect_left
 import ssl
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Final, Protocol, TypeVar
 
