@@ -62,7 +62,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Final, TypeGuard
+from typing import Any, Final
 
 import orjson
 
@@ -80,7 +80,7 @@ from scoring.plugins.workloads import Namespaces, Workloads
 from scoring.plugins.budgets import Budgets
 from scoring.plugins.podgroups import PodGroups, group_of
 from scoring.row_log import RowLog
-from scoring.safe_input import MAX_DEPTH, InputError, check_tree, clip
+from scoring.safe_input import MAX_DEPTH, InputError, check_tree, clip, is_mapping
 from scoring.table import NodeTable, check_node, check_pod
 from scoring.tie_break import NameRanks
 from scoring.volumes import Volumes
@@ -126,6 +126,7 @@ def _swappable(table: NodeTable) -> bool:
     is replaced in place (``_SAME_AFTER_CONFIRMATION``)."""
     return all(type(listener) in _SAME_AFTER_CONFIRMATION or hasattr(listener, "pod_replaced")
                for listener in table.listeners)
+
 
 _BINDING_FREE: Final = operator.attrgetter(
     *(f.name for f in fields(PodInfo) if f.name not in ("node_name", "phase", "raw")))
@@ -669,7 +670,7 @@ def _status_change(raw: Mapping[str, Any], old: Mapping[str, Any], *, node: str,
     read). None otherwise."""
     meta, spec, status = raw.get("metadata"), raw.get("spec"), raw.get("status")
     old_meta, old_spec = old.get("metadata"), old.get("spec")
-    if not (_is_map(meta) and _is_map(spec) and _is_map(status) and _is_map(old_meta) and _is_map(old_spec)):
+    if not (is_mapping(meta) and is_mapping(spec) and is_mapping(status) and is_mapping(old_meta) and is_mapping(old_spec)):
         return None
     if spec.get("nodeName") != node:
         return None
@@ -691,11 +692,6 @@ def _status_change(raw: Mapping[str, Any], old: Mapping[str, Any], *, node: str,
     except InputError:
         return None
     return str(phase)
-
-
-def _is_map(value: object) -> TypeGuard[Mapping[str, Any]]:
-    """``isinstance(value, Mapping)``, quicker for the dicts decoded JSON holds."""
-    return type(value) is dict or isinstance(value, Mapping)
 
 
 def _same_json(a: object, b: object) -> bool:
@@ -720,10 +716,10 @@ def preemption_facts(raw: Mapping[str, Any]) -> tuple[Any, Any, Any]:
     the DisruptionTarget condition (a victim already terminating) and ``status.startTime``
     (victims are ranked by it). A change of any of them must reach the table."""
     meta, status = raw.get("metadata"), raw.get("status")
-    deleting = meta.get("deletionTimestamp") if _is_map(meta) else None
+    deleting = meta.get("deletionTimestamp") if is_mapping(meta) else None
     c = disruption_target(raw)
     target = (c.get("status"), c.get("reason")) if c is not None else None
-    return deleting, target, status.get("startTime") if _is_map(status) else None
+    return deleting, target, status.get("startTime") if is_mapping(status) else None
 
 
 def start_informers(*, client: KubeClient, cache: SchedulerCache, on_node: Callable[[Delta], None],

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any, Final, TypeVar
 
 from scoring.quantity import QuantityError, milli_value, value
-from scoring.safe_input import (INT64_MAX, KEY_CHARS, PATH_CHARS, PROBLEM_CHARS, InputError, check_tree, one_line,
-                                 quote)
+from scoring.safe_input import (INT64_MAX, KEY_CHARS, PATH_CHARS, PROBLEM_CHARS, InputError, check_tree, is_mapping,
+                                 one_line, quote)
 
 __all__ = [
     "CPU",
@@ -521,9 +521,9 @@ def compact_raw(pod: JSON, *, spec: Mapping[str, Any] | None = None) -> JSON:
     reader then refuses) is left as it is."""
     out = dict(pod)
     meta = pod.get("metadata")
-    if type(meta) is dict or isinstance(meta, Mapping):
+    if is_mapping(meta):
         labels = meta.get("labels")
-        shared = _shared_labels(labels) if type(labels) is dict or isinstance(labels, Mapping) else None
+        shared = _shared_labels(labels) if is_mapping(labels) else None
         if "managedFields" in meta or shared is not None:
             compact = {k: v for k, v in meta.items() if k != "managedFields"}
             if shared is not None:
@@ -531,15 +531,15 @@ def compact_raw(pod: JSON, *, spec: Mapping[str, Any] | None = None) -> JSON:
             out["metadata"] = compact
     if spec is not None:
         out["spec"] = spec
-    elif type(spec_in := pod.get("spec")) is dict or isinstance(spec_in, Mapping):
+    elif is_mapping(spec_in := pod.get("spec")):
         out["spec"] = {k: _shared_part(k, v) if isinstance(v, (dict, list)) and v else v for k, v in spec_in.items()}
     status = pod.get("status")
-    if type(status) is dict or isinstance(status, Mapping):
+    if is_mapping(status):
         kept: dict[str, Any] = {k: status[k] for k in _KEPT_STATUS if k in status}
         conditions = status.get("conditions")
         if isinstance(conditions, list):
             useful = [c for c in conditions
-                      if (type(c) is dict or isinstance(c, Mapping)) and c.get("type") in _KEPT_CONDITIONS]
+                      if is_mapping(c) and c.get("type") in _KEPT_CONDITIONS]
             if useful:
                 kept["conditions"] = useful
         out["status"] = kept

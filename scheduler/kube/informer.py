@@ -45,7 +45,7 @@ from scheduler.kube.client import KubeClient
 from scheduler.tasks import cancel
 from scheduler.kube.errors import (ClientError, GoneError, KubeError, NotFoundError, TooManyRequests, TransportError,
                                    status_error)
-from scoring.safe_input import quote
+from scoring.safe_input import is_mapping, quote
 
 __all__ = ["Backoff", "Delta", "Informer", "watch_resource", "NODES", "PODS", "NAMESPACES", "WORKLOADS",
            "POD_DISRUPTION_BUDGETS", "PODGROUPS", "PERSISTENT_VOLUMES", "PERSISTENT_VOLUME_CLAIMS", "STORAGE_CLASSES",
@@ -123,8 +123,8 @@ _UNNAMED_LOG_INTERVAL: Final = 60.0  # seconds between two lines about unidentif
 
 
 def _meta(obj: object) -> Mapping[str, Any]:
-    meta = obj.get("metadata") if type(obj) is dict or isinstance(obj, Mapping) else None
-    return meta if type(meta) is dict or isinstance(meta, Mapping) else {}
+    meta = obj.get("metadata") if is_mapping(obj) else None
+    return meta if is_mapping(meta) else {}
 
 
 def _key(obj: Mapping[str, Any]) -> str:

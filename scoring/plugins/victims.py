@@ -19,6 +19,7 @@ import numpy.typing as npt
 
 from scoring.plugins.budgets import Budgets
 from scoring.objects import PodInfo
+from scoring.safe_input import is_mapping
 from scoring.table import BoolArray, IntArray, NodeTable
 
 __all__ = ["DISRUPTION_TARGET", "PREEMPTION_BY_SCHEDULER", "PRIORITY_SHIFT", "PlacedPods", "Candidate", "Candidates",
@@ -49,9 +50,9 @@ def pod_start_time(pod: PodInfo) -> float:
 def disruption_target(raw: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """A Pod's ``DisruptionTarget`` condition (the one preemption writes on its victims), or None."""
     status = raw.get("status")
-    conditions = status.get("conditions") if type(status) is dict or isinstance(status, Mapping) else None
+    conditions = status.get("conditions") if is_mapping(status) else None
     for c in conditions if isinstance(conditions, list) else ():
-        if (type(c) is dict or isinstance(c, Mapping)) and c.get("type") == DISRUPTION_TARGET:
+        if is_mapping(c) and c.get("type") == DISRUPTION_TARGET:
             return c
     return None
 

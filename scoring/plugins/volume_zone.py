@@ -37,6 +37,7 @@ from scoring.args import known_fields, mapping
 from scoring.batching import SKIP, Signed
 from scoring.framework import CycleState, FilterPlugin, NodeOnlyFilter, NodeSubset, PreFilterPlugin, Reason
 from scoring.objects import ObjectError, PodInfo
+from scoring.safe_input import is_mapping
 from scoring.table import BoolArray, NodeTable, read_only
 from scoring.volumes import WAIT_FOR_FIRST_CONSUMER, PersistentVolume, Volumes, pod_volumes
 
@@ -138,7 +139,7 @@ def uses_volumes(pod: PodInfo, sources: frozenset[str]) -> bool:
         return False
     if not isinstance(vols, list):
         return True
-    return any(not sources.isdisjoint(v) if type(v) is dict or isinstance(v, Mapping) else True for v in vols)
+    return any(not sources.isdisjoint(v) if is_mapping(v) else True for v in vols)
 
 
 def _values_mask(table: NodeTable, key: str, values: frozenset[str]) -> BoolArray:
