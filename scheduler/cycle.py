@@ -30,6 +30,14 @@ quorum, each then through Permit, where the one completing the quorum allows
 the others. A group that cannot fit assumes nothing; every member is reported
 with the group's reason, and so is the PodGroup.
 
+Cycles run in turns: a pass of the event loop takes the next pod and, while more
+are ready in activeQ, further pods, up to ``TURN_PODS`` of them or until
+``TURN_SECONDS`` have passed, before it lets the watch's events, finished bindings
+and other tasks in. Each cycle is still whole and sees the cycles before it; the
+turn only lets a backlog's bindings and Events leave in fewer writes and the
+watch's events arrive in fewer reads. Upstream's scheduling loop does not wait
+for the informers between cycles either: their handlers run beside it.
+
 Several profiles run side by side, each its own ``schedulerName``. A failure
 is reported (FailedScheduling Event + PodScheduled=False) and the pod goes
 back to the queue: parked when nothing fits, backed off on errors. The loop
@@ -95,6 +103,11 @@ _NO_HINT: Final = "no_hint"
 """Upstream's scheduler_batch_attempts_total results."""
 PLUGIN_METRICS_SAMPLE: Final = 0.1
 """Upstream's pluginMetricsSamplePercent: per-plugin durations are observed in 10% of cycles."""
+TURN_SECONDS: Final = 0.0005
+"""How long one pass of the event loop goes on scheduling ready pods (a cycle started in
+time is finished): about five batched decisions at 2,000 nodes, one or two unbatched."""
+TURN_PODS: Final = 16
+"""Most cycles in one pass of the event loop."""
 
 
 class SchedulingCycle:
@@ -105,8 +118,12 @@ class SchedulingCycle:
                  is_leader: Callable[[], bool] = lambda: True,
                  plugin_metrics_sample: float = PLUGIN_METRICS_SAMPLE,
                  on_group_failed: Callable[[PodGroup, str], None] | None = None,
-                 volume_binder: VolumeBinder | None = None) -> None:
+                 volume_binder: VolumeBinder | None = None, turn_seconds: float = TURN_SECONDS,
+                 turn_pods: int = TURN_PODS) -> None:
         self.profiles = dict(profiles)
+        self.turn_seconds = turn_seconds
+        self.turn_pods = turn_pods
+        """A turn: how long, and how many cycles at most, one pass of the event loop schedules."""
         self.waiting = WaitingPodsMap()
         for p in self.profiles.values():
             p.waiting = self.waiting
@@ -148,9 +165,22 @@ class SchedulingCycle:
             if stop.is_set() or not self.is_leader():
                 self.queue.put_back(qp)
                 continue
-            self.schedule_one(qp)
-            # Let watch events and finished bindings in between cycles.
+            self._turn(qp, stop)
+            # Let watch events and finished bindings in between turns.
             await asyncio.sleep(0)
+
+    def _turn(self, qp: QueuedPod, stop: asyncio.Event) -> None:
+        """Schedule ``qp``, then the next ready pods while the turn lasts."""
+        ends = time.perf_counter() + self.turn_seconds
+        self.schedule_one(qp)
+        cycles = 1
+        while (cycles < self.turn_pods and time.perf_counter() < ends and not stop.is_set()
+               and self.is_leader()):
+            nxt = self.queue.pop_nowait()
+            if nxt is None:
+                break
+            self.schedule_one(nxt)
+            cycles += 1
 
     def schedule_one(self, qp: QueuedPod) -> None:
         """One scheduling cycle, up to handing the binding to a background task."""
