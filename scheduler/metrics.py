@@ -25,6 +25,7 @@ from prometheus_client import Counter as _PromCounter
 from prometheus_client import Gauge as _PromGauge
 from prometheus_client import Histogram as _PromHistogram
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.values import MutexValue
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
@@ -56,19 +57,65 @@ def _child(metric: _M, labels: Callable[..., _M], values: tuple[object, ...], na
     return child
 
 
+class _LoopValue:
+    """``prometheus_client``'s ``MutexValue`` without its mutex. A scheduler's metrics are written
+    on its event loop's thread alone (the /metrics server runs on that loop too), so the lock taken
+    on every write guarded nothing, and the scheduling path writes some thirty values per pod."""
+
+    __slots__ = ("_value", "_exemplar")
+    _multiprocess = False
+
+    def __init__(self) -> None:
+        self._value = 0.0
+        self._exemplar: Any = None
+
+    def inc(self, amount: float) -> None:
+        self._value += amount
+
+    def set(self, value: float, timestamp: float | None = None) -> None:
+        self._value = value
+
+    def set_exemplar(self, exemplar: Any) -> None:
+        self._exemplar = exemplar
+
+    def get(self) -> float:
+        return self._value
+
+    def get_exemplar(self) -> Any:
+        return self._exemplar
+
+
+def _unlocked(value: Any) -> Any:
+    """A ``_LoopValue`` for a ``MutexValue`` (any other kind of value, e.g. multiprocess mode's, is kept)."""
+    return _LoopValue() if type(value) is MutexValue else value
+
+
 class Counter(_PromCounter):
     def labels(self, *values: object, **named: object) -> Counter:
         return _child(self, _PromCounter.labels, values, named)
+
+    def _metric_init(self) -> None:
+        super()._metric_init()
+        self._value = _unlocked(self._value)
 
 
 class Gauge(_PromGauge):
     def labels(self, *values: object, **named: object) -> Gauge:
         return _child(self, _PromGauge.labels, values, named)
 
+    def _metric_init(self) -> None:
+        super()._metric_init()
+        self._value = _unlocked(self._value)
+
 
 class Histogram(_PromHistogram):
     def labels(self, *values: object, **named: object) -> Histogram:
         return _child(self, _PromHistogram.labels, values, named)
+
+    def _metric_init(self) -> None:
+        super()._metric_init()
+        self._sum = _unlocked(self._sum)
+        self._buckets = [_unlocked(b) for b in self._buckets]
 
     def observe(self, amount: float, exemplar: dict[str, str] | None = None) -> None:
         """``prometheus_client``'s ``observe``, its bucket found by bisection rather than by a

@@ -185,10 +185,13 @@ class PodGroupOperator:
             self._wake.set()
             return
         meta = _section(delta.obj, "metadata")
+        name = _section(meta, "labels").get(POD_GROUP_LABEL) if delta.type != "DELETED" else None
+        named = isinstance(name, str) and name
+        if not named and not self._group_of:
+            return  # not a member, and no pod is: nothing to forget (the common case, on every update)
         ns = str(meta.get("namespace") or "default")
         key = f"{ns}/{meta.get('name') or ''}"
-        name = _section(meta, "labels").get(POD_GROUP_LABEL) if delta.type != "DELETED" else None
-        group = f"{ns}/{name}" if isinstance(name, str) and name else None
+        group = f"{ns}/{name}" if named else None
         old = self._group_of.get(key)
         if old is not None and old != group:  # deleted, or moved to another group
             members = self._members.get(old, {})

@@ -128,6 +128,47 @@ def test_histogram_buckets_as_prometheus_client_counts_them(amounts: list[float]
         assert ours_sum == theirs_sum == total
 
 
+WRITES = [
+    # (kind, writes as (method, argument), the samples' values, as prometheus_client gives them)
+    # 1 + 2.5 + 0 = 3.5
+    pytest.param("counter", [("inc", 1), ("inc", 2.5), ("inc", 0)], {"x_total": 3.5}, id="counter"),
+    # set 7, then +2, then -4: 5
+    pytest.param("gauge", [("set", 7), ("inc", 2), ("dec", 4)], {"x": 5.0}, id="gauge"),
+    # 0.5 and 1 in le=1 (1 is at most 1), 3 in le=4; count 3, sum 4.5
+    pytest.param("histogram", [("observe", 0.5), ("observe", 1), ("observe", 3)],
+                 {"x_bucket": [2.0, 2.0, 3.0, 3.0], "x_count": 3.0, "x_sum": 4.5}, id="histogram"),
+]
+
+
+@pytest.mark.parametrize(("kind", "writes", "expected"), WRITES)
+def test_values_without_a_lock_count_as_prometheus_client_counts(kind: str, writes: list[tuple[str, float]],
+                                                                 expected: dict[str, object]) -> None:
+    import prometheus_client
+    from prometheus_client import CollectorRegistry
+
+    from scheduler import metrics
+
+    made = []
+    for module in (metrics, prometheus_client):
+        cls = {"counter": module.Counter, "gauge": module.Gauge, "histogram": module.Histogram}[kind]
+        kw = {"buckets": [1, 2, 4]} if kind == "histogram" else {}
+        m = cls("x", "x", ["l"], registry=CollectorRegistry(), **kw).labels("a")
+        for method, amount in writes:
+            getattr(m, method)(amount)
+        got: dict[str, object] = {}
+        for family in m.collect():
+            for sample in family.samples:
+                if sample.name.endswith("_created"):
+                    continue
+                if sample.name.endswith("_bucket"):
+                    got.setdefault(sample.name, []).append(sample.value)  # type: ignore[union-attr]
+                else:
+                    got[sample.name] = sample.value
+        made.append(got)
+    ours, theirs = made
+    assert ours == theirs == expected
+
+
 def test_histogram_of_a_labelled_metric_needs_its_labels() -> None:
     with pytest.raises(ValueError, match="missing label values"):
         Metrics().attempt_duration.observe(0.1)  # (the parent: only its children are observed)
