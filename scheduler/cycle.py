@@ -103,9 +103,9 @@ _NO_HINT: Final = "no_hint"
 """Upstream's scheduler_batch_attempts_total results."""
 PLUGIN_METRICS_SAMPLE: Final = 0.1
 """Upstream's pluginMetricsSamplePercent: per-plugin durations are observed in 10% of cycles."""
-TURN_SECONDS: Final = 0.0005
+TURN_SECONDS: Final = 0.001
 """How long one pass of the event loop goes on scheduling ready pods (a cycle started in
-time is finished): about five batched decisions at 2,000 nodes, one or two unbatched."""
+time is finished): about ten batched decisions at 2,000 nodes, two or three unbatched."""
 TURN_PODS: Final = 16
 """Most cycles in one pass of the event loop."""
 

@@ -45,7 +45,7 @@ from scoring.framework import Profile
 from scoring.objects import NodeInfo, ObjectError, PodInfo
 from scoring.plugins import VOLUME_PLUGINS
 from scoring.queueing_hints import assigned_pod_events, assigned_pod_left, node_deleted, node_events, storage_event
-from scoring.safe_input import quote
+from scoring.safe_input import is_mapping, quote
 from scheduler.cache import ASSUMED_POD_TTL_SECONDS, SchedulerCache, preemption_facts, read_pod, start_informers
 from scheduler.config import SchedulerConfig, default_config
 from scheduler.cycle import SchedulingCycle
@@ -515,7 +515,7 @@ class Scheduler:
         if placed is None or self.cache.is_assumed(key):
             return False
         spec, status, meta = raw.get("spec"), raw.get("status"), raw.get("metadata")
-        if not isinstance(spec, Mapping) or not isinstance(status, Mapping) or not isinstance(meta, Mapping):
+        if not (is_mapping(spec) and is_mapping(status) and is_mapping(meta)):
             return False
         old = placed.pod.raw
         return (spec.get("nodeName") == placed.node and status.get("phase") not in ("Succeeded", "Failed")
@@ -539,7 +539,7 @@ class Scheduler:
 
 def _section(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
     v = raw.get(key)
-    return v if isinstance(v, Mapping) else {}
+    return v if is_mapping(v) else {}
 
 
 async def run_scheduler(*, config: SchedulerConfig | None = None, settings: RuntimeSettings | None = None,
