@@ -25,9 +25,9 @@ from prometheus_client import Counter as _PromCounter
 from prometheus_client import Gauge as _PromGauge
 from prometheus_client import Histogram as _PromHistogram
 from prometheus_client.metrics import MetricWrapperBase
-from prometheus_client.values import MutexValue
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.values import MutexValue
 
 __all__ = ["Metrics", "MetricsServer", "exponential_buckets"]
 
