@@ -122,8 +122,9 @@ class SchedulingCycle:
                  turn_pods: int = TURN_PODS) -> None:
         self.profiles = dict(profiles)
         self.turn_seconds = turn_seconds
+        """How long one pass of the event loop goes on scheduling ready pods (``TURN_SECONDS``)."""
         self.turn_pods = turn_pods
-        """A turn: how long, and how many cycles at most, one pass of the event loop schedules."""
+        """Most cycles in one pass of the event loop (``TURN_PODS``)."""
         self.waiting = WaitingPodsMap()
         for p in self.profiles.values():
             p.waiting = self.waiting

@@ -63,7 +63,6 @@ class _LoopValue:
     on every write guarded nothing, and the scheduling path writes some thirty values per pod."""
 
     __slots__ = ("_value", "_exemplar")
-    _multiprocess = False
 
     def __init__(self) -> None:
         self._value = 0.0

@@ -538,8 +538,7 @@ def compact_raw(pod: JSON, *, spec: Mapping[str, Any] | None = None) -> JSON:
         kept: dict[str, Any] = {k: status[k] for k in _KEPT_STATUS if k in status}
         conditions = status.get("conditions")
         if isinstance(conditions, list):
-            useful = [c for c in conditions
-                      if is_mapping(c) and c.get("type") in _KEPT_CONDITIONS]
+            useful = [c for c in conditions if is_mapping(c) and c.get("type") in _KEPT_CONDITIONS]
             if useful:
                 kept["conditions"] = useful
         out["status"] = kept
